@@ -1,0 +1,217 @@
+"""Every error byok raises, in one tree.
+
+    ByokError                      code, status_code, retryable, message
+    ├── ProviderError              an upstream said no (or said nonsense)
+    │   ├── KeyFaultError          the key is at fault: never retried with that key
+    │   │   ├── AuthError          401/403, Gemini API_KEY_INVALID -> key invalid
+    │   │   └── KeyQuotaError      balance / insufficient_quota / daily quota -> key parked
+    │   ├── RateLimitError         429: retryable, `retry_after` seconds
+    │   ├── OverloadedError        529, Anthropic overloaded_error: retryable
+    │   ├── ServerError            500/502/503/504: retryable
+    │   ├── UpstreamTimeout        connect/read timeout: retryable
+    │   ├── UpstreamConnectionError connection refused/reset/dropped: retryable
+    │   ├── MalformedResponseError unparseable upstream data: retryable (another key/provider may be sane)
+    │   └── ClientError            400/404/413/422: passed to the caller, neither retried nor failed over
+    │       ├── BadRequestError
+    │       └── NotFoundError
+    └── GatewayError               byok itself refuses or gives up (see byok.handler)
+
+`code` is a stable machine string, `status_code` the HTTP status byok answers
+with, `retryable` whether trying again (later, elsewhere) can help. Messages
+never contain a key: adapters build them from provider error bodies, and
+`redact()` scrubs anything key-shaped before it is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from byok.secrets import redact
+
+__all__ = [
+    "AuthError",
+    "BadRequestError",
+    "ByokError",
+    "ClientError",
+    "GatewayError",
+    "KeyFaultError",
+    "KeyQuotaError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "OverloadedError",
+    "ProviderError",
+    "RateLimitError",
+    "ServerError",
+    "UpstreamConnectionError",
+    "UpstreamTimeout",
+]
+
+
+class ByokError(Exception):
+    """Base of every byok error; subclasses set the class attributes."""
+
+    code = "error"
+    status_code = 500
+    retryable = False
+    default_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = redact(message or self.default_message)
+        self.details = details
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+class ProviderError(ByokError):
+    """An upstream provider's error, classified by its adapter.
+
+    `status` is the upstream HTTP status (None for transport errors),
+    `headers` are lowercased, `retry_after` is seconds to wait or None,
+    `provider_code` is the provider's own error code/type/status string.
+    """
+
+    code = "upstream_error"
+    status_code = 502
+    retryable = True
+    error_class = "server"
+    default_message = "The provider returned an error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        retry_after: float | None = None,
+        provider_code: str | None = None,
+        in_stream: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.retry_after = retry_after
+        self.provider_code = provider_code
+        self.in_stream = in_stream
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.update(provider=self.provider, upstream_status=self.status, error_class=self.error_class)
+        if self.retry_after is not None:
+            out["retry_after"] = self.retry_after
+        return out
+
+
+class KeyFaultError(ProviderError):
+    """The key itself is at fault; the handler takes it out of the pool."""
+
+    code = "upstream_key_error"
+    retryable = False
+    error_class = "auth"
+
+
+class AuthError(KeyFaultError):
+    """The provider rejected the key (401/403, Gemini API_KEY_INVALID)."""
+
+    code = "upstream_auth_error"
+    default_message = "The provider rejected the API key."
+
+
+class KeyQuotaError(KeyFaultError):
+    """The key's account is out of balance or quota; it is parked until `retry_after` or an admin."""
+
+    code = "upstream_quota_exhausted"
+    error_class = "quota"
+    default_message = "The provider key's balance or quota is exhausted."
+
+
+class RateLimitError(ProviderError):
+    """429: too many requests or tokens for now."""
+
+    code = "upstream_rate_limited"
+    status_code = 429
+    error_class = "rate_limit"
+    default_message = "The provider rate limit was hit."
+
+
+class OverloadedError(ProviderError):
+    """The provider is overloaded (Anthropic 529 / overloaded_error)."""
+
+    code = "upstream_overloaded"
+    status_code = 503
+    error_class = "overloaded"
+    default_message = "The provider is overloaded."
+
+
+class ServerError(ProviderError):
+    """A 5xx from the provider."""
+
+    code = "upstream_server_error"
+    error_class = "server"
+
+
+class UpstreamTimeout(ProviderError):
+    """The provider did not answer in time."""
+
+    code = "upstream_timeout"
+    status_code = 504
+    error_class = "timeout"
+    default_message = "The provider did not answer in time."
+
+
+class UpstreamConnectionError(ProviderError):
+    """The connection to the provider failed or dropped."""
+
+    code = "upstream_connection_error"
+    error_class = "connection"
+    default_message = "The connection to the provider failed."
+
+
+class MalformedResponseError(ProviderError):
+    """The provider sent data that could not be read."""
+
+    code = "upstream_malformed_response"
+    error_class = "malformed"
+    default_message = "The provider sent a response that could not be read."
+
+
+class ClientError(ProviderError):
+    """The provider refused the request itself; the caller must change it."""
+
+    code = "upstream_bad_request"
+    status_code = 400
+    retryable = False
+    error_class = "bad_request"
+    default_message = "The provider rejected the request."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        # Pass the provider's own status on (400, 404, 413, 422).
+        if self.status in (400, 404, 413, 422):
+            self.status_code = self.status
+
+
+class BadRequestError(ClientError):
+    """400/413/422 from the provider."""
+
+
+class NotFoundError(ClientError):
+    """404: unknown model or endpoint at the provider."""
+
+    code = "upstream_not_found"
+    status_code = 404
+    error_class = "not_found"
+    default_message = "The provider does not know this model or endpoint."
+
+
+class GatewayError(ByokError):
+    """byok itself refuses or gives up; subclasses live beside the handler."""
+
+    code = "gateway_error"
+    status_code = 502

@@ -1,0 +1,183 @@
+"""The normalised vocabulary every adapter speaks.
+
+Requests come in as a `ChatRequest`; a full answer goes out as a `ChatResponse`;
+a stream is a sequence of `StreamEvent`s. Adapters translate between these and
+their provider's wire format and nothing else: no I/O policy, no ORM.
+
+    req = ChatRequest(model="gpt-4o", messages=[Message(role="user", content="hi")])
+
+All values are plain frozen dataclasses so they can cross threads, tasks and
+processes, and `to_dict()` gives the JSON shape the API and websocket send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "FINISH_REASONS",
+    "ChatRequest",
+    "ChatResponse",
+    "FinishReason",
+    "Message",
+    "RateLimitInfo",
+    "Role",
+    "StreamEvent",
+    "Tool",
+    "ToolCall",
+    "UpstreamRequest",
+    "Usage",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+FINISH_REASONS: tuple[str, ...] = ("stop", "length", "tool_calls", "content_filter", "error")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolCall:
+    """A function call the model asked for; `arguments` is the raw JSON text."""
+
+    id: str | None
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Tool:
+    """A function the model may call, described by a JSON schema."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Message:
+    """One conversation turn.
+
+    `tool_calls` is set on assistant turns that called tools; `tool_call_id`
+    (and `name`, the function's name, which Gemini needs) on tool results.
+    """
+
+    role: Role
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChatRequest:
+    """A provider-neutral chat request.
+
+    `tool_choice` is "auto", "none", "required", or a function name to force.
+    `max_tokens` None lets the adapter (or the handler's budget) pick a default.
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    stream: bool = False
+
+    @property
+    def system(self) -> str | None:
+        """All system turns joined, for providers that take the system prompt apart."""
+        parts = [m.content for m in self.messages if m.role == "system" and m.content]
+        return "\n\n".join(parts) if parts else None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Usage:
+    """Token counts. `output_tokens` includes reasoning tokens where the provider counts them so."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChatResponse:
+    """A complete answer, whatever provider produced it."""
+
+    text: str | None
+    reasoning: str | None = None
+    refusal: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: FinishReason = "stop"
+    raw_finish_reason: str | None = None
+    usage: Usage | None = None
+    provider: str = ""
+    model: str = ""
+    response_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamEvent:
+    """One normalised stream event; `kind` says which fields are set.
+
+    - `text_delta`: `text`
+    - `reasoning_delta`: `text`
+    - `tool_call_start`: `index`, `tool_call_id`, `name`
+    - `tool_call_delta`: `index`, `arguments` (a fragment of the JSON text)
+    - `usage`: `usage` (cumulative; the last one wins)
+    - `finish`: `finish_reason`, `raw_finish_reason`
+    - `meta`: `response_id`, `model` (what the provider says it is serving)
+
+    Errors inside a stream are raised as `byok.exceptions.ProviderError`,
+    not yielded, so the handler decides between failover and a partial end.
+    """
+
+    kind: Literal[
+        "text_delta", "reasoning_delta", "tool_call_start", "tool_call_delta", "usage", "finish", "meta"
+    ]
+    text: str | None = None
+    index: int | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    usage: Usage | None = None
+    finish_reason: FinishReason | None = None
+    raw_finish_reason: str | None = None
+    response_id: str | None = None
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpstreamRequest:
+    """What an adapter wants sent: the handler owns the client that sends it."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    json: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RateLimitInfo:
+    """What the provider's rate-limit headers say; None where it did not say.
+
+    Reset values are seconds from now, so they need no clock agreement.
+    """
+
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+    reset_requests_s: float | None = None
+    reset_tokens_s: float | None = None

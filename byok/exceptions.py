@@ -30,6 +30,11 @@ from byok.secrets import redact
 
 __all__ = [
     "AuthError",
+    "ConflictError",
+    "DuplicateNameError",
+    "InvalidConfigError",
+    "NotFound",
+    "ProviderNotFoundError",
     "BadRequestError",
     "ByokError",
     "ClientError",
@@ -215,3 +220,48 @@ class GatewayError(ByokError):
 
     code = "gateway_error"
     status_code = 502
+
+
+class InvalidConfigError(GatewayError):
+    """A provider or key configuration failed validation; `errors` maps field -> messages."""
+
+    code = "validation_error"
+    status_code = 422
+    default_message = "The request is not valid."
+
+    def __init__(self, errors: dict[str, list[str]], message: str | None = None) -> None:
+        super().__init__(message)
+        self.errors = {field: [redact(m) for m in msgs] for field, msgs in errors.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "errors": self.errors}
+
+
+class DuplicateNameError(GatewayError):
+    """A provider with this name exists already."""
+
+    code = "duplicate_name"
+    status_code = 409
+    default_message = "A provider with this name already exists."
+
+
+class ConflictError(GatewayError):
+    """The change conflicts with the current state (e.g. rotating a key that is no longer active)."""
+
+    code = "conflict"
+    status_code = 409
+
+
+class NotFound(GatewayError):
+    """No such provider, key or model."""
+
+    code = "not_found"
+    status_code = 404
+    default_message = "Not found."
+
+
+class ProviderNotFoundError(NotFound):
+    """The request named a provider byok does not know; nothing was sent upstream."""
+
+    code = "provider_not_found"
+    default_message = "Unknown provider."

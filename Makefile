@@ -1,0 +1,38 @@
+# byok: `make serve` runs the gateway, `make test` runs every test. Both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: serve test bench migrate clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+# Development secrets: generated once into .local-secrets.env (git-ignored) when not in the environment.
+migrate: $(VENV)/.runtime
+	BYOK_LOCAL_SECRETS=1 $(PY) manage.py migrate --noinput
+	BYOK_LOCAL_SECRETS=1 $(PY) manage.py ensure_admin
+	BYOK_LOCAL_SECRETS=1 $(PY) manage.py collectstatic --noinput -v 0
+
+serve: migrate
+	BYOK_LOCAL_SECRETS=1 exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) byok_project.asgi:application
+
+test: $(VENV)/.dev
+	$(PY) -m pytest --cov=byok --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev
+	BYOK_LOCAL_SECRETS=1 $(PY) -m byok.bench
+
+clean:
+	rm -rf $(VENV) staticfiles .coverage

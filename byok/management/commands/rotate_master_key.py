@@ -1,0 +1,62 @@
+"""Re-encrypt every stored provider key from the old master key to a new one.
+
+    BYOK_OLD_MASTER_KEY=... BYOK_NEW_MASTER_KEY=... python manage.py rotate_master_key
+
+The keys are read from the environment (not the command line, where they would
+show in `ps` and shell history). Everything happens in one transaction with
+the rows locked: each key is decrypted with the old master key, encrypted with
+the new one and decrypted again to verify; any failure rolls all of it back,
+so an interrupted run leaves every key readable with the old key. Afterwards,
+set BYOK_MASTER_KEY to the new key and restart.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from byok import audit
+from byok.audit import Actor
+from byok.crypto import SealedSecret, fernet_for
+from byok.models import ApiKey
+from byok.secrets import fingerprint
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt all stored API keys from BYOK_OLD_MASTER_KEY to BYOK_NEW_MASTER_KEY in one transaction."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--old-env", default="BYOK_OLD_MASTER_KEY", help="Variable holding the old master key.")
+        parser.add_argument("--new-env", default="BYOK_NEW_MASTER_KEY", help="Variable holding the new master key.")
+
+    def _key(self, name: str):
+        value = os.environ.get(name, "").strip()
+        if not value:
+            raise CommandError(f"{name} is not set.")
+        try:
+            return fernet_for(value)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc).replace("BYOK_MASTER_KEY", name)) from None
+
+    def handle(self, *args, old_env, new_env, **options):
+        old, new = self._key(old_env), self._key(new_env)
+        if os.environ[old_env].strip() == os.environ[new_env].strip():
+            raise CommandError("The old and new master keys are the same.")
+        with transaction.atomic():
+            keys = list(ApiKey.objects.select_for_update().select_related("provider").order_by("pk"))
+            for key in keys:
+                try:
+                    plain = key.secret.reveal(old)
+                except Exception:
+                    raise CommandError(
+                        f"Key {key.pk} ({key.provider.name}:{key.hint}) cannot be decrypted with {old_env}; nothing was changed."
+                    ) from None
+                sealed = SealedSecret.seal(plain, new)
+                if sealed.reveal(new) != plain or fingerprint(plain) != key.fingerprint:
+                    raise CommandError(f"Key {key.pk} did not verify after re-encryption; nothing was changed.")
+                ApiKey.objects.filter(pk=key.pk).update(secret=sealed)
+            audit.record("master_key.rotate", actor=Actor("manage.py"), details={"keys": len(keys)})
+        self.stdout.write(self.style.SUCCESS(
+            f"Re-encrypted {len(keys)} keys. Now set BYOK_MASTER_KEY to the new key and restart byok."
+        ))

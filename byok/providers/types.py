@@ -132,6 +132,7 @@ class StreamEvent:
 
     - `text_delta`: `text`
     - `reasoning_delta`: `text`
+    - `refusal_delta`: `text` (OpenAI structured-output refusals, streamed apart from content)
     - `tool_call_start`: `index`, `tool_call_id`, `name`
     - `tool_call_delta`: `index`, `arguments` (a fragment of the JSON text)
     - `usage`: `usage` (cumulative; the last one wins)
@@ -143,7 +144,14 @@ class StreamEvent:
     """
 
     kind: Literal[
-        "text_delta", "reasoning_delta", "tool_call_start", "tool_call_delta", "usage", "finish", "meta"
+        "text_delta",
+        "reasoning_delta",
+        "refusal_delta",
+        "tool_call_start",
+        "tool_call_delta",
+        "usage",
+        "finish",
+        "meta",
     ]
     text: str | None = None
     index: int | None = None
@@ -166,7 +174,7 @@ class UpstreamRequest:
 
     method: str
     url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # carries the key: never in a repr or log line
     json: dict[str, Any]
 
 

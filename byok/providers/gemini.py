@@ -1,0 +1,291 @@
+"""The Gemini API wire format (https://ai.google.dev/api/generate-content).
+
+Differences from the OpenAI shape that this module absorbs:
+
+- the key goes in the `x-goog-api-key` header, never in the URL (a `?key=`
+  URL ends up in proxies' and servers' access logs);
+- the model is in the path, and streaming is another method
+  (`:streamGenerateContent?alt=sse`);
+- turns are `contents` with roles `user` and `model`; tool calls are
+  `functionCall` parts, and tool results are `functionResponse` parts that
+  name the function (not a call id) inside a user turn;
+- errors are Google RPC statuses, whose `details` say what really happened:
+  an invalid key is a 400 `API_KEY_INVALID`, a daily quota and a per-minute
+  rate limit are both 429 `RESOURCE_EXHAUSTED`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from byok.exceptions import (
+    AuthError,
+    BadRequestError,
+    KeyQuotaError,
+    MalformedResponseError,
+    NotFoundError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+)
+from byok.providers.base import ProviderAdapter
+from byok.providers.gemini_stream import PROVIDER, GeminiStreamParser
+from byok.providers.ratelimit import parse_duration, retry_after_seconds
+from byok.providers.types import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    RateLimitInfo,
+    StreamEvent,
+    ToolCall,
+    UpstreamRequest,
+)
+
+__all__ = ["GeminiAdapter", "seconds_until_pacific_midnight"]
+
+_TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+_PACIFIC = ZoneInfo("America/Los_Angeles")
+_DETAIL = "type.googleapis.com/google.rpc."
+_AUTH_STATUSES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
+
+
+class GeminiAdapter(ProviderAdapter):
+    """Gemini through the Generative Language API (`v1beta`)."""
+
+    kind = "gemini"
+    default_base_url = "https://generativelanguage.googleapis.com/v1beta"
+
+    def build_request(self, req: ChatRequest, *, api_key: str, base_url: str | None = None) -> UpstreamRequest:
+        model = req.model.removeprefix("models/")
+        method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
+        body: dict[str, Any] = {"contents": _contents(req.messages)}
+        if req.system:
+            body["systemInstruction"] = {"parts": [{"text": req.system}]}
+        if req.tools:
+            # parametersJsonSchema takes plain JSON Schema; `parameters` only an OpenAPI subset.
+            # https://ai.google.dev/api/caching#FunctionDeclaration
+            declarations = []
+            for tool in req.tools:
+                declaration: dict[str, Any] = {"name": tool.name, "parametersJsonSchema": tool.parameters}
+                if tool.description:
+                    declaration["description"] = tool.description
+                declarations.append(declaration)
+            body["tools"] = [{"functionDeclarations": declarations}]
+        if req.tool_choice:
+            mode = _TOOL_MODES.get(req.tool_choice)
+            config: dict[str, Any] = {"mode": mode} if mode else {
+                "mode": "ANY",
+                "allowedFunctionNames": [req.tool_choice],
+            }
+            body["toolConfig"] = {"functionCallingConfig": config}
+        generation: dict[str, Any] = {}
+        if req.temperature is not None:
+            generation["temperature"] = req.temperature
+        if req.top_p is not None:
+            generation["topP"] = req.top_p
+        if req.max_tokens is not None:
+            generation["maxOutputTokens"] = req.max_tokens
+        if req.stop:
+            generation["stopSequences"] = list(req.stop)
+        if generation:
+            body["generationConfig"] = generation
+        headers = {"x-goog-api-key": api_key, "content-type": "application/json"}
+        url = f"{self.base_url(base_url)}/models/{model}:{method}"
+        return UpstreamRequest(method="POST", url=url, headers=headers, json=body)
+
+    def parse_response(self, body: bytes, *, status: int = 200) -> ChatResponse:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise MalformedResponseError("Gemini sent a response that is not JSON.", provider=PROVIDER) from None
+        if not isinstance(data, dict):
+            raise MalformedResponseError("Gemini sent a response that is not a JSON object.", provider=PROVIDER)
+        if "error" in data:
+            error = data["error"] if isinstance(data["error"], dict) else {}
+            code = error.get("code") if isinstance(error.get("code"), int) else status
+            raise self._error(code, {}, error, in_stream=False)
+        parser = self.stream_parser()
+        events: list[StreamEvent] = []
+        parser.handle(data, events)
+        events.extend(parser.finish_events())
+        return _collect(events)
+
+    def stream_parser(self) -> GeminiStreamParser:
+        return GeminiStreamParser(self._stream_error)
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        h = self.lower_headers(headers)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, list) and data:  # the JSON-array stream form wraps errors in a list
+            data = data[0]
+        error = data.get("error") if isinstance(data, dict) else None
+        return self._error(status, h, error if isinstance(error, dict) else {}, in_stream=False)
+
+    def parse_rate_limits(self, headers: Mapping[str, str]) -> RateLimitInfo:
+        # Gemini sends no rate-limit headers; limits are per project, read from its 429 bodies.
+        return RateLimitInfo()
+
+    def _stream_error(self, error: dict[str, Any]) -> ProviderError:
+        code = error.get("code")
+        return self._error(code if isinstance(code, int) else None, {}, error, in_stream=True)
+
+    def _error(self, status: int | None, h: dict[str, str], error: dict[str, Any], *, in_stream: bool) -> ProviderError:
+        rpc_status = error.get("status") if isinstance(error.get("status"), str) else None
+        message = error.get("message") if isinstance(error.get("message"), str) else None
+        if message is None:
+            message = f"Gemini answered HTTP {status}." if status else "Gemini reported an error."
+        details = [d for d in error.get("details") or () if isinstance(d, dict)]
+        reasons = {d.get("reason") for d in details if d.get("@type") == _DETAIL + "ErrorInfo"}
+        kwargs: dict[str, Any] = {
+            "provider": PROVIDER,
+            "status": status,
+            "headers": h,
+            "provider_code": rpc_status,
+            "in_stream": in_stream,
+        }
+        if status in (401, 403) or rpc_status in _AUTH_STATUSES or "API_KEY_INVALID" in reasons:
+            return AuthError(message, **kwargs)
+        if status == 429 or rpc_status == "RESOURCE_EXHAUSTED":
+            if _is_daily(details):
+                return KeyQuotaError(message, retry_after=seconds_until_pacific_midnight(), **kwargs)
+            return RateLimitError(message, retry_after=_retry_delay(details) or retry_after_seconds(h), **kwargs)
+        if status == 402:
+            # Payment required: the account behind the key, not the request, must change.
+            return KeyQuotaError(message, **kwargs)
+        if status == 404 or rpc_status == "NOT_FOUND":
+            return NotFoundError(message, **kwargs)
+        if status is None or status >= 500 or status == 499 or rpc_status == "CANCELLED":
+            # 499 CANCELLED inside a 200 stream (`gemini_stream_error_mid_stream`) is Google
+            # ending the operation, not our caller (whose cancellation closes the connection
+            # before anything is read), so like a 5xx it is worth another try.
+            return ServerError(message, retry_after=retry_after_seconds(h), **kwargs)
+        return BadRequestError(message, **kwargs)
+
+
+def seconds_until_pacific_midnight(now: datetime | None = None) -> float:
+    """Seconds until the next midnight in Mountain View, when Gemini's per-day quotas reset.
+
+    https://ai.google.dev/gemini-api/docs/rate-limits ("Requests per day (RPD)
+    quotas reset at midnight Pacific time"). Computed in the zone itself, so a
+    day with a daylight-saving change is 23 or 25 hours long.
+    """
+    now = now or datetime.now(timezone.utc)
+    local = now.astimezone(_PACIFIC)
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=_PACIFIC)
+    return (midnight.astimezone(timezone.utc) - now.astimezone(timezone.utc)).total_seconds()
+
+
+def _is_daily(details: list[dict[str, Any]]) -> bool:
+    """Whether a RESOURCE_EXHAUSTED names a per-day quota (e.g. GenerateRequestsPerDayPerProjectPerModel)."""
+    names: list[str] = []
+    for detail in details:
+        if detail.get("@type") == _DETAIL + "QuotaFailure":
+            for violation in detail.get("violations") or ():
+                if isinstance(violation, dict):
+                    names += [str(violation.get("quotaId") or ""), str(violation.get("quotaMetric") or "")]
+        elif detail.get("@type") == _DETAIL + "ErrorInfo":
+            names.append(str((detail.get("metadata") or {}).get("quota_limit") or ""))
+    return any("perday" in name.lower().replace("_", "") for name in names)
+
+
+def _retry_delay(details: list[dict[str, Any]]) -> float | None:
+    """google.rpc.RetryInfo.retryDelay, a protobuf Duration such as "34.4s"."""
+    for detail in details:
+        if detail.get("@type") == _DETAIL + "RetryInfo" and isinstance(detail.get("retryDelay"), str):
+            return parse_duration(detail["retryDelay"])
+    return None
+
+
+def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Turns in Gemini's shape: user/model only, consecutive same-role turns merged."""
+    out: list[dict[str, Any]] = []
+    names: dict[str | None, str] = {}  # tool call id -> function name, for results that do not say
+    for m in messages:
+        if m.role == "system":
+            continue
+        parts: list[dict[str, Any]] = []
+        if m.role == "tool":
+            role = "user"
+            name = m.name or names.get(m.tool_call_id)
+            if not name:
+                raise BadRequestError(
+                    "A tool result must name its function (or answer an earlier tool call) for Gemini.",
+                    provider=PROVIDER,
+                )
+            parts.append({"functionResponse": {"name": name, "response": _response_object(m.content)}})
+        else:
+            role = "model" if m.role == "assistant" else "user"
+            if m.content:
+                parts.append({"text": m.content})
+            for call in m.tool_calls:
+                names[call.id] = call.name
+                parts.append({"functionCall": {"name": call.name, "args": _arguments(call)}})
+        if not parts:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["parts"].extend(parts)
+        else:
+            out.append({"role": role, "parts": parts})
+    return out
+
+
+def _response_object(content: str | None) -> dict[str, Any]:
+    """functionResponse.response must be an object: a JSON object result as-is, anything else wrapped."""
+    if not content:
+        return {"result": ""}
+    try:
+        value = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return {"result": content}
+    return value if isinstance(value, dict) else {"result": value}
+
+
+def _arguments(call: ToolCall) -> dict[str, Any]:
+    try:
+        value = orjson.loads(call.arguments or "{}")
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise BadRequestError(
+            f"The arguments of the earlier call to tool {call.name!r} are not a JSON object; Gemini needs them as one.",
+            provider=PROVIDER,
+        )
+    return value
+
+
+def _collect(events: list[StreamEvent]) -> ChatResponse:
+    """One whole answer from the events of one response object."""
+    text: list[str] = []
+    thoughts: list[str] = []
+    calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+    out: dict[str, Any] = {"finish_reason": "stop"}
+    for ev in events:
+        if ev.kind == "text_delta":
+            text.append(ev.text or "")
+        elif ev.kind == "reasoning_delta":
+            thoughts.append(ev.text or "")
+        elif ev.kind == "tool_call_start":
+            calls[ev.index or 0] = [ev.tool_call_id or "", ev.name or "", ""]
+        elif ev.kind == "tool_call_delta":
+            calls[ev.index or 0][2] += ev.arguments or ""
+        elif ev.kind == "usage":
+            out["usage"] = ev.usage
+        elif ev.kind == "finish":
+            out["finish_reason"], out["raw_finish_reason"] = ev.finish_reason, ev.raw_finish_reason
+        elif ev.kind == "meta":
+            out["model"], out["response_id"] = ev.model or "", ev.response_id
+    return ChatResponse(
+        text="".join(text) or None,
+        reasoning="".join(thoughts) or None,
+        tool_calls=tuple(ToolCall(id=i, name=n, arguments=a or "{}") for i, n, a in (calls[k] for k in sorted(calls))),
+        provider=PROVIDER,
+        **out,
+    )

@@ -32,7 +32,7 @@ from byok.fakeprovider.settings import (
 )
 from byok.fakeprovider.streaming import send_stream
 
-__all__ = ["FakeProvider", "create_app", "start_server"]
+__all__ = ["FAKE", "FakeProvider", "create_app", "start_server"]
 
 _CHAT = {
     "/v1/chat/completions": "openai", "/openai/v1/chat/completions": "openai",
@@ -46,6 +46,7 @@ _MODELS = {
 }
 _GEMINI = re.compile(r"^(?:/gemini)?/v1(?:beta|alpha)?/models/([^/:]+):(generateContent|streamGenerateContent)$")
 _JSON = "application/json"
+_MAX_RECORDED_BODY = 256 * 1024  # bytes; larger bodies are recorded as their size only
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -138,21 +139,38 @@ class FakeProvider:
                              404)
             cfg, path = path[5:end], path[end:]
         kind, provider, model, stream = _route(request.method, path, request.headers)
-        if not kind:
-            return _json({"error": {"message": f"fakeprovider: no route for {request.method} {path}"}}, 404)
+        if not kind:  # recorded too: a wrong base URL in a gateway test shows up here
+            key = _api_key("openai", request) or _api_key("anthropic", request) or _api_key("gemini", request)
+            rec = self._record(request, "", path, cfg, key, await request.read(), None)
+            return self._reject(rec, _json({"error": {"message": f"fakeprovider: no route for {request.method} "
+                                                                 f"{path}"}}, 404))
         if kind == "models":
-            return self._models(request, provider)
+            return self._models(request, provider, path, cfg)
         return await self._chat(request, provider, path, cfg, model, stream)
 
-    def _models(self, request: web.Request, provider: str) -> web.Response:
+    def _record(self, request: web.Request, provider: str, path: str, cfg: str | None, key: str | None,
+                raw: bytes, body: Any, model: str = "", stream: bool = False) -> dict[str, Any]:
+        if len(raw) > _MAX_RECORDED_BODY:  # 10,000 records must stay small in a benchmark
+            stored: Any = {"_fakeprovider_truncated": True, "bytes": len(raw)}
+        else:
+            stored = body if body is not None else raw[:4096].decode("utf-8", "replace")
+        return self.recorder.start(
+            method=request.method, path=path, cfg=cfg, query=request.rel_url.raw_query_string, provider=provider,
+            headers=request.headers, key=key, model=model, stream=stream, body=stored)
+
+    def _models(self, request: web.Request, provider: str, path: str, cfg: str | None) -> web.Response:
         key = _api_key(provider, request)
+        rec = self._record(request, provider, path, cfg, key, b"", None)
         if not key:
             status, message = _MISSING_AUTH[provider]
-            return _json(simple_error(provider, status, message), status)
+            return self._reject(rec, _json(simple_error(provider, status, message), status))
         fault = self.faults.from_key(provider, key)
         if fault in STATUS_FAULTS:
             status, headers, body = error_response(provider, fault, model="", key=key)
+            rec["fault"] = fault
+            self.recorder.finish(rec, "fault", status)
             return _json(body, status, headers)
+        self.recorder.finish(rec, "completed", 200)
         if provider == "anthropic":
             return _json(anthropic_format.models_list())
         if provider == "gemini":
@@ -167,11 +185,7 @@ class FakeProvider:
         except orjson.JSONDecodeError:
             body = None
         key = _api_key(provider, request)
-        rec = self.recorder.start(
-            method=request.method, path=path, cfg=cfg, query=request.rel_url.raw_query_string, provider=provider,
-            headers=request.headers, key=key, model=gemini_model or "", stream=gemini_stream,
-            body=body if body is not None else raw[:4096].decode("utf-8", "replace"),
-        )
+        rec = self._record(request, provider, path, cfg, key, raw, body, gemini_model or "", gemini_stream)
         if not key:
             status, message = _MISSING_AUTH[provider]
             return self._reject(rec, _json(simple_error(provider, status, message), status))
@@ -313,10 +327,13 @@ class FakeProvider:
         return _json({"ok": True})
 
 
+FAKE = web.AppKey("fake", FakeProvider)  # app[FAKE] is the state, for in-process tests
+
+
 def create_app(config: dict[str, Any] | None = None) -> web.Application:
     fake = FakeProvider(config)
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app["fake"] = fake
+    app[FAKE] = fake
     r = app.router
     r.add_get("/_control/requests", fake.list_requests)
     r.add_delete("/_control/requests", fake.clear_requests)
@@ -345,9 +362,9 @@ async def start_server(host: str = "127.0.0.1", port: int = 0,
                        config: dict[str, Any] | None = None) -> tuple[web.AppRunner, str]:
     """Start in the running loop; returns the runner (call `cleanup()`) and `http://host:port`."""
     host = check_loopback(host)
-    runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=4096, shutdown_timeout=1.0)
+    site = web.TCPSite(runner, host, port, backlog=4096)
     await site.start()
     bound = runner.addresses[0]
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]

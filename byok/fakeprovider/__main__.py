@@ -11,8 +11,9 @@ import asyncio
 import json
 import signal
 import sys
+from typing import Any
 
-from byok.fakeprovider.server import check_loopback, start_server
+from byok.fakeprovider.server import FakeProvider, check_loopback, start_server
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -24,8 +25,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    config = json.loads(args.config) if args.config else None
+async def _serve(args: argparse.Namespace, config: dict[str, Any] | None) -> None:
     runner, url = await start_server(args.host, args.port, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         check_loopback(args.host)
-    except ValueError as exc:
+        config = json.loads(args.config) if args.config else None
+        FakeProvider(config)  # validates the settings before anything listens
+    except ValueError as exc:  # SettingError and JSONDecodeError are ValueErrors
         print(f"fakeprovider: {exc}", file=sys.stderr)
         return 2
     if not args.no_uvloop:
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             uvloop.install()
         except ImportError:
             pass
-    asyncio.run(_serve(args))
+    asyncio.run(_serve(args, config))
     return 0
 
 

@@ -118,10 +118,12 @@ class FakeProvider:
 
     def settings_for(self, key: str, cfg: str | None, headers: Any) -> Settings:
         layers = [self.base, self.control]
-        digest = hashlib.sha256(key.strip().encode()).hexdigest()
-        for matcher, override in self.base_keys + self.keys:
-            if key.endswith(matcher) or (len(matcher) >= 8 and digest.startswith(matcher.lower())):
-                layers.append(override)
+        overrides = self.base_keys + self.keys
+        if overrides:
+            digest = hashlib.sha256(key.strip().encode()).hexdigest()
+            for matcher, override in overrides:
+                if key.endswith(matcher) or (len(matcher) >= 8 and digest.startswith(matcher.lower())):
+                    layers.append(override)
         if cfg:
             layers.append(parse_cfg_segment(cfg))
         layers.append(from_headers(headers))

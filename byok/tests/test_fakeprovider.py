@@ -159,6 +159,9 @@ def test_refuses_non_loopback_host() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=20)
     assert done.returncode == 2
     assert "loopback" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "byok.fakeprovider", "--config", '{"chunks": "many"}'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=20)
+    assert done.returncode == 2 and "chunks" in done.stderr
 
 
 # --- the four formats, non-stream and stream ---------------------------------
@@ -682,3 +685,47 @@ def test_bad_cfg_segments_and_control_bodies(http: httpx.Client) -> None:
     assert http.post("/_control/config", json={"keys": {"abc": 1}}).status_code == 400
     assert http.post("/_control/config", content=b"{bad").status_code == 400
     assert http.get("/_control/config").json()["defaults"] == {}
+
+
+# --- byok's own adapters cannot tell the fake from the real thing -------------------
+
+ADAPTER_BASES = {"openai": "/v1", "deepseek": "/deepseek", "anthropic": "/anthropic", "gemini": "/gemini/v1beta",
+                 "openai_compatible": "/cfg/chunks=3/compat/v1"}
+ADAPTER_MODELS = {"openai": "gpt-4o", "deepseek": "deepseek-reasoner", "anthropic": "claude-sonnet-4-20250514",
+                  "gemini": "gemini-2.5-flash", "openai_compatible": "llama-3"}
+
+
+@pytest.mark.parametrize("kind", list(ADAPTER_BASES))
+def test_byok_adapters_read_the_fake(http: httpx.Client, server: str, kind: str) -> None:
+    from byok.exceptions import AuthError, RateLimitError
+    from byok.providers import get_adapter
+    from byok.providers.types import ChatRequest, Message, Tool
+
+    adapter, base = get_adapter(kind), server + ADAPTER_BASES[kind]
+    tool = Tool(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
+    for tools, stream in (((), True), ((tool,), True), ((tool,), False)):
+        req = ChatRequest(model=ADAPTER_MODELS[kind], messages=(Message(role="user", content="weather in Oslo?"),),
+                          tools=tools, stream=stream, max_tokens=100)
+        up = adapter.build_request(req, api_key=new_key(), base_url=base)
+        r = http.request(up.method, up.url, headers=up.headers, json=up.json)
+        assert r.status_code == 200, r.text
+        if not stream:
+            answer = adapter.parse_response(r.content)
+            assert answer.finish_reason == "tool_calls" and answer.tool_calls[0].name == "get_weather"
+            continue
+        parser = adapter.stream_parser()
+        evs = [e for piece in (r.content[i:i + 7] for i in range(0, len(r.content), 7)) for e in parser.feed(piece)]
+        evs += parser.close()
+        assert parser.finished
+        finish = [e.finish_reason for e in evs if e.kind == "finish"][-1]
+        if tools:
+            args = "".join(e.arguments or "" for e in evs if e.kind == "tool_call_delta")
+            assert finish == "tool_calls" and json.loads(args) == {"city": "Paris"}
+        else:
+            text = "".join(e.text or "" for e in evs if e.kind == "text_delta")
+            assert finish == "stop" and text == filler_text(3 if kind == "openai_compatible" else 8)
+    for fault, error in (("429", RateLimitError), ("401", AuthError)):
+        req = ChatRequest(model=ADAPTER_MODELS[kind], messages=(Message(role="user", content="hi"),), max_tokens=10)
+        up = adapter.build_request(req, api_key=new_key(), base_url=base)
+        r = http.request(up.method, up.url, headers={**up.headers, "x-fake-fault": fault}, json=up.json)
+        assert isinstance(adapter.classify_error(r.status_code, r.headers, r.content), error)

@@ -29,6 +29,10 @@ from typing import Any
 from byok.secrets import redact
 
 __all__ = [
+    "AllProvidersFailedError",
+    "NoUsableProviderError",
+    "RateLimitedError",
+    "StreamInterruptedError",
     "AuthError",
     "ConflictError",
     "DuplicateNameError",
@@ -265,3 +269,59 @@ class ProviderNotFoundError(NotFound):
 
     code = "provider_not_found"
     default_message = "Unknown provider."
+
+
+class NoUsableProviderError(GatewayError):
+    """No enabled provider with a usable key could take the request."""
+
+    code = "no_usable_provider"
+    status_code = 503
+    retryable = True
+    default_message = "No provider or key is usable for this request."
+
+
+class RateLimitedError(GatewayError):
+    """Every target is rate limited or cooling down past the request's deadline; `retry_after` says when to come back."""
+
+    code = "rate_limited"
+    status_code = 429
+    retryable = True
+    default_message = "Every provider and key is rate limited right now."
+
+    def __init__(self, message: str | None = None, *, retry_after: float, attempts: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = max(0.0, retry_after)
+        self.attempts = attempts or []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "retry_after": round(self.retry_after, 3), "attempts": self.attempts}
+
+
+class AllProvidersFailedError(GatewayError):
+    """Every attempt failed; `attempts` lists each (provider, key hint, status, class), never a secret.
+
+    502 in general, 504 when the last failure was a timeout.
+    """
+
+    code = "upstream_failed"
+    status_code = 502
+    retryable = True
+    default_message = "Every provider failed to answer."
+
+    def __init__(self, message: str | None = None, *, attempts: list[dict], timeout: bool = False) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        if timeout:
+            self.code, self.status_code = "upstream_timeout", 504
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "attempts": self.attempts}
+
+
+class StreamInterruptedError(GatewayError):
+    """The provider's stream ended before its end marker."""
+
+    code = "stream_interrupted"
+    status_code = 502
+    retryable = True
+    default_message = "The provider's stream ended early."

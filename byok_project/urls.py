@@ -1,9 +1,11 @@
-"""byok's URLs: the admin, the management and chat APIs, the OpenAI-compatible API, the chat page."""
+"""byok's URLs: the admin, the management API, the chat APIs (byok's and OpenAI's shape), the chat page."""
 
 from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("byok.api.urls")),
+    path("", include("byok.api.urls")),  # management API, schema, docs
+    path("", include("byok.api.chat_urls")),  # /v1/chat/completions, /v1/models, /api/chat
+    path("", include("byok.pages_urls")),  # /chat/
 ]

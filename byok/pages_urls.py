@@ -1,0 +1,3 @@
+"""Routes of the browser pages (the chat page)."""
+
+urlpatterns: list = []

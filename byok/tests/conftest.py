@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 CANARY = "sk-canary-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c2e"
 
@@ -19,18 +17,24 @@ def bob(django_user_model):
     return django_user_model.objects.create_user("bob", password="bob-pass-123")
 
 
+def _api_client(user, scheme: str):
+    # Imported here so Django-free test runs (`-p no:django`) can still load this file.
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {Token.objects.create(user=user).key}")
+    return client
+
+
 @pytest.fixture
 def alice_client(alice):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=alice).key}")
-    return client
+    return _api_client(alice, "Bearer")
 
 
 @pytest.fixture
 def bob_client(bob):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=bob).key}")
-    return client
+    return _api_client(bob, "Token")
 
 
 @pytest.fixture

@@ -7,7 +7,10 @@ class ByokConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from byok import checks, signals  # noqa: F401 - registers checks and signal handlers
+        from byok import checks  # noqa: F401 - registers system checks
+        from byok.handler import bump_shared_version
         from byok.secrets import install_log_redaction
+        from byok.signals import config_changed
 
+        config_changed.connect(bump_shared_version, dispatch_uid="byok.bump_shared_version")
         install_log_redaction()

@@ -134,7 +134,9 @@ class BYOKHandler:
         rand: Callable[[], float] = random.random,
         usage: UsageWriter | None = None,
     ) -> None:
-        self._state_factory = state_factory or (lambda: get_state_backend(settings.REDIS_URL, now=wall))
+        self._state_factory = state_factory or (
+            lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)
+        )
         self._states: dict[int, tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher]] = {}
         self.clients = clients or ClientRegistry(settings.BYOK.get("HTTP_TRANSPORT", "default"))
         self.clock, self.wall, self.sleep, self.rand = clock, wall, sleep, rand
@@ -149,7 +151,6 @@ class BYOKHandler:
 
     def _on_config_changed(self, **kwargs: Any) -> None:
         self.invalidate()
-        _bump_shared_version()
 
     def invalidate(self) -> None:
         """Forget cached providers and keys; the next request reloads them."""
@@ -511,15 +512,19 @@ def _ping_message():
     return Message(role="user", content="ping")
 
 
-def _bump_shared_version() -> None:
-    """Tell every other process (through Redis) that providers or keys changed; they reload within a second."""
+def bump_shared_version(**kwargs: Any) -> None:
+    """Tell every other process (through Redis) that providers or keys changed; they reload within a second.
+
+    Connected to `config_changed` when the app starts, so it runs whether or
+    not this process has a handler yet.
+    """
     if not settings.REDIS_URL:
         return  # one process: the local invalidation is all there is
     import redis
 
     try:
         with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2) as client:
-            client.incr("byok:version")
+            client.incr(settings.BYOK["STATE_PREFIX"] + "version")
     except redis.RedisError:
         log.warning("could not announce a configuration change through Redis")
 

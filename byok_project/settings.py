@@ -157,6 +157,8 @@ SPECTACULAR_SETTINGS = {
 BYOK = {
     "ALLOW_PRIVATE_BASE_URLS": env_bool("BYOK_ALLOW_PRIVATE_BASE_URLS", False),
     "HTTP_TRANSPORT": os.environ.get("BYOK_HTTP_TRANSPORT", "default"),
+    # Namespace of byok's keys in Redis, so several deployments can share one server.
+    "STATE_PREFIX": os.environ.get("BYOK_STATE_PREFIX", "byok:"),
 }
 
 LOGGING = {

@@ -135,3 +135,25 @@ def test_a_private_base_url_is_refused_in_the_admin(admin_browser, settings):
     assert response.status_code == 200
     assert b"loopback" in response.content
     assert not Provider.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_test_action_makes_a_live_call_and_reports_it(admin_browser, provider):
+    import respx
+
+    from byok.handler import get_handler
+
+    get_handler().invalidate()
+    with respx.mock:
+        route = respx.post("https://api.openai.com/v1/chat/completions").respond(200, json={
+            "id": "x", "model": "gpt-4o", "choices": [{"index": 0, "message": {"role": "assistant", "content": "pong"}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })
+        response = admin_browser.post(reverse("admin:byok_apikey_changelist"), {"action": "test_keys", "_selected_action": [provider.keys.get().pk]}, follow=True)
+    assert route.call_count == 1
+    assert b"Oa: ok in" in response.content  # the admin capitalises messages
+    with respx.mock:
+        respx.post("https://api.openai.com/v1/chat/completions").respond(401, json={"error": {"message": "Incorrect API key"}})
+        response = admin_browser.post(reverse("admin:byok_provider_changelist"), {"action": "test_providers", "_selected_action": [provider.pk]}, follow=True)
+    assert b"Oa: failed" in response.content
+    assert CANARY not in response.content.decode()

@@ -41,3 +41,18 @@ def bob_client(bob):
 def admin_browser(client, alice):
     client.force_login(alice)
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_connections(django_db_setup, django_db_blocker):
+    """Close the DB connection of asgiref's worker thread before the test database is dropped.
+
+    Async tests reach the ORM through `sync_to_async`, whose thread keeps its
+    own connection; PostgreSQL refuses to drop a database that is still in use.
+    """
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)

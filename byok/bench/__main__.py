@@ -1,0 +1,194 @@
+"""`python -m byok.bench [--quick]`: measure byok against the fake provider and write docs/benchmarks.md.
+
+One run, in this order, every phase bounded in count and time:
+
+1. baseline: a direct httpx client to the fake provider (aiohttp and default transports), c=1, 50, 200;
+2. `BYOKHandler` in this process, on a temporary SQLite database, both transports;
+3. `/v1/chat/completions` under daphne (one process), both transports, then profiled with py-spy;
+4. the websocket: concurrent streaming sockets on one daphne process, ramped to 1,000;
+5. with Redis (REDIS_URL, or redis://127.0.0.1:6379/0 when it answers): the HTTP figures again.
+
+Every server listens on 127.0.0.1 and is stopped by its PID. A phase that
+cannot run (an endpoint missing, Redis down) is reported as not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m byok.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer requests and shorter runs (~2-3 minutes); prints only unless --out")
+    p.add_argument("--out", type=Path, default=None, help="where to write the report (default: docs/benchmarks.md, not with --quick)")
+    p.add_argument("--transports", default="default,aiohttp", help="byok's upstream transports to measure (default: both)")
+    p.add_argument("--redis-url", default=None, help=f"Redis for the shared-state figures (default: REDIS_URL or {DEFAULT_REDIS} if up)")
+    p.add_argument("--no-redis", action="store_true", help="skip the Redis figures")
+    p.add_argument("--no-ws", action="store_true", help="skip the websocket ramp")
+    p.add_argument("--ws-max", type=int, default=1000, help="most sockets the websocket ramp tries (default 1000)")
+    p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the gateway")
+    p.add_argument("--budget", type=float, default=None, help="seconds after which no new phase starts (default 660, quick 240)")
+    return p.parse_args(argv)
+
+
+def setup_django(tmp: Path) -> None:  # pragma: no cover - tests run inside pytest-django's own set-up
+    """Django on a temporary SQLite database, in-memory state, for the in-process phase."""
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'inprocess.sqlite3'}"
+    os.environ.pop("REDIS_URL", None)
+    os.environ["BYOK_ALLOW_PRIVATE_BASE_URLS"] = "true"
+    os.environ.setdefault("BYOK_LOCAL_SECRETS", "1")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "byok_project.settings"
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def redis_url_for(args: argparse.Namespace, outer: str | None) -> str | None:
+    if args.no_redis:
+        return None
+    url = args.redis_url or outer or DEFAULT_REDIS
+    try:
+        import redis
+
+        with redis.Redis.from_url(url, socket_timeout=2) as client:
+            client.ping()
+    except Exception:
+        return None
+    return url
+
+
+def ws_steps(limit: int) -> tuple[int, ...]:
+    """The ramp: 1, 100, 250, 500, 750, 1000, then +500 up to `limit`."""
+    steps = [s for s in (1, 100, 250, 500, 750, 1000) if s <= limit]
+    top = 1000
+    while top + 500 <= limit:
+        top += 500
+        steps.append(top)
+    if limit not in steps and limit > 0:
+        steps.append(limit)
+    return tuple(sorted(set(steps)))
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole run; its phases are tested one by one
+    args = parse_args(argv)
+    outer_redis = os.environ.get("REDIS_URL")
+    budget = args.budget or (240.0 if args.quick else 660.0)
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="byok-bench-"))
+    setup_django(tmp)
+
+    from byok.bench.http import Plan, baseline_targets, measure_openai, run_gateway
+    from byok.bench.inprocess import measure_inprocess
+    from byok.bench.load import Target, run_load, stream_once, make_client
+    from byok.bench.report import BenchData, render, write
+    from byok.bench.servers import start_fake_provider, start_gateway
+    from byok.bench.setup import BENCH_KEY, MODEL, register_bench_providers
+    from byok.bench.stats import summarize
+    from byok.bench.websocket import ramp
+
+    data = BenchData(started=datetime.now(timezone.utc), mode="quick" if args.quick else "full")
+    plan = Plan.quick() if args.quick else Plan()
+    transports = [t.strip() for t in args.transports.split(",") if t.strip()]
+    redis_url = redis_url_for(args, outer_redis)
+    ws_chunks, ws_delay_ms = (30, 100) if args.quick else (50, 100)
+
+    def phase(name: str, fn) -> None:
+        if time.monotonic() - started > budget:
+            data.notes.append(f"{name}: not measured (the run's {budget:.0f} s budget was used up).")
+            return
+        print(f"== {name}", flush=True)
+        t0 = time.monotonic()
+        try:
+            fn()
+        except Exception as exc:
+            traceback.print_exc()
+            data.notes.append(f"{name}: not measured ({type(exc).__name__}: {str(exc)[:300]}).")
+        print(f"   {time.monotonic() - t0:.0f} s", flush=True)
+
+    fake = start_fake_provider(tmp)
+    try:
+        register_bench_providers(fake.url, ws_chunks=ws_chunks, ws_delay_ms=ws_delay_ms)
+
+        def baseline() -> None:
+            for client in ("aiohttp", "httpx"):
+                data.baseline[client] = asyncio.run(measure_openai(
+                    f"baseline, httpx {client} client", baseline_targets(fake.url), plan, client=client))
+
+        def inprocess() -> None:
+            for t in transports:
+                data.inprocess.append(asyncio.run(measure_inprocess(
+                    fake.url, t, requests=100 if args.quick else 400, streams=12 if args.quick else 40,
+                    time_limit=20 if args.quick else 40, warmup=3 if args.quick else 5)))
+
+        def gateways(redis: str | None, profile: bool) -> None:
+            for t in transports:
+                run = run_gateway(tmp / f"gw-{t}-{'redis' if redis else 'mem'}", fake.url, plan, transport=t,
+                                  redis_url=redis, profile_s=8.0 if profile and t == transports[-1] else 0.0)
+                data.gateways.append(run)
+
+        def websocket() -> None:
+            direct_target = Target(f"{fake.url}/cfg/chunks={ws_chunks};delay_ms={ws_delay_ms}/v1/chat/completions",
+                                   MODEL, {"Authorization": f"Bearer {BENCH_KEY}"})
+
+            async def direct() -> float:
+                async with make_client("aiohttp") as client:
+                    res = await run_load(lambda: stream_once(client, direct_target), total=5, concurrency=5, time_limit=30)
+                return summarize(s.latency for s in res.ok).median
+
+            direct_s = asyncio.run(direct())
+            transport = "aiohttp" if "aiohttp" in transports else transports[0]
+            data.ws_setup = {"chunks": ws_chunks, "delay_ms": ws_delay_ms, "transport": transport, "direct_s": direct_s}
+            gateway = start_gateway(tmp / "ws", fake.url, transport=transport, redis_url=None,
+                                    ws_chunks=ws_chunks, ws_delay_ms=ws_delay_ms)
+            try:
+                data.ws = asyncio.run(ramp(
+                    gateway.server.ws_url + "/ws/chat/", gateway.server.admin_token,
+                    steps=ws_steps(min(args.ws_max, 500) if args.quick else args.ws_max),
+                    model=f"benchws/{MODEL}", direct_s=direct_s, chunks=ws_chunks, server_pid=gateway.pid,
+                    time_limit=90 if args.quick else 200, single_model=f"bench100p/{MODEL}", singles=5 if args.quick else 10,
+                ))
+            finally:
+                gateway.stop()
+
+        phase("baseline (direct to the fake provider)", baseline)
+        phase("BYOKHandler in process", inprocess)
+        phase("HTTP gateway under daphne", lambda: gateways(None, not args.no_profile))
+        if not args.no_ws:
+            phase("websocket ramp", websocket)
+        if redis_url:
+            phase(f"HTTP gateway with Redis state ({redis_url})", lambda: gateways(redis_url, False))
+        elif not args.no_redis:
+            data.notes.append("Redis figures: not measured (no Redis answered at REDIS_URL or 127.0.0.1:6379).")
+    finally:
+        fake.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    data.seconds = time.monotonic() - started
+    text = render(data)
+    print(text)
+    out = args.out or (None if args.quick else ROOT / "docs" / "benchmarks.md")
+    if out is not None:
+        write(out, text)
+        print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,552 @@
+"""OpenAI's chat-completions wire format, in and out of byok's normalised types.
+
+    parsed = parse_chat_completion(body)          # bytes -> ParsedChat, or InvalidRequest (a 400)
+    body = render_completion(result, created=...)  # ChatResult -> a `chat.completion` object
+    writer = ChunkWriter(completion_id, created, model, include_usage=...)
+    writer.event(ev) / writer.done(done) / writer.failed(error)  # -> SSE bytes
+    status, body, headers = error_response(exc)   # ByokError -> OpenAI's error shape
+
+Validation is strict, as OpenAI's own is: an unknown field, a wrong type or an
+impossible value is a 400 naming the parameter, so a client learns at once
+that byok will not do what it asked rather than getting a quietly different
+answer. A few parameters that cannot change the answer's shape are accepted
+and ignored (see IGNORED). Everything here is pure: no I/O, no ORM.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from byok.exceptions import ByokError
+from byok.providers.types import ChatRequest, ChatResponse, Message, StreamEvent, Tool, ToolCall, Usage
+
+__all__ = [
+    "DONE",
+    "IGNORED",
+    "ChunkWriter",
+    "InvalidRequest",
+    "ParsedChat",
+    "error_body",
+    "error_response",
+    "finish_reason",
+    "model_list",
+    "parse_chat_completion",
+    "render_completion",
+    "usage_dict",
+]
+
+DONE = b"data: [DONE]\n\n"
+
+# Accepted and ignored: they tune sampling or bookkeeping but do not change what the answer looks like.
+IGNORED = frozenset({
+    "user", "seed", "metadata", "store", "service_tier", "parallel_tool_calls",
+    "frequency_penalty", "presence_penalty", "logit_bias", "prompt_cache_key", "safety_identifier",
+})
+_SUPPORTED = frozenset({
+    "model", "messages", "tools", "tool_choice", "functions", "function_call", "temperature", "top_p",
+    "max_tokens", "max_completion_tokens", "stop", "stream", "stream_options", "n", "logprobs", "response_format",
+})
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_STOP = 4
+# The openai SDK sleeps for a Retry-After of at most this long before retrying by itself.
+SDK_MAX_RETRY_AFTER_S = 60
+
+# byok's finish reasons -> OpenAI's. "error" (DeepSeek insufficient_system_resource, Gemini
+# MALFORMED_FUNCTION_CALL and the like: the answer ended early) is told as "length".
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter", "error": "length"}
+
+# OpenAI error `type` by HTTP status (the SDK picks its exception class by status alone).
+_ERROR_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+    409: "conflict_error", 413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
+    502: "upstream_error", 503: "service_unavailable", 504: "timeout",
+}
+
+
+class InvalidRequest(Exception):
+    """The request body is not a valid chat completion request: a 400 naming `param`."""
+
+    def __init__(self, message: str, param: str | None = None, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.message, self.param, self.code = message, param, code
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedChat:
+    """A parsed request: the normalised request and how to answer it."""
+
+    request: ChatRequest
+    stream: bool
+    include_usage: bool
+    legacy_functions: bool  # asked with `functions`: answer with `function_call`, as OpenAI did
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _type_error(param: str, expected: str) -> InvalidRequest:
+    return InvalidRequest(f"Invalid type for '{param}': expected {expected}.", param, "invalid_type")
+
+
+def _number(body: dict, name: str, low: float, high: float) -> float | None:
+    v = body.get(name)
+    if v is None:
+        return None
+    if not _is_number(v):
+        raise _type_error(name, "a number")
+    if not low <= v <= high:
+        raise InvalidRequest(f"Invalid '{name}': {v} is not between {low:g} and {high:g}.", name)
+    return float(v)
+
+
+def _positive_int(body: dict, name: str) -> int | None:
+    v = body.get(name)
+    if v is None:
+        return None
+    if not _is_int(v):
+        raise _type_error(name, "an integer")
+    if v < 1:
+        raise InvalidRequest(f"Invalid '{name}': it must be at least 1.", name)
+    return v
+
+
+def _text(content: Any, param: str, *, allow_refusal: bool = False) -> str:
+    """A message's content as text: a string, or an array of text parts joined by newlines."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise _type_error(param, "a string or an array of content parts")
+    texts = []
+    for i, part in enumerate(content):
+        where = f"{param}[{i}]"
+        if not isinstance(part, dict):
+            raise _type_error(where, "an object")
+        kind = part.get("type")
+        if kind == "text" or (kind == "refusal" and allow_refusal):
+            field_name = "text" if kind == "text" else "refusal"
+            value = part.get(field_name)
+            if not isinstance(value, str):
+                raise _type_error(f"{where}.{field_name}", "a string")
+            texts.append(value)
+        elif isinstance(kind, str):
+            raise InvalidRequest(
+                f"Content parts of type '{kind}' are not supported by byok; send text.", f"{where}.type", "unsupported_content"
+            )
+        else:
+            raise InvalidRequest(f"Missing or invalid '{where}.type'.", f"{where}.type")
+    return "\n".join(texts)
+
+
+def _tool_call(raw: Any, param: str) -> ToolCall:
+    if not isinstance(raw, dict):
+        raise _type_error(param, "an object")
+    if raw.get("type", "function") != "function":
+        raise InvalidRequest(f"Invalid '{param}.type': only 'function' is supported.", f"{param}.type")
+    call_id = raw.get("id")
+    if not isinstance(call_id, str) or not call_id:
+        raise InvalidRequest(f"Missing required parameter: '{param}.id'.", f"{param}.id", "missing_required_parameter")
+    return _function_call(raw.get("function"), f"{param}.function", call_id)
+
+
+def _function_call(fn: Any, param: str, call_id: str | None) -> ToolCall:
+    if not isinstance(fn, dict):
+        raise _type_error(param, "an object")
+    name, arguments = fn.get("name"), fn.get("arguments", "{}")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+    if not isinstance(arguments, str):
+        raise _type_error(f"{param}.arguments", "a string of JSON")
+    return ToolCall(id=call_id, name=name, arguments=arguments)
+
+
+def _messages(raw: Any) -> tuple[Message, ...]:
+    if raw is None:
+        raise InvalidRequest("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+    if not isinstance(raw, list):
+        raise _type_error("messages", "an array")
+    if not raw:
+        raise InvalidRequest("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array")
+    out: list[Message] = []
+    call_names: dict[str, str] = {}  # tool call id -> function name (Gemini needs the name on results)
+    for i, m in enumerate(raw):
+        param = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise _type_error(param, "an object")
+        role = _ROLES.get(m.get("role")) if isinstance(m.get("role"), str) else None
+        if role is None:
+            raise InvalidRequest(
+                f"Invalid '{param}.role': expected one of system, developer, user, assistant, tool.", f"{param}.role"
+            )
+        content = m.get("content")
+        if role == "assistant":
+            calls: list[ToolCall] = []
+            if m.get("tool_calls") is not None:
+                if not isinstance(m["tool_calls"], list):
+                    raise _type_error(f"{param}.tool_calls", "an array")
+                calls = [_tool_call(tc, f"{param}.tool_calls[{j}]") for j, tc in enumerate(m["tool_calls"])]
+            elif m.get("function_call") is not None:  # the legacy functions API
+                calls = [_function_call(m["function_call"], f"{param}.function_call", None)]
+            for call in calls:
+                if call.id:
+                    call_names[call.id] = call.name
+            text = None if content is None else _text(content, f"{param}.content", allow_refusal=True)
+            if text is None and not calls:
+                raise InvalidRequest(
+                    f"Invalid '{param}': an assistant message needs 'content' or 'tool_calls'.", f"{param}.content"
+                )
+            out.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
+            continue
+        if content is None:
+            raise InvalidRequest(f"Missing required parameter: '{param}.content'.", f"{param}.content", "missing_required_parameter")
+        text = _text(content, f"{param}.content")
+        if m.get("role") == "function":  # legacy: a function result, paired with its call by name
+            name = m.get("name")
+            if not isinstance(name, str) or not name:
+                raise InvalidRequest(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+            out.append(Message(role="tool", content=text, name=name))
+        elif role == "tool":
+            call_id = m.get("tool_call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise InvalidRequest(
+                    f"Missing required parameter: '{param}.tool_call_id'.", f"{param}.tool_call_id", "missing_required_parameter"
+                )
+            if call_id not in call_names:
+                raise InvalidRequest(
+                    f"Invalid '{param}': a 'tool' message must answer a tool call of an earlier assistant message.",
+                    f"{param}.tool_call_id",
+                )
+            out.append(Message(role="tool", content=text, tool_call_id=call_id, name=call_names[call_id]))
+        else:
+            out.append(Message(role=role, content=text))
+    return tuple(out)
+
+
+def _function(fn: Any, param: str) -> Tool:
+    if not isinstance(fn, dict):
+        raise _type_error(param, "an object")
+    name = fn.get("name")
+    if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+        raise InvalidRequest(
+            f"Invalid '{param}.name': use 1-64 letters, digits, underscores or dashes.", f"{param}.name"
+        )
+    description = fn.get("description") or ""
+    if not isinstance(description, str):
+        raise _type_error(f"{param}.description", "a string")
+    parameters = fn.get("parameters")
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
+    elif not isinstance(parameters, dict):
+        raise _type_error(f"{param}.parameters", "a JSON schema object")
+    return Tool(name=name, description=description, parameters=parameters)
+
+
+def _tools(body: dict) -> tuple[tuple[Tool, ...], str | None, bool]:
+    """tools + tool_choice (or the legacy functions + function_call) -> (tools, tool_choice, legacy)."""
+    tools_raw, functions_raw = body.get("tools"), body.get("functions")
+    if tools_raw is not None and functions_raw is not None:
+        raise InvalidRequest("Use 'tools' or the legacy 'functions', not both.", "functions")
+    legacy = functions_raw is not None
+    tools: list[Tool] = []
+    if tools_raw is not None:
+        if not isinstance(tools_raw, list):
+            raise _type_error("tools", "an array")
+        for i, t in enumerate(tools_raw):
+            if not isinstance(t, dict):
+                raise _type_error(f"tools[{i}]", "an object")
+            if t.get("type") != "function":
+                raise InvalidRequest(f"Invalid 'tools[{i}].type': only 'function' tools are supported.", f"tools[{i}].type")
+            tools.append(_function(t.get("function"), f"tools[{i}].function"))
+    elif legacy:
+        if not isinstance(functions_raw, list):
+            raise _type_error("functions", "an array")
+        tools = [_function(fn, f"functions[{i}]") for i, fn in enumerate(functions_raw)]
+    names = [t.name for t in tools]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("Tool names must be unique.", "functions" if legacy else "tools")
+
+    choice_param = "function_call" if legacy else "tool_choice"
+    choice_raw = body.get(choice_param)
+    if not legacy and body.get("function_call") is not None:
+        raise InvalidRequest("'function_call' goes with the legacy 'functions'; use 'tool_choice'.", "function_call")
+    if legacy and body.get("tool_choice") is not None:
+        raise InvalidRequest("'tool_choice' goes with 'tools'; use 'function_call' with 'functions'.", "tool_choice")
+    choice: str | None = None
+    if choice_raw is not None:
+        modes = ("none", "auto") if legacy else ("none", "auto", "required")
+        if isinstance(choice_raw, str):
+            if choice_raw not in modes:
+                raise InvalidRequest(f"Invalid '{choice_param}': expected one of {', '.join(modes)} or a function.", choice_param)
+            choice = choice_raw
+        elif isinstance(choice_raw, dict):
+            fn = choice_raw if legacy else choice_raw.get("function")
+            if not legacy and choice_raw.get("type") != "function":
+                raise InvalidRequest(f"Invalid '{choice_param}.type': expected 'function'.", f"{choice_param}.type")
+            name = fn.get("name") if isinstance(fn, dict) else None
+            if not isinstance(name, str) or not name:
+                raise InvalidRequest(f"Missing the function name in '{choice_param}'.", choice_param, "missing_required_parameter")
+            choice = name
+        else:
+            raise _type_error(choice_param, "a string or an object")
+        if choice not in ("none", "auto", "required") and choice not in names:
+            raise InvalidRequest(f"Invalid '{choice_param}': no tool named '{choice}' was given.", choice_param)
+        if choice in ("required",) and not tools:
+            raise InvalidRequest(f"Invalid '{choice_param}': 'required' needs tools.", choice_param)
+    return tuple(tools), choice, legacy
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise _type_error("stop", "a string or an array of strings")
+    if len(value) > MAX_STOP:
+        raise InvalidRequest(f"Invalid 'stop': at most {MAX_STOP} sequences.", "stop")
+    return tuple(s for s in value if s)
+
+
+def parse_chat_completion(body: bytes | dict) -> ParsedChat:
+    """A `POST /v1/chat/completions` body -> ParsedChat; InvalidRequest (400) when it is not valid."""
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest(
+                "We could not parse the JSON body of your request. Send a JSON object.", None, "invalid_json"
+            ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", None, "invalid_json")
+    unknown = [k for k in body if k not in _SUPPORTED and k not in IGNORED]
+    if unknown:
+        raise InvalidRequest(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0], "unknown_parameter")
+
+    model = body.get("model")
+    if model is None:
+        raise InvalidRequest("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("Invalid 'model': expected a non-empty string.", "model")
+    messages = _messages(body.get("messages"))
+    tools, tool_choice, legacy = _tools(body)
+
+    n = body.get("n")
+    if n is not None and (not _is_int(n) or n != 1):
+        raise InvalidRequest("Invalid 'n': byok returns one choice; n must be 1.", "n", "unsupported_value")
+    if body.get("logprobs") not in (None, False):
+        raise InvalidRequest("'logprobs' is not supported by byok.", "logprobs", "unsupported_parameter")
+    response_format = body.get("response_format")
+    if response_format is not None and response_format != {"type": "text"}:
+        raise InvalidRequest("Only 'response_format' {\"type\": \"text\"} is supported by byok.", "response_format", "unsupported_value")
+    for name in ("user", "prompt_cache_key", "safety_identifier"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise _type_error(name, "a string")
+
+    max_tokens = _positive_int(body, "max_tokens")
+    max_completion = _positive_int(body, "max_completion_tokens")
+    if max_tokens is not None and max_completion is not None and max_tokens != max_completion:
+        raise InvalidRequest("Give 'max_completion_tokens' or 'max_tokens', not two different limits.", "max_tokens")
+
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _type_error("stream", "a boolean")
+    include_usage = False
+    options = body.get("stream_options")
+    if options is not None:
+        if not stream:
+            raise InvalidRequest("'stream_options' is only allowed when 'stream' is true.", "stream_options")
+        if not isinstance(options, dict):
+            raise _type_error("stream_options", "an object")
+        extra = set(options) - {"include_usage", "include_obfuscation"}
+        if extra:
+            raise InvalidRequest(f"Unrecognized stream option: {sorted(extra)[0]}", "stream_options", "unknown_parameter")
+        value = options.get("include_usage")
+        if value is not None and not isinstance(value, bool):
+            raise _type_error("stream_options.include_usage", "a boolean")
+        include_usage = bool(value)
+
+    request = ChatRequest(
+        model=model.strip(), messages=messages, tools=tools, tool_choice=tool_choice,
+        temperature=_number(body, "temperature", 0, 2), top_p=_number(body, "top_p", 0, 1),
+        max_tokens=max_completion if max_completion is not None else max_tokens, stop=_stop(body.get("stop")),
+        stream=bool(stream),
+    )
+    return ParsedChat(request=request, stream=bool(stream), include_usage=include_usage, legacy_functions=legacy)
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def finish_reason(reason: str | None, *, legacy: bool = False) -> str:
+    mapped = _FINISH.get(reason or "stop", "stop")
+    return "function_call" if legacy and mapped == "tool_calls" else mapped
+
+
+def usage_dict(usage: Usage | None) -> dict[str, Any]:
+    usage = usage or Usage()
+    out: dict[str, Any] = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens or usage.input_tokens + usage.output_tokens,
+    }
+    if usage.cached_input_tokens is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": usage.cached_input_tokens}
+    if usage.reasoning_tokens is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
+
+
+def _call_id(call_id: str | None, completion_id: str, index: int) -> str:
+    return call_id or f"call_{completion_id[-12:]}_{index}"
+
+
+def render_completion(
+    response: ChatResponse, *, completion_id: str, created: int, model: str, legacy: bool = False
+) -> dict[str, Any]:
+    """A full answer as OpenAI's `chat.completion` object."""
+    message: dict[str, Any] = {"role": "assistant", "content": response.text, "refusal": response.refusal}
+    if response.tool_calls:
+        calls = [
+            {"id": _call_id(tc.id, completion_id, i), "type": "function", "function": {"name": tc.name, "arguments": tc.arguments}}
+            for i, tc in enumerate(response.tool_calls)
+        ]
+        if legacy:
+            message["function_call"] = calls[0]["function"]
+        else:
+            message["tool_calls"] = calls
+    if response.reasoning:
+        message["reasoning_content"] = response.reasoning
+    reason = response.finish_reason
+    if response.tool_calls and reason == "stop":
+        reason = "tool_calls"  # the model asked for a call: say so, whatever the provider called it
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reason, legacy=legacy)}],
+        "usage": usage_dict(response.usage),
+        "system_fingerprint": None,
+    }
+
+
+def _sse(payload: bytes) -> bytes:
+    return b"data: " + payload + b"\n\n"
+
+
+class ChunkWriter:
+    """One stream's `chat.completion.chunk` events, as SSE bytes ready to send."""
+
+    def __init__(self, completion_id: str, created: int, model: str, *, include_usage: bool = False, legacy: bool = False) -> None:
+        self.completion_id = completion_id
+        self.include_usage = include_usage
+        self.legacy = legacy
+        self._head = orjson.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model})[:-1]
+        self._role_sent = False
+        self._saw_tool_call = False
+        self._legacy_index: int | None = None  # the one call the legacy shape can carry
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if not self._role_sent:
+            self._role_sent = True
+            delta = {"role": "assistant", **delta}
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return _sse(self._head + b',"choices":' + orjson.dumps([choice]) + b"}")
+
+    def event(self, ev: StreamEvent) -> bytes | None:
+        """One normalised event -> one chunk (None for events OpenAI's stream does not show)."""
+        kind = ev.kind
+        if kind == "text_delta":
+            return self._chunk({"content": ev.text})
+        if kind == "reasoning_delta":
+            return self._chunk({"reasoning_content": ev.text})
+        if kind == "refusal_delta":
+            return self._chunk({"refusal": ev.text})
+        if kind == "tool_call_start":
+            self._saw_tool_call = True
+            index = ev.index or 0
+            if self.legacy:
+                if self._legacy_index is not None:
+                    return None  # the legacy shape carries one call
+                self._legacy_index = index
+                return self._chunk({"function_call": {"name": ev.name, "arguments": ""}})
+            call = {"index": index, "id": _call_id(ev.tool_call_id, self.completion_id, index), "type": "function",
+                    "function": {"name": ev.name, "arguments": ""}}
+            return self._chunk({"tool_calls": [call]})
+        if kind == "tool_call_delta":
+            index = ev.index or 0
+            if self.legacy:
+                return self._chunk({"function_call": {"arguments": ev.arguments}}) if index == self._legacy_index else None
+            return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": ev.arguments}}]})
+        return None  # usage, finish, meta: told by done()
+
+    def done(self, reason: str | None, usage: Usage | None) -> bytes:
+        """The final chunk (finish_reason), the usage chunk when asked for, and [DONE]."""
+        if self._saw_tool_call and reason == "stop":
+            reason = "tool_calls"
+        out = self._chunk({}, finish_reason(reason, legacy=self.legacy))
+        if self.include_usage:
+            out += _sse(self._head + b',"choices":[],"usage":' + orjson.dumps(usage_dict(usage)) + b"}")
+        return out + DONE
+
+    def failed(self, exc: ByokError) -> bytes:
+        """A failure after the stream started: an error event the SDK raises on, then [DONE]."""
+        return _sse(orjson.dumps(error_body(exc.status_code, exc.message, exc.code))) + DONE
+
+
+# -- errors and models ----------------------------------------------------------------------------
+
+
+def error_body(status: int, message: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error object: `{"error": {"message", "type", "param", "code"}}`."""
+    kind = _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def retry_after_headers(seconds: float | None) -> dict[str, str]:
+    if seconds is None:
+        return {}
+    return {"Retry-After": str(max(1, math.ceil(seconds))), "retry-after-ms": str(max(1, round(seconds * 1000)))}
+
+
+def error_response(exc: ByokError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A byok error -> (status, OpenAI error body, headers).
+
+    429 and 503 carry Retry-After when byok knows when to come back, and every
+    error says through `x-should-retry` whether the SDK's automatic retry can
+    help: not when the wait is longer than the SDK would honour (a minute).
+    """
+    status = exc.status_code
+    retry_after = getattr(exc, "retry_after", None)
+    retry = exc.retryable and (retry_after is None or retry_after <= SDK_MAX_RETRY_AFTER_S)
+    headers = {"x-should-retry": "true" if retry else "false"}
+    if status in (429, 503):
+        headers.update(retry_after_headers(retry_after))
+    return status, error_body(status, exc.message, exc.code), headers
+
+
+def model_list(providers) -> dict[str, Any]:
+    """`GET /v1/models`: `<provider>/<default model>` for each enabled provider, then the bare default models."""
+    data, seen = [], set()
+    enabled = [p for p in providers if p.enabled and p.default_model]
+    for p in enabled:
+        data.append({"id": f"{p.name}/{p.default_model}", "object": "model", "created": 0, "owned_by": p.name})
+        seen.add(data[-1]["id"])
+    for p in enabled:
+        if p.default_model not in seen:
+            seen.add(p.default_model)
+            data.append({"id": p.default_model, "object": "model", "created": 0, "owned_by": p.name})
+    return {"object": "list", "data": data}

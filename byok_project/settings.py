@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "byok.api.middleware.BodySizeLimitMiddleware",  # JSON 413 from Content-Length, before any view
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin/chat static files under daphne
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -152,6 +153,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bring-your-own-key LLM gateway: provider/key management and chat.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components: write-only fields (api_key) only in requests.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["byok.api.views.drop_slash_duplicates"],
 }
 
 BYOK = {

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from byok.exceptions import ByokError
+from byok.secrets import redact
 
 __all__ = ["exception_handler", "error_body"]
 
@@ -22,20 +23,22 @@ def error_body(code: str, message: str, **extra) -> dict:
 
 
 def _flatten(detail) -> dict[str, list[str]]:
+    """DRF's nested error detail as `field -> messages`, scrubbed of anything key-shaped."""
     if isinstance(detail, dict):
         out = {}
         for field, value in detail.items():
+            name = redact(str(field))
             if isinstance(value, dict):
                 for sub, msgs in _flatten(value).items():
-                    out[f"{field}.{sub}"] = msgs
+                    out[f"{name}.{sub}"] = msgs
             elif isinstance(value, list):
-                out[str(field)] = [str(v) if not isinstance(v, (dict, list)) else str(v) for v in value]
+                out[name] = [redact(str(v)) for v in value]
             else:
-                out[str(field)] = [str(value)]
+                out[name] = [redact(str(value))]
         return out
     if isinstance(detail, list):
-        return {"non_field_errors": [str(v) for v in detail]}
-    return {"non_field_errors": [str(detail)]}
+        return {"non_field_errors": [redact(str(v)) for v in detail]}
+    return {"non_field_errors": [redact(str(detail))]}
 
 
 def exception_handler(exc, context):

@@ -1,0 +1,357 @@
+"""Serializers of the management API: strict request bodies, masked responses.
+
+Request bodies are JSON objects whose fields have exactly the JSON types the
+schema says (no `"5"` for 5, no `1` for true); unknown fields are refused, so
+a typo such as `api-key` is a 422, not a silently ignored setting. `api_key`
+is write-only: no response serializer has it, responses carry a key's hint,
+fingerprint and status only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from django.core.validators import RegexValidator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from byok.models import ApiKey, AuditEvent, Provider
+from byok.providers import KINDS, get_adapter
+from byok.secrets import redact
+
+__all__ = [
+    "ApiKeySerializer",
+    "AuditEventSerializer",
+    "ErrorSerializer",
+    "KeyCreateSerializer",
+    "ProviderRegisterSerializer",
+    "ProviderSerializer",
+    "ProviderUpdateSerializer",
+    "RotateKeySerializer",
+    "TestResultSerializer",
+    "UsageReportSerializer",
+    "ValidationErrorSerializer",
+]
+
+MAX_INT32 = 2**31 - 1
+MAX_LIMIT = 2**40
+
+
+# -- strict JSON fields --------------------------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string (never a number or boolean), valid Unicode, no NUL characters."""
+
+    default_error_messages = {"invalid": "Must be a string.", "invalid_text": "Must be valid Unicode text."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes
+            self.fail("invalid_text")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer (not a string, float or boolean)."""
+
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return data
+
+
+class StrictFloatField(serializers.FloatField):
+    """A finite JSON number (not a string or boolean)."""
+
+    default_error_messages = {"invalid": "Must be a number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)) or not math.isfinite(data):
+            self.fail("invalid")
+        return float(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean: true or false only."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """One of fixed strings; the error lists the choices and never echoes the input."""
+
+    def __init__(self, choices, **kwargs):
+        super().__init__(choices, **kwargs)
+        allowed = ", ".join(str(c) for c in self.choices if c != "")
+        self.error_messages["invalid_choice"] = f"Must be one of: {allowed}."
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input="")
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """A request body: a JSON object whose fields are all known."""
+
+    def to_internal_value(self, data):
+        errors: dict = {}
+        if isinstance(data, Mapping):
+            errors = {str(k): ["Unknown field."] for k in data if k not in self.fields}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            raise serializers.ValidationError({**errors, **detail}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+def _name_field(**kwargs) -> StrictCharField:
+    return StrictCharField(
+        max_length=64, trim_whitespace=False,
+        validators=[RegexValidator(r"^[A-Za-z0-9_-]+$", "Use 1-64 letters, digits, '-' or '_'.")],
+        help_text="Unique name (1-64 letters, digits, '-' or '_'); the prefix in `<provider>/<model>`.",
+        **kwargs,
+    )
+
+
+def _api_key_field(**kwargs) -> StrictCharField:
+    return StrictCharField(
+        write_only=True, min_length=8, max_length=500,
+        help_text="The provider API key (write-only: stored encrypted, never returned; responses show its hint).",
+        **kwargs,
+    )
+
+
+# -- request bodies -------------------------------------------------------------------------
+
+
+class KeyOptionsSerializer(StrictSerializer):
+    """Options of a key in a provider's pool."""
+
+    label = StrictCharField(required=False, allow_blank=True, max_length=100, help_text="A name for people.")
+    quota_group = StrictCharField(
+        required=False, allow_blank=True, max_length=100,
+        help_text="Keys of one account or project share rate limits and cool down together.",
+    )
+    rpm = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_LIMIT, help_text="Requests per minute; null: unlimited.")
+    tpm = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_LIMIT, help_text="Tokens per minute; null: unlimited.")
+    token_quota = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_LIMIT, help_text="Tokens per `quota_window`; null: unlimited."
+    )
+    quota_window = StrictChoiceField(
+        ApiKey.QuotaWindow.choices, required=False, allow_blank=True, help_text="The window of `token_quota` (required with it)."
+    )
+
+    KEY_OPTIONS = ("label", "quota_group", "rpm", "tpm", "token_quota", "quota_window")
+
+    def key_options(self) -> dict:
+        return {k: v for k, v in self.validated_data.items() if k in self.KEY_OPTIONS}
+
+
+class ProviderSettingsSerializer(StrictSerializer):
+    """A provider's settings, as the API names them (`provider` is the kind, `model` the default model)."""
+
+    provider = StrictChoiceField(KINDS, help_text="The wire format: " + ", ".join(KINDS) + ".")
+    name = _name_field(required=False)
+    model = StrictCharField(required=False, allow_blank=True, max_length=200, help_text="The default model.")
+    base_url = StrictCharField(
+        required=False, allow_blank=True, max_length=500,
+        help_text="An http(s) URL; empty: the kind's default (required for openai_compatible).",
+    )
+    timeout = StrictFloatField(required=False, min_value=0.1, max_value=3600, help_text="Seconds.")
+    max_retries = StrictIntegerField(required=False, min_value=0, max_value=10)
+    priority = StrictIntegerField(required=False, min_value=-MAX_INT32 - 1, max_value=MAX_INT32, help_text="Lower is tried first.")
+    enabled = StrictBooleanField(required=False)
+    is_default = StrictBooleanField(required=False, help_text="The one default provider; setting it clears the others.")
+
+    RENAMES = {"provider": "kind", "model": "default_model"}
+
+    def provider_values(self) -> dict:
+        """The validated settings under `byok.registry`'s names."""
+        return {
+            self.RENAMES.get(k, k): v
+            for k, v in self.validated_data.items()
+            if k in ProviderSettingsSerializer._declared_fields
+        }
+
+
+class ProviderRegisterSerializer(ProviderSettingsSerializer, KeyOptionsSerializer):
+    """Register a provider, optionally with its first key (and that key's options)."""
+
+    api_key = _api_key_field(required=False)
+
+    def validate(self, attrs):
+        if "api_key" not in attrs and any(attrs.get(k) not in (None, "") for k in self.KEY_OPTIONS):
+            raise serializers.ValidationError({"api_key": ["Key options were given without a key."]})
+        return attrs
+
+
+class ProviderUpdateSerializer(ProviderSettingsSerializer):
+    """Change a provider's settings: every field is optional; keys have their own endpoints."""
+
+    provider = StrictChoiceField(KINDS, required=False, help_text="The wire format: " + ", ".join(KINDS) + ".")
+
+
+class KeyCreateSerializer(KeyOptionsSerializer):
+    """Add a key to a provider's pool."""
+
+    api_key = _api_key_field()
+
+
+class RotateKeySerializer(StrictSerializer):
+    """Put a new key in and retire the old one."""
+
+    api_key = _api_key_field()
+    key_id = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+        help_text="The key to retire; may be left out when the provider has at most one active key.",
+    )
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class RedactedCharField(serializers.CharField):
+    """A stored text shown with anything key-shaped scrubbed (defence in depth)."""
+
+    def to_representation(self, value):
+        return redact(str(value))
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    """A key as the API shows it: masked (hint and fingerprint), never the secret."""
+
+    last_error = RedactedCharField(read_only=True)
+    quota_window = serializers.ChoiceField(
+        ApiKey.QuotaWindow.choices, allow_blank=True, read_only=True, help_text="The window of `token_quota`; empty: none."
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id", "hint", "fingerprint", "status", "label", "quota_group", "rpm", "tpm", "token_quota", "quota_window",
+            "parked_until", "last_used_at", "last_error", "created_at", "retired_at",
+        ]
+        read_only_fields = fields
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    """A provider with its key pool (keys masked)."""
+
+    provider = serializers.ChoiceField(KINDS, source="kind", read_only=True, help_text="The wire format.")
+    model = serializers.CharField(source="default_model", read_only=True, help_text="The default model.")
+    base_url = serializers.CharField(read_only=True, help_text="The configured base URL; empty: the kind's default.")
+    effective_base_url = serializers.SerializerMethodField(help_text="`base_url`, or the kind's default when empty.")
+    keys = ApiKeySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Provider
+        fields = [
+            "id", "name", "provider", "model", "base_url", "effective_base_url", "timeout", "max_retries",
+            "enabled", "is_default", "priority", "created_at", "updated_at", "keys",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_effective_base_url(self, obj: Provider) -> str:
+        return get_adapter(obj.kind).base_url(obj.base_url) if obj.kind in KINDS else obj.base_url
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    """One audit event: who changed what, when, from where (never a secret)."""
+
+    provider = serializers.CharField(source="provider_name", read_only=True, help_text="The provider's name at the time.")
+    details = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id", "created_at", "actor", "action", "target_type", "target_id", "target_repr", "provider",
+            "key_fingerprint", "source_address", "details",
+        ]
+        read_only_fields = fields
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error: a stable machine `code` and a human `message` (some errors add fields)."""
+
+    code = serializers.CharField(help_text="A stable machine code, e.g. `not_found`, `duplicate_name`.")
+    message = serializers.CharField()
+    retryable = serializers.BooleanField(required=False, help_text="Whether trying again later can help.")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    """An invalid body or query (422): the messages per field."""
+
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), help_text="field -> messages")
+
+
+class TestResultSerializer(serializers.Serializer):
+    """The outcome of a minimal live call to a provider."""
+
+    ok = serializers.BooleanField()
+    latency_ms = serializers.FloatField()
+    error = ErrorSerializer(allow_null=True, help_text="Null when ok; else the provider's error (code, message, ...).")
+    model = serializers.CharField(required=False, help_text="The model that answered (when ok).")
+    key_hint = serializers.CharField(required=False, help_text="The hint of the key used (when ok).")
+
+
+class PercentilesSerializer(serializers.Serializer):
+    """Percentiles (linear interpolation, like PostgreSQL's percentile_cont), mean and max; null without data."""
+
+    p50 = serializers.FloatField(allow_null=True)
+    p95 = serializers.FloatField(allow_null=True)
+    p99 = serializers.FloatField(allow_null=True)
+    mean = serializers.FloatField(allow_null=True)
+    max = serializers.FloatField(allow_null=True)
+
+
+class UsageStatsSerializer(serializers.Serializer):
+    requests = serializers.IntegerField()
+    ok = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    error_codes = serializers.DictField(child=serializers.IntegerField(), help_text="error code -> count")
+    attempts = serializers.IntegerField(help_text="Upstream attempts, failed ones included.")
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True, help_text="Sum of the priced requests; null when none was priced.")
+    latency_ms = PercentilesSerializer()
+    ttft_ms = PercentilesSerializer(help_text="Time to first token, over streamed requests.")
+
+
+class UsageGroupSerializer(UsageStatsSerializer):
+    key = serializers.CharField(
+        allow_null=True,
+        help_text="The group: provider name, key fingerprint, username, model or day (YYYY-MM-DD); null for rows without one.",
+    )
+    provider = serializers.CharField(required=False, help_text="group_by=key: the key's provider.")
+    key_hint = serializers.CharField(required=False, help_text="group_by=key: the key's hint.")
+
+
+class UsageReportSerializer(serializers.Serializer):
+    group_by = serializers.CharField()
+    totals = UsageStatsSerializer()
+    groups = UsageGroupSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateTimeField(allow_null=True, help_text="Inclusive start of the range.")
+        fields["to"] = serializers.DateTimeField(allow_null=True, help_text="Exclusive end of the range.")
+        return fields

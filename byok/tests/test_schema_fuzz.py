@@ -1,0 +1,101 @@
+"""Schema fuzzing: every management operation of `/api/schema`, driven by schemathesis in process.
+
+Each operation gets a bounded number of generated requests (valid and
+invalid, per the schema) through the WSGI app with a staff token. No answer
+may be a 5xx, and every answer must match the schema: a documented status,
+the documented content type, a body of the documented shape. Half the
+generated ids are swapped for a provider and key that exist, so the
+success paths are fuzzed too, not only the 404s. Upstream calls (the
+provider test) are answered by respx, never sent.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from byok import registry
+from byok.models import ApiKey, Provider
+from byok.state import MemoryStateBackend, MemoryStore
+
+MANAGEMENT = r"^/api/(providers|audit-events|usage)"
+MAX_EXAMPLES = 25
+
+schema = schemathesis.openapi.from_wsgi("/api/schema", get_wsgi_application()).include(path_regex=MANAGEMENT)
+# The staff token is sent by the test itself: no generated Authorization header.
+schema.config.generation.update(max_examples=MAX_EXAMPLES, allow_x00=True, with_security_parameters=False)
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance, negative_data_rejection]
+
+
+@pytest.fixture
+def staff_token(django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}  # no DNS look-ups for generated hosts
+    user = django_user_model.objects.create_user("fuzz-admin", password="fuzz-admin-pass", is_staff=True)
+    return Token.objects.create(user=user).key
+
+
+@pytest.fixture
+def keep_connection():
+    """As Django's test client does: a request must not close the test's database connection (and transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def upstream(monkeypatch):
+    """A handler with in-memory state whose upstream is respx: every provider answers 503."""
+    from byok import handler as handler_module
+
+    store = MemoryStore()
+    monkeypatch.setattr(handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store)))
+    with respx.mock(assert_all_called=False) as mock:
+        mock.route().mock(return_value=httpx.Response(503, json={"error": {"message": "fuzzing", "type": "server_error"}}))
+        yield mock
+
+
+def _existing() -> tuple[int, int]:
+    """A provider with an active key, created again whenever a fuzzed DELETE removed it."""
+    provider = Provider.objects.filter(name="fuzz-target").first()
+    if provider is None:
+        provider = registry.register_provider(kind="openai", name="fuzz-target", api_key="sk-fuzz-0000000000000000", max_retries=0)
+    key = ApiKey.objects.filter(provider=provider, status=ApiKey.Status.ACTIVE).order_by("id").first()
+    if key is None:
+        key = registry.add_key(provider.pk, "sk-fuzz-1111111111111111")
+    return provider.pk, key.pk
+
+
+def _valid_id(value) -> bool:
+    """A generated id the schema allows (only those are swapped: an invalid one must stay invalid)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**63 - 1
+
+
+@pytest.mark.django_db
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_management_api_conforms_to_its_schema(case, staff_token, upstream, keep_connection):
+    params = case.path_parameters or {}
+    if _valid_id(params.get("id")) and params["id"] % 2 == 0:
+        provider_id, key_id = _existing()
+        params["id"] = provider_id
+        if _valid_id(params.get("key_id")):
+            params["key_id"] = key_id
+    case.call_and_validate(headers={"Authorization": f"Bearer {staff_token}"}, checks=CHECKS)

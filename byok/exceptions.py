@@ -15,6 +15,8 @@
     │       ├── BadRequestError
     │       └── NotFoundError
     └── GatewayError               byok itself refuses or gives up (see byok.handler)
+        ├── ContextLengthExceededError 400: prompt + max_tokens over the model's window (byok.budgets)
+        └── BudgetExceededError    429: the user's token/spend budget is used up, `retry_after` to the reset
 
 `code` is a stable machine string, `status_code` the HTTP status byok answers
 with, `retryable` whether trying again (later, elsewhere) can help. Messages
@@ -34,6 +36,8 @@ __all__ = [
     "RateLimitedError",
     "StreamInterruptedError",
     "AuthError",
+    "BudgetExceededError",
+    "ContextLengthExceededError",
     "ConflictError",
     "DuplicateNameError",
     "InvalidConfigError",
@@ -325,3 +329,49 @@ class StreamInterruptedError(GatewayError):
     status_code = 502
     retryable = True
     default_message = "The provider's stream ended early."
+
+
+class ContextLengthExceededError(GatewayError):
+    """The estimated prompt plus max_tokens does not fit the model's context window; nothing was sent upstream."""
+
+    code = "context_length_exceeded"
+    status_code = 400
+    default_message = "The request does not fit the model's context window."
+
+    def __init__(
+        self, message: str | None = None, *, model: str = "", prompt_tokens: int = 0, max_tokens: int | None = None,
+        context_window: int | None = None, max_input_tokens: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.model, self.prompt_tokens, self.max_tokens = model, prompt_tokens, max_tokens
+        self.context_window, self.max_input_tokens = context_window, max_input_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(), "model": self.model, "estimated_prompt_tokens": self.prompt_tokens,
+            "max_tokens": self.max_tokens, "context_window": self.context_window,
+            **({"max_input_tokens": self.max_input_tokens} if self.max_input_tokens else {}),
+        }
+
+
+class BudgetExceededError(GatewayError):
+    """The user's token or spend budget for the period is used up; `retry_after` is seconds to the period's reset."""
+
+    code = "budget_exceeded"
+    status_code = 429
+    retryable = True
+    default_message = "Your budget for this period is used up."
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: float, period: str = "", reason: str = "",
+        limit: float | None = None, used: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = max(0.0, retry_after)
+        self.period, self.reason, self.limit, self.used = period, reason, limit, used
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(), "retry_after": round(self.retry_after, 3), "period": self.period,
+            "reason": self.reason, "limit": self.limit, "used": self.used,
+        }

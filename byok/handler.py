@@ -27,6 +27,7 @@ from django.conf import settings
 
 from byok import registry
 from byok.audit import SYSTEM, Actor
+from byok.budgets import BudgetGate, load_book
 from byok.config_cache import KeyConfig, ProviderConfig, Snapshot, load_snapshot
 from byok.exceptions import (
     AllProvidersFailedError,
@@ -93,6 +94,7 @@ class Target:
     provider: ProviderConfig
     model: str
     max_retries: int
+    prepared: Any = None  # byok.budgets.Prepared: the request with max_tokens settled for this model
 
 
 @dataclass(slots=True)
@@ -142,6 +144,7 @@ class BYOKHandler:
         self.clock, self.wall, self.sleep, self.rand = clock, wall, sleep, rand
         self.usage = usage or UsageWriter()
         self.pool = KeyPool()
+        self.gate = BudgetGate()  # catalog limits, cost, user and key budgets (byok.budgets)
         self._snapshot: Snapshot | None = None
         self._generation = 0  # bumped by local changes; a load started before one is not kept
         self._secrets: dict[bytes, str] = {}
@@ -178,7 +181,8 @@ class BYOKHandler:
         snap = self._snapshot
         if snap is None:
             generation = self._generation
-            snap = await sync_to_async(load_snapshot, thread_sensitive=True)()
+            snap, book = await sync_to_async(_load_config, thread_sensitive=True)()
+            self.gate.preload(snap, book)
             if generation == self._generation:
                 self._snapshot = snap
             live = {k.sealed.token for p in snap.ordered for k in p.keys}
@@ -294,12 +298,13 @@ class BYOKHandler:
 
     async def _failover(self, run: _Run, targets: list[Target], req: ChatRequest, call, deadline: float):
         """Try `call(target, key, secret)` across keys, retries and targets; return (result, target, key)."""
-        tokens = estimate_prompt_tokens(req) + (req.max_tokens or 0)
+        blocked = self.gate.key_blocker(self.state())
         for round_ in range(2):
             for target in targets:
                 retries, tried = 0, set()
+                tokens = target.prepared.reserve if target.prepared else estimate_prompt_tokens(req) + (req.max_tokens or 0)
                 while True:
-                    key, retry_at = await self.pool.pick(self.state(), target.provider, tokens=tokens, exclude=tried, now=self.wall())
+                    key, retry_at = await self.pool.pick(self.state(), target.provider, tokens=tokens, exclude=tried, now=self.wall(), blocked=blocked)
                     if key is None:
                         run.note_recovery(retry_at)
                         if retry_at is None:
@@ -379,9 +384,10 @@ class BYOKHandler:
         entry = UsageEntry(request_id=run.request_id, created_at=now_utc(), user_id=user_id, interface=interface, stream=False, model=req.model)
         try:
             targets = await self.route(req, provider, failover=failover)
+            targets = await self.gate.admit(req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall())
 
             async def call(target, key, secret):
-                return await self._send(target, key, secret, req)
+                return await self._send(target, key, secret, target.prepared.request)
 
             (answer, _raw), target, key = await self._failover(run, targets, req, call, run.started + deadline_s)
         except BaseException as exc:
@@ -390,6 +396,7 @@ class BYOKHandler:
         usage = answer.usage or Usage()
         self._fill(entry, run, target, key, usage)
         self._finish(entry, run)
+        await self.gate.spend(self.state(), user_id=user_id, key_id=key.id, kind=target.provider.kind, usage=usage, cost=entry.cost)
         return ChatResult(
             response=answer, provider=target.provider.name, model=answer.model or target.model, key_hint=key.hint,
             attempts=run.attempts, latency_ms=entry.latency_ms, failover_ms=entry.failover_ms, request_id=run.request_id,
@@ -414,9 +421,10 @@ class BYOKHandler:
         try:
             try:
                 targets = await self.route(req, provider)
+                targets = await self.gate.admit(req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall())
 
                 async def call(target, key, secret):
-                    return await open_stream(self, target, key, secret, _with_model(req, target.model, stream=True))
+                    return await open_stream(self, target, key, secret, _with_model(target.prepared.request, target.model, stream=True))
 
                 opened, target, key = await self._failover(run, targets, req, call, run.started + deadline_s)
             except ByokError as exc:
@@ -441,7 +449,7 @@ class BYOKHandler:
                 yield StreamFailed(error=exc, partial=True, request_id=run.request_id, attempts=[a.to_dict() for a in run.attempts])
                 return
             self._fill(entry, run, target, key, usage)
-            await self.pool.record_usage(self.state(), key, usage, estimated=estimate_prompt_tokens(req) + (req.max_tokens or 0))
+            await self.pool.record_usage(self.state(), key, usage, estimated=target.prepared.reserve)
             yield StreamDone(
                 finish_reason=finish.finish_reason if finish else "stop", raw_finish_reason=finish.raw_finish_reason if finish else None,
                 usage=usage, provider=target.provider.name, model=opened.model or target.model, key_hint=key.hint,
@@ -455,6 +463,9 @@ class BYOKHandler:
             if opened is not None:
                 await opened.aclose()
             self._finish(entry, run, error=outcome)
+            if run.current is not None:
+                await self.gate.spend(self.state(), user_id=user_id, key_id=run.current[1].id,
+                                      kind=run.current[0].provider.kind, usage=usage, cost=entry.cost)
 
     # -- accounting -----------------------------------------------------------------------------
 
@@ -462,6 +473,7 @@ class BYOKHandler:
         entry.provider_id, entry.provider_name, entry.model = target.provider.id, target.provider.name, target.model
         entry.key_id, entry.key_fingerprint, entry.key_hint = key.id, key.fingerprint, key.hint
         entry.tokens_in, entry.tokens_out = usage.input_tokens, usage.output_tokens
+        entry.cost = self.gate.cost(target, usage)
         entry.failover_ms = sum(a.ms for a in run.attempts[:-1])
 
     def _finish(self, entry: UsageEntry, run: _Run, *, error: BaseException | None = None) -> None:
@@ -504,6 +516,11 @@ def _with_model(req: ChatRequest, model: str, *, stream: bool) -> ChatRequest:
     if req.model == model and req.stream == stream:
         return req
     return replace(req, model=model, stream=stream)
+
+
+def _load_config():
+    """Providers and keys, and the catalog overrides and budgets, in one hop to the ORM thread."""
+    return load_snapshot(), load_book()
 
 
 def _ping_message():

@@ -8,6 +8,7 @@ steered away by the provider's remaining-requests headers.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 from byok.config_cache import KeyConfig, ProviderConfig
 from byok.providers.types import RateLimitInfo, Usage
@@ -28,9 +29,14 @@ class KeyPool:
         return group_scope(key.quota_group) if key.quota_group else key_scope(key.id)
 
     async def pick(
-        self, state: StateBackend, provider: ProviderConfig, *, tokens: int, exclude: set[int], now: float
+        self, state: StateBackend, provider: ProviderConfig, *, tokens: int, exclude: set[int], now: float,
+        blocked: Callable[[KeyConfig], Awaitable[float | None]] | None = None,
     ) -> tuple[KeyConfig | None, float | None]:
-        """A key that took this request's slot, or (None, earliest time one could)."""
+        """A key that took this request's slot, or (None, earliest time one could).
+
+        ``blocked(key)``, if given, returns when a key over its budget may serve
+        again (byok.budgets); such a key is skipped like a key over quota.
+        """
         keys = [k for k in provider.keys if k.id not in exclude and k.usable_at(now)]
         if not keys:
             return None, None
@@ -38,6 +44,10 @@ class KeyPool:
         self._next[provider.id] += 1
         earliest: float | None = None
         for key in keys[start:] + keys[:start]:
+            until = await blocked(key) if blocked is not None else None
+            if until is not None:
+                earliest = until if earliest is None else min(earliest, until)
+                continue
             got = await state.acquire(
                 str(key.id), rpm=key.rpm, tpm=key.tpm, tokens=tokens, quota=key.token_quota,
                 quota_window_s=key.quota_window_s, groups=(group_scope(key.quota_group),) if key.quota_group else (),

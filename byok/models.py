@@ -10,7 +10,7 @@ from django.db.models import Q
 from byok.fields import SecretField
 from byok.providers import KINDS
 
-__all__ = ["ApiKey", "AuditEvent", "FailoverPolicy", "FailoverStep", "Provider", "UsageRecord"]
+__all__ = ["ApiKey", "AuditEvent", "Budget", "CatalogOverride", "FailoverPolicy", "FailoverStep", "Provider", "SpendReport", "UsageRecord"]
 
 KIND_CHOICES = [(kind, kind) for kind in KINDS]
 
@@ -194,3 +194,98 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.provider_name}/{self.model} {self.status}"
+
+
+# -- model catalog overrides and budgets (prompt budget and cost) ------------------------------------
+
+
+class CatalogOverride(models.Model):
+    """An admin's figures for a model: over the shipped catalog's entry field by field, or a new entry.
+
+    Empty fields keep the file's value. `provider` is a provider kind (openai,
+    anthropic, gemini, deepseek, openai_compatible) or one configured
+    provider's name, which wins over its kind.
+    """
+
+    provider = models.CharField(max_length=64, help_text="A provider kind (openai, anthropic, ...) or a configured provider's name.")
+    model = models.CharField(max_length=200, help_text="The model name as requests send it (a dated snapshot name also works).")
+    context_window = models.PositiveIntegerField(null=True, blank=True, help_text="Prompt + output tokens.")
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    max_input_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Prompt limit, where it is separate.")
+    default_max_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Filled in when a request has no max_tokens.")
+    input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million input tokens.")
+    cached_input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million cached input tokens.")
+    output_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million output tokens.")
+    as_of = models.DateField(null=True, blank=True, help_text="When the figures were taken.")
+    source = models.CharField(max_length=500, blank=True, help_text="Where the figures come from.")
+    note = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model"]
+        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="one_override_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class Budget(models.Model):
+    """A token and/or spend (USD) limit for one user or one provider key, per UTC day or month."""
+
+    class Period(models.TextChoices):
+        DAY = "day"
+        MONTH = "month"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byok_budgets")
+    key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
+    period = models.CharField(max_length=8, choices=Period.choices, default=Period.DAY)
+    token_limit = models.PositiveBigIntegerField(null=True, blank=True, help_text="Input + output tokens per period; empty: no token limit.")
+    spend_limit = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True, help_text="USD per period; empty: no spend limit.")
+    enabled = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, key__isnull=True) | Q(user__isnull=True, key__isnull=False),
+                name="budget_one_scope", violation_error_message="A budget belongs to exactly one user or one key.",
+            ),
+            models.CheckConstraint(
+                condition=Q(token_limit__isnull=False) | Q(spend_limit__isnull=False), name="budget_has_a_limit",
+                violation_error_message="Set a token limit, a spend limit, or both.",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "period"], condition=Q(user__isnull=False), name="one_user_budget_per_period",
+                violation_error_message="This user has a budget for this period already.",
+            ),
+            models.UniqueConstraint(
+                fields=["key", "period"], condition=Q(key__isnull=False), name="one_key_budget_per_period",
+                violation_error_message="This key has a budget for this period already.",
+            ),
+        ]
+
+    @property
+    def scope(self) -> str:
+        """The shared-state counter scope: ``user:<id>`` or ``apikey:<id>``."""
+        return f"user:{self.user_id}" if self.user_id is not None else f"apikey:{self.key_id}"
+
+    def __str__(self) -> str:
+        limits = " ".join(p for p in (
+            f"{self.token_limit} tokens" if self.token_limit is not None else "",
+            f"${self.spend_limit}" if self.spend_limit is not None else "",
+        ) if p)
+        return f"{self.scope} {limits}/{self.period}"
+
+
+class SpendReport(UsageRecord):
+    """The usage records seen as spend totals (an admin page: by provider, key, user, model and day)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "spend report"
+        verbose_name_plural = "spend report"

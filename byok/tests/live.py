@@ -81,7 +81,7 @@ class FakeProvider:
 
     def requests(self, **params) -> list[dict]:
         with self.control() as c:
-            return c.get("/_control/requests", params=params).json()["requests"]
+            return c.get("/_control/requests", params=params).json()
 
     def reset(self) -> None:
         with self.control() as c:

@@ -1,3 +1,9 @@
 """Routes of the browser pages (the chat page)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from byok import views_pages
+
+urlpatterns = [
+    path("chat/", views_pages.chat_page, name="chat"),
+]

@@ -14,6 +14,36 @@ except ImproperlyConfigured as exc:
     # Refuse to start, naming what is missing, instead of failing in a request later.
     sys.exit(f"byok: configuration error: {exc}")
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402 - needs Django set up first
+# These import models and the handler, so they need Django set up first.
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from byok.routing import websocket_urlpatterns  # noqa: E402
+from byok.ws_auth import ByokAuthMiddlewareStack, HostOriginValidator  # noqa: E402
+
+
+def _layer_read_timeouts(layers: dict, seconds: float = 15.0) -> None:
+    """Give channels_redis connections a read timeout longer than its blocking receive.
+
+    channels_redis waits in BZPOPMIN for up to 5 s, and redis-py's default
+    socket timeout is also 5 s: an idle socket's channel receive then times
+    out and the consumer dies (close 1011). Hosts given as plain URLs get
+    `socket_timeout=seconds`; hosts configured as dicts are left as they are.
+    """
+    for layer in layers.values():
+        if not str(layer.get("BACKEND", "")).startswith("channels_redis."):
+            continue
+        config = layer.setdefault("CONFIG", {})
+        config["hosts"] = [
+            {"address": host, "socket_timeout": seconds} if isinstance(host, str) else host for host in config.get("hosts", [])
+        ]
+
+
+_layer_read_timeouts(settings.CHANNEL_LAYERS)
+
+# Websockets: the origin must be one of ALLOWED_HOSTS (a handshake without an Origin header,
+# i.e. not from a browser, passes: see byok.ws_auth), then session cookie or Authorization header.
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "websocket": HostOriginValidator(ByokAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+})

@@ -92,11 +92,13 @@ class Pieces(httpx.AsyncByteStream):
     """A response body in separate reads, optionally waiting forever after some of them."""
 
     def __init__(self, *pieces: bytes, hang_after: int | None = None) -> None:
-        self.pieces, self.hang_after, self.closed = pieces, hang_after, asyncio.Event()
+        self.pieces, self.hang_after = pieces, hang_after
+        self.closed, self.hanging = asyncio.Event(), asyncio.Event()
 
     async def __aiter__(self):
         for i, piece in enumerate(self.pieces):
             if i == self.hang_after:
+                self.hanging.set()
                 await asyncio.sleep(3600)
             yield piece
 
@@ -458,7 +460,8 @@ async def test_disconnect_closes_the_upstream(handler, api, path, body):
         first = await anext(body_iter)
         assert b"one" in first
         task = asyncio.create_task(anext(body_iter))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(upstream.hanging.wait(), 10)
+        await asyncio.sleep(0.01)
         assert not task.done() and not upstream.closed.is_set()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -479,7 +482,7 @@ async def test_disconnect_before_the_first_token_closes_the_upstream(handler, ap
     with respx.mock:
         respx.post(OPENAI).mock(return_value=httpx.Response(200, headers=SSE if body.get("stream") else {}, stream=upstream))
         task = asyncio.create_task(_view_stream(api, path, body))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(upstream.hanging.wait(), 10)  # the request is open upstream, waiting for a token
         assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -332,6 +332,12 @@ class UsageStatsSerializer(serializers.Serializer):
     tokens_in = serializers.IntegerField()
     tokens_out = serializers.IntegerField()
     cost = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True, help_text="Sum of the priced requests; null when none was priced.")
+    spend = serializers.DecimalField(
+        max_digits=20, decimal_places=8, help_text="USD spent: the sum of the priced requests' cost (0 when none was priced)."
+    )
+    unpriced = serializers.IntegerField(
+        help_text="Requests that used tokens but whose cost is unknown (model or price not in the catalog); not in `spend`."
+    )
     latency_ms = PercentilesSerializer()
     ttft_ms = PercentilesSerializer(help_text="Time to first token, over streamed requests.")
 

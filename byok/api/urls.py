@@ -8,6 +8,8 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from byok.api import views_audit as audit
+from byok.api import views_budgets as budgets
+from byok.api import views_catalog as catalog
 from byok.api import views_providers as providers
 
 
@@ -27,4 +29,9 @@ urlpatterns = [
     *_both("api/providers/<str:id>/test", providers.ProviderTestView.as_view(), "api-provider-test"),
     *_both("api/audit-events", audit.AuditEventListView.as_view(), "api-audit-events"),
     *_both("api/usage", audit.UsageView.as_view(), "api-usage"),
+    *_both("api/catalog", catalog.CatalogView.as_view(), "api-catalog"),
+    *_both("api/catalog/overrides", catalog.OverrideListView.as_view(), "api-catalog-overrides"),
+    *_both("api/catalog/overrides/<str:id>", catalog.OverrideDetailView.as_view(), "api-catalog-override"),
+    *_both("api/budgets", budgets.BudgetListView.as_view(), "api-budgets"),
+    *_both("api/budgets/<str:id>", budgets.BudgetDetailView.as_view(), "api-budget"),
 ]

@@ -62,12 +62,17 @@ def _percentiles(values) -> dict[str, float | None]:
 class _Stats:
     """Running totals of one group."""
 
-    __slots__ = ("requests", "ok", "errors", "cancelled", "codes", "attempts", "tokens_in", "tokens_out", "cost", "latency", "ttft", "extra")
+    __slots__ = (
+        "requests", "ok", "errors", "cancelled", "codes", "attempts", "tokens_in", "tokens_out", "cost", "spend", "unpriced",
+        "latency", "ttft", "extra",
+    )
 
     def __init__(self, extra: dict[str, Any] | None = None) -> None:
         self.requests = self.ok = self.errors = self.cancelled = self.attempts = self.tokens_in = self.tokens_out = 0
         self.codes: Counter[str] = Counter()
         self.cost: Decimal | None = None
+        self.spend = Decimal(0)
+        self.unpriced = 0
         self.latency = array("d")
         self.ttft = array("d")
         self.extra = extra or {}
@@ -89,6 +94,9 @@ class _Stats:
             self.ttft.append(ttft)
         if cost is not None:
             self.cost = cost if self.cost is None else self.cost + cost
+            self.spend += cost
+        elif tokens_in or tokens_out:
+            self.unpriced += 1  # tokens used at a price the catalog does not know
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +105,7 @@ class _Stats:
             "error_codes": dict(sorted(self.codes.items())), "attempts": self.attempts,
             "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
             "cost": None if self.cost is None else f"{self.cost:.8f}",
+            "spend": f"{self.spend:.8f}", "unpriced": self.unpriced,
             "latency_ms": _percentiles(self.latency), "ttft_ms": _percentiles(self.ttft),
         }
 

@@ -39,7 +39,7 @@ def _rows(items: list[Budget]) -> list[dict[str, Any]]:
 
 
 def _row(budget: Budget) -> dict[str, Any]:
-    return _rows([budget])[0]
+    return _rows([budgets.get_budget(budget.pk)])[0]  # as stored (amounts at their stored precision)
 
 
 class BudgetListView(StaffAPIView):
@@ -74,7 +74,7 @@ class BudgetDetailView(StaffAPIView):
         responses={200: BudgetSerializer, **error_responses(*READ_ERRORS, 404)}, summary="One budget with this period's use",
     )
     def get(self, request, id: str):
-        return Response(_row(budgets.get_budget(parse_id(id, "budget"))))
+        return Response(_rows([budgets.get_budget(parse_id(id, "budget"))])[0])
 
     @extend_schema(
         operation_id="budgets_update", tags=TAG, parameters=[BUDGET_ID], request=BudgetUpdateSerializer,

@@ -1,7 +1,7 @@
 """The official `openai` SDK against a real daphne serving byok, with providers on the fake upstream.
 
 One fake provider process and one daphne for the module. Providers of every
-kind point at the fake, some through `/cfg/` settings that inject faults or
+kind, registered through the management API, point at the fake, some through `/cfg/` settings that inject faults or
 pace the answer. A normal (non-staff) user's byok token is the SDK's api key.
 """
 
@@ -62,15 +62,11 @@ def _providers(fake: str) -> list[dict]:
     return out
 
 
+# A normal (non-staff) user and its token: the management API creates neither.
 _SHELL = """
-import json
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
-from byok import registry
-for body in json.loads({bodies!r}):
-    body = dict(body)
-    registry.register_provider(kind=body.pop("provider"), default_model=body.pop("model"), api_key=body.pop("api_key"), **body)
-user = User.objects.create_user("carol", password="carol-pass-123")
+user = User.objects.create_user("carol")
 print("TOKEN", Token.objects.create(user=user).key)
 """
 
@@ -83,18 +79,11 @@ def live(tmp_path_factory):
     # Its own namespace in a shared Redis: earlier runs' cooldowns (same key ids) must not apply here.
     server = start_daphne(env, tmp, extra_env={"BYOK_STATE_PREFIX": f"byok-sdk-live-{uuid.uuid4().hex[:8]}:"})
     try:
-        bodies = _providers(fake.url)
         with server.admin() as admin:
-            first = admin.post("/api/providers/register", json=bodies[0])
-            if first.status_code == 404:  # the management API is not there: register in-process
-                pending = bodies
-            else:
-                assert first.status_code == 201, first.text
-                for body in bodies[1:]:
-                    r = admin.post("/api/providers/register", json=body)
-                    assert r.status_code == 201, r.text
-                pending = []
-        out = manage(env, "shell", "-c", _SHELL.format(bodies=json.dumps(pending)))
+            for body in _providers(fake.url):
+                r = admin.post("/api/providers/register", json=body)
+                assert r.status_code == 201, r.text
+        out = manage(env, "shell", "-c", _SHELL)
         token = next(line.split()[1] for line in out.splitlines() if line.startswith("TOKEN "))
         yield server, fake, token
     finally:

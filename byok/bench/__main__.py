@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+PHASES = ("baseline", "inprocess", "http", "ws", "redis")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +41,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ws-max", type=int, default=1000, help="most sockets the websocket ramp tries (default 1000)")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the gateway")
     p.add_argument("--budget", type=float, default=None, help="seconds after which no new phase starts (default 660, quick 240)")
-    return p.parse_args(argv)
+    p.add_argument("--only", default=",".join(PHASES), help=f"phases to run, comma-separated (default: all of {','.join(PHASES)})")
+    args = p.parse_args(argv)
+    args.phases = {x.strip() for x in args.only.split(",") if x.strip()}
+    unknown = args.phases - set(PHASES)
+    if unknown:
+        p.error(f"unknown phase(s) {', '.join(sorted(unknown))}: choose from {', '.join(PHASES)}")
+    return args
 
 
 def setup_django(tmp: Path) -> None:  # pragma: no cover - tests run inside pytest-django's own set-up
@@ -98,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
     from byok.bench.inprocess import measure_inprocess
     from byok.bench.load import Target, run_load, stream_once, make_client
     from byok.bench.report import BenchData, render, write
-    from byok.bench.servers import start_fake_provider, start_gateway
+    from byok.bench.servers import profile_pid, start_fake_provider, start_gateway, summarize_profile
     from byok.bench.setup import BENCH_KEY, MODEL, register_bench_providers
     from byok.bench.stats import summarize
     from byok.bench.websocket import ramp
@@ -157,30 +164,46 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
             data.ws_setup = {"chunks": ws_chunks, "delay_ms": ws_delay_ms, "transport": transport, "direct_s": direct_s}
             gateway = start_gateway(tmp / "ws", fake.url, transport=transport, redis_url=None,
                                     ws_chunks=ws_chunks, ws_delay_ms=ws_delay_ms)
+            spy: dict = {}
+            out = tmp / "profile-ws.txt"
+
+            def on_start(sockets: int) -> None:  # profile the 500-socket step while it streams
+                if not args.no_profile and sockets == 500:
+                    spy["proc"] = profile_pid(gateway.pid, 8, out)
+
             try:
                 data.ws = asyncio.run(ramp(
                     gateway.server.ws_url + "/ws/chat/", gateway.server.admin_token,
                     steps=ws_steps(min(args.ws_max, 500) if args.quick else args.ws_max),
                     model=f"benchws/{MODEL}", direct_s=direct_s, chunks=ws_chunks, server_pid=gateway.pid,
                     time_limit=90 if args.quick else 200, single_model=f"bench100p/{MODEL}", singles=5 if args.quick else 10,
+                    on_start=on_start,
                 ))
+                if spy.get("proc") is not None:
+                    spy["proc"].wait(timeout=30)
+                    data.ws.profile = summarize_profile(out.read_text()) if out.exists() else None
             finally:
                 gateway.stop()
 
-        phase("baseline (direct to the fake provider)", baseline)
-        phase("BYOKHandler in process", inprocess)
-        phase("HTTP gateway under daphne", lambda: gateways(None, not args.no_profile))
-        if not args.no_ws:
+        want = args.phases
+        if "baseline" in want or "http" in want or "redis" in want:  # the gateway figures are read against it
+            phase("baseline (direct to the fake provider)", baseline)
+        if "inprocess" in want:
+            phase("BYOKHandler in process", inprocess)
+        if "http" in want:
+            phase("HTTP gateway under daphne", lambda: gateways(None, not args.no_profile))
+        if "ws" in want and not args.no_ws:
             phase("websocket ramp", websocket)
-        if redis_url:
+        if "redis" in want and redis_url:
             phase(f"HTTP gateway with Redis state ({redis_url})", lambda: gateways(redis_url, False))
-        elif not args.no_redis:
+        elif "redis" in want and not args.no_redis:
             data.notes.append("Redis figures: not measured (no Redis answered at REDIS_URL or 127.0.0.1:6379).")
     finally:
         fake.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
     data.seconds = time.monotonic() - started
+    data.load = (data.load[0], os.getloadavg()[0])
     text = render(data)
     print(text)
     out = args.out or (None if args.quick else ROOT / "docs" / "benchmarks.md")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from byok.bench.load import Target, chat_once, make_client, run_load, stream_once
-from byok.bench.servers import Profile, read_memory
+from byok.bench.servers import Profile, cpu_seconds, read_memory
 from byok.bench.setup import BENCH_KEY, MODEL, PACED_DELAY_MS, STREAM_CHUNKS
 from byok.bench.stats import LoadResult
 
@@ -75,10 +75,16 @@ class HttpRun:
     client: str
     results: dict[tuple[str, int], LoadResult] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)  # server's VmRSS after the runs, VmHWM
+    cpu: dict[tuple[str, int], float] = field(default_factory=dict)  # server CPU seconds per request, by load
     profile: Profile | None = None
 
     def get(self, kind: str, level: int) -> LoadResult | None:
         return self.results.get((kind, level))
+
+    def cpu_per_chunk(self, chunks: int = STREAM_CHUNKS) -> float | None:
+        """Server CPU seconds per streamed chunk: a paced stream's CPU less a non-streaming request's, per chunk."""
+        stream, single = self.cpu.get(("paced", 1)), self.cpu.get(("chat", 1))
+        return None if stream is None or single is None else (stream - single) / chunks
 
 
 async def measure_openai(
@@ -102,10 +108,14 @@ async def measure_openai(
             if level > 5 and n:  # open the level's connections first: measure answers, not TCP handshakes
                 await run_load(lambda one=one, target=target: one(http, target), total=level, concurrency=level,
                                time_limit=plan.time_limit)
-            run.results[(kind, level)] = await run_load(
+            cpu_before = cpu_seconds(server_pid) if server_pid else None
+            result = run.results[(kind, level)] = await run_load(
                 lambda one=one, target=target: one(http, target), total=n, concurrency=level, time_limit=plan.time_limit,
             )
-            await asyncio.sleep(0.3)  # let the server write its usage batch before the next load
+            await asyncio.sleep(0.3)  # the server writes this load's last usage batch, counted with it
+            cpu_after = cpu_seconds(server_pid) if server_pid else None
+            if cpu_before is not None and cpu_after is not None and result.samples:
+                run.cpu[(kind, level)] = (cpu_after - cpu_before) / len(result.samples)
     if server_pid:
         run.memory = read_memory(server_pid)
     return run

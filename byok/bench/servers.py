@@ -7,6 +7,7 @@ the tests run byok the same way.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,8 +20,8 @@ from pathlib import Path
 from byok.tests.live import LiveServer, drop_live_env, live_env, manage, start_daphne, start_fake_provider
 
 __all__ = [
-    "Gateway", "Profile", "drop_live_env", "profile_pid", "read_memory", "start_fake_provider", "start_gateway",
-    "summarize_profile",
+    "Gateway", "Profile", "cpu_seconds", "drop_live_env", "profile_pid", "read_memory", "start_fake_provider",
+    "start_gateway", "summarize_profile",
 ]
 
 
@@ -36,6 +37,15 @@ def read_memory(pid: int) -> dict[str, float]:
         if match:
             out[name] = int(match.group(1)) / 1024
     return out
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system, every thread) a process has used so far; None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -91,7 +101,8 @@ _PACKAGES = (
     ("twisted/", "twisted"), ("autobahn/", "autobahn"), ("channels/", "channels"), ("asgiref/", "asgiref"),
     ("httpx_aiohttp/", "httpx-aiohttp"), ("httpx/", "httpx"), ("httpcore/", "httpcore"), ("aiohttp/", "aiohttp"),
     ("redis/", "redis"), ("asyncio/", "asyncio"), ("sqlite3/", "sqlite3"), ("psycopg/", "psycopg"),
-    ("json/", "json"), ("logging/", "logging"), ("ssl", "ssl"), ("h11/", "h11"), ("anyio/", "anyio"),
+    ("json/", "json"), ("logging/", "logging"), ("h11/", "h11"), ("anyio/", "anyio"),
+    ("concurrent/futures/", "concurrent.futures"), ("threading.py", "threading"), ("selectors.py", "selectors"),
 )
 
 
@@ -106,7 +117,9 @@ def summarize_profile(collapsed: str, *, top: int = 12) -> Profile:
     """Summarize py-spy's raw (collapsed) output: `frame;frame;...;leaf count` per line.
 
     A sample counts once towards every package on its stack (inclusive) and
-    once towards its leaf function (self time).
+    once towards its leaf function (self time). Frames of no listed package
+    (the interpreter's own, the standard library's rest) are left out of the
+    package list.
     """
     leaves: Counter[str] = Counter()
     packages: Counter[str] = Counter()
@@ -126,6 +139,7 @@ def summarize_profile(collapsed: str, *, top: int = 12) -> Profile:
     if not total:
         return Profile(error="no samples")
     pct = lambda c: round(100 * c / total, 1)  # noqa: E731
+    packages.pop("other", None)
     return Profile(total, [(name, pct(c)) for name, c in leaves.most_common(top)],
                    [(name, pct(c)) for name, c in packages.most_common(top)])
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -51,6 +52,7 @@ class WsResult:
     steps: list[WsStep] = field(default_factory=list)
     stopped: str = ""  # why the ramp ended before its last step, if it did
     memory: dict[str, float] = field(default_factory=dict)
+    profile: object | None = None  # a servers.Profile of one step, when the bench took one
 
     @property
     def held(self) -> int:
@@ -64,7 +66,7 @@ async def _open(session, url: str, token: str, timeout: float):
     ws = await asyncio.wait_for(
         session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=timeout), max_msg_size=0), timeout,
     )
-    await ws.send_bytes(orjson.dumps({"type": "auth", "token": token}))
+    await ws.send_str(orjson.dumps({"type": "auth", "token": token}).decode())  # text frames: binary ones are refused
     while True:
         msg = await asyncio.wait_for(ws.receive(), timeout)
         if msg.type.name != "TEXT":
@@ -114,7 +116,7 @@ async def _sample_rss(pid: int | None, stop: asyncio.Event, into: list[float]) -
 
 async def run_step(
     session, url: str, token: str, sockets: int, *, model: str, direct_s: float, chunks: int,
-    server_pid: int | None, timeout: float,
+    server_pid: int | None, timeout: float, on_start: Callable[[int], None] | None = None,
 ) -> WsStep:
     """One step of the ramp: `sockets` sockets, one stream each, all at once."""
     step = WsStep(sockets)
@@ -157,6 +159,8 @@ async def run_step(
     rss: list[float] = []
     stop = asyncio.Event()
     sampler = asyncio.ensure_future(_sample_rss(server_pid, stop, rss))
+    if on_start:
+        on_start(sockets)
     go.set()
     done, pending = await asyncio.wait(tasks, timeout=timeout + 30)
     for task in pending:
@@ -183,7 +187,7 @@ async def run_step(
 async def ramp(
     ws_url: str, token: str, *, steps: tuple[int, ...], model: str, direct_s: float, chunks: int,
     server_pid: int | None = None, time_limit: float = 240.0, stream_timeout: float = 60.0,
-    single_model: str | None = None, singles: int = 10,
+    single_model: str | None = None, singles: int = 10, on_start: Callable[[int], None] | None = None,
 ) -> WsResult:
     """Streams on one socket (`single_model`), then the steps in order; stop at the first step that fails
     or, after the first step, once `time_limit` seconds have gone."""
@@ -207,7 +211,7 @@ async def ramp(
                 result.stopped = f"time limit ({time_limit:.0f} s) before {n} sockets"
                 break
             step = await run_step(session, ws_url, token, n, model=model, direct_s=direct_s, chunks=chunks,
-                                  server_pid=server_pid, timeout=stream_timeout)
+                                  server_pid=server_pid, timeout=stream_timeout, on_start=on_start)
             result.steps.append(step)
             if not step.passed:
                 result.stopped = f"{step.failed} of {n} sockets failed: {step.errors}"

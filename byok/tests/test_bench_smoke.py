@@ -105,8 +105,11 @@ def test_memory_is_read_from_proc():
 
 
 def test_the_command_line_and_its_ramp():
-    args = cli.parse_args(["--quick", "--no-redis", "--ws-max", "1600"])
-    assert args.quick and args.no_redis and args.ws_max == 1600
+    args = cli.parse_args(["--quick", "--no-redis", "--ws-max", "1600", "--only", "inprocess, ws"])
+    assert args.quick and args.no_redis and args.ws_max == 1600 and args.phases == {"inprocess", "ws"}
+    assert cli.parse_args([]).phases == set(cli.PHASES)
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--only", "everything"])
     assert cli.ws_steps(1000) == (1, 100, 250, 500, 750, 1000)
     assert cli.ws_steps(1600) == (1, 100, 250, 500, 750, 1000, 1500, 1600)
     assert cli.ws_steps(300) == (1, 100, 250, 300)
@@ -154,6 +157,8 @@ def test_a_small_bench_run_measures_and_reports(fake, tmp_path, settings):
         ("chat", 1): 5, ("chat", 4): 12, ("stream", 1): 2, ("stream", 4): 4, ("paced", 1): 2}
     assert all(r.errors == 0 for r in baseline.results.values())
     assert baseline.memory["VmHWM"] > 0
+    assert baseline.cpu[("chat", 4)] >= 0 and baseline.cpu_per_chunk() is not None  # ticks of 10 ms: may be 0
+    assert HttpRun("x", "aiohttp").cpu_per_chunk() is None
     assert gateway_targets("http://gw", "tok").stream.model == f"bench100/{MODEL}"
     assert Plan.quick().time_limit < Plan().time_limit
     with pytest.raises(RuntimeError, match="no warm-up request succeeded"):
@@ -193,6 +198,9 @@ async def _ramp_against_stub():
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         async for msg in ws:
+            if msg.type != web.WSMsgType.TEXT:  # as byok's consumer: binary frames are refused
+                await ws.send_json({"type": "chat.error", "id": None, "code": "bad_frame"})
+                continue
             frame = json.loads(msg.data)
             if frame["type"] == "auth":
                 ok = frame["token"] == "good"

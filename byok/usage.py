@@ -10,6 +10,7 @@ writer) safe. `flush()` writes everything now (tests, shutdown).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -99,7 +100,8 @@ class UsageWriter:
             return
         if many or id(loop) not in self._scheduled:
             self._scheduled.add(id(loop))
-            loop.call_later(0 if many else self.interval, self._start_write, loop)
+            # A fresh context: the request's own (with its asgiref thread executor) may be gone by then.
+            loop.call_later(0 if many else self.interval, self._start_write, loop, context=contextvars.Context())
 
     def _take(self) -> list[UsageEntry]:
         with self._lock:

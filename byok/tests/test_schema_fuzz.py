@@ -32,7 +32,7 @@ from byok import registry
 from byok.models import ApiKey, Provider
 from byok.state import MemoryStateBackend, MemoryStore
 
-MANAGEMENT = r"^/api/(providers|audit-events|usage)"
+MANAGEMENT = r"^/api/(providers|audit-events|usage|catalog|budgets)"
 MAX_EXAMPLES = 25
 
 schema = schemathesis.openapi.from_wsgi("/api/schema", get_wsgi_application()).include(path_regex=MANAGEMENT)

@@ -10,6 +10,7 @@ writer) safe. `flush()` writes everything now (tests, shutdown).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextvars
 import logging
 import threading
@@ -88,6 +89,13 @@ class UsageWriter:
         self._lock = threading.Lock()
         self._scheduled: set[int] = set()
         self._tasks: set[asyncio.Task] = set()
+        atexit.register(self.write_pending)  # a server stopping (SIGTERM) still records what it served
+
+    def write_pending(self) -> None:
+        """Write what is queued, synchronously (at exit, when no event loop runs any more)."""
+        entries = self._take()
+        if entries:
+            _safe_write(entries)
 
     def add(self, entry: UsageEntry) -> None:
         with self._lock:
@@ -96,7 +104,7 @@ class UsageWriter:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            _safe_write(self._take())
+            self.write_pending()
             return
         if many or id(loop) not in self._scheduled:
             self._scheduled.add(id(loop))

@@ -77,18 +77,30 @@ TEMPLATES = [
 ]
 
 
+# SQLite serves several threads (one per request under ASGI, plus usage writes): WAL lets
+# readers run beside the writer, IMMEDIATE transactions queue writers instead of failing
+# with "database is locked" when a reader upgrades, and the timeout bounds the wait.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
 def _database() -> dict:
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3", "OPTIONS": SQLITE_OPTIONS}
     try:
         config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
     except Exception as exc:  # dj-database-url raises several types for bad input
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if not config.get("ENGINE"):
         raise ImproperlyConfigured("DATABASE_URL is not a valid database URL: unknown scheme.")
-    if config["ENGINE"] == "django.db.backends.sqlite3" and not config.get("NAME"):
-        raise ImproperlyConfigured("DATABASE_URL names SQLite but no database file.")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        if not config.get("NAME"):
+            raise ImproperlyConfigured("DATABASE_URL names SQLite but no database file.")
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     return config
 
 

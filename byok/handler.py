@@ -139,7 +139,7 @@ class BYOKHandler:
         self._state_factory = state_factory or (
             lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)
         )
-        self._states: dict[int, tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher]] = {}
+        self._states: dict[int, tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher, asyncio.Lock]] = {}
         self.clients = clients or ClientRegistry(settings.BYOK.get("HTTP_TRANSPORT", "default"))
         self.clock, self.wall, self.sleep, self.rand = clock, wall, sleep, rand
         self.usage = usage or UsageWriter()
@@ -163,30 +163,36 @@ class BYOKHandler:
     def state(self) -> StateBackend:
         return self._state_entry()[1]
 
-    def _state_entry(self) -> tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher]:
+    def _state_entry(self) -> tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher, asyncio.Lock]:
         loop = asyncio.get_running_loop()
         entry = self._states.get(id(loop))
         if entry is None or entry[0] is not loop:
             backend = self._state_factory()
-            entry = (loop, backend, VersionWatcher(backend, 0.5, now=self.clock))
+            entry = (loop, backend, VersionWatcher(backend, 0.5, now=self.clock), asyncio.Lock())
             self._states = {k: v for k, v in self._states.items() if not v[0].is_closed()}
             self._states[id(loop)] = entry
         return entry
 
     async def snapshot(self) -> Snapshot:
         """Providers and keys, reloaded when this or another process changed them."""
-        _, _, watcher = self._state_entry()
+        _, _, watcher, loading = self._state_entry()
         if await watcher.changed():
             self._snapshot = None
         snap = self._snapshot
-        if snap is None:
-            generation = self._generation
-            snap, book = await sync_to_async(_load_config, thread_sensitive=True)()
-            self.gate.preload(snap, book)
-            if generation == self._generation:
-                self._snapshot = snap
-            live = {k.sealed.token for p in snap.ordered for k in p.keys}
-            self._secrets = {t: s for t, s in self._secrets.items() if t in live}
+        if snap is not None:
+            return snap
+        # Single flight: after a change, one load serves every request waiting for it,
+        # rather than one database connection per in-flight request.
+        async with loading:
+            snap = self._snapshot
+            if snap is None:
+                generation = self._generation
+                snap, book = await sync_to_async(_load_config, thread_sensitive=True)()
+                self.gate.preload(snap, book)
+                if generation == self._generation:
+                    self._snapshot = snap
+                live = {k.sealed.token for p in snap.ordered for k in p.keys}
+                self._secrets = {t: s for t, s in self._secrets.items() if t in live}
         return snap
 
     def _secret(self, key: KeyConfig) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextvars
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -53,10 +54,14 @@ class UsageEntry:
 def _write(entries: list[UsageEntry]) -> None:
     from byok.models import ApiKey, Provider, UsageRecord
 
+    from django.contrib.auth import get_user_model
+
+    # Providers and users deleted while their request ran are recorded by name / as anonymous.
     known = set(Provider.objects.filter(pk__in={e.provider_id for e in entries if e.provider_id}).values_list("pk", flat=True))
+    users = set(get_user_model().objects.filter(pk__in={e.user_id for e in entries if e.user_id}).values_list("pk", flat=True))
     UsageRecord.objects.bulk_create([
         UsageRecord(
-            request_id=e.request_id, created_at=e.created_at, user_id=e.user_id, interface=e.interface, stream=e.stream,
+            request_id=e.request_id, created_at=e.created_at, user_id=e.user_id if e.user_id in users else None, interface=e.interface, stream=e.stream,
             model=e.model[:200], provider_id=e.provider_id if e.provider_id in known else None,
             provider_name=e.provider_name, key_fingerprint=e.key_fingerprint, key_hint=e.key_hint, status=e.status,
             error_code=e.error_code, attempts=e.attempts, failover_path=e.failover_path, tokens_in=e.tokens_in,
@@ -89,7 +94,15 @@ class UsageWriter:
         self._lock = threading.Lock()
         self._scheduled: set[int] = set()
         self._tasks: set[asyncio.Task] = set()
-        atexit.register(self.write_pending)  # a server stopping (SIGTERM) still records what it served
+        atexit.register(self._write_at_exit)  # a server stopping (SIGTERM) still records what it served
+
+    def _write_at_exit(self) -> None:
+        entries = self._take()
+        if entries:
+            try:
+                _write(entries)
+            except Exception as exc:  # logging may already be shut down
+                print(f"byok: could not write {len(entries)} usage records at exit: {type(exc).__name__}", file=sys.stderr)
 
     def write_pending(self) -> None:
         """Write what is queued, synchronously (at exit, when no event loop runs any more)."""

@@ -332,18 +332,29 @@ class OpenAIStreamParser(StreamParser):
         self._started_calls: set[int] = set()
         self._meta_sent = False
         self._finish_sent = False
+        self._pending: ProviderError | None = None
         self.finished = False
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
-        for sse in self._sse.feed(chunk):
-            self._handle(sse.data, events)
-        return events
+        return self._run(self._sse.feed(chunk))
 
     def close(self) -> list[StreamEvent]:
+        return self._run(self._sse.close())
+
+    def _run(self, decoded) -> list[StreamEvent]:
+        # An error that arrives in the same read as tokens is raised on the next call,
+        # so the tokens before it still reach the caller (and the stream ends as partial).
+        if self._pending is not None:
+            raise self._pending
         events: list[StreamEvent] = []
-        for sse in self._sse.close():
-            self._handle(sse.data, events)
+        for sse in decoded:
+            try:
+                self._handle(sse.data, events)
+            except ProviderError as exc:
+                if not events:
+                    raise
+                self._pending = exc
+                break
         return events
 
     def _handle(self, data: str, events: list[StreamEvent]) -> None:

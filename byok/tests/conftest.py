@@ -56,3 +56,14 @@ def _close_worker_connections(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_redis_namespace():
+    """This run's shared state lives under its own Redis prefix, apart from servers and earlier runs."""
+    import uuid
+
+    from django.conf import settings
+
+    settings.BYOK["STATE_PREFIX"] = f"byok-test-{uuid.uuid4().hex[:10]}:"
+    yield

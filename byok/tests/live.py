@@ -118,6 +118,9 @@ def _base_env() -> dict[str, str]:
 def live_env(tmp: Path) -> dict[str, str]:
     """Environment for server processes with a database of their own, migrated, with an admin user."""
     env = _base_env()
+    # Each live database gets its own Redis namespace: key ids restart at 1 in every database,
+    # and a cooldown or rate window left by one test module must not land on another's key.
+    env["BYOK_STATE_PREFIX"] = f"byok-live-{uuid.uuid4().hex[:10]}:"
     outer = os.environ.get("DATABASE_URL", "")
     if outer.startswith(("postgres://", "postgresql://")):
         name = f"byok_live_{uuid.uuid4().hex[:10]}"

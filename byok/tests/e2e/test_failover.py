@@ -112,11 +112,6 @@ def test_a_provider_client_error_is_passed_on_without_failover(live):
     assert records(live.fake, key_fp=fake_fp(fallback_key)) == []
 
 
-@pytest.mark.xfail(
-    reason="known bug: when the tokens before an in-stream error arrive in the same read as the error, the stream "
-    "parser raises and the tokens parsed before it in that read are dropped (byok/streaming.py feed())",
-    strict=False,
-)
 def test_every_token_sent_before_an_in_stream_error_reaches_the_client(live):
     n = uid()
     name = f"e2e-partial-{n}"

@@ -4,14 +4,14 @@ Each round sends one request straight to the fake provider with a client of
 the handler's own kind (`ClientRegistry(transport)`, so the same httpx
 transport, limits and event loop) and one through `handler.chat()` /
 `handler.stream()`, alternating so that drift in the machine's load hits both
-alike. What the handler adds is the difference of the two medians (and p99s).
+alike. What the handler adds is the difference of the two medians (and p99s),
+in wall-clock time and in the event loop thread's CPU time (which other
+programs on the machine do not inflate).
 Streams come 1 ms apart per chunk (`bench100p`), so the first token and every
-later chunk cross the handler on their own. The per-chunk cost is measured in
-CPU time, which other programs on the machine cannot inflate: the process's
-CPU for a handler stream less that for a direct stream, per chunk (it
-includes the handler's per-request work spread over the 100 chunks, so it
-errs high). The difference of the mean wall-clock intervals between chunks
-is kept beside it.
+later chunk cross the handler on their own; the difference of the mean
+wall-clock intervals between chunks is kept (it shows a handler that falls
+behind, not a constant delay per chunk). The per-chunk cost itself is
+measured without a network, see `byok.bench.chunks`.
 
 Needs Django set up, a migrated database and the bench providers registered
 (`byok.bench.setup.register_bench_providers`).
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from byok.bench.chunks import ChunkCost, measure_chunk_cost
 from byok.bench.load import PROMPT, Target, chat_body
 from byok.bench.setup import BENCH_KEY, MODEL, PACED_DELAY_MS, STREAM_CHUNKS
 from byok.bench.stats import Sample, Summary, per_chunk, summarize
@@ -40,8 +41,9 @@ class InProcessResult:
     handler_ttft: Summary
     direct_chunk: Summary
     handler_chunk: Summary
-    direct_stream_cpu: Summary
-    handler_stream_cpu: Summary
+    chunk_cost: ChunkCost
+    direct_chat_cpu: Summary
+    handler_chat_cpu: Summary
     errors: int
     chunks_per_stream: int
 
@@ -54,15 +56,23 @@ class InProcessResult:
         return (self.handler_chat.p99 - self.direct_chat.p99) * 1000
 
     @property
+    def added_chat_cpu_ms(self) -> float:
+        """CPU the handler adds to a non-streaming request on the event loop's thread (ms), median."""
+        return (self.handler_chat_cpu.median - self.direct_chat_cpu.median) * 1000
+
+    @property
     def added_ttft_ms(self) -> float:
         return (self.handler_ttft.median - self.direct_ttft.median) * 1000
 
     @property
     def added_chunk_us(self) -> float:
-        """CPU per chunk the handler adds (µs)."""
-        if not self.chunks_per_stream:
-            return float("nan")
-        return (self.handler_stream_cpu.median - self.direct_stream_cpu.median) * 1e6 / self.chunks_per_stream
+        """CPU the handler adds per streamed chunk (µs), network-free."""
+        return self.chunk_cost.added_us
+
+    @property
+    def parsing_chunk_us(self) -> float:
+        """The part of a chunk's cost that is byok's SSE decoding and OpenAI stream parsing (µs)."""
+        return self.chunk_cost.parser_us
 
     @property
     def added_interval_us(self) -> float:
@@ -71,14 +81,15 @@ class InProcessResult:
 
 
 async def _direct_chat(client, target: Target) -> Sample:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     response = await client.post(target.url, json=chat_body(target.model, stream=False), headers=target.headers)
     body = orjson.loads(await response.aread())
-    return Sample(response.status_code == 200 and bool(body["choices"][0]["message"]["content"]), time.perf_counter() - started)
+    return Sample(response.status_code == 200 and bool(body["choices"][0]["message"]["content"]), time.perf_counter() - started,
+                  cpu=time.thread_time() - cpu)
 
 
 async def _direct_stream(client, target: Target) -> Sample:
-    started, cpu = time.perf_counter(), time.process_time()
+    started = time.perf_counter()
     first = last = None
     chunks = 0
     async with client.stream("POST", target.url, json=chat_body(target.model, stream=True), headers=target.headers) as response:
@@ -90,8 +101,7 @@ async def _direct_stream(client, target: Target) -> Sample:
                 last = time.perf_counter() - started
                 first = first if first is not None else last
                 chunks += 1
-    return Sample(response.status_code == 200 and chunks > 0, time.perf_counter() - started, first, last, chunks,
-                  cpu=time.process_time() - cpu)
+    return Sample(response.status_code == 200 and chunks > 0, time.perf_counter() - started, first, last, chunks)
 
 
 def _request(provider: str, *, stream: bool):
@@ -101,15 +111,15 @@ def _request(provider: str, *, stream: bool):
 
 
 async def _handler_chat(handler) -> Sample:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     result = await handler.chat(_request("bench", stream=False), interface="bench")
-    return Sample(bool(result.response.text), time.perf_counter() - started)
+    return Sample(bool(result.response.text), time.perf_counter() - started, cpu=time.thread_time() - cpu)
 
 
 async def _handler_stream(handler) -> Sample:
     from byok.handler import StreamDone
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started = time.perf_counter()
     first = last = None
     chunks = 0
     ok = False
@@ -120,11 +130,12 @@ async def _handler_stream(handler) -> Sample:
             chunks += 1
         elif isinstance(event, StreamDone):
             ok = True
-    return Sample(ok and chunks > 0, time.perf_counter() - started, first, last, chunks, cpu=time.process_time() - cpu)
+    return Sample(ok and chunks > 0, time.perf_counter() - started, first, last, chunks)
 
 
 async def measure_inprocess(
     fake_url: str, transport: str, *, requests: int = 300, streams: int = 60, time_limit: float = 30.0, warmup: int = 10,
+    chunk_streams: int = 60,
 ) -> InProcessResult:
     """Alternate direct and handler requests (then streams) on one event loop; bounded by count and time."""
     from byok.handler import BYOKHandler
@@ -161,6 +172,7 @@ async def measure_inprocess(
     finally:
         await handler.aclose()
         await direct_clients.aclose()
+    chunk_cost = await measure_chunk_cost(streams=chunk_streams, time_limit=time_limit / 3)
     samples = direct_chat + handler_chat + direct_stream + handler_stream
     ok = [s for s in handler_stream if s.ok]
     return InProcessResult(
@@ -171,8 +183,9 @@ async def measure_inprocess(
         handler_ttft=summarize(s.ttft for s in handler_stream if s.ok),
         direct_chunk=per_chunk(direct_stream),
         handler_chunk=per_chunk(handler_stream),
-        direct_stream_cpu=summarize(s.cpu for s in direct_stream if s.ok),
-        handler_stream_cpu=summarize(s.cpu for s in handler_stream if s.ok),
+        chunk_cost=chunk_cost,
+        direct_chat_cpu=summarize(s.cpu for s in direct_chat if s.ok),
+        handler_chat_cpu=summarize(s.cpu for s in handler_chat if s.ok),
         errors=sum(1 for s in samples if not s.ok),
         chunks_per_stream=ok[0].chunks if ok else 0,
     )

@@ -4,6 +4,7 @@
 `bench100` streams 100 chunks per answer as fast as it can (throughput);
 `bench100p` streams 100 chunks 1 ms apart, as a model does, so that each chunk
 crosses the gateway on its own (time to first token, per-chunk cost);
+`bench1` answers one chunk (with `bench100p`, the per-chunk cost's two ends);
 `benchws` paces its chunks for the websocket phase. They are registered through byok's audited registry, in
 process or in a server's database with `python manage.py shell -c` (see
 `byok.bench.servers.register_providers`).
@@ -25,6 +26,7 @@ def provider_urls(fake_url: str, *, ws_chunks: int = 50, ws_delay_ms: int = 100)
         "bench": f"{fake_url}/v1",
         "bench100": f"{fake_url}/cfg/chunks={STREAM_CHUNKS}/v1",
         "bench100p": f"{fake_url}/cfg/chunks={STREAM_CHUNKS};delay_ms={PACED_DELAY_MS}/v1",
+        "bench1": f"{fake_url}/cfg/chunks=1/v1",
         "benchws": f"{fake_url}/cfg/chunks={ws_chunks};delay_ms={ws_delay_ms}/v1",
     }
 

@@ -28,7 +28,7 @@ class Sample:
     chunks: int = 0  # content chunks received
     status: int = 0
     error: str = ""
-    cpu: float | None = None  # CPU seconds this process spent on it (in-process figures only)
+    cpu: float | None = None  # CPU seconds of the event loop's thread spent on it (in-process figures)
 
     @property
     def chunk_interval(self) -> float | None:

@@ -101,6 +101,20 @@ def test_memory_is_read_from_proc():
     assert read_memory(2**22 + 12345) == {}
 
 
+def test_the_mock_upstream_streams_one_chunk_per_read():
+    from byok.bench.chunks import mock_client, sse_pieces
+
+    pieces = sse_pieces(3)
+    assert len(pieces) == 3 + 4 and pieces[-1] == b"data: [DONE]\n\n"
+
+    async def read(url: str) -> list[bytes]:
+        async with mock_client() as client, client.stream("POST", url, json={}) as response:
+            return [raw async for raw in response.aiter_raw()]
+
+    assert asyncio.run(read("http://x/cfg/chunks=3/v1/chat/completions")) == pieces
+    assert len(asyncio.run(read("http://x/v1/chat/completions"))) == 8 + 4
+
+
 # -- the command line ----------------------------------------------------------------------------
 
 
@@ -146,11 +160,14 @@ def test_a_small_bench_run_measures_and_reports(fake, tmp_path, settings):
     settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}  # the fake provider is on loopback
     register_bench_providers(fake.url)
     register_bench_providers(fake.url)  # idempotent
-    inprocess = [asyncio.run(measure_inprocess(fake.url, t, requests=5, streams=2, warmup=1)) for t in ("default", "aiohttp")]
+    inprocess = [asyncio.run(measure_inprocess(fake.url, t, requests=5, streams=2, warmup=1, chunk_streams=2))
+                 for t in ("default", "aiohttp")]
     for r in inprocess:
         assert r.errors == 0 and r.chunks_per_stream == 100
         assert r.handler_chat.n == 5 and r.handler_ttft.n == 2
-        assert not math.isnan(r.added_chat_median_ms + r.added_chat_p99_ms + r.added_ttft_ms + r.added_chunk_us)
+        assert not math.isnan(r.added_chat_median_ms + r.added_chat_p99_ms + r.added_ttft_ms + r.added_chunk_us
+                              + r.added_chat_cpu_ms + r.parsing_chunk_us + r.added_interval_us)
+        assert r.chunk_cost.handler_us > 0 and r.chunk_cost.direct_us > 0 and r.chunk_cost.parser_us > 0
 
     baseline = asyncio.run(measure_openai("baseline", baseline_targets(fake.url), Plan.smoke(), server_pid=fake.proc.pid))
     assert {k: len(v.samples) for k, v in baseline.results.items()} == {

@@ -466,6 +466,18 @@ _BYOK_ERRORS = {
 }
 
 
+def _sse_event(description: str, events: list[str] | None) -> dict[str, Any]:
+    """One server-sent event (how tools such as schemathesis read a `text/event-stream` schema): `data` is JSON text."""
+    event = {"type": "string", "enum": events, "description": "The event type."} if events else {
+        "type": "string", "description": "Unnamed (`message`)."}
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {"event": event, "data": {"type": "string", "description": "JSON text (or `[DONE]`)."}, "id": STRING},
+        "required": ["data"],
+    }
+
+
 def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {JSON: {"schema": schema}}
 
@@ -513,7 +525,7 @@ def _paths() -> dict[str, Any]:
                 "headers": SERVED_HEADERS,
                 "content": {
                     JSON: {"schema": _ref("ChatCompletion")},
-                    SSE: {"schema": {"type": "string", "description": OPENAI_SSE}},
+                    SSE: {"schema": _sse_event(OPENAI_SSE, None)},
                 },
             },
             **_errors(_OPENAI_ERRORS, _openai_error_schema),
@@ -554,7 +566,7 @@ def _paths() -> dict[str, Any]:
             "200": {
                 "description": "The answer, or " + BYOK_SSE[0].lower() + BYOK_SSE[1:],
                 "headers": SERVED_HEADERS,
-                "content": {JSON: {"schema": _ref("ByokChatResponse")}, SSE: {"schema": {"type": "string", "description": BYOK_SSE}}},
+                "content": {JSON: {"schema": _ref("ByokChatResponse")}, SSE: {"schema": _sse_event(BYOK_SSE, ["delta", "tool_call", "done", "error"])}},
             },
             **_errors(_BYOK_ERRORS, _byok_error_schema),
         },

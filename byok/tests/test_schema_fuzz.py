@@ -163,6 +163,9 @@ def test_chat_api_conforms_to_its_schema(case, user_token, chat_upstream, keep_c
     only: schemathesis has no deserializer for them, so their body is not validated
     against the JSON schemas (it is a string in the schema).
     """
-    if case.path_parameters and case.path_parameters.get("model") and case.path_parameters["model"].endswith("0"):
-        case.path_parameters["model"] = f"fuzz-chat/{chat_upstream.default_model}"  # the success path too
+    params = case.path_parameters or {}
+    if isinstance(params.get("model"), str) and len(params["model"]) % 2 == 0:
+        params["model"] = f"fuzz-chat/{chat_upstream.default_model}"  # the success path too
+    if isinstance(case.body, dict) and "stream" not in case.body and len(case.body) % 2 == 1:
+        case.body["stream"] = True  # and streams: a valid field added, so an invalid body stays invalid
     case.call_and_validate(headers={"Authorization": f"Bearer {user_token}"}, checks=CHECKS)

@@ -140,8 +140,10 @@ def text_of(frames: list[dict], rid: str, field: str = "text") -> str:
 
 
 async def closed_with(comm: WebsocketCommunicator) -> int:
+    """The code the server closed the socket with; then the client side goes too, so the consumer ends."""
     output = await comm.receive_output(timeout=3)
     assert output["type"] == "websocket.close", output
+    await comm.disconnect()  # a consumer left receiving on the (Redis) channel layer would outlive the test's loop
     return output["code"]
 
 
@@ -353,6 +355,7 @@ async def test_origins_other_than_allowed_hosts_are_refused(alice, handler):
     comm.scope["user"] = alice
     connected, _ = await comm.connect()
     assert not connected
+    await comm.disconnect()
     no_origin = await connect(alice, origin=False)  # not a browser: no Origin header, token or cookie auth still needed
     await ready(no_origin)
     await no_origin.disconnect()

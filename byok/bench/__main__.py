@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
         def baseline() -> None:
             for client in ("aiohttp", "httpx"):
                 data.baseline[client] = asyncio.run(measure_openai(
-                    f"baseline, httpx {client} client", baseline_targets(fake.url), plan, client=client))
+                    f"baseline, httpx {client} client", baseline_targets(fake.url), plan, client=client,
+                    server_pid=fake.proc.pid))
 
         def inprocess() -> None:
             for t in transports:

@@ -24,6 +24,7 @@ import pytest
 
 from byok.fakeprovider.answer import filler_text
 from byok.providers.sse import SSEDecoder, SSEEvent
+from byok.tests.live import python_command
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
@@ -35,31 +36,11 @@ TOOLS_GEMINI = [{"functionDeclarations": [{"name": "get_weather", "parameters": 
     "type": "object", "properties": {"city": {"type": "string"}}}}]}]
 
 
-def _server_command() -> list[str]:
-    cmd = ["-m", "byok.fakeprovider", "--port", "0"]
-    try:
-        import coverage
-
-        cov = coverage.Coverage.current()
-    except ImportError:
-        cov = None
-    if cov is None:
-        return [sys.executable, *cmd]
-    # This run measures coverage (make test): measure the server process too. Its parallel data
-    # file sits beside ours, and pytest-cov combines both when the session ends.
-    opts = ["--parallel-mode", f"--data-file={Path(cov.config.data_file).resolve()}"]
-    if cov.config.branch:
-        opts.append("--branch")
-    if cov.config.source:
-        opts.append("--source=" + ",".join(cov.config.source))
-    return [sys.executable, "-m", "coverage", "run", *opts, *cmd]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("fakeprovider") / "stderr.log"
     with log.open("w") as err:  # a file, not a pipe nobody reads, which could fill and block the server
-        proc = subprocess.Popen(_server_command(), cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(python_command("-m", "byok.fakeprovider", "--port", "0"), cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # exactly one line, once it listens

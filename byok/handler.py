@@ -147,6 +147,7 @@ class BYOKHandler:
         self.gate = BudgetGate()  # catalog limits, cost, user and key budgets (byok.budgets)
         self._snapshot: Snapshot | None = None
         self._generation = 0  # bumped by local changes; a load started before one is not kept
+        self._forced_refresh_at = float("-inf")
         self._secrets: dict[bytes, str] = {}
         config_changed.connect(self._on_config_changed, weak=True)
 
@@ -154,6 +155,14 @@ class BYOKHandler:
 
     def _on_config_changed(self, **kwargs: Any) -> None:
         self.invalidate()
+
+    def _may_refresh(self) -> bool:
+        """At most one forced reload a second, so unknown names cannot drive database load."""
+        now = self.clock()
+        if now - self._forced_refresh_at < 1.0:
+            return False
+        self._forced_refresh_at = now
+        return True
 
     def invalidate(self) -> None:
         """Forget cached providers and keys; the next request reloads them."""
@@ -248,6 +257,11 @@ class BYOKHandler:
     async def route(self, req: ChatRequest, provider: str | None, *, failover: bool = True) -> list[Target]:
         """The ordered targets for a request; raises ProviderNotFoundError before any upstream call."""
         snap = await self.snapshot()
+        named = provider or req.model.partition("/")[0] if (provider or "/" in req.model) else None
+        if named and named not in snap.by_name and self._may_refresh():
+            # Perhaps just registered through another process: look again before refusing.
+            self.invalidate()
+            snap = await self.snapshot()
         model = req.model
         if provider is None:
             provider, model = split_model(model, snap.by_name)

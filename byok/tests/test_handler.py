@@ -736,3 +736,20 @@ class TestKeyManagement:
         assert CANARY not in str(info.value) and CANARY not in repr(info.value)
         key = await sync_to_async(ApiKey.objects.get)()
         assert CANARY not in key.last_error
+
+
+async def test_a_provider_registered_elsewhere_is_found_on_first_use(handler):
+    """Another process registered it a moment ago: an unknown name forces one reload before a 404."""
+    from byok.signals import config_changed
+
+    config_changed.disconnect(handler._on_config_changed)  # as if the change happened in another process
+    await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
+    with respx.mock:
+        respx.post(OPENAI).respond(200, json=openai_json("first"))
+        await handler.chat(ask())  # the snapshot is now cached
+        await register(kind="anthropic", name="fresh", api_key="sk-ant-0123456789abcdef", default_model="claude-x")
+        respx.post(ANTHROPIC).respond(200, json=anthropic_json("fresh"))
+        result = await handler.chat(ask(model="fresh/claude-x"))
+        assert result.provider == "fresh"
+        with pytest.raises(ProviderNotFoundError):
+            await handler.chat(ask(), provider="never-registered")

@@ -65,6 +65,7 @@ def test_with_a_single_rpm_limited_key_the_rest_get_429_with_retry_after(live):
     n = uid()
     name, key = f"e2e-rpm1-{n}", f"sk-e2e-{n}-only-0000"
     register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key, rpm=10)
+    time.sleep(PROPAGATION_S)  # both processes know the provider: this test is about the limit, not propagation
 
     responses = _spread(live, f"{name}/gpt-4o-mini", 30)
 

@@ -19,7 +19,8 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -43,7 +44,7 @@ from byok.exceptions import (
     UpstreamTimeout,
 )
 from byok.keypool import KeyPool
-from byok.providers.types import ChatRequest, ChatResponse, StreamEvent, Usage
+from byok.providers.types import TOKEN_KINDS, ChatRequest, ChatResponse, Message, StreamEvent, Usage
 from byok.retry import MAX_RETRY_AFTER_S, backoff_delay, is_retryable, rate_limit_until
 from byok.secrets import remember_secret
 from byok.signals import config_changed
@@ -309,8 +310,6 @@ class BYOKHandler:
         parked = isinstance(exc, KeyQuotaError)
         until = self.wall() + exc.retry_after if parked and exc.retry_after else None
         await self.state().cooldown(key_scope(key.id), until if until else self.wall() + 3600)
-        from datetime import datetime, timezone
-
         await sync_to_async(registry.set_key_status)(
             key.id, "parked" if parked else "invalid", reason=f"{exc.code}: {exc.message}",
             parked_until=datetime.fromtimestamp(until, timezone.utc) if until else None,
@@ -460,7 +459,7 @@ class BYOKHandler:
                         usage = event.usage or usage
                     elif event.kind == "finish":
                         finish = event
-                    if entry.ttft_ms is None and event.kind in _TOKEN_KINDS:
+                    if entry.ttft_ms is None and event.kind in TOKEN_KINDS:
                         entry.ttft_ms = (self.clock() - run.started) * 1000
                     yield event
             except ByokError as exc:
@@ -527,12 +526,9 @@ class BYOKHandler:
         await self.usage.flush()
 
 
-_TOKEN_KINDS = frozenset({"text_delta", "reasoning_delta", "refusal_delta", "tool_call_start", "tool_call_delta"})
 
 
 def _with_model(req: ChatRequest, model: str, *, stream: bool) -> ChatRequest:
-    from dataclasses import replace
-
     if req.model == model and req.stream == stream:
         return req
     return replace(req, model=model, stream=stream)
@@ -543,9 +539,7 @@ def _load_config():
     return load_snapshot(), load_book()
 
 
-def _ping_message():
-    from byok.providers.types import Message
-
+def _ping_message() -> Message:
     return Message(role="user", content="ping")
 
 

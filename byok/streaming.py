@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from byok.exceptions import ByokError, StreamInterruptedError
-from byok.providers.types import StreamEvent, Usage
+from byok.providers.types import TOKEN_KINDS, StreamEvent, Usage
 from byok.upstream import aiter_body, map_transport_errors
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamDone", "StreamFailed", "UpstreamStream", "open_stream"]
 
-_TOKEN_KINDS = frozenset({"text_delta", "reasoning_delta", "refusal_delta", "tool_call_start", "tool_call_delta"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,7 +79,7 @@ class UpstreamStream:
                 self.saw_finish = True
             elif event.kind == "meta" and event.model:
                 self.model = event.model
-            elif event.kind in _TOKEN_KINDS:
+            elif event.kind in TOKEN_KINDS:
                 token = True
         self.held.extend(events)
         return token

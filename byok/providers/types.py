@@ -24,6 +24,7 @@ __all__ = [
     "RateLimitInfo",
     "Role",
     "StreamEvent",
+    "TOKEN_KINDS",
     "Tool",
     "ToolCall",
     "UpstreamRequest",
@@ -33,6 +34,8 @@ __all__ = [
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "tool_calls", "content_filter", "error")
+# Stream events that carry model output: the first of them is the "first token".
+TOKEN_KINDS = frozenset({"text_delta", "reasoning_delta", "refusal_delta", "tool_call_start", "tool_call_delta"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "channels",
     "byok",
 ]
@@ -165,6 +166,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bring-your-own-key LLM gateway: provider/key management and chat.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Separate request and response components: write-only fields (api_key) only in requests.
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["byok.api.views.drop_slash_duplicates"],

@@ -1,4 +1,8 @@
-"""One shape for every API error: `{"code": ..., "message": ..., ...}` with the right status."""
+"""One shape for every API error: `{"code", "message", "retryable", ...}` with the right status.
+
+byok's own errors carry the three fields (`ByokError.to_dict`); DRF's and Django's errors are put
+into the same shape here, so a client reads every error body the same way.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ __all__ = ["exception_handler", "error_body"]
 log = logging.getLogger("byok.api")
 
 
-def error_body(code: str, message: str, **extra) -> dict:
-    return {"code": code, "message": message, **extra}
+def error_body(code: str, message: str, *, retryable: bool = False, **extra) -> dict:
+    return {"code": code, "message": message, "retryable": retryable, **extra}
 
 
 def _flatten(detail) -> dict[str, list[str]]:
@@ -63,7 +67,7 @@ def exception_handler(exc, context):
         status = exc.status_code
         code = exc.default_code if isinstance(exc.detail, (dict, list)) else getattr(exc.detail, "code", exc.default_code)
         message = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else str(exc.default_detail)
-        body = error_body(str(code), message)
+        body = error_body(str(code), message, retryable=status in (429, 503))
         if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
             headers["WWW-Authenticate"] = 'Bearer realm="api"'
         if getattr(exc, "wait", None):

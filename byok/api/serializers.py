@@ -293,7 +293,7 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="A stable machine code, e.g. `not_found`, `duplicate_name`.")
     message = serializers.CharField()
-    retryable = serializers.BooleanField(required=False, help_text="Whether trying again later can help.")
+    retryable = serializers.BooleanField(help_text="Whether trying again later can help.")
 
 
 class ValidationErrorSerializer(ErrorSerializer):

@@ -96,3 +96,16 @@ def test_the_same_key_twice_is_refused(keys, monkeypatch):
 def test_generate_master_key_prints_a_valid_key(capsys):
     call_command("generate_master_key")
     fernet_for(capsys.readouterr().out.strip())  # raises if invalid
+
+
+def test_generate_master_key_runs_with_an_empty_environment(tmp_path):
+    """The README's production step: no DJANGO_SECRET_KEY, no BYOK_MASTER_KEY, no local secrets file."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
+    result = subprocess.run([sys.executable, str(manage), "generate_master_key"], env={}, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    fernet_for(result.stdout.strip())  # raises if invalid

@@ -59,7 +59,7 @@ def test_api_key_is_write_only(schema):
 
 def test_errors_have_one_shape(schema):
     error = schema["components"]["schemas"]["Error"]
-    assert set(error["required"]) == {"code", "message"}
+    assert set(error["required"]) == {"code", "message", "retryable"}
     assert "errors" in schema["components"]["schemas"]["ValidationError"]["properties"]
     token_auth = schema["components"]["securitySchemes"]["tokenAuth"]
     assert (token_auth["type"], token_auth["scheme"]) == ("http", "bearer") and "Token <token>" in token_auth["description"]
@@ -69,3 +69,19 @@ def test_docs_page(client):
     response = client.get("/api/docs")
     assert response.status_code == 200 and b"swagger" in response.content.lower()
     assert client.get("/api/schema").status_code == 200  # YAML by default
+
+
+def test_docs_page_loads_its_assets_locally_not_from_a_cdn(client):
+    """Without internet the docs must still render: every script and stylesheet is one of our static files."""
+    import re
+
+    from django.conf import settings
+    from django.contrib.staticfiles import finders
+
+    html = client.get("/api/docs").content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+    assert assets, html
+    for url in assets:
+        assert url.startswith(settings.STATIC_URL) or url.startswith("/" + settings.STATIC_URL), url
+        assert finders.find(url.split(settings.STATIC_URL, 1)[1]), f"{url} is not a static file"
+    assert "cdn" not in html.lower() and "@latest" not in html

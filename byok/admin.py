@@ -152,7 +152,7 @@ class AuditedAdmin(admin.ModelAdmin):
 
 
 def _run_test(provider: Provider) -> str:
-    from byok.handler import get_handler
+    from byok.gateway.handler import get_handler
 
     result = async_to_sync(get_handler().test_provider)(provider.pk)
     if result["ok"]:
@@ -367,7 +367,7 @@ class SpendReportAdmin(ReadOnlyAdmin):
         from django.contrib.auth import get_user_model
 
         from byok.budgets import spend_summary
-        from byok.usage import now_utc
+        from byok.gateway.usage import now_utc
 
         try:
             days = max(1, min(int(request.GET.get("days", "30")), 3660))

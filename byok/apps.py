@@ -7,7 +7,7 @@ class ByokConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from byok.handler import bump_shared_version
+        from byok.gateway.handler import bump_shared_version
         from byok.secrets import install_log_redaction
         from byok.signals import config_changed
 

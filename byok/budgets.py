@@ -1,6 +1,6 @@
 """Prompt budgets (max_tokens policy, context-window refusal), cost and spend accounting, user and key budgets.
 
-The handler calls, per request (see ``byok.handler``)::
+The handler calls, per request (see ``byok.gateway.handler``)::
 
     targets = await handler.gate.admit(req, targets, user_id=..., state=..., snapshot=..., now=...)
     key, _ = await pool.pick(..., blocked=handler.gate.key_blocker(state))   # keys over budget are skipped

@@ -67,7 +67,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from byok.exceptions import ByokError
-from byok.handler import StreamDone, StreamFailed, get_handler
+from byok.gateway.handler import StreamDone, StreamFailed, get_handler
 from byok.models import ApiKey, AuditEvent
 from byok.providers.types import ChatRequest, Message, StreamEvent, Tool, ToolCall
 from byok.ws_auth import user_for_token

@@ -14,7 +14,7 @@
     │   └── ClientError            400/404/413/422: passed to the caller, neither retried nor failed over
     │       ├── BadRequestError
     │       └── NotFoundError
-    └── GatewayError               byok itself refuses or gives up (see byok.handler)
+    └── GatewayError               byok itself refuses or gives up (see byok.gateway.handler)
         ├── ContextLengthExceededError 400: prompt + max_tokens over the model's window (byok.budgets)
         └── BudgetExceededError    429: the user's token/spend budget is used up, `retry_after` to the reset
 

@@ -44,7 +44,7 @@ from byok.api.authentication import BearerOrTokenAuthentication
 from byok.api.exceptions import exception_handler
 from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS, sse_event
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
-from byok.handler import ChatResult, StreamDone, StreamFailed, get_handler
+from byok.gateway.handler import ChatResult, StreamDone, StreamFailed, get_handler
 from byok.providers.types import ChatRequest, Message, StreamEvent, Tool, ToolCall
 
 __all__ = ["byok_chat", "chat_completions", "model_detail", "models"]

@@ -29,7 +29,7 @@ BUDGET_ID = path_id("id", "The budget's id.")
 
 
 async def _read_rows(items: list[Budget]) -> list[dict[str, Any]]:
-    from byok.handler import get_handler
+    from byok.gateway.handler import get_handler
 
     return await budgets.budget_rows(get_handler().state(), items)
 

@@ -182,7 +182,7 @@ class RotateKeyView(StaffAPIView):
 
 
 async def _live_test(provider_id: int) -> dict[str, Any]:
-    from byok.handler import get_handler
+    from byok.gateway.handler import get_handler
 
     handler = get_handler()
     try:

@@ -84,10 +84,10 @@ def _cpu() -> float:
 async def measure_chunk_cost(*, streams: int = 60, time_limit: float = 15.0) -> ChunkCost:
     """Time 100-chunk and 1-chunk streams through the handler, a direct client and the parser (needs `bench1`
     and `bench100p` registered, see `byok.bench.setup`)."""
-    from byok.handler import BYOKHandler
+    from byok.gateway.handler import BYOKHandler
     from byok.providers import get_adapter
     from byok.providers.types import ChatRequest, Message
-    from byok.upstream import ClientRegistry
+    from byok.gateway.upstream import ClientRegistry
 
     handler = BYOKHandler(clients=ClientRegistry(factory=mock_client))
     client = mock_client()

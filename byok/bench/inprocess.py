@@ -117,7 +117,7 @@ async def _handler_chat(handler) -> Sample:
 
 
 async def _handler_stream(handler) -> Sample:
-    from byok.handler import StreamDone
+    from byok.gateway.handler import StreamDone
 
     started = time.perf_counter()
     first = last = None
@@ -138,8 +138,8 @@ async def measure_inprocess(
     chunk_streams: int = 60,
 ) -> InProcessResult:
     """Alternate direct and handler requests (then streams) on one event loop; bounded by count and time."""
-    from byok.handler import BYOKHandler
-    from byok.upstream import ClientRegistry
+    from byok.gateway.handler import BYOKHandler
+    from byok.gateway.upstream import ClientRegistry
 
     handler = BYOKHandler(clients=ClientRegistry(transport))
     direct_clients = ClientRegistry(transport)

@@ -141,7 +141,7 @@ def test_a_private_base_url_is_refused_in_the_admin(admin_browser, settings):
 def test_the_test_action_makes_a_live_call_and_reports_it(admin_browser, provider):
     import respx
 
-    from byok.handler import get_handler
+    from byok.gateway.handler import get_handler
 
     get_handler().invalidate()
     with respx.mock:

@@ -30,7 +30,7 @@ from byok.exceptions import (
     NotFound,
     RateLimitedError,
 )
-from byok.handler import BYOKHandler, StreamFailed
+from byok.gateway.handler import BYOKHandler, StreamFailed
 from byok.models import ApiKey, AuditEvent, Budget, UsageRecord
 from byok.providers.types import ChatRequest, Message, Usage
 from byok.state import MemoryStateBackend, MemoryStore, get_state_backend
@@ -490,7 +490,7 @@ def test_admin_budget_and_override_changes_are_audited_once(admin_browser, alice
 
 @pytest.mark.django_db
 def test_admin_spend_report(admin_browser, alice):
-    from byok.usage import now_utc
+    from byok.gateway.usage import now_utc
 
     UsageRecord.objects.create(request_id="r1", created_at=now_utc(), user=alice, provider_name="openai", model="gpt-4o",
                                key_fingerprint="fp1", status="ok", tokens_in=10, tokens_out=5, cost=Decimal("0.00123"))

@@ -20,7 +20,7 @@ from rest_framework.authtoken.models import Token
 from byok import registry
 from byok.api import chat_views
 from byok.exceptions import AllProvidersFailedError
-from byok.handler import BYOKHandler, StreamDone, StreamFailed
+from byok.gateway.handler import BYOKHandler, StreamDone, StreamFailed
 from byok.models import UsageRecord
 from byok.providers.types import StreamEvent
 from byok.state import MemoryStateBackend, MemoryStore

@@ -21,7 +21,7 @@ from django.core.management import call_command
 
 from byok import consumers, registry
 from byok.consumers import CLOSE_UNAUTHENTICATED, Outbox, abroadcast_stop, broadcast_stop, parse_chat_request
-from byok.handler import BYOKHandler
+from byok.gateway.handler import BYOKHandler
 from byok.models import UsageRecord
 from byok.state import MemoryStateBackend, MemoryStore
 from byok_project.asgi import application

@@ -44,7 +44,7 @@ def provider(alice):
 @pytest.fixture
 def fresh_handler(monkeypatch):
     """A handler of this test's own, so no provider snapshot of an earlier test is reused."""
-    from byok import handler as handler_module
+    from byok.gateway import handler as handler_module
     from byok.state import MemoryStateBackend, MemoryStore
 
     store = MemoryStore()  # not the shared Redis state: cooldowns of other tests' keys must not leak in

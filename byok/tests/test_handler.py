@@ -26,7 +26,7 @@ from byok.exceptions import (
     ProviderNotFoundError,
     RateLimitedError,
 )
-from byok.handler import BYOKHandler, StreamDone, StreamFailed
+from byok.gateway.handler import BYOKHandler, StreamDone, StreamFailed
 from byok.models import ApiKey, AuditEvent, UsageRecord
 from byok.providers.types import ChatRequest, Message, Tool, ToolCall
 from byok.state import MemoryStateBackend, MemoryStore

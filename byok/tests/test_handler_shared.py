@@ -20,7 +20,7 @@ from django.db import connection
 
 from byok import registry
 from byok.exceptions import RateLimitedError
-from byok.handler import BYOKHandler
+from byok.gateway.handler import BYOKHandler
 from byok.models import ApiKey, AuditEvent
 from byok.signals import config_changed
 from byok.state import get_state_backend

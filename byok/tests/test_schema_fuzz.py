@@ -63,7 +63,7 @@ def keep_connection():
 @pytest.fixture
 def upstream(monkeypatch):
     """A handler with in-memory state whose upstream is respx: every provider answers 503."""
-    from byok import handler as handler_module
+    from byok.gateway import handler as handler_module
 
     store = MemoryStore()
     monkeypatch.setattr(handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store)))
@@ -134,7 +134,7 @@ def _upstream_answer(request: httpx.Request) -> httpx.Response:
 @pytest.fixture
 def chat_upstream(monkeypatch, settings):
     """One OpenAI provider whose upstream (respx) always answers 200, and a handler with in-memory state."""
-    from byok import handler as handler_module
+    from byok.gateway import handler as handler_module
 
     settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
     store = MemoryStore()

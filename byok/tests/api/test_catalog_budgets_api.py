@@ -26,7 +26,7 @@ def fast_passwords(settings):
 @pytest.fixture
 def state(monkeypatch):
     """The handler's shared state, in memory (one store whatever the event loop)."""
-    from byok import handler as handler_module
+    from byok.gateway import handler as handler_module
 
     store = MemoryStore()
     monkeypatch.setattr(handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store)))

@@ -29,7 +29,7 @@ from django.conf import settings
 from byok import registry
 from byok.audit import SYSTEM, Actor
 from byok.budgets import BudgetGate, load_book
-from byok.config_cache import KeyConfig, ProviderConfig, Snapshot, load_snapshot
+from byok.gateway.config_cache import KeyConfig, ProviderConfig, Snapshot, load_snapshot
 from byok.exceptions import (
     AllProvidersFailedError,
     ByokError,
@@ -43,16 +43,16 @@ from byok.exceptions import (
     RateLimitedError,
     UpstreamTimeout,
 )
-from byok.keypool import KeyPool
+from byok.gateway.keypool import KeyPool
 from byok.providers.types import TOKEN_KINDS, ChatRequest, ChatResponse, Message, StreamEvent, Usage
-from byok.retry import MAX_RETRY_AFTER_S, backoff_delay, is_retryable, rate_limit_until
+from byok.gateway.retry import MAX_RETRY_AFTER_S, backoff_delay, is_retryable, rate_limit_until
 from byok.secrets import remember_secret
 from byok.signals import config_changed
 from byok.state import StateBackend, VersionWatcher, get_state_backend, key_scope
-from byok.streaming import StreamDone, StreamFailed, UpstreamStream, open_stream
+from byok.gateway.streaming import StreamDone, StreamFailed, UpstreamStream, open_stream
 from byok.tokens import estimate_prompt_tokens
-from byok.upstream import ClientRegistry, map_transport_errors
-from byok.usage import UsageEntry, UsageWriter, now_utc
+from byok.gateway.upstream import ClientRegistry, map_transport_errors
+from byok.gateway.usage import UsageEntry, UsageWriter, now_utc
 
 __all__ = ["Attempt", "BYOKHandler", "ChatResult", "StreamDone", "StreamFailed", "get_handler", "split_model"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
-from byok.config_cache import KeyConfig, ProviderConfig
+from byok.gateway.config_cache import KeyConfig, ProviderConfig
 from byok.providers.types import RateLimitInfo, Usage
 from byok.state import StateBackend, group_scope, key_scope
 

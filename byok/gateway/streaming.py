@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from byok.exceptions import ByokError, StreamInterruptedError
 from byok.providers.types import TOKEN_KINDS, StreamEvent, Usage
-from byok.upstream import aiter_body, map_transport_errors
+from byok.gateway.upstream import aiter_body, map_transport_errors
 
 if TYPE_CHECKING:
-    from byok.config_cache import KeyConfig
-    from byok.handler import BYOKHandler, Target
+    from byok.gateway.config_cache import KeyConfig
+    from byok.gateway.handler import BYOKHandler, Target
     from byok.providers.types import ChatRequest
 
 __all__ = ["StreamDone", "StreamFailed", "UpstreamStream", "open_stream"]

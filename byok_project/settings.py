@@ -16,7 +16,15 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from byok_project.envconfig import env_bool, env_int, env_list, env_secret, load_local_secrets, validate_master_key
+from byok_project.envconfig import (
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    load_local_secrets,
+    refuse_public_debug,
+    validate_master_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -29,6 +37,10 @@ validate_master_key(BYOK_MASTER_KEY)
 
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+refuse_public_debug(DEBUG, ALLOWED_HOSTS)
+# DEBUG's technical 500 page, with provider keys and byok tokens scrubbed from frames and headers.
+DEFAULT_EXCEPTION_REPORTER = "byok.debug.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "byok.debug.RedactingExceptionReporterFilter"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -47,16 +59,21 @@ INSTALLED_APPS = [
     "byok",
 ]
 
+# Every middleware runs on the event loop in async mode (no thread hop per request): Django's
+# stock ones through byok.api.async_middleware (same classes, hooks run inline), static files
+# through ServeStatic. byok/tests/test_async_chain.py keeps it so.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "byok.api.async_middleware.SecurityMiddleware",
     "byok.api.middleware.BodySizeLimitMiddleware",  # JSON 413 from Content-Length, before any view
-    "whitenoise.middleware.WhiteNoiseMiddleware",  # admin/chat static files under daphne
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Admin/chat static files under daphne. ServeStatic (WhiteNoise's async fork): a sync-only
+    # middleware here would make Django run every request's whole chain through sync_to_async.
+    "servestatic.middleware.ServeStaticMiddleware",
+    "byok.api.async_middleware.SessionMiddleware",
+    "byok.api.async_middleware.CommonMiddleware",
+    "byok.api.async_middleware.CsrfViewMiddleware",
+    "byok.api.async_middleware.AuthenticationMiddleware",
+    "byok.api.async_middleware.MessageMiddleware",
+    "byok.api.async_middleware.ClickjackingMiddleware",
 ]
 
 ROOT_URLCONF = "byok_project.urls"

@@ -72,7 +72,7 @@ def site(tmp_path_factory):
         "default_model='gpt-4o-mini', api_key='sk-browser-slow-0123456789')\n"
     )
     manage(env, "shell", "-c", code)
-    call_command("collectstatic", "--noinput", verbosity=0)  # WhiteNoise (DEBUG off) serves chat.js/css from STATIC_ROOT
+    call_command("collectstatic", "--noinput", verbosity=0)  # ServeStatic (DEBUG off) serves chat.js/css from STATIC_ROOT
     server = start_daphne(env, tmp)
     yield server, fake
     server.stop()

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["env_bool", "env_int", "env_list", "env_secret", "load_local_secrets", "validate_master_key"]
+__all__ = [
+    "env_bool", "env_int", "env_list", "env_secret", "load_local_secrets", "refuse_public_debug", "validate_master_key",
+]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -64,6 +66,21 @@ def env_secret(name: str) -> str:
             "`make serve` generates development values for you."
         )
     return value
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "testserver"})
+
+
+def refuse_public_debug(debug: bool, allowed_hosts: list[str]) -> None:
+    """`DEBUG` shows tracebacks with local variables: only on a server nobody else can reach."""
+    if not debug:
+        return
+    public = [h for h in allowed_hosts if h.lower() not in LOOPBACK_HOSTS and not h.startswith("127.")]
+    if public:
+        raise ImproperlyConfigured(
+            f"DEBUG=true is only allowed when ALLOWED_HOSTS lists loopback names only (localhost, 127.0.0.1, ::1); "
+            f"ALLOWED_HOSTS has {', '.join(public)}."
+        )
 
 
 def validate_master_key(value: str, name: str = "BYOK_MASTER_KEY") -> bytes:

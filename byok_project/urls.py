@@ -1,9 +1,13 @@
-"""byok's URLs: the admin, the management API, the chat APIs (byok's and OpenAI's shape), the chat page."""
+"""byok's URLs: health probes, the admin, the management API, the chat APIs (byok's and OpenAI's shape), the chat page."""
 
 from django.contrib import admin
 from django.urls import include, path
 
+from byok import health
+
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),  # no authentication: load balancers, orchestrators
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("", include("byok.api.urls")),  # management API, schema, docs
     path("", include("byok.api.chat_urls")),  # /v1/chat/completions, /v1/models, /api/chat

@@ -26,7 +26,7 @@ migrate: $(VENV)/.runtime
 	BYOK_LOCAL_SECRETS=1 $(PY) manage.py collectstatic --noinput -v 0
 
 serve: migrate
-	BYOK_LOCAL_SECRETS=1 exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) byok_project.asgi:application
+	BYOK_LOCAL_SECRETS=1 HOST=$(HOST) PORT=$(PORT) exec $(PY) -m byok_project.serve
 
 test: $(VENV)/.dev
 	$(PY) -m pytest --cov=byok --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)

@@ -175,13 +175,27 @@ class LiveServer:
 def start_daphne(env: dict[str, str], tmp: Path, *, extra_env: dict[str, str] | None = None) -> LiveServer:
     """A daphne process serving byok on a free loopback port, answering before this returns."""
     port = free_port()
-    log = tmp / f"daphne-{port}.log"
+    command = python_command("-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "byok_project.asgi:application")
+    return _start_server(command, port, env, tmp, "daphne", extra_env)
+
+
+def start_served(
+    env: dict[str, str], tmp: Path, *, server: str = "daphne", workers: int = 1, extra_env: dict[str, str] | None = None,
+) -> LiveServer:
+    """byok as `make serve` starts it (`python -m byok_project.serve`): `server`, `workers` processes."""
+    port = free_port()
+    launch = {"BYOK_SERVER": server, "BYOK_WORKERS": str(workers), "HOST": "127.0.0.1", "PORT": str(port)}
+    command = python_command("-m", "byok_project.serve")
+    return _start_server(command, port, env, tmp, f"{server}-x{workers}", {**launch, **(extra_env or {})})
+
+
+def _start_server(
+    command: list[str], port: int, env: dict[str, str], tmp: Path, name: str, extra_env: dict[str, str] | None,
+) -> LiveServer:
+    log = tmp / f"{name}-{port}.log"
     full_env = {**env, **(extra_env or {})}
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            python_command("-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "byok_project.asgi:application"),
-            cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -192,7 +206,7 @@ def start_daphne(env: dict[str, str], tmp: Path, *, extra_env: dict[str, str] | 
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(proc)
-            raise RuntimeError(f"daphne did not start: {log.read_text()[-3000:]}")
+            raise RuntimeError(f"{name} did not start: {log.read_text()[-3000:]}")
         time.sleep(0.2)
     token = manage(full_env, "drf_create_token", ADMIN_USER).split()[2]
     return LiveServer(url, proc, full_env, log, token)

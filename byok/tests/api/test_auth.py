@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from django.core.exceptions import SynchronousOnlyOperation
 from django.test.utils import CaptureQueriesContext
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -111,3 +114,72 @@ def test_session_users_need_staff_too(bob):
     client = APIClient()
     client.force_login(bob)
     assert client.get("/api/providers").status_code == 403
+
+
+# -- kept fresh off the request path ------------------------------------------------------------
+
+
+def _clock(monkeypatch) -> list[float]:
+    clock = [1000.0]
+    monkeypatch.setattr(authentication.time, "monotonic", lambda: clock[0])
+    return clock
+
+
+def test_a_refreshed_entry_needs_no_lookup_past_the_ttl(alice, monkeypatch):
+    client = client_for(Token.objects.create(user=alice).key)
+    clock = _clock(monkeypatch)
+    assert token_queries(client) == 1
+    for _ in range(3):
+        clock[0] += authentication.TOKEN_CACHE_TTL - 1
+        authentication._reload(list(authentication._cache))  # what the refresher does between requests
+        assert token_queries(client) == 0
+
+
+def test_a_refresh_drops_tokens_deleted_and_users_deactivated_elsewhere(alice, bob):
+    # `.update()` and `._raw_delete()` send no signal: as if another process had made the change.
+    alice_client, bob_client = client_for(Token.objects.create(user=alice).key), client_for(Token.objects.create(user=bob).key)
+    assert alice_client.get("/v1/models").status_code == 200
+    assert bob_client.get("/v1/models").status_code == 200
+    type(alice).objects.filter(pk=alice.pk).update(is_active=False)
+    Token.objects.filter(user=bob)._raw_delete(Token.objects.db)
+    assert alice_client.get("/v1/models").status_code == 200  # cached: not yet known here
+    authentication._reload(list(authentication._cache))
+    assert authentication._cache == {}
+    assert alice_client.get("/v1/models").status_code == 401
+    assert bob_client.get("/v1/models").status_code == 401
+
+
+def test_a_refresh_that_read_before_a_local_change_does_not_bring_the_old_user_back(alice, monkeypatch):
+    key = Token.objects.create(user=alice).key
+    auth = authentication.BearerOrTokenAuthentication()
+    auth.authenticate_credentials(key)
+    real_filter = Token.objects.select_related("user").filter
+
+    def read_then_change(*args, **kwargs):
+        rows = list(real_filter(*args, **kwargs))  # the refresh has read alice as staff...
+        alice.is_staff = False
+        alice.save()  # ...then she is demoted here
+        return rows
+
+    monkeypatch.setattr(Token.objects, "select_related", lambda *a: type("Q", (), {"filter": staticmethod(read_then_change)}))
+    authentication._reload([key])
+    assert key not in authentication._cache
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_refresher_runs_on_the_event_loop_and_catches_changes_made_elsewhere(alice, monkeypatch):
+    from asgiref.sync import sync_to_async
+
+    monkeypatch.setattr(authentication, "TOKEN_REFRESH_INTERVAL", 0.05)
+    key = (await Token.objects.acreate(user=alice)).key
+    auth = authentication.BearerOrTokenAuthentication()
+    await sync_to_async(auth.authenticate_credentials)(key)  # a miss: looked up in a thread
+    auth.authenticate_credentials(key)  # a hit on the loop: starts the refresher
+    await type(alice).objects.filter(pk=alice.pk).aupdate(is_active=False)
+    for _ in range(100):
+        if key not in authentication._cache:
+            break
+        await asyncio.sleep(0.02)
+    assert key not in authentication._cache
+    with pytest.raises(SynchronousOnlyOperation):  # now a lookup again, which an event loop may not do itself
+        auth.authenticate_credentials(key)

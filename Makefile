@@ -32,7 +32,7 @@ test: $(VENV)/.dev
 	$(PY) -m pytest --cov=byok --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev
-	BYOK_LOCAL_SECRETS=1 $(PY) -m byok.bench
+	BYOK_LOCAL_SECRETS=1 $(PY) -m devtools.bench
 
 clean:
 	rm -rf $(VENV) staticfiles .coverage

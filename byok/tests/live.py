@@ -95,7 +95,7 @@ def start_fake_provider(tmp: Path, *args: str) -> FakeProvider:
     log = tmp / f"fakeprovider-{uuid.uuid4().hex[:6]}.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
-            python_command("-m", "byok.fakeprovider", "--host", "127.0.0.1", "--port", "0", *args),
+            python_command("-m", "devtools.fakeprovider", "--host", "127.0.0.1", "--port", "0", *args),
             cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
         )
     line = proc.stdout.readline()

@@ -16,15 +16,15 @@ from datetime import datetime, timezone
 import pytest
 from aiohttp import web
 
-from byok.bench import __main__ as cli
-from byok.bench.http import HttpRun, Plan, baseline_targets, gateway_targets, measure_openai
-from byok.bench.inprocess import measure_inprocess
-from byok.bench.load import Target, chat_once, make_client, run_load, stream_once
-from byok.bench.report import ANALYSIS_MARKER, BenchData, render, targets, write
-from byok.bench.servers import read_memory, summarize_profile
-from byok.bench.setup import BENCH_KEY, MODEL, register_bench_providers
-from byok.bench.stats import LoadResult, Sample, added, per_chunk, percentile, ratio, summarize
-from byok.bench.websocket import ramp
+from devtools.bench import __main__ as cli
+from devtools.bench.http import HttpRun, Plan, baseline_targets, gateway_targets, measure_openai
+from devtools.bench.inprocess import measure_inprocess
+from devtools.bench.load import Target, chat_once, make_client, run_load, stream_once
+from devtools.bench.report import ANALYSIS_MARKER, BenchData, render, targets, write
+from devtools.bench.servers import read_memory, summarize_profile
+from devtools.bench.setup import BENCH_KEY, MODEL, register_bench_providers
+from devtools.bench.stats import LoadResult, Sample, added, per_chunk, percentile, ratio, summarize
+from devtools.bench.websocket import ramp
 from byok.tests.live import start_fake_provider
 
 
@@ -102,7 +102,7 @@ def test_memory_is_read_from_proc():
 
 
 def test_the_mock_upstream_streams_one_chunk_per_read():
-    from byok.bench.chunks import mock_client, sse_pieces
+    from devtools.bench.chunks import mock_client, sse_pieces
 
     pieces = sse_pieces(3)
     assert len(pieces) == 3 + 4 and pieces[-1] == b"data: [DONE]\n\n"

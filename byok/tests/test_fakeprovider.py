@@ -1,6 +1,6 @@
 """The fake provider server, driven as a real subprocess over HTTP.
 
-The server (byok/fakeprovider) stands in for OpenAI, DeepSeek, Anthropic and
+The server (devtools/fakeprovider) stands in for OpenAI, DeepSeek, Anthropic and
 Gemini in end-to-end tests and benchmarks; these tests check that what it
 sends is well formed in each format, that its knobs and faults do what they
 say, and that its recorder never keeps a raw key.
@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from byok.fakeprovider.answer import filler_text
+from devtools.fakeprovider.answer import filler_text
 from byok.providers.sse import SSEDecoder, SSEEvent
 from byok.tests.live import python_command
 
@@ -40,7 +40,7 @@ TOOLS_GEMINI = [{"functionDeclarations": [{"name": "get_weather", "parameters": 
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("fakeprovider") / "stderr.log"
     with log.open("w") as err:  # a file, not a pipe nobody reads, which could fill and block the server
-        proc = subprocess.Popen(python_command("-m", "byok.fakeprovider", "--port", "0"), cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(python_command("-m", "devtools.fakeprovider", "--port", "0"), cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # exactly one line, once it listens
@@ -136,11 +136,11 @@ def wait_outcome(http: httpx.Client, key: str, outcome: str) -> dict[str, Any]:
 # --- start-up -------------------------------------------------------------------
 
 def test_refuses_non_loopback_host() -> None:
-    done = subprocess.run([sys.executable, "-m", "byok.fakeprovider", "--host", "0.0.0.0", "--port", "0"],
+    done = subprocess.run([sys.executable, "-m", "devtools.fakeprovider", "--host", "0.0.0.0", "--port", "0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=20)
     assert done.returncode == 2
     assert "loopback" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "byok.fakeprovider", "--config", '{"chunks": "many"}'],
+    done = subprocess.run([sys.executable, "-m", "devtools.fakeprovider", "--config", '{"chunks": "many"}'],
                           cwd=ROOT, capture_output=True, text=True, timeout=20)
     assert done.returncode == 2 and "chunks" in done.stderr
 
@@ -548,7 +548,7 @@ def test_model_lists(http: httpx.Client) -> None:
 
 
 async def test_start_server_in_process() -> None:
-    from byok.fakeprovider import start_server
+    from devtools.fakeprovider import start_server
 
     with pytest.raises(ValueError, match="loopback"):
         await start_server("0.0.0.0", 0)

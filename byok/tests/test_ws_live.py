@@ -24,7 +24,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from byok.fakeprovider.answer import filler_text
+from devtools.fakeprovider.answer import filler_text
 from byok.tests.live import ADMIN_PASSWORD, ADMIN_USER, drop_live_env, live_env, manage, start_daphne, start_fake_provider
 
 PACED_CHUNKS = 20

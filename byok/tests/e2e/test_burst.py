@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import openai
 import pytest
 
-from byok.fakeprovider.answer import filler_pieces, filler_text
+from devtools.fakeprovider.answer import filler_pieces, filler_text
 from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, make_policy, records, register, uid, wait_for
 
 BURST = 200

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from byok.fakeprovider.answer import filler_text
+from devtools.fakeprovider.answer import filler_text
 from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, records, register, uid, wait_for
 
 SLOW = "chunks=200;delay_ms=50"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from byok.fakeprovider.answer import filler_pieces, filler_text
+from devtools.fakeprovider.answer import filler_pieces, filler_text
 from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, make_policy, records, register, uid
 
 MESSAGES = [{"role": "user", "content": "Say something about foxes."}]

@@ -11,10 +11,10 @@ Streams come 1 ms apart per chunk (`bench100p`), so the first token and every
 later chunk cross the handler on their own; the difference of the mean
 wall-clock intervals between chunks is kept (it shows a handler that falls
 behind, not a constant delay per chunk). The per-chunk cost itself is
-measured without a network, see `byok.bench.chunks`.
+measured without a network, see `devtools.bench.chunks`.
 
 Needs Django set up, a migrated database and the bench providers registered
-(`byok.bench.setup.register_bench_providers`).
+(`devtools.bench.setup.register_bench_providers`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from byok.bench.chunks import ChunkCost, measure_chunk_cost
-from byok.bench.load import PROMPT, Target, chat_body
-from byok.bench.setup import BENCH_KEY, MODEL, PACED_DELAY_MS, STREAM_CHUNKS
-from byok.bench.stats import Sample, Summary, per_chunk, summarize
+from devtools.bench.chunks import ChunkCost, measure_chunk_cost
+from devtools.bench.load import PROMPT, Target, chat_body
+from devtools.bench.setup import BENCH_KEY, MODEL, PACED_DELAY_MS, STREAM_CHUNKS
+from devtools.bench.stats import Sample, Summary, per_chunk, summarize
 
 __all__ = ["InProcessResult", "measure_inprocess"]
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from byok.fakeprovider.recorder import Recorder
-from byok.fakeprovider.settings import Settings
+from devtools.fakeprovider.recorder import Recorder
+from devtools.fakeprovider.settings import Settings
 
 __all__ = ["CORPUS", "load_case", "send_replay"]
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "byok" / "tests" / "fixtures" / "corpus"
 _MAX_PIECES = 1_000_000
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from byok.fakeprovider.settings import Settings
+from devtools.fakeprovider.settings import Settings
 
 __all__ = ["Answer", "Prompt", "PromptError", "build_answer", "count_words", "filler_text", "text_of"]
 

@@ -76,7 +76,7 @@ def start_gateway(
     if redis_url:
         env["REDIS_URL"] = redis_url
         env["BYOK_STATE_PREFIX"] = f"byok-bench-{uuid.uuid4().hex[:8]}:"
-    manage(env, "shell", "-c", f"from byok.bench.setup import register_bench_providers; "
+    manage(env, "shell", "-c", f"from devtools.bench.setup import register_bench_providers; "
                                f"register_bench_providers({fake_url!r}, ws_chunks={ws_chunks}, ws_delay_ms={ws_delay_ms})")
     try:
         server = start_daphne(env, tmp, extra_env={"BYOK_HTTP_TRANSPORT": transport, "LOG_LEVEL": "WARNING"})

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import httpx
 import orjson
 
-from byok.bench.load import PROMPT, chat_body
-from byok.bench.setup import MODEL, STREAM_CHUNKS
-from byok.bench.stats import percentile
+from devtools.bench.load import PROMPT, chat_body
+from devtools.bench.setup import MODEL, STREAM_CHUNKS
+from devtools.bench.stats import percentile
 
 __all__ = ["ChunkCost", "measure_chunk_cost", "mock_client", "sse_pieces"]
 
@@ -83,7 +83,7 @@ def _cpu() -> float:
 
 async def measure_chunk_cost(*, streams: int = 60, time_limit: float = 15.0) -> ChunkCost:
     """Time 100-chunk and 1-chunk streams through the handler, a direct client and the parser (needs `bench1`
-    and `bench100p` registered, see `byok.bench.setup`)."""
+    and `bench100p` registered, see `devtools.bench.setup`)."""
     from byok.gateway.handler import BYOKHandler
     from byok.providers import get_adapter
     from byok.providers.types import ChatRequest, Message

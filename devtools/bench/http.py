@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from byok.bench.load import Target, chat_once, make_client, run_load, stream_once
-from byok.bench.servers import Profile, cpu_seconds, read_memory
-from byok.bench.setup import BENCH_KEY, MODEL, PACED_DELAY_MS, STREAM_CHUNKS
-from byok.bench.stats import LoadResult
+from devtools.bench.load import Target, chat_once, make_client, run_load, stream_once
+from devtools.bench.servers import Profile, cpu_seconds, read_memory
+from devtools.bench.setup import BENCH_KEY, MODEL, PACED_DELAY_MS, STREAM_CHUNKS
+from devtools.bench.stats import LoadResult
 
 __all__ = ["HttpRun", "Plan", "Targets", "baseline_targets", "gateway_targets", "measure_openai"]
 
@@ -125,7 +125,7 @@ def run_gateway(
     tmp: Path, fake_url: str, plan: Plan, *, transport: str, redis_url: str | None, profile_s: float = 0.0,
 ) -> HttpRun:  # pragma: no cover - starts daphne; run by `make bench`
     """Start daphne with `transport` (and Redis), measure, optionally profile a c=50 load, stop it."""
-    from byok.bench.servers import profile_pid, start_gateway, summarize_profile
+    from devtools.bench.servers import profile_pid, start_gateway, summarize_profile
 
     label = f"byok HTTP, {transport} transport" + (", Redis state" if redis_url else "")
     gateway = start_gateway(tmp, fake_url, transport=transport, redis_url=redis_url)

@@ -7,7 +7,7 @@ crosses the gateway on its own (time to first token, per-chunk cost);
 `bench1` answers one chunk (with `bench100p`, the per-chunk cost's two ends);
 `benchws` paces its chunks for the websocket phase. They are registered through byok's audited registry, in
 process or in a server's database with `python manage.py shell -c` (see
-`byok.bench.servers.register_providers`).
+`devtools.bench.servers.register_providers`).
 """
 
 from __future__ import annotations

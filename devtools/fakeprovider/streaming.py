@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from byok.fakeprovider.faults import drop_connection, wait_until_gone
-from byok.fakeprovider.recorder import Recorder
-from byok.fakeprovider.settings import Settings
+from devtools.fakeprovider.faults import drop_connection, wait_until_gone
+from devtools.fakeprovider.recorder import Recorder
+from devtools.fakeprovider.settings import Settings
 
 __all__ = ["MID_STREAM_FAULTS", "StreamPlan", "send_stream"]
 

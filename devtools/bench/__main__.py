@@ -1,4 +1,4 @@
-"""`python -m byok.bench [--quick]`: measure byok against the fake provider and write docs/benchmarks.md.
+"""`python -m devtools.bench [--quick]`: measure byok against the fake provider and write docs/benchmarks.md.
 
 One run, in this order, every phase bounded in count and time:
 
@@ -31,7 +31,7 @@ PHASES = ("baseline", "inprocess", "http", "ws", "redis")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m byok.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer requests and shorter runs (~2-3 minutes); prints only unless --out")
     p.add_argument("--out", type=Path, default=None, help="where to write the report (default: docs/benchmarks.md, not with --quick)")
     p.add_argument("--transports", default="default,aiohttp", help="byok's upstream transports to measure (default: both)")
@@ -101,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
     tmp = Path(tempfile.mkdtemp(prefix="byok-bench-"))
     setup_django(tmp)
 
-    from byok.bench.http import Plan, baseline_targets, measure_openai, run_gateway
-    from byok.bench.inprocess import measure_inprocess
-    from byok.bench.load import Target, run_load, stream_once, make_client
-    from byok.bench.report import BenchData, render, write
-    from byok.bench.servers import profile_pid, start_fake_provider, start_gateway, summarize_profile
-    from byok.bench.setup import BENCH_KEY, MODEL, register_bench_providers
-    from byok.bench.stats import summarize
-    from byok.bench.websocket import ramp
+    from devtools.bench.http import Plan, baseline_targets, measure_openai, run_gateway
+    from devtools.bench.inprocess import measure_inprocess
+    from devtools.bench.load import Target, run_load, stream_once, make_client
+    from devtools.bench.report import BenchData, render, write
+    from devtools.bench.servers import profile_pid, start_fake_provider, start_gateway, summarize_profile
+    from devtools.bench.setup import BENCH_KEY, MODEL, register_bench_providers
+    from devtools.bench.stats import summarize
+    from devtools.bench.websocket import ramp
 
     data = BenchData(started=datetime.now(timezone.utc), mode="quick" if args.quick else "full")
     plan = Plan.quick() if args.quick else Plan()

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from byok.bench.servers import read_memory
-from byok.bench.stats import Sample, Summary, summarize
+from devtools.bench.servers import read_memory
+from devtools.bench.stats import Sample, Summary, summarize
 
 __all__ = ["WsResult", "WsStep", "ramp", "stream_over_socket"]
 

@@ -19,7 +19,7 @@ import re
 
 from aiohttp import web
 
-from byok.fakeprovider.settings import FAULTS, STATUS_FAULTS, Settings
+from devtools.fakeprovider.settings import FAULTS, STATUS_FAULTS, Settings
 
 __all__ = ["FaultPicker", "drop_connection", "wait_until_gone"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-from byok.fakeprovider.answer import Answer, Prompt, PromptError, count_words, text_of
-from byok.fakeprovider.settings import Settings
-from byok.fakeprovider.streaming import StreamPlan
+from devtools.fakeprovider.answer import Answer, Prompt, PromptError, count_words, text_of
+from devtools.fakeprovider.settings import Settings
+from devtools.fakeprovider.streaming import StreamPlan
 
 __all__ = ["MODELS", "models_list", "read_prompt", "render_json", "render_stream"]
 

@@ -21,16 +21,16 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from byok.fakeprovider import anthropic_format, gemini_format, openai_format
-from byok.fakeprovider.answer import Prompt, PromptError, build_answer
-from byok.fakeprovider.errors import error_response, ratelimit_headers, request_id, simple_error
-from byok.fakeprovider.faults import FaultPicker, drop_connection, wait_until_gone
-from byok.fakeprovider.recorder import Recorder
-from byok.fakeprovider.replay import send_replay
-from byok.fakeprovider.settings import (
+from devtools.fakeprovider import anthropic_format, gemini_format, openai_format
+from devtools.fakeprovider.answer import Prompt, PromptError, build_answer
+from devtools.fakeprovider.errors import error_response, ratelimit_headers, request_id, simple_error
+from devtools.fakeprovider.faults import FaultPicker, drop_connection, wait_until_gone
+from devtools.fakeprovider.recorder import Recorder
+from devtools.fakeprovider.replay import send_replay
+from devtools.fakeprovider.settings import (
     STATUS_FAULTS, Settings, SettingError, from_headers, parse_cfg_segment, resolve, validate,
 )
-from byok.fakeprovider.streaming import send_stream
+from devtools.fakeprovider.streaming import send_stream
 
 __all__ = ["FAKE", "FakeProvider", "create_app", "start_server"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
-from byok.bench.stats import LoadResult, Sample
+from devtools.bench.stats import LoadResult, Sample
 
 __all__ = ["Target", "chat_body", "chat_once", "make_client", "run_load", "stream_once"]
 

@@ -1,4 +1,4 @@
-"""`python -m byok.fakeprovider --host 127.0.0.1 --port 0 [--config JSON]`
+"""`python -m devtools.fakeprovider --host 127.0.0.1 --port 0 [--config JSON]`
 
 Prints `FAKEPROVIDER_LISTENING http://127.0.0.1:<port>` once ready, then
 serves until SIGTERM or SIGINT.
@@ -13,11 +13,11 @@ import signal
 import sys
 from typing import Any
 
-from byok.fakeprovider.server import FakeProvider, check_loopback, start_server
+from devtools.fakeprovider.server import FakeProvider, check_loopback, start_server
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m byok.fakeprovider", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.fakeprovider", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address only (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--config", default="", help='start-up settings as JSON, e.g. \'{"chunks": 20}\'')

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from byok.fakeprovider.answer import Answer, Prompt, PromptError, count_words
-from byok.fakeprovider.settings import Settings
-from byok.fakeprovider.streaming import StreamPlan
+from devtools.fakeprovider.answer import Answer, Prompt, PromptError, count_words
+from devtools.fakeprovider.settings import Settings
+from devtools.fakeprovider.streaming import StreamPlan
 
 __all__ = ["models_list", "read_prompt", "render_json", "render_stream"]
 

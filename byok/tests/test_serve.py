@@ -18,7 +18,7 @@ import uuid
 import httpx
 import pytest
 
-from byok.fakeprovider.answer import filler_text
+from devtools.fakeprovider.answer import filler_text
 from byok.tests.live import ROOT, drop_live_env, live_env, manage, start_fake_provider, start_served
 from byok_project import serve
 from byok_project.serve import Plan, ServeError, plan

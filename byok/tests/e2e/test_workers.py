@@ -15,7 +15,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from byok.fakeprovider.answer import filler_text
+from devtools.fakeprovider.answer import filler_text
 from byok.tests.e2e import Cluster, cluster, needs_shared_state, register, uid
 from byok.tests.live import start_served
 

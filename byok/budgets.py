@@ -49,10 +49,11 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from asgiref.sync import sync_to_async
 
@@ -73,6 +74,7 @@ __all__ = [
     "delete_budget",
     "load_book",
     "prepare_request",
+    "Routed",
     "prepare_targets",
     "spend_summary",
     "update_budget",
@@ -156,12 +158,25 @@ def prepare_request(req: ChatRequest, *, kind: str, model: str, info: ModelInfo 
     return Prepared(replace(req, max_tokens=default), prompt, prompt, info, filled=True)
 
 
-def prepare_targets(req: ChatRequest, targets: list[Any], catalog: Catalog) -> list[Any]:
-    """Prepare the request for every target (sets ``target.prepared``, a `Prepared`).
+class Routed(Protocol):
+    """What the gate reads of a routing target (``byok.gateway.routing.Target``): its provider and model."""
+
+    @property
+    def provider(self) -> Any: ...  # kind, name
+
+    @property
+    def model(self) -> str: ...
+
+
+R = TypeVar("R", bound=Routed)
+
+
+def prepare_targets(req: ChatRequest, targets: Sequence[R], catalog: Catalog) -> list[tuple[R, Prepared]]:
+    """The request prepared for every target, as (target, `Prepared`) pairs; the targets are left as they are.
 
     The first target's refusal is raised; a later target that cannot take the request is dropped.
     """
-    kept = []
+    kept: list[tuple[R, Prepared]] = []
     for i, target in enumerate(targets):
         provider = target.provider
         info = catalog.lookup(provider.kind, target.model, provider.name)
@@ -172,8 +187,7 @@ def prepare_targets(req: ChatRequest, targets: list[Any], catalog: Catalog) -> l
             if i == 0:
                 raise
             continue
-        target.prepared = prepared
-        kept.append(target)
+        kept.append((target, prepared))
     return kept
 
 
@@ -239,18 +253,20 @@ class BudgetGate:
         """The last book loaded (the file catalog alone before any)."""
         return self._book or Book(Catalog(file_entries()))
 
-    async def admit(self, req: ChatRequest, targets: list[Any], *, user_id: int | None, state, snapshot: object, now: float) -> list[Any]:
+    async def admit(
+        self, req: ChatRequest, targets: Sequence[R], *, user_id: int | None, state, snapshot: object, now: float,
+    ) -> list[tuple[R, Prepared]]:
         """Prepare every target (max_tokens, context window), then check the user's budgets; raise before any upstream call."""
         book = await self.book(snapshot)
-        targets = prepare_targets(req, targets, book.catalog)
+        prepared = prepare_targets(req, targets, book.catalog)
         rules = book.users.get(user_id, ()) if user_id is not None else ()
         if rules:
-            first: Prepared = targets[0].prepared
+            first = prepared[0][1]
             prompt, info = first.prompt_tokens, first.info
             prompt_cost = float(info.prices_for(prompt)[0] * prompt / Decimal(1_000_000)) if info is not None and info.priced else 0.0
             for rule in rules:
                 await self._check_user(state, rule, prompt, prompt_cost, now)
-        return targets
+        return prepared
 
     @staticmethod
     async def _check_user(state, rule: BudgetRule, prompt: int, prompt_cost: float, now: float) -> None:
@@ -286,7 +302,7 @@ class BudgetGate:
 
         return blocked if keys else None
 
-    def cost(self, target: Any, usage: Usage, reported_model: str | None = None) -> Decimal | None:
+    def cost(self, target: Routed, usage: Usage, reported_model: str | None = None) -> Decimal | None:
         """USD for ``usage`` on ``target`` from the catalog, or None when the model or its price is unknown."""
         catalog = self.current.catalog
         provider = target.provider

@@ -66,10 +66,9 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from byok.exceptions import ByokError
-from byok.gateway.handler import StreamDone, StreamFailed, get_handler
+from byok.gateway.handler import get_handler
 from byok.models import ApiKey, AuditEvent
-from byok.providers.types import ChatRequest, Message, StreamEvent, Tool, ToolCall
+from byok.providers.types import ChatRequest, Message, StreamDone, StreamEvent, StreamFailed, StreamStarted, Tool, ToolCall
 from byok.ws_auth import user_for_token
 
 __all__ = [
@@ -583,19 +582,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         disconnect throws CancelledError into the stream, which closes its
         upstream response at once.
         """
-        handler = get_handler()
         partial = False
-        try:
-            targets = await handler.route(req, provider)
-            self.providers[rid] = targets[0].provider.name
-        except ByokError:
-            pass  # the stream says why, as its one terminal event
-        except Exception:
-            log.warning("websocket request %s: routing failed", rid, exc_info=True)
-        stream = handler.stream(req, provider=provider, user_id=self.user.pk, interface="websocket")
+        stream = get_handler().stream(req, provider=provider, user_id=self.user.pk, interface="websocket")
         try:
             async for event in stream:
-                if isinstance(event, StreamDone):
+                if isinstance(event, StreamStarted):
+                    self.providers[rid] = event.provider  # who serves it, for a key-revoke notice
+                elif isinstance(event, StreamDone):
                     self._end(rid, _done_frame(rid, event))
                 elif isinstance(event, StreamFailed):
                     self._end(rid, _failed_frame(rid, event))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +43,8 @@ from byok.api.authentication import BearerOrTokenAuthentication
 from byok.api.exceptions import exception_handler
 from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS, sse_event
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
-from byok.gateway.handler import ChatResult, StreamDone, StreamFailed, get_handler
-from byok.providers.types import ChatRequest, Message, StreamEvent, Tool, ToolCall
+from byok.gateway.handler import ChatResult, get_handler
+from byok.providers.types import ChatRequest, Message, GatewayEvent, StreamDone, StreamEvent, StreamFailed, StreamStarted, Tool, ToolCall
 
 __all__ = ["byok_chat", "chat_completions", "model_detail", "models"]
 
@@ -114,25 +113,9 @@ def _served_result(result: ChatResult) -> Served:
     return Served(result.provider, result.model, result.key_hint, len(result.attempts), result.failover_ms, result.request_id)
 
 
-def _served_stream(agen) -> Served | None:
-    """Who is serving a stream that has produced its first event.
-
-    `BYOKHandler.stream()` names the provider, key hint and attempts only in
-    its final StreamDone, yet response headers leave with the first token; so
-    they are read from the suspended generator's bookkeeping (its `target`,
-    `key`, `run` and `entry`). None, and no such headers, if that ever
-    changes. Replace with a routing event from the handler when it has one.
-    """
-    try:
-        frame_locals = agen.ag_frame.f_locals
-        target, key, run = frame_locals["target"], frame_locals["key"], frame_locals["run"]
-        entry = frame_locals.get("entry")
-        return Served(
-            target.provider.name, target.model, key.hint, len(run.attempts),
-            float(getattr(entry, "failover_ms", 0.0) or 0.0), run.request_id,
-        )
-    except (AttributeError, KeyError, TypeError):
-        return None
+def _served_stream(started: StreamStarted) -> Served:
+    """Who serves a stream, from its first event (response headers leave before the first token)."""
+    return Served(started.provider, started.model, started.key_hint, len(started.attempts), started.failover_ms, started.request_id)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -145,7 +128,7 @@ def _read_body(request: HttpRequest) -> bytes:
 
 
 async def _open(req: ChatRequest, *, provider: str | None, user_id: int, interface: str):
-    """Start a stream and pull its first event (the handler fails over until the first token)."""
+    """Start a stream and pull its first event: StreamStarted, or StreamFailed when no target could serve it."""
     agen = get_handler().stream(req, provider=provider, user_id=user_id, interface=interface)
     try:
         first = await anext(agen)
@@ -228,13 +211,12 @@ async def _openai_stream(parsed: oa.ParsedChat, provider: str | None, user_id: i
     agen, first = await _open(parsed.request, provider=provider, user_id=user_id, interface="openai")
     if isinstance(first, StreamFailed):
         return _openai_byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})
-    served = _served_stream(agen)
-    request_id = served.request_id if served else uuid.uuid4().hex
-    model = f"{served.provider}/{served.model}" if served else parsed.request.model
+    served = _served_stream(first)
     writer = oa.ChunkWriter(
-        f"chatcmpl-{request_id}", created, model, include_usage=parsed.include_usage, legacy=parsed.legacy_functions
+        f"chatcmpl-{served.request_id}", created, f"{served.provider}/{served.model}",
+        include_usage=parsed.include_usage, legacy=parsed.legacy_functions,
     )
-    return _streaming(_openai_chunks(agen, first, writer), served.headers() if served else {})
+    return _streaming(_openai_chunks(agen, first, writer), served.headers())
 
 
 async def _openai_chunks(agen, first, writer: oa.ChunkWriter) -> AsyncIterator[bytes]:
@@ -495,8 +477,7 @@ async def _byok_stream(req: ChatRequest, provider: str | None, user_id: int) -> 
     agen, first = await _open(req, provider=provider, user_id=user_id, interface="rest")
     if isinstance(first, StreamFailed):
         return _byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})
-    served = _served_stream(agen)
-    return _streaming(_byok_events(agen, first), served.headers() if served else {})
+    return _streaming(_byok_events(agen, first), _served_stream(first).headers())
 
 
 def _error_event(exc: ByokError, *, partial: bool, request_id: str | None) -> bytes:
@@ -508,7 +489,7 @@ async def _byok_events(agen, first) -> AsyncIterator[bytes]:
     calls: dict[int, dict[str, Any]] = {}
     sent = False
     try:
-        event: StreamEvent | StreamDone | StreamFailed | None = first
+        event: GatewayEvent | None = first
         while event is not None:
             if isinstance(event, StreamDone):
                 await _drain(agen)

@@ -1,14 +1,15 @@
-"""`BYOKHandler`: the one service every interface calls, and the only code that talks to providers.
+"""`BYOKHandler`: the one service every front end calls, and the only code that talks to providers.
 
     handler = get_handler()
     result = await handler.chat(req, provider="openai", user_id=user.pk)
     async for event in handler.stream(req):
-        ...  # StreamEvent deltas, then exactly one StreamDone or StreamFailed
+        ...  # StreamStarted, StreamEvent deltas, then exactly one StreamDone or StreamFailed
 
-It owns routing (explicit provider > failover policy > default > automatic),
-key selection from the pool (rate windows, quotas, cooldowns in the shared
-state), retries with backoff, failover, usage accounting and the registry
-operations (through `byok.registry`, audited).
+It routes (`byok.gateway.routing`), admits the request against the catalog and
+budgets (`byok.budgets`), runs the failover loop (`byok.gateway.failover`)
+over `Upstream.send()` / `Upstream.open_stream()` (`byok.gateway.upstream`),
+and accounts for usage (`byok.gateway.usage`). Provider and key changes go
+through `byok.registry`, never through the handler.
 """
 
 from __future__ import annotations
@@ -18,62 +19,41 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from byok import registry
-from byok.audit import SYSTEM, Actor
 from byok.budgets import BudgetGate, load_book
+from byok.exceptions import ByokError
 from byok.gateway.config_cache import KeyConfig, ProviderConfig, Snapshot, load_snapshot
-from byok.exceptions import (
-    AllProvidersFailedError,
-    ByokError,
-    ClientError,
-    KeyFaultError,
-    KeyQuotaError,
-    NoUsableProviderError,
-    ProviderError,
-    ProviderNotFoundError,
-    RateLimitError,
-    RateLimitedError,
-    UpstreamTimeout,
-)
+from byok.gateway.failover import Attempt, Failover, Run
 from byok.gateway.keypool import KeyPool
-from byok.providers.types import TOKEN_KINDS, ChatRequest, ChatResponse, Message, StreamEvent, Usage
-from byok.gateway.retry import MAX_RETRY_AFTER_S, backoff_delay, is_retryable, rate_limit_until
+from byok.gateway.routing import Target, named_provider, route, split_model
+from byok.gateway.upstream import ClientRegistry, Upstream, UpstreamStream
+from byok.gateway.usage import UsageEntry, UsageWriter, now_utc
+from byok.providers.types import (
+    TOKEN_KINDS,
+    ChatRequest,
+    ChatResponse,
+    GatewayEvent,
+    Message,
+    StreamDone,
+    StreamFailed,
+    StreamStarted,
+    Usage,
+)
 from byok.secrets import remember_secret
 from byok.signals import config_changed
-from byok.state import StateBackend, VersionWatcher, get_state_backend, key_scope
-from byok.gateway.streaming import StreamDone, StreamFailed, UpstreamStream, open_stream
+from byok.state import StateBackend, VersionWatcher, get_state_backend
 from byok.tokens import estimate_prompt_tokens
-from byok.gateway.upstream import ClientRegistry, map_transport_errors
-from byok.gateway.usage import UsageEntry, UsageWriter, now_utc
 
-__all__ = ["Attempt", "BYOKHandler", "ChatResult", "StreamDone", "StreamFailed", "get_handler", "split_model"]
+__all__ = ["Attempt", "BYOKHandler", "ChatResult", "bump_shared_version", "get_handler", "split_model"]
 
 log = logging.getLogger("byok.request")
-
-# How long a request may wait for the earliest cooldown to end before answering 429.
-MAX_COOLDOWN_WAIT_S = 10.0
-
-
-@dataclass(slots=True)
-class Attempt:
-    """One try at one provider with one key; what `failover_path` records."""
-
-    provider: str
-    key_hint: str
-    status: int | None
-    error_class: str | None
-    ms: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"provider": self.provider, "key_hint": self.key_hint, "status": self.status, "error_class": self.error_class, "ms": round(self.ms, 2)}
 
 
 @dataclass(slots=True)
@@ -88,39 +68,6 @@ class ChatResult:
     latency_ms: float
     failover_ms: float
     request_id: str
-
-
-@dataclass(slots=True)
-class Target:
-    provider: ProviderConfig
-    model: str
-    max_retries: int
-    prepared: Any = None  # byok.budgets.Prepared: the request with max_tokens settled for this model
-
-
-@dataclass(slots=True)
-class _Run:
-    """The bookkeeping of one request across its attempts."""
-
-    request_id: str
-    started: float
-    attempts: list[Attempt] = field(default_factory=list)
-    earliest_recovery: float | None = None
-    only_rate_limited: bool = True
-    last_error: ByokError | None = None
-    current: tuple[Target, KeyConfig] | None = None  # the attempt under way, for accounting on cancel
-
-    def note_recovery(self, at: float | None) -> None:
-        if at is not None and (self.earliest_recovery is None or at < self.earliest_recovery):
-            self.earliest_recovery = at
-
-
-def split_model(model: str, known: dict[str, Any]) -> tuple[str | None, str]:
-    """`"<provider>/<model>"` -> (provider, model) when the prefix is a configured provider; else (None, model)."""
-    prefix, slash, rest = model.partition("/")
-    if slash and prefix in known:
-        return prefix, rest
-    return None, model
 
 
 class BYOKHandler:
@@ -141,10 +88,14 @@ class BYOKHandler:
             lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)
         )
         self._states: dict[int, tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher, asyncio.Lock]] = {}
-        self.clients = clients or ClientRegistry(settings.BYOK.get("HTTP_TRANSPORT", "default"))
-        self.clock, self.wall, self.sleep, self.rand = clock, wall, sleep, rand
+        self.clock, self.wall = clock, wall
         self.usage = usage or UsageWriter()
         self.pool = KeyPool()
+        self.upstream = Upstream(
+            clients or ClientRegistry(settings.BYOK.get("HTTP_TRANSPORT", "default")), self.pool,
+            state=self.state, clock=clock, wall=wall,
+        )
+        self.failover = Failover(pool=self.pool, state=self.state, secret=self._secret, clock=clock, wall=wall, sleep=sleep, rand=rand)
         self.gate = BudgetGate()  # catalog limits, cost, user and key budgets (byok.budgets)
         self._snapshot: Snapshot | None = None
         self._generation = 0  # bumped by local changes; a load started before one is not kept
@@ -213,39 +164,14 @@ class BYOKHandler:
             self._secrets[key.sealed.token] = secret
         return secret
 
-    # -- registry (audited, through byok.registry) -------------------------------------------
-
-    async def register_provider(self, *, actor: Actor = SYSTEM, **values: Any):
-        return await sync_to_async(registry.register_provider)(actor=actor, **values)
-
-    async def update_provider(self, provider_id, changes: dict, *, actor: Actor = SYSTEM):
-        return await sync_to_async(registry.update_provider)(provider_id, changes, actor=actor)
-
-    async def get_provider(self, provider_id):
-        return await sync_to_async(registry.get_provider)(provider_id)
-
-    async def get_default_provider(self) -> ProviderConfig | None:
-        return (await self.snapshot()).default
-
     async def list_providers(self) -> list[ProviderConfig]:
+        """The configured providers, by priority (for `GET /v1/models`)."""
         return list((await self.snapshot()).ordered)
 
-    async def delete_provider(self, provider_id, *, actor: Actor = SYSTEM) -> None:
-        await sync_to_async(registry.delete_provider)(provider_id, actor=actor)
-
-    async def add_key(self, provider_id, api_key: str, *, actor: Actor = SYSTEM, **options: Any):
-        return await sync_to_async(registry.add_key)(provider_id, api_key, actor=actor, **options)
-
-    async def revoke_key(self, provider_id, key_id, *, actor: Actor = SYSTEM):
-        return await sync_to_async(registry.revoke_key)(provider_id, key_id, actor=actor)
-
-    async def rotate_key(self, provider_id, new_api_key: str, *, key_id=None, actor: Actor = SYSTEM):
-        return await sync_to_async(registry.rotate_key)(provider_id, new_api_key, key_id=key_id, actor=actor)
-
-    async def test_provider(self, provider_id) -> dict[str, Any]:
+    async def test_provider(self, provider_id: int | str) -> dict[str, Any]:
         """A minimal live call (one short answer, no failover): ok, latency, error."""
-        provider = await self.get_provider(provider_id)
-        req = ChatRequest(model=provider.default_model or "", messages=(_ping_message(),), max_tokens=1)
+        provider = await sync_to_async(registry.get_provider)(provider_id)
+        req = ChatRequest(model=provider.default_model or "", messages=(Message(role="user", content="ping"),), max_tokens=1)
         started = self.clock()
         try:
             result = await self.chat(req, provider=provider.name, interface="test", failover=False)
@@ -258,157 +184,37 @@ class BYOKHandler:
     async def route(self, req: ChatRequest, provider: str | None, *, failover: bool = True) -> list[Target]:
         """The ordered targets for a request; raises ProviderNotFoundError before any upstream call."""
         snap = await self.snapshot()
-        named = provider or req.model.partition("/")[0] if (provider or "/" in req.model) else None
+        named = named_provider(req, provider)
         if named and named not in snap.by_name and self._may_refresh():
             # Perhaps just registered through another process: look again before refusing.
             self.invalidate()
             snap = await self.snapshot()
-        model = req.model
-        if provider is None:
-            provider, model = split_model(model, snap.by_name)
-        if provider is not None:
-            primary = snap.by_name.get(provider)
-            if primary is None:
-                raise ProviderNotFoundError(f"No provider named {provider!r} is configured.")
-            policy = snap.policy_for(primary.id)
-        else:
-            default = snap.default
-            policy = snap.policy_for(default.id if default else None)
-            if policy is not None and (default is None or policy.primary_id == default.id):
-                primary = snap.by_id[policy.primary_id]
-            elif default is not None:
-                primary, policy = default, None
-            else:
-                auto = [p for p in snap.ordered if p.enabled and p.keys]
-                if not auto:
-                    raise NoUsableProviderError("No enabled provider with a usable key is configured.")
-                targets = [Target(p, (model or p.default_model) if i == 0 else p.default_model, p.max_retries) for i, p in enumerate(auto)]
-                return targets[:1] if not failover else targets
-        retries = policy.max_retries if policy else primary.max_retries
-        targets = [Target(primary, model or primary.default_model, retries)]
-        if failover and policy is not None:
-            for pid in policy.fallback_ids:
-                fallback = snap.by_id.get(pid)
-                if fallback is not None and fallback.id != primary.id:
-                    targets.append(Target(fallback, fallback.default_model, policy.max_retries))
-        return targets
+        return route(snap, req, provider, failover=failover)
 
-    # -- attempts -----------------------------------------------------------------------------
-
-    def _attempt(self, run: _Run, target: Target, key: KeyConfig, started: float, exc: ByokError | None) -> None:
-        status = getattr(exc, "status", None) if exc else 200
-        run.attempts.append(Attempt(
-            target.provider.name, key.hint, status, getattr(exc, "error_class", exc.code if exc else None) if exc else None,
-            (self.clock() - started) * 1000,
-        ))
-        if exc is not None:
-            log.info("failover request_id=%s provider=%s key=%s status=%s class=%s", run.request_id,
-                     target.provider.name, key.hint, status, run.attempts[-1].error_class)
-
-    async def _key_fault(self, key: KeyConfig, exc: KeyFaultError) -> None:
-        """Take a key the provider rejected out of the pool, here at once and everywhere through the DB."""
-        parked = isinstance(exc, KeyQuotaError)
-        until = self.wall() + exc.retry_after if parked and exc.retry_after else None
-        await self.state().cooldown(key_scope(key.id), until if until else self.wall() + 3600)
-        await sync_to_async(registry.set_key_status)(
-            key.id, "parked" if parked else "invalid", reason=f"{exc.code}: {exc.message}",
-            parked_until=datetime.fromtimestamp(until, timezone.utc) if until else None,
-        )
-
-    async def _failover(self, run: _Run, targets: list[Target], req: ChatRequest, call, deadline: float):
-        """Try `call(target, key, secret)` across keys, retries and targets; return (result, target, key)."""
-        blocked = self.gate.key_blocker(self.state())
-        for round_ in range(2):
-            for target in targets:
-                retries, tried = 0, set()
-                tokens = target.prepared.reserve if target.prepared else estimate_prompt_tokens(req) + (req.max_tokens or 0)
-                while True:
-                    key, retry_at = await self.pool.pick(self.state(), target.provider, tokens=tokens, exclude=tried, now=self.wall(), blocked=blocked)
-                    if key is None:
-                        run.note_recovery(retry_at)
-                        if retry_at is None:
-                            run.only_rate_limited = run.only_rate_limited and bool(tried)
-                        break
-                    started = self.clock()
-                    run.current = (target, key)
-                    try:
-                        result = await call(target, key, self._secret(key))
-                    except ClientError as exc:
-                        self._attempt(run, target, key, started, exc)
-                        raise
-                    except KeyFaultError as exc:
-                        self._attempt(run, target, key, started, exc)
-                        run.last_error, run.only_rate_limited = exc, False
-                        tried.add(key.id)
-                        await self._key_fault(key, exc)
-                    except RateLimitError as exc:
-                        self._attempt(run, target, key, started, exc)
-                        run.last_error = exc
-                        until = await self.state().cooldown(self.pool.scope(key), rate_limit_until(exc, self.wall()))
-                        run.note_recovery(until)
-                        tried.add(key.id)
-                    except ProviderError as exc:
-                        self._attempt(run, target, key, started, exc)
-                        run.last_error, run.only_rate_limited = exc, False
-                        retries += 1
-                        if not is_retryable(exc) or retries > target.max_retries:
-                            break
-                        delay = backoff_delay(retries, retry_after=exc.retry_after, rand=self.rand)
-                        if self.clock() + delay > deadline:
-                            break
-                        await self.sleep(delay)
-                    else:
-                        self._attempt(run, target, key, started, None)
-                        return result, target, key
-            # Everything is cooling down: wait for the earliest recovery if the deadline allows, once.
-            wait = (run.earliest_recovery - self.wall()) if run.earliest_recovery else None
-            if round_ == 0 and run.only_rate_limited and wait is not None and 0 < wait <= min(MAX_COOLDOWN_WAIT_S, deadline - self.clock()):
-                await self.sleep(wait)
-                continue
-            break
-        raise self._final_error(run)
-
-    def _final_error(self, run: _Run) -> ByokError:
-        attempts = [a.to_dict() for a in run.attempts]
-        if run.only_rate_limited and run.earliest_recovery is not None:
-            wait = min(max(run.earliest_recovery - self.wall(), 1.0), MAX_RETRY_AFTER_S * 20)
-            return RateLimitedError(f"Every target is rate limited; retry in {wait:.0f}s.", retry_after=wait, attempts=attempts)
-        if not run.attempts:
-            return NoUsableProviderError("No provider has a usable key for this request.")
-        timeout = isinstance(run.last_error, UpstreamTimeout)
-        summary = "; ".join(f"{a.provider} {a.key_hint}: {a.error_class or a.status}" for a in run.attempts)
-        return AllProvidersFailedError(f"Every attempt failed ({summary}).", attempts=attempts, timeout=timeout)
+    async def _admit(self, req: ChatRequest, provider: str | None, user_id: int | None, *, failover: bool = True) -> list[Target]:
+        """Route, then prepare every target for its model and check the user's budgets."""
+        targets = await self.route(req, provider, failover=failover)
+        admitted = await self.gate.admit(req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall())
+        return [replace(target, prepared=prepared) for target, prepared in admitted]
 
     # -- chat -----------------------------------------------------------------------------------
-
-    async def _send(self, target: Target, key: KeyConfig, secret: str, req: ChatRequest) -> tuple[ChatResponse, Any]:
-        provider = target.provider
-        adapter = provider.adapter
-        up = adapter.build_request(_with_model(req, target.model, stream=False), api_key=secret, base_url=provider.base_url or None)
-        client = self.clients.get()
-        with map_transport_errors(provider.name):
-            response = await client.request(up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout)
-            body = await response.aread()
-        if response.status_code >= 400:
-            raise adapter.classify_error(response.status_code, response.headers, body)
-        await self.pool.note_headers(self.state(), key, adapter.parse_rate_limits(response.headers), self.wall())
-        return adapter.parse_response(body, status=response.status_code), response
 
     async def chat(
         self, req: ChatRequest, *, provider: str | None = None, user_id: int | None = None,
         interface: str = "rest", failover: bool = True, deadline_s: float = 300.0,
     ) -> ChatResult:
         """A complete answer, with failover; raises a ByokError subclass when it cannot get one."""
-        run = _Run(uuid.uuid4().hex, self.clock())
+        run = Run(uuid.uuid4().hex, self.clock())
         entry = UsageEntry(request_id=run.request_id, created_at=now_utc(), user_id=user_id, interface=interface, stream=False, model=req.model)
         try:
-            targets = await self.route(req, provider, failover=failover)
-            targets = await self.gate.admit(req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall())
+            targets = await self._admit(req, provider, user_id, failover=failover)
 
-            async def call(target, key, secret):
-                return await self._send(target, key, secret, target.prepared.request)
+            async def call(target: Target, key: KeyConfig, secret: str) -> ChatResponse:
+                return await self.upstream.send(target.provider, key, secret, _with_model(_prepared(target, req), target.model, stream=False))
 
-            (answer, _raw), target, key = await self._failover(run, targets, req, call, run.started + deadline_s)
+            answer, target, key = await self.failover.run(
+                run, targets, lambda t: _prepared_reserve(t, req), call, deadline=run.started + deadline_s, blocked=self.gate.key_blocker(self.state()),
+            )
         except BaseException as exc:
             self._finish(entry, run, error=exc)
             raise
@@ -424,34 +230,41 @@ class BYOKHandler:
     async def stream(
         self, req: ChatRequest, *, provider: str | None = None, user_id: int | None = None,
         interface: str = "rest", deadline_s: float = 300.0,
-    ) -> AsyncIterator[StreamEvent | StreamDone | StreamFailed]:
-        """Normalised events as they arrive, then exactly one StreamDone or StreamFailed.
+    ) -> AsyncGenerator[GatewayEvent, None]:
+        """StreamStarted, then normalised events as they arrive, then exactly one StreamDone or StreamFailed.
 
-        Failures before the first token fail over transparently; after it the
-        stream ends with StreamFailed(partial=True). Closing the iterator (or
-        cancelling its task) closes the upstream response at once; usage is
-        recorded either way.
+        Failures before the first token fail over transparently (StreamStarted
+        comes after them, naming who serves); if every target fails the stream
+        is a lone StreamFailed. After the first token a failure ends the stream
+        with StreamFailed(partial=True). Closing the generator (or cancelling
+        its task) closes the upstream response at once; usage is recorded
+        either way.
         """
-        run = _Run(uuid.uuid4().hex, self.clock())
+        run = Run(uuid.uuid4().hex, self.clock())
         entry = UsageEntry(request_id=run.request_id, created_at=now_utc(), user_id=user_id, interface=interface, stream=True, model=req.model)
         opened: UpstreamStream | None = None
         usage = Usage()
         outcome: BaseException | None = None
         try:
             try:
-                targets = await self.route(req, provider)
-                targets = await self.gate.admit(req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall())
+                targets = await self._admit(req, provider, user_id)
 
-                async def call(target, key, secret):
-                    return await open_stream(self, target, key, secret, _with_model(target.prepared.request, target.model, stream=True))
+                async def call(target: Target, key: KeyConfig, secret: str) -> UpstreamStream:
+                    return await self.upstream.open_stream(target.provider, key, secret, _with_model(_prepared(target, req), target.model, stream=True))
 
-                opened, target, key = await self._failover(run, targets, req, call, run.started + deadline_s)
+                opened, target, key = await self.failover.run(
+                    run, targets, lambda t: _prepared_reserve(t, req), call, deadline=run.started + deadline_s, blocked=self.gate.key_blocker(self.state()),
+                )
             except ByokError as exc:
                 outcome = exc
-                yield StreamFailed(error=exc, partial=False, request_id=run.request_id, attempts=[a.to_dict() for a in run.attempts])
+                yield StreamFailed(error=exc, partial=False, request_id=run.request_id, attempts=run.attempt_dicts())
                 return
             self._fill(entry, run, target, key, usage)
             entry.ttft_ms = (opened.first_token_at - run.started) * 1000 if opened.first_token_at else None
+            yield StreamStarted(
+                provider=target.provider.name, model=opened.model or target.model, key_hint=key.hint,
+                attempts=run.attempt_dicts(), request_id=run.request_id, failover_ms=entry.failover_ms,
+            )
             finish = None
             try:
                 async for event in opened.events():
@@ -465,14 +278,15 @@ class BYOKHandler:
             except ByokError as exc:
                 outcome = exc
                 self._fill(entry, run, target, key, usage)
-                yield StreamFailed(error=exc, partial=True, request_id=run.request_id, attempts=[a.to_dict() for a in run.attempts])
+                yield StreamFailed(error=exc, partial=True, request_id=run.request_id, attempts=run.attempt_dicts())
                 return
             self._fill(entry, run, target, key, usage)
-            await self.pool.record_usage(self.state(), key, usage, estimated=target.prepared.reserve)
+            await self.pool.record_usage(self.state(), key, usage, estimated=_prepared_reserve(target, req))
             yield StreamDone(
-                finish_reason=finish.finish_reason if finish else "stop", raw_finish_reason=finish.raw_finish_reason if finish else None,
+                finish_reason=finish.finish_reason if finish else "stop",
+                raw_finish_reason=finish.raw_finish_reason if finish else None,
                 usage=usage, provider=target.provider.name, model=opened.model or target.model, key_hint=key.hint,
-                attempts=[a.to_dict() for a in run.attempts], latency_ms=(self.clock() - run.started) * 1000,
+                attempts=run.attempt_dicts(), latency_ms=(self.clock() - run.started) * 1000,
                 failover_ms=entry.failover_ms, ttft_ms=entry.ttft_ms, request_id=run.request_id,
             )
         except BaseException as exc:  # cancelled, or the consumer closed us (GeneratorExit)
@@ -488,14 +302,14 @@ class BYOKHandler:
 
     # -- accounting -----------------------------------------------------------------------------
 
-    def _fill(self, entry: UsageEntry, run: _Run, target: Target, key: KeyConfig, usage: Usage) -> None:
+    def _fill(self, entry: UsageEntry, run: Run, target: Target, key: KeyConfig, usage: Usage) -> None:
         entry.provider_id, entry.provider_name, entry.model = target.provider.id, target.provider.name, target.model
         entry.key_id, entry.key_fingerprint, entry.key_hint = key.id, key.fingerprint, key.hint
         entry.tokens_in, entry.tokens_out = usage.input_tokens, usage.output_tokens
         entry.cost = self.gate.cost(target, usage)
-        entry.failover_ms = sum(a.ms for a in run.attempts[:-1])
+        entry.failover_ms = run.failover_ms
 
-    def _finish(self, entry: UsageEntry, run: _Run, *, error: BaseException | None = None) -> None:
+    def _finish(self, entry: UsageEntry, run: Run, *, error: BaseException | None = None) -> None:
         if not entry.provider_name and run.current is not None:
             target, key = run.current
             self._fill(entry, run, target, key, Usage())
@@ -519,7 +333,7 @@ class BYOKHandler:
         await self.usage.flush()
 
     async def aclose(self) -> None:
-        await self.clients.aclose()
+        await self.upstream.aclose()
         entry = self._states.pop(id(asyncio.get_running_loop()), None)
         if entry is not None:
             await entry[1].close()
@@ -534,13 +348,23 @@ def _with_model(req: ChatRequest, model: str, *, stream: bool) -> ChatRequest:
     return replace(req, model=model, stream=stream)
 
 
+def _prepared(target: Target, req: ChatRequest) -> ChatRequest:
+    """The request as prepared for the target's model (max_tokens settled), or as it came."""
+    return target.prepared.request if target.prepared is not None else req
+
+
+def _reserve(req: ChatRequest) -> int:
+    """What a request counts against rate windows when no target preparation estimated it."""
+    return estimate_prompt_tokens(req) + (req.max_tokens or 0)
+
+
+def _prepared_reserve(target: Target, req: ChatRequest) -> int:
+    return target.prepared.reserve if target.prepared is not None else _reserve(req)
+
+
 def _load_config():
     """Providers and keys, and the catalog overrides and budgets, in one hop to the ORM thread."""
     return load_snapshot(), load_book()
-
-
-def _ping_message() -> Message:
-    return Message(role="user", content="ping")
 
 
 def bump_shared_version(**kwargs: Any) -> None:

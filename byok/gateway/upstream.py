@@ -1,4 +1,18 @@
-"""The one place byok talks HTTP to providers, and where httpx errors become byok errors.
+"""The one place byok talks HTTP to providers: `Upstream.send()` and `Upstream.open_stream()`.
+
+    upstream = Upstream(ClientRegistry(), pool, state=handler_state, clock=time.monotonic, wall=time.time)
+    answer = await upstream.send(provider, key, secret, req)              # a whole ChatResponse
+    stream = await upstream.open_stream(provider, key, secret, req)       # read up to its first token
+    async for event in stream.events(): ...
+    await stream.aclose()
+
+`Upstream` owns the pooled clients, the clock and the key pool's header
+feedback (remaining-requests/tokens headers go to the shared state on every
+answer). A stream is read until its first token (or its end) before
+`open_stream()` returns, so any failure until then raises and the caller can
+try another key or provider as if nothing had been sent. httpx's errors
+become byok's here (`map_transport_errors`), with the provider named and no
+URL or key.
 
 One `httpx.AsyncClient` per event loop (connection pooling, keep-alive). The
 transport is chosen by `BYOK_HTTP_TRANSPORT`: `default` (httpx's own) or
@@ -10,13 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from byok.exceptions import MalformedResponseError, ProviderError, UpstreamConnectionError, UpstreamTimeout
+from byok.exceptions import MalformedResponseError, ProviderError, StreamInterruptedError, UpstreamConnectionError, UpstreamTimeout
+from byok.gateway.config_cache import KeyConfig, ProviderConfig
+from byok.gateway.keypool import KeyPool
+from byok.providers.base import StreamParser
+from byok.providers.types import TOKEN_KINDS, ChatRequest, ChatResponse, StreamEvent
+from byok.state import StateBackend
 
-__all__ = ["ClientRegistry", "map_transport_errors"]
+__all__ = ["ClientRegistry", "Upstream", "UpstreamStream", "map_transport_errors"]
 
 LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=500, keepalive_expiry=30)
 
@@ -36,7 +55,7 @@ def _make_client(transport_name: str) -> httpx.AsyncClient:
 class ClientRegistry:
     """Shared clients, one per running event loop (Django's sync-to-async may run several)."""
 
-    def __init__(self, transport: str = "default", factory=None) -> None:
+    def __init__(self, transport: str = "default", factory: Callable[[], httpx.AsyncClient] | None = None) -> None:
         self.transport = transport
         self._factory = factory or (lambda: _make_client(self.transport))
         self._clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
@@ -90,3 +109,120 @@ async def aiter_body(response: httpx.Response, provider: str) -> AsyncIterator[b
             except StopAsyncIteration:
                 return
         yield chunk
+
+
+class UpstreamStream:
+    """A provider stream that has produced its first token (or ended); `events()` replays what was held."""
+
+    def __init__(self, exits: contextlib.AsyncExitStack, parser: StreamParser, body: AsyncIterator[bytes], provider: str) -> None:
+        self._exits = exits
+        self._parser = parser
+        self._body = body
+        self.provider = provider
+        self.held: list[StreamEvent] = []
+        self.ended = False
+        self.saw_finish = False
+        self.first_token_at: float | None = None
+        self.model: str | None = None
+
+    def _take(self, events: list[StreamEvent]) -> bool:
+        """Hold events; true once a token arrived."""
+        token = False
+        for event in events:
+            if event.kind == "finish":
+                self.saw_finish = True
+            elif event.kind == "meta" and event.model:
+                self.model = event.model
+            elif event.kind in TOKEN_KINDS:
+                token = True
+        self.held.extend(events)
+        return token
+
+    async def prime(self, clock: Callable[[], float]) -> None:
+        """Read until the first token or the end; raise on any failure before it."""
+        async for chunk in self._body:
+            if self._take(self._parser.feed(chunk)):
+                self.first_token_at = clock()
+                return
+        self._end()
+
+    def _end(self) -> None:
+        self.ended = True
+        with map_transport_errors(self.provider):
+            self._take(self._parser.close())
+        if not self.saw_finish and not self._parser.finished:
+            raise StreamInterruptedError(f"{self.provider}'s stream ended before it finished.")
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        held, self.held = self.held, []
+        for event in held:
+            yield event
+        if self.ended:
+            return
+        async for chunk in self._body:
+            events = self._parser.feed(chunk)
+            for event in events:
+                if event.kind == "finish":
+                    self.saw_finish = True
+                yield event
+        self.ended = True
+        self.held = []
+        self._take(self._parser.close())
+        for event in self.held:
+            yield event
+        if not self.saw_finish and not self._parser.finished:
+            raise StreamInterruptedError(f"{self.provider}'s stream ended before it finished.")
+
+    async def aclose(self) -> None:
+        """Close the response: its connection goes back to the pool or is dropped. Idempotent."""
+        await self._exits.aclose()
+
+
+class Upstream:
+    """Sends requests to providers and feeds what their headers say back to the key pool."""
+
+    def __init__(
+        self, clients: ClientRegistry, pool: KeyPool, *, state: Callable[[], StateBackend],
+        clock: Callable[[], float], wall: Callable[[], float],
+    ) -> None:
+        self.clients = clients
+        self.pool = pool
+        self._state = state
+        self.clock = clock
+        self.wall = wall
+
+    async def send(self, provider: ProviderConfig, key: KeyConfig, secret: str, req: ChatRequest) -> ChatResponse:
+        """A complete answer; raises the adapter's classified error on an HTTP error status."""
+        adapter = provider.adapter
+        up = adapter.build_request(req, api_key=secret, base_url=provider.base_url or None)
+        with map_transport_errors(provider.name):
+            response = await self.clients.get().request(up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout)
+            body = await response.aread()
+        if response.status_code >= 400:
+            raise adapter.classify_error(response.status_code, response.headers, body)
+        await self.pool.note_headers(self._state(), key, adapter.parse_rate_limits(response.headers), self.wall())
+        return adapter.parse_response(body, status=response.status_code)
+
+    async def open_stream(self, provider: ProviderConfig, key: KeyConfig, secret: str, req: ChatRequest) -> UpstreamStream:
+        """A stream read up to its first token; on any failure it is closed (no pooled connection leaks) and raises."""
+        adapter = provider.adapter
+        up = adapter.build_request(req, api_key=secret, base_url=provider.base_url or None)
+        context = self.clients.get().stream(up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout)
+        async with contextlib.AsyncExitStack() as exits:
+            with map_transport_errors(provider.name):
+                response = await exits.enter_async_context(context)
+            if response.status_code >= 400:
+                with map_transport_errors(provider.name):
+                    body = await response.aread()
+                raise adapter.classify_error(response.status_code, response.headers, body)
+            await self.pool.note_headers(self._state(), key, adapter.parse_rate_limits(response.headers), self.wall())
+            stream = UpstreamStream(exits.pop_all(), adapter.stream_parser(), aiter_body(response, provider.name), provider.name)
+        try:
+            await stream.prime(self.clock)
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    async def aclose(self) -> None:
+        await self.clients.aclose()

@@ -4,6 +4,11 @@ Requests come in as a `ChatRequest`; a full answer goes out as a `ChatResponse`;
 a stream is a sequence of `StreamEvent`s. Adapters translate between these and
 their provider's wire format and nothing else: no I/O policy, no ORM.
 
+The gateway's `stream()` wraps the adapters' events into the complete stream
+vocabulary the front ends render (`GatewayEvent`): `StreamStarted` (who
+serves it), `StreamEvent`s (deltas, tool calls, usage, finish), then exactly
+one `StreamDone` or `StreamFailed`.
+
     req = ChatRequest(model="gpt-4o", messages=[Message(role="user", content="hi")])
 
 All values are plain frozen dataclasses so they can cross threads, tasks and
@@ -15,15 +20,21 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from byok.exceptions import ByokError
+
 __all__ = [
     "FINISH_REASONS",
     "ChatRequest",
     "ChatResponse",
     "FinishReason",
+    "GatewayEvent",
     "Message",
     "RateLimitInfo",
     "Role",
+    "StreamDone",
     "StreamEvent",
+    "StreamFailed",
+    "StreamStarted",
     "TOKEN_KINDS",
     "Tool",
     "ToolCall",
@@ -192,3 +203,57 @@ class RateLimitInfo:
     remaining_tokens: int | None = None
     reset_requests_s: float | None = None
     reset_tokens_s: float | None = None
+
+
+# -- what the gateway's stream() yields around the adapters' events ------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamStarted:
+    """A stream's first event: who serves it, once failover is over and before the first token.
+
+    Front ends take routing facts (response headers, the websocket's provider
+    of a request) from this event and from nowhere else.
+    """
+
+    kind: Literal["started"] = "started"
+    provider: str
+    model: str
+    key_hint: str
+    attempts: list[dict[str, Any]]  # every try so far, this one last
+    request_id: str
+    failover_ms: float  # time spent on the tries that failed
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamDone:
+    """A stream's successful end: why it finished, what it used, who served it."""
+
+    kind: Literal["done"] = "done"
+    finish_reason: str
+    raw_finish_reason: str | None
+    usage: Usage
+    provider: str
+    model: str
+    key_hint: str
+    attempts: list[dict[str, Any]]
+    latency_ms: float
+    failover_ms: float
+    ttft_ms: float | None
+    request_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamFailed:
+    """A stream's failed end; `partial` is true when tokens had already been sent."""
+
+    kind: Literal["error"] = "error"
+    error: ByokError
+    partial: bool
+    request_id: str
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+# What `BYOKHandler.stream()` yields: StreamStarted (unless it fails first), StreamEvents,
+# then exactly one StreamDone or StreamFailed.
+GatewayEvent = StreamStarted | StreamEvent | StreamDone | StreamFailed

@@ -30,7 +30,8 @@ from byok.exceptions import (
     NotFound,
     RateLimitedError,
 )
-from byok.gateway.handler import BYOKHandler, StreamFailed
+from byok.gateway.handler import BYOKHandler
+from byok.providers.types import StreamFailed
 from byok.models import ApiKey, AuditEvent, Budget, UsageRecord
 from byok.providers.types import ChatRequest, Message, Usage
 from byok.state import MemoryStateBackend, MemoryStore, get_state_backend

@@ -20,7 +20,8 @@ from rest_framework.authtoken.models import Token
 from byok import registry
 from byok.api import chat_views
 from byok.exceptions import AllProvidersFailedError
-from byok.gateway.handler import BYOKHandler, StreamDone, StreamFailed
+from byok.gateway.handler import BYOKHandler
+from byok.providers.types import StreamDone, StreamFailed, StreamStarted
 from byok.models import UsageRecord
 from byok.providers.types import StreamEvent
 from byok.state import MemoryStateBackend, MemoryStore
@@ -537,14 +538,13 @@ async def test_a_stream_that_ends_without_a_terminal_event_still_ends_with_an_er
     assert events[0] == ("delta", {"text": "a"}) and events[-1][0] == "error" and events[-1][1]["partial"] is True
 
 
-async def test_served_headers_need_the_handler_bookkeeping():
-    async def plain():
-        yield StreamEvent(kind="text_delta", text="a")
-
-    agen = plain()
-    await anext(agen)
-    assert chat_views._served_stream(agen) is None
+def test_served_headers_come_from_the_stream_started_event():
+    started = StreamStarted(provider="p", model="m", key_hint="sk-\u2026abcd", attempts=[{}, {}], request_id="r", failover_ms=12.34)
+    assert chat_views._served_stream(started).headers() == {
+        "x-byok-provider": "p", "x-byok-attempts": "2", "x-byok-failover-ms": "12.3", "x-byok-request-id": "r",
+        "x-byok-key-hint": "sk-...abcd",
+    }
     done = StreamDone(finish_reason="stop", raw_finish_reason=None, usage=None, provider="p", model="m", key_hint="k",
                       attempts=[], latency_ms=1, failover_ms=0, ttft_ms=None, request_id="r")
     failed = StreamFailed(error=AllProvidersFailedError(attempts=[]), partial=True, request_id="r")
-    assert done.kind == "done" and failed.kind == "error"
+    assert (started.kind, done.kind, failed.kind) == ("started", "done", "error")

@@ -26,9 +26,9 @@ from byok.exceptions import (
     ProviderNotFoundError,
     RateLimitedError,
 )
-from byok.gateway.handler import BYOKHandler, StreamDone, StreamFailed
+from byok.gateway.handler import BYOKHandler
 from byok.models import ApiKey, AuditEvent, UsageRecord
-from byok.providers.types import ChatRequest, Message, Tool, ToolCall
+from byok.providers.types import ChatRequest, Message, StreamDone, StreamFailed, StreamStarted, Tool, ToolCall
 from byok.state import MemoryStateBackend, MemoryStore
 from byok.tests.conftest import CANARY
 from byok.tests.providers.replay import corpus_case
@@ -300,60 +300,60 @@ class TestChatCompletion:
 class TestBYOKHandlerInit:
     async def test_byok_handler_init(self, handler):
         assert await handler.list_providers() == []
-        assert await handler.get_default_provider() is None
+        assert (await handler.snapshot()).default is None
 
     async def test_register_provider(self, handler):
-        provider = await handler.register_provider(kind="openai", api_key=CANARY, default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key=CANARY, default_model="gpt-4o")
         assert provider.name == "openai"
         keys = await sync_to_async(lambda: list(provider.keys.all()))()
         assert [k.status for k in keys] == ["active"]
         assert await sync_to_async(AuditEvent.objects.filter(action="provider.create").count)() == 1
 
     async def test_get_provider(self, handler):
-        created = await handler.register_provider(kind="anthropic", name="claude")
-        assert (await handler.get_provider("claude")).pk == created.pk
-        assert (await handler.get_provider(created.pk)).name == "claude"
+        created = await sync_to_async(registry.register_provider)(kind="anthropic", name="claude")
+        assert (await sync_to_async(registry.get_provider)("claude")).pk == created.pk
+        assert (await sync_to_async(registry.get_provider)(created.pk)).name == "claude"
         with pytest.raises(Exception) as info:
-            await handler.get_provider("nope")
+            await sync_to_async(registry.get_provider)("nope")
         assert info.value.status_code == 404
 
     async def test_get_default_provider(self, handler):
-        await handler.register_provider(kind="openai", api_key=CANARY)
-        await handler.register_provider(kind="gemini", api_key="AIzaSyA-0123456789abcdefghijklmnop", is_default=True)
-        assert (await handler.get_default_provider()).name == "gemini"
-        await handler.update_provider("openai", {"is_default": True})
-        assert (await handler.get_default_provider()).name == "openai"
+        await sync_to_async(registry.register_provider)(kind="openai", api_key=CANARY)
+        await sync_to_async(registry.register_provider)(kind="gemini", api_key="AIzaSyA-0123456789abcdefghijklmnop", is_default=True)
+        assert ((await handler.snapshot()).default).name == "gemini"
+        await sync_to_async(registry.update_provider)("openai", {"is_default": True})
+        assert ((await handler.snapshot()).default).name == "openai"
 
     async def test_list_providers(self, handler):
-        await handler.register_provider(kind="openai", priority=20)
-        await handler.register_provider(kind="anthropic", priority=10)
+        await sync_to_async(registry.register_provider)(kind="openai", priority=20)
+        await sync_to_async(registry.register_provider)(kind="anthropic", priority=10)
         assert [p.name for p in await handler.list_providers()] == ["anthropic", "openai"]
 
     async def test_provider_config_validation(self, handler):
         with pytest.raises(InvalidConfigError) as info:
-            await handler.register_provider(kind="cohere")
+            await sync_to_async(registry.register_provider)(kind="cohere")
         assert "kind" in info.value.errors
         with pytest.raises(InvalidConfigError) as info:
-            await handler.register_provider(kind="openai", name="bad name!", timeout=-1)
+            await sync_to_async(registry.register_provider)(kind="openai", name="bad name!", timeout=-1)
         assert set(info.value.errors) == {"name", "timeout"}
         with pytest.raises(InvalidConfigError) as info:
-            await handler.register_provider(kind="openai_compatible")
+            await sync_to_async(registry.register_provider)(kind="openai_compatible")
         assert "base_url" in info.value.errors
         with pytest.raises(InvalidConfigError) as info:
-            await handler.register_provider(kind="openai", api_key="short")
+            await sync_to_async(registry.register_provider)(kind="openai", api_key="short")
         assert "api_key" in info.value.errors
-        await handler.register_provider(kind="openai")
+        await sync_to_async(registry.register_provider)(kind="openai")
         with pytest.raises(DuplicateNameError):
-            await handler.register_provider(kind="openai")
+            await sync_to_async(registry.register_provider)(kind="openai")
 
     async def test_private_base_urls_are_refused_unless_allowed(self, handler, settings):
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": False}
         for url in ("http://127.0.0.1:8080/v1", "http://10.0.0.8/v1", "http://169.254.169.254/", "http://localhost/v1", "http://[::1]/v1"):
             with pytest.raises(InvalidConfigError) as info:
-                await handler.register_provider(kind="openai_compatible", name="local", base_url=url)
+                await sync_to_async(registry.register_provider)(kind="openai_compatible", name="local", base_url=url)
             assert "base_url" in info.value.errors, url
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
-        await handler.register_provider(kind="openai_compatible", name="local", base_url="http://127.0.0.1:8080/v1")
+        await sync_to_async(registry.register_provider)(kind="openai_compatible", name="local", base_url="http://127.0.0.1:8080/v1")
 
 
 class TestProviderRouting:
@@ -606,8 +606,8 @@ class TestFailover:
 
 class TestKeyManagement:
     async def test_rotate_api_key(self, handler):
-        provider = await handler.register_provider(kind="openai", api_key="sk-old-0123456789abcdef", default_model="gpt-4o")
-        new = await handler.rotate_key(provider.pk, "sk-new-0123456789abcdef")
+        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-old-0123456789abcdef", default_model="gpt-4o")
+        new = await sync_to_async(registry.rotate_key)(provider.pk, "sk-new-0123456789abcdef")
         with respx.mock:
             route = respx.post(OPENAI).respond(200, json=openai_json())
             await handler.chat(ask())
@@ -619,7 +619,7 @@ class TestKeyManagement:
         assert "sk-new-0123456789abcdef" not in json.dumps(events[0].details)
 
     async def test_in_flight_stream_finishes_on_the_old_key(self, handler):
-        provider = await handler.register_provider(kind="openai", api_key="sk-old-0123456789abcdef", default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-old-0123456789abcdef", default_model="gpt-4o")
         release = asyncio.Event()
         body = openai_chunks("a", "b")
         cut = body.index(b"data: ", body.index(b'"content": "a"'))  # after the first token's event
@@ -637,7 +637,7 @@ class TestKeyManagement:
             ])
             agen = handler.stream(ask())
             first = await agen.__anext__()
-            await handler.rotate_key(provider.pk, "sk-new-0123456789abcdef")
+            await sync_to_async(registry.rotate_key)(provider.pk, "sk-new-0123456789abcdef")
             result = await handler.chat(ask())  # a new request uses the new key at once
             release.set()
             rest = [first] + [e async for e in agen]
@@ -648,8 +648,8 @@ class TestKeyManagement:
 
     async def test_key_quota_exceeded(self, handler):
         """OpenAI 429 insufficient_quota parks the key; the next key takes over."""
-        provider = await handler.register_provider(kind="openai", api_key="sk-first-0123456789abcdef", default_model="gpt-4o")
-        await handler.add_key(provider.pk, "sk-second-0123456789abcdef")
+        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-first-0123456789abcdef", default_model="gpt-4o")
+        await sync_to_async(registry.add_key)(provider.pk, "sk-second-0123456789abcdef")
         with respx.mock:
             route = respx.post(OPENAI).mock(side_effect=lambda req: (
                 httpx.Response(429, json={"error": {"message": "You exceeded your current quota", "code": "insufficient_quota", "type": "insufficient_quota"}})
@@ -665,17 +665,17 @@ class TestKeyManagement:
         assert await sync_to_async(AuditEvent.objects.filter(action="key.parked").count)() == 1
 
     async def test_key_validation(self, handler):
-        provider = await handler.register_provider(kind="openai")
+        provider = await sync_to_async(registry.register_provider)(kind="openai")
         for bad in ("", "   ", "short", "has space inside-0123456789"):
             with pytest.raises(InvalidConfigError):
-                await handler.add_key(provider.pk, bad)
+                await sync_to_async(registry.add_key)(provider.pk, bad)
         with pytest.raises(InvalidConfigError) as info:
-            await handler.add_key(provider.pk, "sk-fine-0123456789abcdef", rpm=0, quota_window="year")
+            await sync_to_async(registry.add_key)(provider.pk, "sk-fine-0123456789abcdef", rpm=0, quota_window="year")
         assert set(info.value.errors) == {"rpm", "quota_window"}
 
     async def test_multiple_keys_per_provider(self, handler):
-        provider = await handler.register_provider(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
-        await handler.add_key(provider.pk, "sk-bbbb-0123456789abcdef")
+        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
+        await sync_to_async(registry.add_key)(provider.pk, "sk-bbbb-0123456789abcdef")
         with respx.mock:
             route = respx.post(OPENAI).respond(200, json=openai_json())
             for _ in range(4):
@@ -685,8 +685,8 @@ class TestKeyManagement:
 
     async def test_key_rate_limiting(self, handler, fake_time):
         """A 429 cools the key until its reset; the next key is tried before failing over; then 429 with Retry-After."""
-        provider = await handler.register_provider(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
-        await handler.add_key(provider.pk, "sk-bbbb-0123456789abcdef", rpm=2)
+        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
+        await sync_to_async(registry.add_key)(provider.pk, "sk-bbbb-0123456789abcdef", rpm=2)
         with respx.mock:
             route = respx.post(OPENAI).mock(side_effect=lambda req: (
                 httpx.Response(429, headers={"retry-after": "120"}, json={"error": {"message": "Rate limit", "code": "rate_limit_exceeded"}})
@@ -704,16 +704,16 @@ class TestKeyManagement:
             assert (await handler.chat(ask())).response.text == "again"
 
     async def test_key_revocation(self, handler):
-        provider = await handler.register_provider(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
-        other = await handler.add_key(provider.pk, "sk-bbbb-0123456789abcdef")
+        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
+        other = await sync_to_async(registry.add_key)(provider.pk, "sk-bbbb-0123456789abcdef")
         first = await sync_to_async(lambda: provider.keys.order_by("id").first())()
-        await handler.revoke_key(provider.pk, first.pk)
+        await sync_to_async(registry.revoke_key)(provider.pk, first.pk)
         with respx.mock:
             route = respx.post(OPENAI).respond(200, json=openai_json())
             for _ in range(3):
                 await handler.chat(ask())
         assert {c.request.headers["authorization"] for c in route.calls} == {"Bearer sk-bbbb-0123456789abcdef"}
-        await handler.revoke_key(provider.pk, other.pk)
+        await sync_to_async(registry.revoke_key)(provider.pk, other.pk)
         with pytest.raises(NoUsableProviderError):
             await handler.chat(ask())
         assert await sync_to_async(AuditEvent.objects.filter(action="key.revoke").count)() == 2
@@ -722,7 +722,7 @@ class TestKeyManagement:
         caplog.set_level(logging.DEBUG)
         for name in ("httpx", "httpcore", "byok", "byok.request"):
             logging.getLogger(name).setLevel(logging.DEBUG)
-        await handler.register_provider(kind="openai", api_key=CANARY, default_model="gpt-4o")
+        await sync_to_async(registry.register_provider)(kind="openai", api_key=CANARY, default_model="gpt-4o")
         with respx.mock:
             respx.post(OPENAI).mock(side_effect=[
                 httpx.Response(500, json={"error": {"message": f"echo {CANARY}"}}),

@@ -117,7 +117,7 @@ async def _handler_chat(handler) -> Sample:
 
 
 async def _handler_stream(handler) -> Sample:
-    from byok.gateway.handler import StreamDone
+    from byok.providers.types import StreamDone
 
     started = time.perf_counter()
     first = last = None

@@ -573,6 +573,21 @@ class TestFailover:
         assert not any(isinstance(e, StreamFailed) for e in events)
         assert events[-1].provider == "anthropic"
         assert [a["provider"] for a in events[-1].attempts] == ["openai", "anthropic"]
+        # Who serves it is known before the first token: the first event says so, and only the first.
+        started = events[0]
+        assert isinstance(started, StreamStarted) and [isinstance(e, StreamStarted) for e in events].count(True) == 1
+        assert (started.provider, started.model, started.request_id) == ("anthropic", events[-1].model, events[-1].request_id)
+        assert [a["provider"] for a in started.attempts] == ["openai", "anthropic"] and started.key_hint == events[-1].key_hint
+        assert started.failover_ms == events[-1].failover_ms
+        assert events[1].kind != "text_delta" or events[1].text  # tokens follow the StreamStarted
+
+    async def test_a_stream_nobody_can_serve_is_one_stream_failed_and_no_stream_started(self, handler):
+        await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", max_retries=0)
+        with respx.mock:
+            respx.post(OPENAI).respond(503, json={"error": {"message": "down", "type": "server_error"}})
+            events = await collect(handler.stream(ask(model="openai/gpt-4o")))
+        assert [type(e) for e in events] == [StreamFailed] and events[0].partial is False
+        assert [a["status"] for a in events[0].attempts] == [503]
 
     async def test_stream_cancellation_closes_upstream_and_records_usage(self, handler):
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")

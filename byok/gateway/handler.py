@@ -28,11 +28,11 @@ from django.conf import settings
 
 from byok import registry
 from byok.budgets import BudgetGate, load_book
-from byok.exceptions import ByokError
+from byok.exceptions import ByokError, ProviderNotFoundError
 from byok.gateway.config_cache import KeyConfig, ProviderConfig, Snapshot, load_snapshot
 from byok.gateway.failover import Attempt, Failover, Run
 from byok.gateway.keypool import KeyPool
-from byok.gateway.routing import Target, named_provider, route, split_model
+from byok.gateway.routing import Target, route, split_model
 from byok.gateway.upstream import ClientRegistry, Upstream, UpstreamStream
 from byok.gateway.usage import UsageEntry, UsageWriter, now_utc
 from byok.providers.types import (
@@ -184,12 +184,17 @@ class BYOKHandler:
     async def route(self, req: ChatRequest, provider: str | None, *, failover: bool = True) -> list[Target]:
         """The ordered targets for a request; raises ProviderNotFoundError before any upstream call."""
         snap = await self.snapshot()
-        named = named_provider(req, provider)
-        if named and named not in snap.by_name and self._may_refresh():
-            # Perhaps just registered through another process: look again before refusing.
-            self.invalidate()
-            snap = await self.snapshot()
-        return route(snap, req, provider, failover=failover)
+        try:
+            return route(snap, req, provider, failover=failover, knows=self._catalog_knows)
+        except ProviderNotFoundError:
+            if not self._may_refresh():
+                raise
+        # Perhaps just registered through another process: look again before refusing.
+        self.invalidate()
+        return route(await self.snapshot(), req, provider, failover=failover, knows=self._catalog_knows)
+
+    def _catalog_knows(self, provider: ProviderConfig, model: str) -> bool:
+        return self.gate.current.catalog.lookup(provider.kind, model, provider.name) is not None
 
     async def _admit(self, req: ChatRequest, provider: str | None, user_id: int | None, *, failover: bool = True) -> list[Target]:
         """Route, then prepare every target for its model and check the user's budgets."""

@@ -6,10 +6,18 @@ Explicit provider (the `provider` argument, or a `<provider>/<model>` prefix)
 > the failover policy > the default provider > automatic choice (enabled
 providers with keys, by priority). An unknown provider is refused here,
 before any key is picked or any upstream call is made.
+
+A model with a slash whose prefix is no provider's name (`nosuch/gpt-4o`) is
+a 404 `provider_not_found`, unless the model catalog knows the whole string
+as a model of a configured provider (OpenRouter-style ids such as
+`meta-llama/llama-3.1-8b` on an `openai_compatible` provider, or Gemini's
+`models/...`): then it goes, whole, to the default route if that provider
+knows it, else to the first provider (by priority) that does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +26,7 @@ from byok.exceptions import NoUsableProviderError, ProviderNotFoundError
 from byok.gateway.config_cache import ProviderConfig, Snapshot
 from byok.providers.types import ChatRequest
 
-__all__ = ["Target", "named_provider", "route", "split_model"]
+__all__ = ["Target", "route", "split_model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +47,19 @@ def split_model(model: str, known: dict[str, Any]) -> tuple[str | None, str]:
     return None, model
 
 
-def named_provider(req: ChatRequest, provider: str | None) -> str | None:
-    """The provider a request names explicitly, known or not: the argument, else the model's prefix."""
-    if provider:
-        return provider
-    prefix, slash, _ = req.model.partition("/")
-    return prefix if slash else None
+def route(
+    snap: Snapshot, req: ChatRequest, provider: str | None, *, failover: bool = True,
+    knows: Callable[[ProviderConfig, str], bool] | None = None,
+) -> list[Target]:
+    """The ordered targets for a request; raises ProviderNotFoundError / NoUsableProviderError.
 
-
-def route(snap: Snapshot, req: ChatRequest, provider: str | None, *, failover: bool = True) -> list[Target]:
-    """The ordered targets for a request; raises ProviderNotFoundError / NoUsableProviderError."""
+    ``knows(provider, model)`` says whether the catalog knows ``model`` for that provider (module doc).
+    """
     model = req.model
     if provider is None:
         provider, model = split_model(model, snap.by_name)
+        if provider is None and "/" in model:
+            provider = _catalog_owner(snap, model, knows, failover)
     if provider is not None:
         primary = snap.by_name.get(provider)
         if primary is None:
@@ -78,3 +86,21 @@ def route(snap: Snapshot, req: ChatRequest, provider: str | None, *, failover: b
             if fallback is not None and fallback.id != primary.id:
                 targets.append(Target(fallback, fallback.default_model, policy.max_retries))
     return targets
+
+
+def _catalog_owner(snap: Snapshot, model: str, knows: Callable[[ProviderConfig, str], bool] | None, failover: bool) -> str | None:
+    """For a slash model whose prefix is no provider: None (default route) if the default route's provider
+    knows the whole id, else the name of the first provider that does; ProviderNotFoundError if none does."""
+    owners = [p for p in snap.ordered if knows is not None and knows(p, model)]
+    if not owners:
+        prefix = model.partition("/")[0]
+        raise ProviderNotFoundError(
+            f"No provider named {prefix!r} is configured, and no configured provider serves a model {model!r}."
+        )
+    try:
+        default_primary = route(snap, ChatRequest(model="", messages=()), None, failover=failover)[0].provider
+    except NoUsableProviderError:
+        default_primary = None
+    if default_primary is not None and default_primary in owners:
+        return None
+    return owners[0].name

@@ -358,6 +358,8 @@ async def test_v1_validation_and_errors_in_openai_shape(handler, api):
     unknown = await api.post("/v1/chat/completions", {"model": "m", "messages": [USER]}, content_type="application/json",
                              headers={"X-Byok-Provider": "nosuch"})
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
+    prefixed = await api.post("/v1/chat/completions", {"model": "nosuchprovider/gpt-4o", "messages": [USER]}, content_type="application/json")
+    assert prefixed.status_code == 404 and prefixed.json()["error"]["code"] == "provider_not_found"
 
 
 async def test_v1_request_body_too_large(handler, api, settings):

@@ -396,6 +396,39 @@ class TestProviderRouting:
         assert json.loads(route.calls.last.request.content)["model"] == "meta-llama/Llama-3"
         assert result.provider == "local"
 
+    async def test_an_unknown_provider_prefix_is_404_and_never_sent_to_the_default_provider(self, handler):
+        await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
+        with respx.mock(assert_all_called=False) as mock:
+            mock.post(OPENAI).respond(200, json=openai_json("wrongly served"))
+            for call in (handler.chat(ask(model="nosuchprovider/gpt-4o")), collect(handler.stream(ask(model="nosuchprovider/gpt-4o")))):
+                try:
+                    events = await call
+                except ProviderNotFoundError as exc:
+                    assert exc.status_code == 404 and "nosuchprovider" in exc.message
+                else:
+                    assert [type(e) for e in events] == [StreamFailed] and events[0].error.code == "provider_not_found"
+            assert mock.calls.call_count == 0
+
+    async def test_a_slash_model_the_catalog_knows_for_a_provider_goes_to_it_whole(self, handler, settings):
+        from byok.models import CatalogOverride
+
+        settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
+        await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
+        await register(kind="openai_compatible", name="router", base_url="http://127.0.0.1:9999/v1", api_key="sk-router-0123456789abcdef")
+        await sync_to_async(CatalogOverride.objects.create)(provider="router", model="meta-llama/llama-3.1-8b", context_window=8192)
+        await sync_to_async(registry._announce)(None)
+        with respx.mock(assert_all_called=False) as mock:
+            openai = mock.post(OPENAI).respond(200, json=openai_json("default"))
+            router = mock.post("http://127.0.0.1:9999/v1/chat/completions").respond(200, json=openai_json("routed"))
+            result = await handler.chat(ask(model="meta-llama/llama-3.1-8b"))
+            assert result.provider == "router" and not openai.called
+            assert json.loads(router.calls.last.request.content)["model"] == "meta-llama/llama-3.1-8b"
+            # The same id known to the default route's provider stays on the default route.
+            await sync_to_async(CatalogOverride.objects.create)(provider="openai", model="meta-llama/llama-3.1-8b", context_window=8192)
+            await sync_to_async(registry._announce)(None)
+            result = await handler.chat(ask(model="meta-llama/llama-3.1-8b"))
+            assert result.provider == "openai" and json.loads(openai.calls.last.request.content)["model"] == "meta-llama/llama-3.1-8b"
+
     async def test_auto_provider_selection(self, handler):
         """No default: the enabled provider with a usable key, by priority."""
         await register(kind="openai", priority=1, default_model="gpt-4o")  # no key: skipped

@@ -8,6 +8,7 @@ process drops what it cached.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,9 @@ from byok.netguard import check_base_url
 from byok.providers import KINDS
 from byok.secrets import fingerprint, hint
 from byok.signals import config_changed
+from byok.state import disable_keys
+
+log = logging.getLogger("byok.registry")
 
 __all__ = [
     "add_key",
@@ -40,6 +44,18 @@ KEY_FIELDS = ("label", "quota_group", "rpm", "tpm", "token_quota", "quota_window
 
 def _announce(provider_id: int | None) -> None:
     transaction.on_commit(lambda: config_changed.send(sender=Provider, provider_id=provider_id))
+
+
+def _disable_on_commit(key_ids: list[int]) -> None:
+    """Once the change commits (before the API answers), mark the keys unusable for every process at once."""
+    def disable() -> None:
+        try:
+            disable_keys(key_ids, redis_url=settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"])
+        except Exception:  # the revoke stands; other processes still drop the key on their next reload
+            log.warning("could not mark revoked keys disabled in the shared state", exc_info=True)
+
+    if key_ids:
+        transaction.on_commit(disable)
 
 
 def _validate_provider(values: dict[str, Any], *, partial: bool) -> dict[str, list[str]]:
@@ -199,6 +215,7 @@ def delete_provider(provider_id: int | str, *, actor: Actor = SYSTEM) -> None:
         keys = list(provider.keys.values_list("fingerprint", flat=True))
         audit.record("provider.delete", actor=actor, target=provider, details={"kind": provider.kind, "keys_deleted": keys})
         pk = provider.pk
+        _disable_on_commit(list(provider.keys.values_list("pk", flat=True)))
         provider.delete()
         _announce(pk)
 
@@ -239,6 +256,7 @@ def revoke_key(provider_id: int | str, key_id: int | str, *, actor: Actor = SYST
         key.status = ApiKey.Status.REVOKED
         key.save(update_fields=["status", "updated_at"])
         audit.record("key.revoke", actor=actor, target=key, details={"previous_status": previous})
+        _disable_on_commit([key.pk])
         _announce(provider.pk)
     return key
 

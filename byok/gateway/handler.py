@@ -98,7 +98,7 @@ class BYOKHandler:
         self.failover = Failover(pool=self.pool, state=self.state, secret=self._secret, clock=clock, wall=wall, sleep=sleep, rand=rand)
         self.gate = BudgetGate()  # catalog limits, cost, user and key budgets (byok.budgets)
         self._snapshot: Snapshot | None = None
-        self._generation = 0  # bumped by local changes; a load started before one is not kept
+        self._generation = 0  # bumped by every change, local or announced; a load started before one is not kept
         self._forced_refresh_at = float("-inf")
         self._secrets: dict[bytes, str] = {}
         config_changed.connect(self._on_config_changed, weak=True)
@@ -138,7 +138,9 @@ class BYOKHandler:
         """Providers and keys, reloaded when this or another process changed them."""
         _, _, watcher, loading = self._state_entry()
         if await watcher.changed():
-            self._snapshot = None
+            # Another process changed something: besides dropping the snapshot, bump the generation
+            # so that a load already under way (it may have read the rows before the change) is not kept.
+            self.invalidate()
         snap = self._snapshot
         if snap is not None:
             return snap

@@ -9,9 +9,10 @@ interface and ``VersionWatcher`` for cheap cache invalidation.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from byok.state.base import (
+    DISABLED_TTL_S,
     NANO,
     Acquired,
     BudgetStatus,
@@ -38,6 +39,7 @@ __all__ = [
     "StateBackend",
     "StateUnavailable",
     "VersionWatcher",
+    "disable_keys",
     "get_state_backend",
     "group_scope",
     "key_scope",
@@ -46,6 +48,24 @@ __all__ = [
 # Without Redis, every backend of the process shares this store, so limits are per process
 # even if several handlers are built.
 _PROCESS_STORE = MemoryStore()
+
+
+def disable_keys(key_ids: Sequence[object], *, redis_url: str | None, prefix: str = "byok:", ttl_s: float = DISABLED_TTL_S) -> None:
+    """Mark revoked keys unusable in the shared state, synchronously (see ``StateBackend.disable_key``).
+
+    Called by the registry when a revoke commits, before the API answers; with
+    Redis every process sees the mark in its next key acquire, without it this
+    process's store does.
+    """
+    if redis_url:
+        from byok.state.redis import disable_keys_sync
+
+        disable_keys_sync(redis_url, prefix, key_ids, ttl_s)
+        return
+    until = time.time() + ttl_s
+    with _PROCESS_STORE.lock:
+        for key_id in key_ids:
+            _PROCESS_STORE.disabled[str(key_id)] = until
 
 
 def get_state_backend(

@@ -37,6 +37,7 @@ __all__ = [
     "NANO",
     "Acquired",
     "BudgetStatus",
+    "DISABLED_TTL_S",
     "Period",
     "Reason",
     "Spent",
@@ -50,7 +51,10 @@ __all__ = [
 # Spend is counted in integer billionths of the currency unit, so sums never drift.
 NANO = 1_000_000_000
 
-Reason = Literal["rpm", "tpm", "quota", "cooldown", "steer"]
+Reason = Literal["rpm", "tpm", "quota", "cooldown", "steer", "disabled"]
+
+# How long a revoked key's "disabled" mark lives: far longer than any process keeps a stale snapshot.
+DISABLED_TTL_S = 86_400.0
 Period = Literal["day", "month"]
 
 
@@ -157,7 +161,8 @@ class StateBackend(abc.ABC):
     ) -> Acquired:
         """Atomically check every limit of a key and, if all fit, count one request of ``tokens``.
 
-        Refuses, counting nothing, when ``key:<key_id>`` or any of ``groups``
+        Refuses, counting nothing, when the key is marked disabled ("disabled",
+        no retry time: see ``disable_key``), when ``key:<key_id>`` or any of ``groups``
         is cooling down ("cooldown"), when the provider's last remaining
         headers said the key is exhausted until a future reset ("steer"), when
         one more request would exceed ``rpm`` or ``tokens`` more would exceed
@@ -189,6 +194,15 @@ class StateBackend(abc.ABC):
         Until then, ``acquire`` refuses with "steer" when no requests remain or
         fewer tokens remain than asked, and counts its own requests down from
         these numbers. A note without a future ``reset_at`` clears the hint.
+        """
+
+    @abc.abstractmethod
+    async def disable_key(self, key_id: str, *, ttl_s: float = DISABLED_TTL_S) -> None:
+        """Mark a key unusable for every process at once (a revoke): ``acquire`` refuses it from now on.
+
+        Every process checks the mark in the same atomic step that takes a
+        request's slot, so a process whose cached configuration still lists
+        the key cannot use it. ``ttl_s`` only bounds how long the mark is kept.
         """
 
     @abc.abstractmethod

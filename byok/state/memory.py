@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from byok.state.base import (
+    DISABLED_TTL_S,
     NANO,
     Acquired,
     BudgetStatus,
@@ -71,6 +72,7 @@ class MemoryStore:
     quotas: dict[str, _Quota] = field(default_factory=dict)
     steer: dict[str, _Steer] = field(default_factory=dict)
     cooldowns: dict[str, float] = field(default_factory=dict)
+    disabled: dict[str, float] = field(default_factory=dict)  # key id -> until (a revoke's mark)
     budgets: dict[tuple[str, str, str], _Budget] = field(default_factory=dict)
     version: int = 0
     swept_at: float = -math.inf
@@ -89,6 +91,7 @@ class MemoryStore:
         self.quotas = {k: q for k, q in self.quotas.items() if q.ends_at > now}
         self.steer = {k: s for k, s in self.steer.items() if s.reset_at > now}
         self.cooldowns = {k: u for k, u in self.cooldowns.items() if u > now}
+        self.disabled = {k: u for k, u in self.disabled.items() if u > now}
         self.budgets = {k: b for k, b in self.budgets.items() if b.reset_at > now}
 
 
@@ -115,6 +118,8 @@ class MemoryStateBackend(StateBackend):
         s = self.store
         with s.lock:
             s.sweep(now)
+            if s.disabled.get(key_id, -math.inf) > now:
+                return Acquired(ok=False, reason="disabled", retry_at=None, at=now)
             verdict = Verdict()
 
             for scope in (key_scope(key_id), *groups):
@@ -199,6 +204,10 @@ class MemoryStateBackend(StateBackend):
                 self.store.steer.pop(key_id, None)
             else:
                 self.store.steer[key_id] = _Steer(remaining_requests, remaining_tokens, reset_at)
+
+    async def disable_key(self, key_id: str, *, ttl_s: float = DISABLED_TTL_S) -> None:
+        with self.store.lock:
+            self.store.disabled[key_id] = self._now() + ttl_s
 
     async def cooldown(self, group: str, until: float) -> float:
         now = self._now()

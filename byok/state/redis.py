@@ -31,6 +31,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from byok.state.base import (
+    DISABLED_TTL_S,
     NANO,
     Acquired,
     BudgetStatus,
@@ -43,7 +44,7 @@ from byok.state.base import (
 )
 from byok.state.windows import BUCKET_S, WINDOW_BUCKETS, calendar_period
 
-__all__ = ["RedisStateBackend"]
+__all__ = ["RedisStateBackend", "disable_keys_sync", "disabled_key"]
 
 _LUA = Path(__file__).with_name("lua")
 # Keys outlive their last use by this much, so a clock a little off never loses state early.
@@ -55,6 +56,22 @@ T = TypeVar("T")
 def _num(value: float | int | None) -> str:
     """A number as a Lua script argument ('' for None); repr keeps floats exact."""
     return "" if value is None else repr(value)
+
+
+def disabled_key(prefix: str, key_id: object) -> str:
+    """The Redis key of a key's "disabled" mark (checked by acquire.lua)."""
+    return f"{prefix}off:{key_id}"
+
+
+def disable_keys_sync(url: str, prefix: str, key_ids: Sequence[object], ttl_s: float = DISABLED_TTL_S) -> None:
+    """Write the "disabled" marks of ``key_ids`` with a synchronous client (the registry runs in a thread)."""
+    import redis
+
+    with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as client:
+        pipe = client.pipeline(transaction=False)
+        for key_id in key_ids:
+            pipe.set(disabled_key(prefix, key_id), "1", px=math.ceil(ttl_s * 1000))
+        pipe.execute()
 
 
 class RedisStateBackend(StateBackend):
@@ -142,6 +159,7 @@ class RedisStateBackend(StateBackend):
             self._window_key(key_id),
             self._quota_key(key_id),
             self._steer_key(key_id),
+            disabled_key(self.prefix, key_id),
             *(self._cooldown_key(g) for g in (key_scope(key_id), *groups)),
         ]
         args = [
@@ -183,6 +201,9 @@ class RedisStateBackend(StateBackend):
             pipe.hset(key, mapping=fields)
             pipe.pexpire(key, math.ceil((reset_at - now) * 1000) + MARGIN_MS)
         await self._call(pipe.execute())
+
+    async def disable_key(self, key_id: str, *, ttl_s: float = DISABLED_TTL_S) -> None:
+        await self._call(self.redis.set(disabled_key(self.prefix, key_id), "1", px=math.ceil(ttl_s * 1000)))
 
     async def cooldown(self, group: str, until: float) -> float:
         args = [_num(float(until)), _num(self._now()), MARGIN_MS]

@@ -476,3 +476,28 @@ async def test_factory_picks_the_backend_from_the_url(clock):
         assert isinstance(redis_backend, RedisStateBackend) and redis_backend.prefix == "byok-test:factory:"
     finally:
         await redis_backend.close()
+
+
+# -- revoked keys -------------------------------------------------------------------------------
+
+
+async def test_a_disabled_key_is_refused_by_every_backend_sharing_the_state_and_never_retried(make, clock):
+    a, b = make(), make()  # two processes
+    assert (await b.acquire("7", rpm=None, tpm=None, tokens=1)).ok
+    await a.disable_key("7")
+    got = await b.acquire("7", rpm=None, tpm=None, tokens=1)
+    assert (got.ok, got.reason, got.retry_at) == (False, "disabled", None)
+    assert (await b.acquire("8", rpm=None, tpm=None, tokens=1)).ok  # other keys are untouched
+    clock.advance(3600)
+    assert not (await b.acquire("7", rpm=5, tpm=100, tokens=1)).ok
+
+
+async def test_the_registrys_synchronous_mark_reaches_the_redis_acquire(redis_state):
+    from asgiref.sync import sync_to_async
+
+    from byok.state import disable_keys
+
+    await sync_to_async(disable_keys)([42], redis_url=REDIS_URL, prefix=redis_state.prefix, ttl_s=60)
+    got = await redis_state.acquire("42", rpm=None, tpm=None, tokens=1)
+    assert (got.ok, got.reason) == (False, "disabled")
+    assert (await redis_state.acquire("43", rpm=None, tpm=None, tokens=1)).ok

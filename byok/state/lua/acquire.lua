@@ -4,7 +4,8 @@
 -- KEYS[1] window hash   fields r<bucket> = requests, t<bucket> = tokens (1 s buckets)
 -- KEYS[2] quota hash    fields idx, win, used (aligned quota window)
 -- KEYS[3] steer hash    fields rr, rt, reset (provider remaining-* headers)
--- KEYS[4..] cooldown strings (until, as a float string)
+-- KEYS[4] disabled mark (exists = the key was revoked: refused, never retried)
+-- KEYS[5..] cooldown strings (until, as a float string)
 -- ARGV: now, tokens, rpm|'', tpm|'', quota|'', quota_window_s|'', bucket_s, nbuckets, margin_ms
 -- Returns {ok (1|0), reason|'', retry_at|'' ('' = never), now}.
 
@@ -25,8 +26,13 @@ local function refuse(r, at)
   if reason == nil or at > retry_at then reason, retry_at = r, at end
 end
 
+-- a revoked key, whatever any process's cached configuration says
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return {0, 'disabled', '', ARGV[1]}
+end
+
 -- cooldowns
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   local v = tonumber(redis.call('GET', KEYS[i]))
   if v and v > now then refuse('cooldown', v) end
 end

@@ -197,6 +197,8 @@ BYOK = {
     "HTTP_TRANSPORT": os.environ.get("BYOK_HTTP_TRANSPORT", "default"),
     # Namespace of byok's keys in Redis, so several deployments can share one server.
     "STATE_PREFIX": os.environ.get("BYOK_STATE_PREFIX", "byok:"),
+    # How often (seconds, at most) a process asks the shared state whether the configuration changed.
+    "CONFIG_POLL_S": float(os.environ.get("BYOK_CONFIG_POLL_S", "0.5")),
 }
 
 LOGGING = {

@@ -129,7 +129,7 @@ class BYOKHandler:
         entry = self._states.get(id(loop))
         if entry is None or entry[0] is not loop:
             backend = self._state_factory()
-            entry = (loop, backend, VersionWatcher(backend, 0.5, now=self.clock), asyncio.Lock())
+            entry = (loop, backend, VersionWatcher(backend, settings.BYOK.get("CONFIG_POLL_S", 0.5), now=self.clock), asyncio.Lock())
             self._states = {k: v for k, v in self._states.items() if not v[0].is_closed()}
             self._states[id(loop)] = entry
         return entry

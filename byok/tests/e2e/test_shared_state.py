@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from byok.tests.e2e import Cluster, cluster, fake_fp, needs_shared_state, records, register, uid
+from byok.tests.live import start_daphne
 
 pytestmark = needs_shared_state
 
@@ -104,24 +105,28 @@ def test_a_key_revoked_through_one_process_is_not_used_by_the_other_a_second_lat
     assert used_late == []
 
 
-def test_once_a_revoke_answered_no_process_sends_the_revoked_key_upstream(live):
+def test_once_a_revoke_answered_no_process_sends_the_revoked_key_upstream(live, tmp_path):
+    """Not even one whose cached configuration still lists the key: the revoke does not wait for reloads."""
     n = uid()
     name, key, spare = f"e2e-revoke-now-{n}", f"sk-e2e-{n}-revoked-0000", f"sk-e2e-{n}-spare-0000"
-    provider = register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key)
-    with live.a.admin() as admin:
-        assert admin.post(f"/api/providers/{provider['id']}/keys", json={"api_key": spare}).status_code == 201
-    time.sleep(PROPAGATION_S)
-    key_id = _keys(live.a, provider["id"])[fake_fp(key)]["id"]
-    # B has both keys cached and in use, and has just looked at the shared config version
-    # (it looks at most twice a second): a snapshot-only revocation would leave it stale now.
-    assert {status for _, status in _hammer(live.b, f"{name}/gpt-4o-mini", 0.7)} == {200}
-    assert records(live.fake, key_fp=fake_fp(key)) and records(live.fake, key_fp=fake_fp(spare))
+    # A third process that looks at the shared config version only every 30 s: its snapshot stays stale.
+    slow = start_daphne(live.env, tmp_path, extra_env={"BYOK_CONFIG_POLL_S": "30"})
+    try:
+        provider = register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key)
+        with live.a.admin() as admin:
+            assert admin.post(f"/api/providers/{provider['id']}/keys", json={"api_key": spare}).status_code == 201
+        key_id = _keys(live.a, provider["id"])[fake_fp(key)]["id"]
+        # The slow process loads the configuration now (its first request) and uses both keys.
+        assert [_chat(slow, f"{name}/gpt-4o-mini").status_code for _ in range(4)] == [200] * 4
+        assert records(live.fake, key_fp=fake_fp(key)) and records(live.fake, key_fp=fake_fp(spare))
 
-    with live.a.admin() as admin:
-        assert admin.delete(f"/api/providers/{provider['id']}/keys/{key_id}").status_code == 200
-    answered_at = time.time()
-    with ThreadPoolExecutor(max_workers=10) as pool:  # at once, through the other process
-        burst = list(pool.map(lambda _: _chat(live.b, f"{name}/gpt-4o-mini"), range(30)))
+        with live.a.admin() as admin:
+            assert admin.delete(f"/api/providers/{provider['id']}/keys/{key_id}").status_code == 200
+        answered_at = time.time()
+        with ThreadPoolExecutor(max_workers=10) as pool:  # at once, through the other processes
+            burst = list(pool.map(lambda i: _chat((slow, live.b)[i % 2], f"{name}/gpt-4o-mini"), range(30)))
+    finally:
+        slow.stop()
 
     assert [r.status_code for r in burst] == [200] * 30  # served by the spare key
     assert [r for r in records(live.fake, key_fp=fake_fp(key)) if r["time"] >= answered_at] == []

@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "byok_project.settings")
 try:
-    from django.core.asgi import get_asgi_application
+    from byok_project.asgi_handler import get_asgi_application  # Django's, without per-request thread hops
 
     django_asgi_app = get_asgi_application()
 except ImproperlyConfigured as exc:

@@ -20,7 +20,7 @@ from devtools.bench import __main__ as cli
 from devtools.bench.http import HttpRun, Plan, baseline_targets, gateway_targets, measure_openai
 from devtools.bench.inprocess import measure_inprocess
 from devtools.bench.load import Target, chat_once, make_client, run_load, stream_once
-from devtools.bench.report import ANALYSIS_MARKER, BenchData, render, targets, write
+from devtools.bench.report import ANALYSIS_MARKER, BenchData, ServerRun, render, targets, write
 from devtools.bench.servers import read_memory, summarize_profile
 from devtools.bench.setup import BENCH_KEY, MODEL, register_bench_providers
 from devtools.bench.stats import LoadResult, Sample, added, per_chunk, percentile, ratio, summarize
@@ -124,9 +124,10 @@ def test_the_command_line_and_its_ramp():
     assert cli.parse_args([]).phases == set(cli.PHASES)
     with pytest.raises(SystemExit):
         cli.parse_args(["--only", "everything"])
-    assert cli.ws_steps(1000) == (1, 100, 250, 500, 750, 1000)
-    assert cli.ws_steps(1600) == (1, 100, 250, 500, 750, 1000, 1500, 1600)
-    assert cli.ws_steps(300) == (1, 100, 250, 300)
+    assert cli.ws_steps(5000) == (1, 100, 500, 1000, 2500, 5000)
+    assert cli.ws_steps(8000) == (1, 100, 500, 1000, 2500, 5000, 7500, 8000)
+    assert cli.ws_steps(300) == (1, 100, 300)
+    assert cli.parse_args([]).servers == "uvicorn,granian"
     assert cli.redis_url_for(args, "redis://127.0.0.1:6379/0") is None
     unreachable = cli.parse_args(["--redis-url", "redis://127.0.0.1:1/0"])
     assert cli.redis_url_for(unreachable, None) is None
@@ -176,7 +177,7 @@ def test_a_small_bench_run_measures_and_reports(fake, tmp_path, settings):
     assert baseline.memory["VmHWM"] > 0
     assert baseline.cpu[("chat", 4)] >= 0 and baseline.cpu_per_chunk() is not None  # ticks of 10 ms: may be 0
     assert HttpRun("x", "aiohttp").cpu_per_chunk() is None
-    assert gateway_targets("http://gw", "tok").stream.model == f"bench100/{MODEL}"
+    assert gateway_targets("http://gw", "tok").stream.model == f"bench20/{MODEL}"
     assert Plan.quick().time_limit < Plan().time_limit
     with pytest.raises(RuntimeError, match="no warm-up request succeeded"):
         asyncio.run(measure_openai("nowhere", gateway_targets("http://127.0.0.1:1", "t"), Plan.smoke()))
@@ -185,19 +186,30 @@ def test_a_small_bench_run_measures_and_reports(fake, tmp_path, settings):
     assert ws.held == 5 and ws.steps[-1].passed and len(ws.single) == 1 and ws.memory["VmRSS"] > 0
 
     # The same numbers, shown as if a gateway had produced them, exercise every table of the report.
-    stand_in = HttpRun("byok HTTP, stand-in", "aiohttp", dict(baseline.results), {"VmHWM": 100.0})
+    stand_in = HttpRun("byok HTTP, stand-in", "aiohttp", dict(baseline.results), {"VmHWM": 100.0}, dict(baseline.cpu))
+    at50 = {("chat", 50): baseline.results[("chat", 4)]}
+    one = HttpRun("byok HTTP, stand-in, Redis state", "aiohttp", at50, {"VmHWM": 90.0, "processes": 1.0})
+    two = HttpRun("byok HTTP, stand-in, 2 workers", "aiohttp", at50, {"VmHWM": 90.0, "processes": 3.0})
     data = BenchData(started=datetime.now(timezone.utc), mode="quick", seconds=12.0, baseline={"aiohttp": baseline},
                      inprocess=inprocess, gateways=[stand_in], ws=ws, ws_setup={"chunks": 3, "delay_ms": 1, "direct_s": 0.0,
                                                                                "transport": "aiohttp"},
-                     notes=["Redis figures: not measured."])
+                     notes=["Redis figures: not measured."], servers=[ServerRun("uvicorn", stand_in, ws)],
+                     workers={1: one, 2: two})
     stand_in.profile = summarize_profile("a (byok/x.py:1) 3")
     text = render(data)
-    for heading in ("## Targets", "## Baseline", "## `BYOKHandler` in process", "## HTTP", "## Websocket", "## Where the time goes"):
+    for heading in ("## Targets", "## Side by side", "## Baseline", "## `BYOKHandler` in process", "## HTTP",
+                    "## Servers", "## Workers", "## Websocket", "## Where the time goes"):
         assert heading in text
     assert "Redis figures: not measured." in text and " cores, " in text
+    assert "| uvicorn | " in text and "stand-in, 2 workers" in text
     names = {t.name: t for t in targets(data)}
-    assert names["websocket: concurrent streaming sockets, one process"].met is False
+    assert names["websocket: concurrent streaming sockets, one process, every answer complete"].met is False
     assert names["HTTP (stand-in): errors at c=200"].measured == "not measured"
+    assert names["HTTP (stand-in): server CPU per non-streaming request (c=50)"].measured == "not measured"
+    assert names["HTTP (stand-in): added latency at c=1, median"].met is not None
+    assert names["HTTP (stand-in): added time to first token (c=1)"].met is not None
+    assert names["HTTP (stand-in): peak RSS"].met is True
+    assert names["BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's"].met is False  # same figures: 1×
     assert names["in process (default): added latency, median"].met is not None
 
     out = tmp_path / "benchmarks.md"

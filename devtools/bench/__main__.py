@@ -1,15 +1,18 @@
 """`python -m devtools.bench [--quick]`: measure byok against the fake provider and write docs/benchmarks.md.
 
-One run, in this order, every phase bounded in count and time:
+One run, in this order, every phase bounded in count and time (about 10 minutes in all):
 
-1. baseline: a direct httpx client to the fake provider (aiohttp and default transports), c=1, 50, 200;
-2. `BYOKHandler` in this process, on a temporary SQLite database, both transports;
-3. `/v1/chat/completions` under daphne (one process), both transports, then profiled with py-spy;
-4. the websocket: concurrent streaming sockets on one daphne process, ramped to 1,000;
-5. with Redis (REDIS_URL, or redis://127.0.0.1:6379/0 when it answers): the HTTP figures again.
+1. baseline: a direct client to the fake provider (aiohttp and default httpx transports), c=1, 50, 200;
+2. `BYOKHandler` in this process, on a temporary SQLite database;
+3. `/v1/chat/completions` as `make serve` serves it (daphne, one process), each upstream transport, then the
+   c=50 non-streaming load profiled with py-spy (where the server's CPU goes);
+4. servers: uvicorn and granian in front of the same app, HTTP and 1,000 streaming websockets each;
+5. workers: with Redis, one worker and `BYOK_WORKERS=2` on one socket;
+6. the websocket: concurrent streaming sockets on one daphne process, ramped to 5,000.
 
-Every server listens on 127.0.0.1 and is stopped by its PID. A phase that
-cannot run (an endpoint missing, Redis down) is reported as not measured.
+Every figure of byok is read against the direct client's in the same run (added latency, × direct), so
+anyone can compare without another gateway installed. Every server listens on 127.0.0.1 and is stopped
+by its PID. A phase that cannot run (a server not installed, Redis down) is reported as not measured.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-PHASES = ("baseline", "inprocess", "http", "ws", "redis")
+PHASES = ("baseline", "inprocess", "http", "servers", "workers", "ws")
+OTHER_SERVERS = ("uvicorn", "granian")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,11 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="where to write the report (default: docs/benchmarks.md, not with --quick)")
     p.add_argument("--transports", default="default,aiohttp", help="byok's upstream transports to measure (default: both)")
     p.add_argument("--redis-url", default=None, help=f"Redis for the shared-state figures (default: REDIS_URL or {DEFAULT_REDIS} if up)")
-    p.add_argument("--no-redis", action="store_true", help="skip the Redis figures")
+    p.add_argument("--no-redis", action="store_true", help="skip the Redis figures (the workers phase)")
+    p.add_argument("--servers", default=",".join(OTHER_SERVERS), help="servers compared with daphne (default: uvicorn,granian)")
     p.add_argument("--no-ws", action="store_true", help="skip the websocket ramp")
-    p.add_argument("--ws-max", type=int, default=1000, help="most sockets the websocket ramp tries (default 1000)")
+    p.add_argument("--ws-max", type=int, default=5000, help="most sockets the websocket ramp tries (default 5000)")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the gateway")
-    p.add_argument("--budget", type=float, default=None, help="seconds after which no new phase starts (default 660, quick 240)")
+    p.add_argument("--budget", type=float, default=None, help="seconds after which no new phase starts (default 560, quick 240)")
     p.add_argument("--only", default=",".join(PHASES), help=f"phases to run, comma-separated (default: all of {','.join(PHASES)})")
     args = p.parse_args(argv)
     args.phases = {x.strip() for x in args.only.split(",") if x.strip()}
@@ -82,11 +87,11 @@ def redis_url_for(args: argparse.Namespace, outer: str | None) -> str | None:
 
 
 def ws_steps(limit: int) -> tuple[int, ...]:
-    """The ramp: 1, 100, 250, 500, 750, 1000, then +500 up to `limit`."""
-    steps = [s for s in (1, 100, 250, 500, 750, 1000) if s <= limit]
-    top = 1000
-    while top + 500 <= limit:
-        top += 500
+    """The ramp: 1, 100, 500, 1000, 2500, 5000, then +2500 up to `limit` (and `limit` itself)."""
+    steps = [s for s in (1, 100, 500, 1000, 2500, 5000) if s <= limit]
+    top = 5000
+    while top + 2500 <= limit:
+        top += 2500
         steps.append(top)
     if limit not in steps and limit > 0:
         steps.append(limit)
@@ -96,7 +101,7 @@ def ws_steps(limit: int) -> tuple[int, ...]:
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole run; its phases are tested one by one
     args = parse_args(argv)
     outer_redis = os.environ.get("REDIS_URL")
-    budget = args.budget or (240.0 if args.quick else 660.0)
+    budget = args.budget or (240.0 if args.quick else 560.0)
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="byok-bench-"))
     setup_django(tmp)
@@ -104,17 +109,25 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
     from devtools.bench.http import Plan, baseline_targets, measure_openai, run_gateway
     from devtools.bench.inprocess import measure_inprocess
     from devtools.bench.load import Target, run_load, stream_once, make_client
-    from devtools.bench.report import BenchData, render, write
+    from devtools.bench.report import BenchData, ServerRun, render, write
     from devtools.bench.servers import profile_pid, start_fake_provider, start_gateway, summarize_profile
     from devtools.bench.setup import BENCH_KEY, MODEL, register_bench_providers
     from devtools.bench.stats import summarize
     from devtools.bench.websocket import ramp
+    from django.conf import settings
 
     data = BenchData(started=datetime.now(timezone.utc), mode="quick" if args.quick else "full")
     plan = Plan.quick() if args.quick else Plan()
+    short = Plan.quick() if args.quick else Plan.short()
     transports = [t.strip() for t in args.transports.split(",") if t.strip()]
+    serve_transport = settings.BYOK["HTTP_TRANSPORT"]  # what `make serve` uses
+    if serve_transport in transports:  # measured (and profiled) first
+        transports.remove(serve_transport)
+        transports.insert(0, serve_transport)
+    others = [x.strip() for x in args.servers.split(",") if x.strip()]
     redis_url = redis_url_for(args, outer_redis)
-    ws_chunks, ws_delay_ms = (30, 100) if args.quick else (50, 100)
+    ws_chunks, ws_delay_ms = (20, 250)
+    ws_timeout = 90.0
 
     def phase(name: str, fn) -> None:
         if time.monotonic() - started > budget:
@@ -142,16 +155,15 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
         def inprocess() -> None:
             for t in transports:
                 data.inprocess.append(asyncio.run(measure_inprocess(
-                    fake.url, t, requests=100 if args.quick else 400, streams=12 if args.quick else 40,
-                    time_limit=20 if args.quick else 40, warmup=3 if args.quick else 5)))
+                    fake.url, t, requests=100 if args.quick else 300, streams=12 if args.quick else 30,
+                    time_limit=20 if args.quick else 30, warmup=3 if args.quick else 5)))
 
-        def gateways(redis: str | None, profile: bool) -> None:
-            for t in transports:
-                run = run_gateway(tmp / f"gw-{t}-{'redis' if redis else 'mem'}", fake.url, plan, transport=t,
-                                  redis_url=redis, profile_s=8.0 if profile and t == transports[-1] else 0.0)
-                data.gateways.append(run)
+        def gateways() -> None:
+            for i, t in enumerate(transports):
+                data.gateways.append(run_gateway(tmp / f"gw-{t}", fake.url, plan if i == 0 else short, transport=t,
+                                                 redis_url=None, profile_s=0.0 if args.no_profile or i else 8.0))
 
-        def websocket() -> None:
+        def direct_ws_seconds() -> float:
             direct_target = Target(f"{fake.url}/cfg/chunks={ws_chunks};delay_ms={ws_delay_ms}/v1/chat/completions",
                                    MODEL, {"Authorization": f"Bearer {BENCH_KEY}"})
 
@@ -160,25 +172,50 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
                     res = await run_load(lambda: stream_once(client, direct_target), total=5, concurrency=5, time_limit=30)
                 return summarize(s.latency for s in res.ok).median
 
-            direct_s = asyncio.run(direct())
-            transport = "aiohttp" if "aiohttp" in transports else transports[0]
-            data.ws_setup = {"chunks": ws_chunks, "delay_ms": ws_delay_ms, "transport": transport, "direct_s": direct_s}
-            gateway = start_gateway(tmp / "ws", fake.url, transport=transport, redis_url=None,
+            if "direct_s" not in data.ws_setup:
+                data.ws_setup.update(chunks=ws_chunks, delay_ms=ws_delay_ms, transport=serve_transport,
+                                     direct_s=asyncio.run(direct()))
+            return data.ws_setup["direct_s"]
+
+        def servers() -> None:
+            for name in ["daphne", *others]:
+                http = data.gateways[0] if name == "daphne" and data.gateways else run_gateway(
+                    tmp / f"srv-{name}", fake.url, short, transport=serve_transport, redis_url=None, server=name)
+                entry = ServerRun(name, http)
+                data.servers.append(entry)
+                gateway = start_gateway(tmp / f"srv-ws-{name}", fake.url, transport=serve_transport, redis_url=None,
+                                        ws_chunks=ws_chunks, ws_delay_ms=ws_delay_ms, server=name)
+                try:
+                    entry.ws = asyncio.run(ramp(
+                        gateway.server.ws_url + "/ws/chat/", gateway.server.admin_token, steps=(1000,),
+                        model=f"benchws/{MODEL}", direct_s=direct_ws_seconds(), chunks=ws_chunks, server_pid=gateway.pid,
+                        time_limit=60, stream_timeout=ws_timeout, singles=0))
+                finally:
+                    gateway.stop()
+
+        def workers() -> None:
+            for n in (1, 2):
+                data.workers[n] = run_gateway(tmp / f"workers-{n}", fake.url, short, transport=serve_transport,
+                                              redis_url=redis_url, workers=n)
+
+        def websocket() -> None:
+            direct_s = direct_ws_seconds()
+            gateway = start_gateway(tmp / "ws", fake.url, transport=serve_transport, redis_url=None,
                                     ws_chunks=ws_chunks, ws_delay_ms=ws_delay_ms)
             spy: dict = {}
             out = tmp / "profile-ws.txt"
 
-            def on_start(sockets: int) -> None:  # profile the 500-socket step while it streams
-                if not args.no_profile and sockets == 500:
-                    spy["proc"] = profile_pid(gateway.pid, 8, out)
+            def on_start(sockets: int) -> None:  # profile the 1,000-socket step while it streams
+                if not args.no_profile and sockets == 1000:
+                    spy["proc"] = profile_pid(gateway.pid, 5, out)
 
             try:
                 data.ws = asyncio.run(ramp(
                     gateway.server.ws_url + "/ws/chat/", gateway.server.admin_token,
-                    steps=ws_steps(min(args.ws_max, 500) if args.quick else args.ws_max),
+                    steps=ws_steps(min(args.ws_max, 1000) if args.quick else args.ws_max),
                     model=f"benchws/{MODEL}", direct_s=direct_s, chunks=ws_chunks, server_pid=gateway.pid,
-                    time_limit=90 if args.quick else 200, single_model=f"bench100p/{MODEL}", singles=5 if args.quick else 10,
-                    on_start=on_start,
+                    time_limit=90 if args.quick else 200, stream_timeout=ws_timeout, single_model=f"bench20p/{MODEL}",
+                    singles=5 if args.quick else 10, on_start=on_start,
                 ))
                 if spy.get("proc") is not None:
                     spy["proc"].wait(timeout=30)
@@ -187,18 +224,21 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
                 gateway.stop()
 
         want = args.phases
-        if "baseline" in want or "http" in want or "redis" in want:  # the gateway figures are read against it
+        if want & {"baseline", "http", "servers", "workers"}:  # the gateway figures are read against it
             phase("baseline (direct to the fake provider)", baseline)
         if "inprocess" in want:
             phase("BYOKHandler in process", inprocess)
         if "http" in want:
-            phase("HTTP gateway under daphne", lambda: gateways(None, not args.no_profile))
+            phase("HTTP gateway as make serve runs it (daphne)", gateways)
+        if "servers" in want and others:
+            phase(f"servers: daphne, {', '.join(others)}", servers)
+        if "workers" in want and redis_url:
+            phase(f"workers: 1 and 2 with Redis state ({redis_url})", workers)
+        elif "workers" in want:
+            data.notes.append("workers: not measured (no Redis answered at REDIS_URL or 127.0.0.1:6379; "
+                              "BYOK_WORKERS > 1 needs it).")
         if "ws" in want and not args.no_ws:
             phase("websocket ramp", websocket)
-        if "redis" in want and redis_url:
-            phase(f"HTTP gateway with Redis state ({redis_url})", lambda: gateways(redis_url, False))
-        elif "redis" in want and not args.no_redis:
-            data.notes.append("Redis figures: not measured (no Redis answered at REDIS_URL or 127.0.0.1:6379).")
     finally:
         fake.stop()
         shutil.rmtree(tmp, ignore_errors=True)

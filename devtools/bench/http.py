@@ -1,9 +1,12 @@
 """HTTP figures: the baseline (straight to the fake provider) and byok's `/v1/chat/completions` under daphne.
 
 Both are measured by the same load (`measure_openai`): non-streaming requests
-at each concurrency, 100-chunk streams as fast as the fake sends them (for
-throughput), and 100-chunk streams paced 1 ms per chunk at concurrency 1 (for
-time to first token and per-chunk cost). Only the URL differs.
+at each concurrency, 20-chunk streams as fast as the fake sends them (for
+throughput), and 20-chunk streams paced 1 ms per chunk at concurrency 1 (for
+time to first token and per-chunk cost). Only the URL differs. byok is
+started as `make serve` starts it (`python -m byok_project.serve`), with the
+server and worker count asked for; server CPU and memory are read over the
+whole process tree (granian's and the launcher's workers are children).
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.bench.load import Target, chat_once, make_client, run_load, stream_once
-from devtools.bench.servers import Profile, cpu_seconds, read_memory
-from devtools.bench.setup import BENCH_KEY, MODEL, PACED_DELAY_MS, STREAM_CHUNKS
+from devtools.bench.servers import Profile, tree_cpu_seconds, tree_memory
+from devtools.bench.setup import BENCH_KEY, HTTP_CHUNKS, MODEL, PACED_DELAY_MS
 from devtools.bench.stats import LoadResult
 
-__all__ = ["HttpRun", "Plan", "Targets", "baseline_targets", "gateway_targets", "measure_openai"]
+__all__ = ["HttpRun", "Plan", "Targets", "baseline_targets", "gateway_label", "gateway_targets", "measure_openai"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +31,19 @@ class Plan:
 
     levels: tuple[int, ...] = (1, 50, 200)
     chat: tuple[int, ...] = (300, 3000, 4000)  # requests per level
-    stream: tuple[int, ...] = (30, 600, 800)  # 100-chunk streams per level
+    stream: tuple[int, ...] = (100, 1500, 2000)  # 20-chunk streams per level
     paced: int = 20  # paced streams at concurrency 1
     time_limit: float = 12.0
     warmup: int = 20
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(chat=(100, 800, 1000), stream=(10, 150, 200), paced=8, time_limit=4.0, warmup=10)
+        return cls(chat=(100, 800, 1000), stream=(30, 400, 500), paced=8, time_limit=4.0, warmup=10)
+
+    @classmethod
+    def short(cls) -> Plan:
+        """c=1 and 50 only: the server and worker comparisons."""
+        return cls(levels=(1, 50), chat=(200, 2500), stream=(50, 1200), paced=10, time_limit=8.0, warmup=20)
 
     @classmethod
     def smoke(cls) -> Plan:
@@ -54,8 +62,8 @@ def baseline_targets(fake_url: str) -> Targets:
     headers = {"Authorization": f"Bearer {BENCH_KEY}"}
     return Targets(
         Target(f"{fake_url}/v1/chat/completions", MODEL, headers),
-        Target(f"{fake_url}/cfg/chunks={STREAM_CHUNKS}/v1/chat/completions", MODEL, headers),
-        Target(f"{fake_url}/cfg/chunks={STREAM_CHUNKS};delay_ms={PACED_DELAY_MS}/v1/chat/completions", MODEL, headers),
+        Target(f"{fake_url}/cfg/chunks={HTTP_CHUNKS}/v1/chat/completions", MODEL, headers),
+        Target(f"{fake_url}/cfg/chunks={HTTP_CHUNKS};delay_ms={PACED_DELAY_MS}/v1/chat/completions", MODEL, headers),
     )
 
 
@@ -63,8 +71,8 @@ def gateway_targets(gateway_url: str, token: str) -> Targets:
     """byok's OpenAI-compatible endpoint, routed by the `<provider>/<model>` prefix to the same fake answers."""
     url = f"{gateway_url}/v1/chat/completions"
     headers = {"Authorization": f"Bearer {token}"}
-    return Targets(Target(url, f"bench/{MODEL}", headers), Target(url, f"bench100/{MODEL}", headers),
-                   Target(url, f"bench100p/{MODEL}", headers))
+    return Targets(Target(url, f"bench/{MODEL}", headers), Target(url, f"bench20/{MODEL}", headers),
+                   Target(url, f"bench20p/{MODEL}", headers))
 
 
 @dataclass(slots=True)
@@ -77,11 +85,15 @@ class HttpRun:
     memory: dict[str, float] = field(default_factory=dict)  # server's VmRSS after the runs, VmHWM
     cpu: dict[tuple[str, int], float] = field(default_factory=dict)  # server CPU seconds per request, by load
     profile: Profile | None = None
+    server: str = "daphne"
+    workers: int = 1
+    transport: str = ""
+    redis: bool = False
 
     def get(self, kind: str, level: int) -> LoadResult | None:
         return self.results.get((kind, level))
 
-    def cpu_per_chunk(self, chunks: int = STREAM_CHUNKS) -> float | None:
+    def cpu_per_chunk(self, chunks: int = HTTP_CHUNKS) -> float | None:
         """Server CPU seconds per streamed chunk: a paced stream's CPU less a non-streaming request's, per chunk."""
         stream, single = self.cpu.get(("paced", 1)), self.cpu.get(("chat", 1))
         return None if stream is None or single is None else (stream - single) / chunks
@@ -108,32 +120,34 @@ async def measure_openai(
             if level > 5 and n:  # open the level's connections first: measure answers, not TCP handshakes
                 await run_load(lambda one=one, target=target: one(http, target), total=level, concurrency=level,
                                time_limit=plan.time_limit)
-            cpu_before = cpu_seconds(server_pid) if server_pid else None
+            cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
             result = run.results[(kind, level)] = await run_load(
                 lambda one=one, target=target: one(http, target), total=n, concurrency=level, time_limit=plan.time_limit,
             )
             await asyncio.sleep(0.3)  # the server writes this load's last usage batch, counted with it
-            cpu_after = cpu_seconds(server_pid) if server_pid else None
+            cpu_after = tree_cpu_seconds(server_pid) if server_pid else None
             if cpu_before is not None and cpu_after is not None and result.samples:
                 run.cpu[(kind, level)] = (cpu_after - cpu_before) / len(result.samples)
     if server_pid:
-        run.memory = read_memory(server_pid)
+        run.memory = tree_memory(server_pid)
     return run
 
 
 def run_gateway(
     tmp: Path, fake_url: str, plan: Plan, *, transport: str, redis_url: str | None, profile_s: float = 0.0,
-) -> HttpRun:  # pragma: no cover - starts daphne; run by `make bench`
-    """Start daphne with `transport` (and Redis), measure, optionally profile a c=50 load, stop it."""
+    server: str = "daphne", workers: int = 1,
+) -> HttpRun:  # pragma: no cover - starts servers; run by `make bench`
+    """Start byok (`server`, `workers`, `transport`, Redis or not), measure, optionally profile a c=50 load, stop it."""
     from devtools.bench.servers import profile_pid, start_gateway, summarize_profile
 
-    label = f"byok HTTP, {transport} transport" + (", Redis state" if redis_url else "")
-    gateway = start_gateway(tmp, fake_url, transport=transport, redis_url=redis_url)
+    label = gateway_label(server, workers, transport, bool(redis_url))
+    gateway = start_gateway(tmp, fake_url, transport=transport, redis_url=redis_url, server=server, workers=workers)
     try:
         targets = gateway_targets(gateway.server.url, gateway.server.admin_token)
         run = asyncio.run(measure_openai(label, targets, plan, server_pid=gateway.pid))
+        run.server, run.workers, run.transport, run.redis = server, workers, transport, bool(redis_url)
         if profile_s > 0:
-            out = tmp / f"profile-{transport}-{'redis' if redis_url else 'memory'}.txt"
+            out = tmp / f"profile-{server}-{transport}-{'redis' if redis_url else 'memory'}.txt"
             spy = profile_pid(gateway.pid, profile_s, out)
             if spy is not None:
                 started = time.monotonic()
@@ -148,3 +162,9 @@ def run_gateway(
         return run
     finally:
         gateway.stop()
+
+
+def gateway_label(server: str, workers: int, transport: str, redis: bool) -> str:
+    """`byok HTTP, daphne, default transport` (+ `, 2 workers`, `, Redis state`)."""
+    return (f"byok HTTP, {server}, {transport} transport" + (f", {workers} workers" if workers > 1 else "")
+            + (", Redis state" if redis else ""))

@@ -18,15 +18,17 @@ from importlib import metadata
 from pathlib import Path
 
 from devtools.bench.http import HttpRun
+from devtools.bench.setup import HTTP_CHUNKS
 from devtools.bench.inprocess import InProcessResult
 from devtools.bench.servers import Profile
 from devtools.bench.stats import ratio, summarize
 from devtools.bench.websocket import WsResult
 
-__all__ = ["ANALYSIS_MARKER", "BenchData", "Target", "machine", "render", "targets", "versions", "write"]
+__all__ = ["ANALYSIS_MARKER", "BenchData", "ServerRun", "Target", "machine", "render", "targets", "versions", "write"]
 
 ANALYSIS_MARKER = "<!-- analysis: written by hand, kept by `make bench` -->"
-PACKAGES = ("Django", "djangorestframework", "channels", "daphne", "Twisted", "httpx", "httpx-aiohttp", "aiohttp", "orjson", "redis")
+PACKAGES = ("Django", "djangorestframework", "channels", "daphne", "Twisted", "uvicorn", "granian", "httpx", "httpx-aiohttp",
+            "aiohttp", "orjson", "redis")
 
 
 def machine() -> dict[str, str]:
@@ -57,6 +59,15 @@ def versions() -> dict[str, str]:
 
 
 @dataclass
+class ServerRun:
+    """One ASGI server in front of the same app: its HTTP loads and a step of streaming websockets."""
+
+    server: str
+    http: HttpRun
+    ws: WsResult | None = None
+
+
+@dataclass
 class BenchData:
     """Everything one run measured, and what it could not."""
 
@@ -70,6 +81,8 @@ class BenchData:
     gateways: list[HttpRun] = field(default_factory=list)
     ws: WsResult | None = None
     ws_setup: dict[str, object] = field(default_factory=dict)
+    servers: list[ServerRun] = field(default_factory=list)
+    workers: dict[int, HttpRun] = field(default_factory=dict)  # with Redis, by worker count
     notes: list[str] = field(default_factory=list)
     load: tuple[float, float] = field(default_factory=lambda: (os.getloadavg()[0], math.nan))  # 1-min load: start, end
 
@@ -97,7 +110,8 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-_KINDS = {"chat": "non-streaming", "stream": "stream, 100 chunks", "paced": "stream, 100 chunks 1 ms apart"}
+_KINDS = {"chat": "non-streaming", "stream": f"stream, {HTTP_CHUNKS} chunks",
+          "paced": f"stream, {HTTP_CHUNKS} chunks 1 ms apart"}
 
 
 def _baseline_for(data: BenchData, kind: str, level: int):
@@ -143,7 +157,7 @@ def _paced_rows(data: BenchData) -> list[list[str]]:
 
 
 def targets(data: BenchData) -> list[Target]:
-    """Issue 7's targets against this run's figures."""
+    """Issue 7's (in process) and issue 13's (HTTP, workers, websocket) targets against this run's figures."""
     out: list[Target] = []
 
     def check(name: str, goal: str, value: float, limit: float, unit: str, *, more_is_better: bool = False) -> None:
@@ -164,21 +178,45 @@ def targets(data: BenchData) -> list[Target]:
         check(f"in process ({r.transport}): added latency, median", "≤ 0.3 ms", r.added_chat_median_ms, 0.3, "ms")
         check(f"in process ({r.transport}): added time to first token", "≤ 1 ms", r.added_ttft_ms, 1.0, "ms")
         check(f"in process ({r.transport}): per-chunk cost", "≤ 20 µs", r.added_chunk_us, 20.0, "µs")
-    base1 = _baseline_for(data, "chat", 1)
-    for run in data.gateways:
+    base1, paced1 = _baseline_for(data, "chat", 1), _baseline_for(data, "paced", 1)
+    for run in data.gateways[:1]:  # as `make serve` runs it: one daphne process, the default transport
         c1, c50, c200 = run.get("chat", 1), run.get("chat", 50), run.get("chat", 200)
-        s50, s200 = run.get("stream", 50), run.get("stream", 200)
+        s50, s200, p1 = run.get("stream", 50), run.get("stream", 200), run.get("paced", 1)
         name = run.label.removeprefix("byok HTTP, ")
+        check(f"HTTP ({name}): server CPU per non-streaming request (c=50)", "≤ 1.5 ms",
+              run.cpu.get(("chat", 50), math.nan) * 1000, 1.5, "ms")
+        check(f"HTTP ({name}): server CPU per {HTTP_CHUNKS}-chunk stream (c=50)", "≤ 2.5 ms",
+              run.cpu.get(("stream", 50), math.nan) * 1000, 2.5, "ms")
         added = c1.latency().median_ms - base1.latency().median_ms if c1 and base1 else math.nan
-        check(f"HTTP ({name}): added latency at c=1, median", "≤ 2 ms", added, 2.0, "ms")
-        check(f"HTTP ({name}): non-streaming req/s at c=50", "≥ 500/s", c50.throughput if c50 else math.nan, 500, "/s", more_is_better=True)
-        check(f"HTTP ({name}): streaming (100 chunks) req/s at c=50", "≥ 150/s", s50.throughput if s50 else math.nan, 150, "/s", more_is_better=True)
+        check(f"HTTP ({name}): added latency at c=1, median", "≤ 1.5 ms", added, 1.5, "ms")
+        added_ttft = p1.ttft().median_ms - paced1.ttft().median_ms if p1 and paced1 else math.nan
+        check(f"HTTP ({name}): added time to first token (c=1)", "≤ 2 ms", added_ttft, 2.0, "ms")
+        check(f"HTTP ({name}): non-streaming req/s at c=50", "≥ 600/s", c50.throughput if c50 else math.nan, 600, "/s",
+              more_is_better=True)
+        check(f"HTTP ({name}): streaming ({HTTP_CHUNKS} chunks) req/s at c=50", "≥ 300/s",
+              s50.throughput if s50 else math.nan, 300, "/s", more_is_better=True)
         errors = (c200.errors if c200 else math.nan) + (s200.errors if s200 else 0)
         check(f"HTTP ({name}): errors at c=200", "0", errors, 0, "errors")
-    if data.ws is not None:
-        check("websocket: concurrent streaming sockets, one process", "≥ 1,000", data.ws.held, 1000, "sockets", more_is_better=True)
+        if c200 and c200.ok:
+            lat = c200.latency()
+            check(f"HTTP ({name}): p99 at c=200 bounded (p99 / median)", "≤ 3×", lat.p99 / lat.median, 3.0, "×")
+        check(f"HTTP ({name}): peak RSS", "≤ 150 MiB", run.memory.get("VmHWM", math.nan), 150, "MiB")
+    one, two = data.workers.get(1), data.workers.get(2)
+    if one and two and one.get("chat", 50) and two.get("chat", 50):
+        check("BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's", "≥ 1.6×",
+              ratio(two.get("chat", 50).throughput, one.get("chat", 50).throughput), 1.6, "×", more_is_better=True)
+        check("BYOK_WORKERS=2 with Redis: peak RSS per worker", "≤ 150 MiB", two.memory.get("VmHWM", math.nan), 150, "MiB")
     else:
-        out.append(Target("websocket: concurrent streaming sockets, one process", "≥ 1,000", "not measured", None))
+        out.append(Target("BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's", "≥ 1.6×",
+                          "not measured", None))
+    if data.ws is not None:
+        check("websocket: concurrent streaming sockets, one process, every answer complete", "≥ 5,000", data.ws.held,
+              5000, "sockets", more_is_better=True)
+        top = max((st for st in data.ws.steps if st.passed), key=lambda st: st.sockets, default=None)
+        check("websocket: server RSS at the largest step held", "≤ 400 MiB", top.rss_peak if top else math.nan, 400, "MiB")
+    else:
+        out.append(Target("websocket: concurrent streaming sockets, one process, every answer complete", "≥ 5,000",
+                          "not measured", None))
     return out
 
 
@@ -190,6 +228,53 @@ def _profile_lines(label: str, profile: Profile) -> list[str]:
     lines += _table(["package (inclusive)", "% of samples"], [[p, f"{v}"] for p, v in profile.packages])
     lines += [""] + _table(["hottest functions (self)", "% of samples"], [[f"`{f}`", f"{v}"] for f, v in profile.leaves])
     return lines
+
+
+def _side_by_side(data: BenchData) -> list[list[str]]:
+    """byok (as `make serve` runs it) against the direct client, same loads, same run."""
+    if not data.gateways or "aiohttp" not in data.baseline:
+        return []
+    run, base = data.gateways[0], data.baseline["aiohttp"]
+
+    def rps(r: HttpRun, kind: str) -> float:
+        res = r.get(kind, 50)
+        return res.throughput if res else math.nan
+
+    def med(r: HttpRun, kind: str) -> float:
+        res = r.get(kind, 1)
+        return res.latency().median_ms if res else math.nan
+
+    rows = []
+    for kind, label in (("chat", "non-streaming req/s at c=50"), ("stream", f"{HTTP_CHUNKS}-chunk streams/s at c=50")):
+        b, g = rps(base, kind), rps(run, kind)
+        rows.append([label, _ms(b, 0), _ms(g, 0), _x(ratio(g, b))])
+    for kind, label in (("chat", "median latency at c=1, non-streaming (ms)"), ("stream", "median latency at c=1, stream (ms)")):
+        b, g = med(base, kind), med(run, kind)
+        rows.append([label, _ms(b), _ms(g), f"+{_ms(g - b)} ms"])
+    for kind, label in (("chat", "server CPU per non-streaming request at c=50 (ms)"),
+                        ("stream", f"server CPU per {HTTP_CHUNKS}-chunk stream at c=50 (ms)")):
+        b, g = base.cpu.get((kind, 50), math.nan) * 1000, run.cpu.get((kind, 50), math.nan) * 1000
+        rows.append([label, _ms(b, 3), _ms(g, 3), _x(ratio(g, b))])
+    rows.append(["peak RSS (MiB)", _ms(base.memory.get("VmHWM", math.nan), 0), _ms(run.memory.get("VmHWM", math.nan), 0), ""])
+    return rows
+
+
+def _server_rows(data: BenchData) -> list[list[str]]:
+    base1 = _baseline_for(data, "chat", 1)
+    rows = []
+    for entry in data.servers:
+        r = entry.http
+        c1, c50, s50 = r.get("chat", 1), r.get("chat", 50), r.get("stream", 50)
+        step = entry.ws.steps[-1] if entry.ws and entry.ws.steps else None
+        rows.append([
+            entry.server, _ms(c50.throughput, 0) if c50 else "–", _ms(s50.throughput, 0) if s50 else "–",
+            _ms(c1.latency().median_ms - base1.latency().median_ms) if c1 and base1 else "–",
+            _ms(r.cpu.get(("chat", 50), math.nan) * 1000, 2), _ms(r.cpu.get(("stream", 50), math.nan) * 1000, 2),
+            _ms(r.memory.get("VmHWM", math.nan), 0),
+            f"{step.ok}/{step.sockets}" if step else "–", _ms(step.added_chunk_ms) if step else "–",
+            _ms(step.rss_peak, 0) if step else "–",
+        ])
+    return rows
 
 
 def render(data: BenchData) -> str:
@@ -205,7 +290,7 @@ def render(data: BenchData) -> str:
         f"{_ms(data.load[0])} at the start, {_ms(data.load[1])} at the end (anything above ~0.3 is another "
         "program competing for the cores: figures from such a run are lower than the machine can do).",
         "- **Versions**: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
-        "- **Set-up**: the fake provider (`devtools.fakeprovider`, aiohttp on uvloop), byok (daphne, one process) and "
+        "- **Set-up**: the fake provider (`devtools.fakeprovider`, aiohttp on uvloop), byok (`make serve`'s launcher: daphne, one process, unless a table says otherwise) and "
         "the load generator (this bench: httpx with the aiohttp transport, asyncio) are three processes sharing "
         "the machine's cores, all on 127.0.0.1. SQLite database; state in process memory unless it says Redis.",
         "- **Reading it**: *added* = byok's figure minus the baseline's at the same load in the same run; "
@@ -215,9 +300,18 @@ def render(data: BenchData) -> str:
     if data.notes:
         lines += ["**Notes from this run**:", ""] + [f"- {n}" for n in data.notes] + [""]
 
-    lines += ["## Targets (issue 7)", ""]
+    lines += ["## Targets (issue 7 in process, issue 13 over HTTP and websocket)", ""]
     lines += _table(["figure", "goal", "measured", "met", "by how much"],
                     [[t.name, t.goal, t.measured, {True: "yes", False: "**no**", None: "–"}[t.met], t.miss] for t in targets(data)])
+    side = _side_by_side(data)
+    if side:
+        lines += ["", "## Side by side: byok against a direct client", "",
+                  f"The comparison anyone can repeat without another gateway: the same load generator, the same fake "
+                  f"provider ({HTTP_CHUNKS}-chunk answers for streams), the same run; first straight to the fake "
+                  f"provider, then through byok as `make serve` runs it ({data.gateways[0].label.removeprefix('byok HTTP, ')}). "
+                  "*Ratio*: byok's figure over the direct one. For the direct client the CPU and RSS are the fake "
+                  "provider's, the floor any gateway adds to.", ""]
+        lines += _table(["figure", "direct", "byok", "ratio / added"], side)
 
     lines += ["", "## Baseline: a direct client to the fake provider", "",
               "What no gateway can beat: the load generator's own client straight to the fake provider's "
@@ -253,7 +347,7 @@ def render(data: BenchData) -> str:
         lines.append("")
 
     if data.gateways:
-        lines += ["## HTTP: `/v1/chat/completions` under daphne, one process", ""]
+        lines += ["## HTTP: `/v1/chat/completions` as `make serve` serves it (one process)", ""]
         for run in data.gateways:
             hwm = run.memory.get("VmHWM")
             lines += [f"**{run.label}** (peak RSS {_ms(hwm, 0)} MiB)", ""]
@@ -264,7 +358,7 @@ def render(data: BenchData) -> str:
                   "one core's worth of it bounds the req/s one process can serve however quiet the machine. "
                   "Streams 1 ms apart per chunk, c=1: time to first token, the interval between chunks as the "
                   "client saw it, and the server's CPU per chunk (a paced stream's CPU less a non-streaming "
-                  "request's, over 100 chunks).", ""]
+                  f"request's, over {HTTP_CHUNKS} chunks).", ""]
         lines += _table(["set-up", "TTFT (ms)", "added TTFT (ms)", "chunk interval (µs)", "added interval (µs)",
                          "server CPU per chunk (µs)"], _paced_rows(data))
         lines.append("")
@@ -282,9 +376,9 @@ def render(data: BenchData) -> str:
             base = _baseline_for(data, "paced", 1)
             dur, ttft = summarize(s.latency for s in good), summarize(s.ttft for s in good)
             if base:
-                lines += [f"One socket, 100 chunks 1 ms apart ({len(good)}/{len(ws.single)} complete): TTFT "
+                lines += [f"One socket, {HTTP_CHUNKS} chunks 1 ms apart ({len(good)}/{len(ws.single)} complete): TTFT "
                           f"{_ms(ttft.median_ms)} ms (added {_ms(ttft.median_ms - base.ttft().median_ms)} ms), added "
-                          f"per chunk {_ms((dur.median - base.latency().median) * 1e6 / 100, 1)} µs.", ""]
+                          f"per chunk {_ms((dur.median - base.latency().median) * 1e6 / HTTP_CHUNKS, 1)} µs.", ""]
         lines += _table(["sockets", "complete", "failed", "open + auth (s)", "stream median (s)", "stream p99 (s)",
                          "added per chunk (ms)", "server RSS (MiB)"],
                         [[str(s.sockets), str(s.ok), str(s.failed), f"{s.connect_s:.1f}",
@@ -293,9 +387,27 @@ def render(data: BenchData) -> str:
         lines += ["", f"Held: **{ws.held}** concurrent streaming sockets."
                   + (f" The ramp stopped: {ws.stopped}." if ws.stopped else ""), ""]
 
+    if data.servers:
+        lines += ["## Servers: daphne, uvicorn, granian in front of the same app", "",
+                  "One process each (`BYOK_SERVER=...`), the same transport, loads and fake provider; the websocket "
+                  f"column is 1,000 sockets streaming {data.ws_setup.get('chunks')} chunks "
+                  f"{data.ws_setup.get('delay_ms')} ms apart at once. Req/s and CPU per request at c=50.", ""]
+        lines += _table(["server", "non-streaming req/s", "stream req/s", "added median c=1 (ms)", "CPU/req (ms)",
+                         "CPU/stream (ms)", "peak RSS (MiB)", "ws complete", "ws added per chunk (ms)", "ws RSS (MiB)"],
+                        _server_rows(data))
+        lines.append("")
+    if data.workers:
+        lines += ["## Workers: `BYOK_WORKERS` with Redis state, one socket", ""]
+        for n, run in sorted(data.workers.items()):
+            lines += [f"**{run.label}** (peak RSS per worker {_ms(run.memory.get('VmHWM', math.nan), 0)} MiB, "
+                      f"{_ms(run.memory.get('processes', math.nan), 0)} processes)", ""]
+            lines += _table(["load", "c", "requests", "errors", "median", "p99", "added median", "added p99",
+                             "req/s", "× baseline", "server CPU/req (ms)"], _load_rows(data, run, against=True))
+            lines.append("")
+
     profiled = [(f"{r.label}, a c=50 non-streaming load", r.profile) for r in data.gateways if r.profile is not None]
     if data.ws is not None and data.ws.profile is not None:
-        profiled.append(("the websocket, 500 sockets streaming", data.ws.profile))
+        profiled.append(("the websocket, 1,000 sockets streaming", data.ws.profile))
     if profiled:
         lines += ["## Where the time goes", ""]
         for label, profile in profiled:

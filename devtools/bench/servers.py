@@ -1,4 +1,4 @@
-"""The processes a bench run starts (fake provider, daphne), and what it reads from them (RSS, profiles).
+"""The processes a bench run starts (fake provider, byok), and what it reads from them (RSS, CPU, profiles).
 
 Everything listens on 127.0.0.1 and is stopped by its PID; the start-up
 helpers are the end-to-end tests' own (`byok.tests.live`), so the bench and
@@ -17,11 +17,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from byok.tests.live import LiveServer, drop_live_env, live_env, manage, start_daphne, start_fake_provider
+from byok.tests.live import LiveServer, drop_live_env, live_env, manage, start_fake_provider, start_served
 
 __all__ = [
     "Gateway", "Profile", "cpu_seconds", "drop_live_env", "profile_pid", "read_memory", "start_fake_provider",
-    "start_gateway", "summarize_profile",
+    "start_gateway", "summarize_profile", "tree_cpu_seconds", "tree_memory", "tree_pids",
 ]
 
 
@@ -48,9 +48,40 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_pids(pid: int) -> list[int]:
+    """`pid` and every process below it (a launcher's workers, granian's worker)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time used so far by `pid` and the processes below it; None when `pid` is gone."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(cpu_seconds(p) or 0.0 for p in tree_pids(pid)[1:])
+
+
+def tree_memory(pid: int) -> dict[str, float]:
+    """The largest VmRSS and VmHWM of `pid`'s tree (per process: the figure per worker), and the sum of VmRSS."""
+    reads = [m for m in (read_memory(p) for p in tree_pids(pid)) if m]
+    if not reads:
+        return {}
+    return {"VmRSS": max(m.get("VmRSS", 0.0) for m in reads), "VmHWM": max(m.get("VmHWM", 0.0) for m in reads),
+            "total_RSS": sum(m.get("VmRSS", 0.0) for m in reads), "processes": float(len(reads))}
+
+
 @dataclass
 class Gateway:
-    """A daphne process serving byok with the bench providers, and its database."""
+    """byok served the way `make serve` serves it (a server, one or more workers), and its database."""
 
     server: LiveServer
     env: dict[str, str]
@@ -68,8 +99,9 @@ class Gateway:
 
 def start_gateway(
     tmp: Path, fake_url: str, *, transport: str, redis_url: str | None, ws_chunks: int = 50, ws_delay_ms: int = 100,
-) -> Gateway:  # pragma: no cover - starts daphne: `make bench` and its end-to-end cousins only
-    """A fresh database with the bench providers, then daphne on a free port, with or without Redis."""
+    server: str = "daphne", workers: int = 1,
+) -> Gateway:  # pragma: no cover - starts servers: `make bench` and its end-to-end cousins only
+    """A fresh database with the bench providers, then byok (`python -m byok_project.serve`) on a free port."""
     tmp.mkdir(parents=True, exist_ok=True)
     env = live_env(tmp)
     env.pop("REDIS_URL", None)
@@ -79,7 +111,8 @@ def start_gateway(
     manage(env, "shell", "-c", f"from devtools.bench.setup import register_bench_providers; "
                                f"register_bench_providers({fake_url!r}, ws_chunks={ws_chunks}, ws_delay_ms={ws_delay_ms})")
     try:
-        server = start_daphne(env, tmp, extra_env={"BYOK_HTTP_TRANSPORT": transport, "LOG_LEVEL": "WARNING"})
+        server = start_served(env, tmp, server=server, workers=workers,
+                              extra_env={"BYOK_HTTP_TRANSPORT": transport, "LOG_LEVEL": "WARNING"})
     except BaseException:
         drop_live_env(env)
         raise
@@ -97,8 +130,8 @@ class Profile:
 
 
 _PACKAGES = (
-    ("byok/", "byok"), ("django/", "django"), ("rest_framework/", "djangorestframework"), ("daphne/", "daphne"),
-    ("twisted/", "twisted"), ("autobahn/", "autobahn"), ("channels/", "channels"), ("asgiref/", "asgiref"),
+    ("byok/", "byok"), ("byok_project/", "byok"), ("django/", "django"), ("rest_framework/", "djangorestframework"), ("daphne/", "daphne"),
+    ("twisted/", "twisted"), ("autobahn/", "autobahn"), ("uvicorn/", "uvicorn"), ("granian/", "granian"), ("channels/", "channels"), ("asgiref/", "asgiref"),
     ("httpx_aiohttp/", "httpx-aiohttp"), ("httpx/", "httpx"), ("httpcore/", "httpcore"), ("aiohttp/", "aiohttp"),
     ("redis/", "redis"), ("asyncio/", "asyncio"), ("sqlite3/", "sqlite3"), ("psycopg/", "psycopg"),
     ("json/", "json"), ("logging/", "logging"), ("h11/", "h11"), ("anyio/", "anyio"),
@@ -160,7 +193,7 @@ def profile_pid(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
     if not Path(spy).exists():
         return None
     return subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", "200",
+        [spy, "record", "--pid", str(pid), "--subprocesses", "--duration", str(max(1, int(seconds))), "--rate", "200",
          "--format", "raw", "--nonblocking", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

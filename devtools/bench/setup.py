@@ -5,6 +5,8 @@
 `bench100p` streams 100 chunks 1 ms apart, as a model does, so that each chunk
 crosses the gateway on its own (time to first token, per-chunk cost);
 `bench1` answers one chunk (with `bench100p`, the per-chunk cost's two ends);
+`bench20` and `bench20p` are the same with 20 chunks, the answers the HTTP phases send (issue 13's
+20-chunk streams);
 `benchws` paces its chunks for the websocket phase. They are registered through byok's audited registry, in
 process or in a server's database with `python manage.py shell -c` (see
 `devtools.bench.servers.register_providers`).
@@ -12,11 +14,12 @@ process or in a server's database with `python manage.py shell -c` (see
 
 from __future__ import annotations
 
-__all__ = ["BENCH_KEY", "MODEL", "PACED_DELAY_MS", "STREAM_CHUNKS", "provider_urls", "register_bench_providers"]
+__all__ = ["BENCH_KEY", "HTTP_CHUNKS", "MODEL", "PACED_DELAY_MS", "STREAM_CHUNKS", "provider_urls", "register_bench_providers"]
 
 BENCH_KEY = "sk-bench-0123456789abcdef01234567"
 MODEL = "gpt-4o-mini"
-STREAM_CHUNKS = 100
+STREAM_CHUNKS = 100  # in process
+HTTP_CHUNKS = 20  # over HTTP
 PACED_DELAY_MS = 1
 
 
@@ -27,6 +30,8 @@ def provider_urls(fake_url: str, *, ws_chunks: int = 50, ws_delay_ms: int = 100)
         "bench100": f"{fake_url}/cfg/chunks={STREAM_CHUNKS}/v1",
         "bench100p": f"{fake_url}/cfg/chunks={STREAM_CHUNKS};delay_ms={PACED_DELAY_MS}/v1",
         "bench1": f"{fake_url}/cfg/chunks=1/v1",
+        "bench20": f"{fake_url}/cfg/chunks={HTTP_CHUNKS}/v1",
+        "bench20p": f"{fake_url}/cfg/chunks={HTTP_CHUNKS};delay_ms={PACED_DELAY_MS}/v1",
         "benchws": f"{fake_url}/cfg/chunks={ws_chunks};delay_ms={ws_delay_ms}/v1",
     }
 

@@ -67,6 +67,7 @@ class ByokError(Exception):
     status_code = 500
     retryable = False
     default_message = "Something went wrong."
+    overhead_ms: float | None = None  # set by the handler: byok's time on the request, upstream excluded
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
         self.message = redact(message or self.default_message)

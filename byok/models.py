@@ -182,6 +182,10 @@ class UsageRecord(models.Model):
     latency_ms = models.FloatField(default=0)
     ttft_ms = models.FloatField(null=True, blank=True)
     failover_ms = models.FloatField(default=0, help_text="Time spent on failed attempts before the one that answered.")
+    overhead_ms = models.FloatField(
+        null=True, blank=True,
+        help_text="Time in byok, upstream excluded (for a stream: up to its first token); the x-byok-overhead-ms header.",
+    )
     cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True, help_text="Empty: unknown price.")
 
     class Meta:

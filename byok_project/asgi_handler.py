@@ -23,6 +23,7 @@ are awaited as Django does.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import django
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -31,6 +32,8 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.exceptions import RequestAborted
 from django.urls import set_script_prefix
 from django.core.handlers.asgi import get_script_prefix
+
+from byok.overhead import HEADER, RECEIVED_AT, overhead_header
 
 __all__ = ["ByokASGIHandler", "get_asgi_application"]
 
@@ -53,10 +56,30 @@ async def _send_request_started(sender, scope) -> None:
         receiver(signal=signals.request_started, sender=sender, scope=scope)
 
 
+_HEADER = HEADER.encode()
+
+
+def _with_overhead(send, received: float):
+    """`send`, adding `x-byok-overhead-ms` (the time since arrival) to a response that does not carry it yet."""
+
+    async def sending(message):
+        if message["type"] == "http.response.start":
+            headers = message.get("headers") or []
+            if not any(name.lower() == _HEADER for name, _ in headers):
+                spent = overhead_header((time.monotonic() - received) * 1000)
+                message = {**message, "headers": [*headers, (_HEADER, spent.encode())]}
+        await send(message)
+
+    return sending
+
+
 class ByokASGIHandler(ASGIHandler):
-    """`ASGIHandler.handle` of Django 5.2 with the two hops above made conditional; the rest unchanged."""
+    """`ASGIHandler.handle` of Django 5.2 with the two hops above made conditional and the arrival time noted
+    (`x-byok-overhead-ms`, see `byok.overhead`); the rest unchanged."""
 
     async def handle(self, scope, receive, send):
+        received = scope[RECEIVED_AT] = time.monotonic()
+        send = _with_overhead(send, received)
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:

@@ -44,6 +44,7 @@ from byok.api.exceptions import exception_handler
 from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS, sse_event
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
 from byok.gateway.handler import ChatResult, get_handler
+from byok.overhead import HEADER as OVERHEAD_HEADER, overhead_header, time_in_byok_ms
 from byok.providers.types import ChatRequest, Message, GatewayEvent, StreamDone, StreamEvent, StreamFailed, StreamStarted, Tool, ToolCall
 
 __all__ = ["byok_chat", "chat_completions", "model_detail", "models"]
@@ -97,9 +98,11 @@ class Served:
     attempts: int
     failover_ms: float
     request_id: str
+    overhead_ms: float
 
     def headers(self) -> dict[str, str]:
         return {
+            OVERHEAD_HEADER: overhead_header(self.overhead_ms),
             "x-byok-provider": self.provider,
             "x-byok-attempts": str(self.attempts),
             "x-byok-failover-ms": f"{self.failover_ms:.1f}",
@@ -110,12 +113,14 @@ class Served:
 
 
 def _served_result(result: ChatResult) -> Served:
-    return Served(result.provider, result.model, result.key_hint, len(result.attempts), result.failover_ms, result.request_id)
+    return Served(result.provider, result.model, result.key_hint, len(result.attempts), result.failover_ms, result.request_id,
+                  result.overhead_ms)
 
 
 def _served_stream(started: StreamStarted) -> Served:
     """Who serves a stream, from its first event (response headers leave before the first token)."""
-    return Served(started.provider, started.model, started.key_hint, len(started.attempts), started.failover_ms, started.request_id)
+    return Served(started.provider, started.model, started.key_hint, len(started.attempts), started.failover_ms, started.request_id,
+                  started.overhead_ms)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -127,9 +132,9 @@ def _read_body(request: HttpRequest) -> bytes:
     return request.body
 
 
-async def _open(req: ChatRequest, *, provider: str | None, user_id: int, interface: str):
+async def _open(req: ChatRequest, *, provider: str | None, user_id: int, interface: str, before_ms: float = 0.0):
     """Start a stream and pull its first event: StreamStarted, or StreamFailed when no target could serve it."""
-    agen = get_handler().stream(req, provider=provider, user_id=user_id, interface=interface)
+    agen = get_handler().stream(req, provider=provider, user_id=user_id, interface=interface, before_ms=before_ms)
     try:
         first = await anext(agen)
     except BaseException:
@@ -161,9 +166,15 @@ def _openai_error(status: int, message: str, code: str | None, param: str | None
     return _json(oa.error_body(status, message, code, param), status, headers)
 
 
+def _overhead(exc: Exception) -> dict[str, str]:
+    """The header for an error the handler raised (its overhead is known); else none (see byok.overhead)."""
+    ms = getattr(exc, "overhead_ms", None)
+    return {OVERHEAD_HEADER: overhead_header(ms)} if ms is not None else {}
+
+
 def _openai_byok_error(exc: ByokError, extra: dict[str, str] | None = None) -> HttpResponse:
     status, body, headers = oa.error_response(exc)
-    return _json(body, status, {**headers, **(extra or {})})
+    return _json(body, status, {**headers, **_overhead(exc), **(extra or {})})
 
 
 def _openai_auth_error(exc: drf.APIException) -> HttpResponse:
@@ -194,9 +205,10 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     provider = request.headers.get("x-byok-provider") or None
     created = int(time.time())
     if parsed.stream:
-        return await _openai_stream(parsed, provider, user.pk, created)
+        return await _openai_stream(parsed, provider, user.pk, created, time_in_byok_ms(request))
     try:
-        result = await get_handler().chat(parsed.request, provider=provider, user_id=user.pk, interface="openai")
+        result = await get_handler().chat(parsed.request, provider=provider, user_id=user.pk, interface="openai",
+                                          before_ms=time_in_byok_ms(request))
     except ByokError as exc:
         return _openai_byok_error(exc)
     served = _served_result(result)
@@ -207,8 +219,8 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return _json(body, headers=served.headers())
 
 
-async def _openai_stream(parsed: oa.ParsedChat, provider: str | None, user_id: int, created: int) -> HttpResponse:
-    agen, first = await _open(parsed.request, provider=provider, user_id=user_id, interface="openai")
+async def _openai_stream(parsed: oa.ParsedChat, provider: str | None, user_id: int, created: int, before_ms: float) -> HttpResponse:
+    agen, first = await _open(parsed.request, provider=provider, user_id=user_id, interface="openai", before_ms=before_ms)
     if isinstance(first, StreamFailed):
         return _openai_byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})
     served = _served_stream(first)
@@ -277,7 +289,7 @@ def _byok_error(exc: Exception, extra: dict[str, str] | None = None) -> HttpResp
     """An error in byok's shape, through the management API's exception handler."""
     drf_response = exception_handler(exc, {})
     headers = {k: v for k, v in drf_response.items() if k.lower() != "content-type"}
-    return _json(drf_response.data, drf_response.status_code, {**headers, **(extra or {})})
+    return _json(drf_response.data, drf_response.status_code, {**headers, **_overhead(exc), **(extra or {})})
 
 
 _CHAT_FIELDS = frozenset({"messages", "provider", "model", "temperature", "top_p", "max_tokens", "stop", "tools", "tool_choice", "stream"})
@@ -456,9 +468,9 @@ async def byok_chat(request: HttpRequest) -> HttpResponse:
     except drf.APIException as exc:
         return _byok_error(exc)
     if stream:
-        return await _byok_stream(req, provider, user.pk)
+        return await _byok_stream(req, provider, user.pk, time_in_byok_ms(request))
     try:
-        result = await get_handler().chat(req, provider=provider, user_id=user.pk, interface="rest")
+        result = await get_handler().chat(req, provider=provider, user_id=user.pk, interface="rest", before_ms=time_in_byok_ms(request))
     except ByokError as exc:
         return _byok_error(exc)
     answer = result.response
@@ -473,8 +485,8 @@ async def byok_chat(request: HttpRequest) -> HttpResponse:
     return _json(body, headers=_served_result(result).headers())
 
 
-async def _byok_stream(req: ChatRequest, provider: str | None, user_id: int) -> HttpResponse:
-    agen, first = await _open(req, provider=provider, user_id=user_id, interface="rest")
+async def _byok_stream(req: ChatRequest, provider: str | None, user_id: int, before_ms: float) -> HttpResponse:
+    agen, first = await _open(req, provider=provider, user_id=user_id, interface="rest", before_ms=before_ms)
     if isinstance(first, StreamFailed):
         return _byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})
     return _streaming(_byok_events(agen, first), _served_stream(first).headers())

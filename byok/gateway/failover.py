@@ -82,6 +82,13 @@ class Run:
     only_rate_limited: bool = True
     last_error: ByokError | None = None
     current: tuple[Target, KeyConfig] | None = None  # the attempt under way, for accounting on cancel
+    before_ms: float = 0.0  # time the request spent in byok before the handler (server, middleware, parsing)
+    waited_ms: float = 0.0  # backoff and cooldown sleeps between attempts
+
+    def overhead_ms(self, now: float) -> float:
+        """Time in byok so far, upstream excluded: since arrival, less every attempt's and every wait's time."""
+        spent = self.before_ms + (now - self.started) * 1000
+        return max(0.0, spent - sum(a.ms for a in self.attempts) - self.waited_ms)
 
     def note_recovery(self, at: float | None) -> None:
         if at is not None and (self.earliest_recovery is None or at < self.earliest_recovery):
@@ -154,17 +161,24 @@ class Failover(Generic[T]):
                         delay = backoff_delay(retries, retry_after=exc.retry_after, rand=self.rand)
                         if self.clock() + delay > deadline:
                             break
-                        await self.sleep(delay)
+                        await self._wait(run, delay)
                     else:
                         self._attempt(run, target, key, started, None)
                         return result, target, key
             # Everything is cooling down: wait for the earliest recovery if the deadline allows, once.
             wait = (run.earliest_recovery - self.wall()) if run.earliest_recovery else None
             if round_ == 0 and run.only_rate_limited and wait is not None and 0 < wait <= min(MAX_COOLDOWN_WAIT_S, deadline - self.clock()):
-                await self.sleep(wait)
+                await self._wait(run, wait)
                 continue
             break
         raise self.final_error(run)
+
+    async def _wait(self, run: Run, seconds: float) -> None:
+        started = self.clock()
+        try:
+            await self.sleep(seconds)
+        finally:
+            run.waited_ms += (self.clock() - started) * 1000
 
     def _attempt(self, run: Run, target: Target, key: KeyConfig, started: float, exc: ByokError | None) -> None:
         status = getattr(exc, "status", None) if exc else 200

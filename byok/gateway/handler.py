@@ -68,6 +68,7 @@ class ChatResult:
     latency_ms: float
     failover_ms: float
     request_id: str
+    overhead_ms: float = 0.0  # time in byok, upstream excluded (the x-byok-overhead-ms header)
 
 
 class BYOKHandler:
@@ -208,10 +209,14 @@ class BYOKHandler:
 
     async def chat(
         self, req: ChatRequest, *, provider: str | None = None, user_id: int | None = None,
-        interface: str = "rest", failover: bool = True, deadline_s: float = 300.0,
+        interface: str = "rest", failover: bool = True, deadline_s: float = 300.0, before_ms: float = 0.0,
     ) -> ChatResult:
-        """A complete answer, with failover; raises a ByokError subclass when it cannot get one."""
-        run = Run(uuid.uuid4().hex, self.clock())
+        """A complete answer, with failover; raises a ByokError subclass when it cannot get one.
+
+        `before_ms`: the time the request already spent in byok before this call (server, middleware,
+        parsing), counted in the answer's overhead.
+        """
+        run = Run(uuid.uuid4().hex, self.clock(), before_ms=before_ms)
         entry = UsageEntry(request_id=run.request_id, created_at=now_utc(), user_id=user_id, interface=interface, stream=False, model=req.model)
         try:
             targets = await self._admit(req, provider, user_id, failover=failover)
@@ -232,11 +237,12 @@ class BYOKHandler:
         return ChatResult(
             response=answer, provider=target.provider.name, model=answer.model or target.model, key_hint=key.hint,
             attempts=run.attempts, latency_ms=entry.latency_ms, failover_ms=entry.failover_ms, request_id=run.request_id,
+            overhead_ms=entry.overhead_ms or 0.0,
         )
 
     async def stream(
         self, req: ChatRequest, *, provider: str | None = None, user_id: int | None = None,
-        interface: str = "rest", deadline_s: float = 300.0,
+        interface: str = "rest", deadline_s: float = 300.0, before_ms: float = 0.0,
     ) -> AsyncGenerator[GatewayEvent, None]:
         """StreamStarted, then normalised events as they arrive, then exactly one StreamDone or StreamFailed.
 
@@ -245,9 +251,11 @@ class BYOKHandler:
         is a lone StreamFailed. After the first token a failure ends the stream
         with StreamFailed(partial=True). Closing the generator (or cancelling
         its task) closes the upstream response at once; usage is recorded
-        either way.
+        either way. The overhead (StreamStarted's, and the usage record's) is
+        byok's time up to the first token, upstream excluded; `before_ms` as
+        for `chat()`.
         """
-        run = Run(uuid.uuid4().hex, self.clock())
+        run = Run(uuid.uuid4().hex, self.clock(), before_ms=before_ms)
         entry = UsageEntry(request_id=run.request_id, created_at=now_utc(), user_id=user_id, interface=interface, stream=True, model=req.model)
         opened: UpstreamStream | None = None
         usage = Usage()
@@ -268,9 +276,11 @@ class BYOKHandler:
                 return
             self._fill(entry, run, target, key, usage)
             entry.ttft_ms = (opened.first_token_at - run.started) * 1000 if opened.first_token_at else None
+            entry.overhead_ms = run.overhead_ms(self.clock())
             yield StreamStarted(
                 provider=target.provider.name, model=opened.model or target.model, key_hint=key.hint,
                 attempts=run.attempt_dicts(), request_id=run.request_id, failover_ms=entry.failover_ms,
+                overhead_ms=entry.overhead_ms,
             )
             finish = None
             try:
@@ -320,7 +330,12 @@ class BYOKHandler:
         if not entry.provider_name and run.current is not None:
             target, key = run.current
             self._fill(entry, run, target, key, Usage())
-        entry.latency_ms = (self.clock() - run.started) * 1000
+        now = self.clock()
+        entry.latency_ms = (now - run.started) * 1000
+        if entry.overhead_ms is None:
+            entry.overhead_ms = run.overhead_ms(now)
+        if isinstance(error, ByokError):
+            error.overhead_ms = entry.overhead_ms
         entry.attempts = len(run.attempts)
         entry.failover_path = [a.to_dict() for a in run.attempts]
         if error is None:

@@ -49,6 +49,7 @@ class UsageEntry:
     ttft_ms: float | None = None
     failover_ms: float = 0.0
     cost: Decimal | None = None
+    overhead_ms: float | None = None
 
 
 def _write(entries: list[UsageEntry]) -> None:
@@ -66,6 +67,7 @@ def _write(entries: list[UsageEntry]) -> None:
             provider_name=e.provider_name, key_fingerprint=e.key_fingerprint, key_hint=e.key_hint, status=e.status,
             error_code=e.error_code, attempts=e.attempts, failover_path=e.failover_path, tokens_in=e.tokens_in,
             tokens_out=e.tokens_out, latency_ms=e.latency_ms, ttft_ms=e.ttft_ms, failover_ms=e.failover_ms, cost=e.cost,
+            overhead_ms=e.overhead_ms,
         )
         for e in entries
     ], ignore_conflicts=True)

@@ -223,6 +223,7 @@ class StreamStarted:
     attempts: list[dict[str, Any]]  # every try so far, this one last
     request_id: str
     failover_ms: float  # time spent on the tries that failed
+    overhead_ms: float = 0.0  # time in byok up to this event, upstream excluded (the x-byok-overhead-ms header)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -541,10 +541,11 @@ async def test_a_stream_that_ends_without_a_terminal_event_still_ends_with_an_er
 
 
 def test_served_headers_come_from_the_stream_started_event():
-    started = StreamStarted(provider="p", model="m", key_hint="sk-\u2026abcd", attempts=[{}, {}], request_id="r", failover_ms=12.34)
+    started = StreamStarted(provider="p", model="m", key_hint="sk-\u2026abcd", attempts=[{}, {}], request_id="r", failover_ms=12.34,
+                            overhead_ms=0.456)
     assert chat_views._served_stream(started).headers() == {
         "x-byok-provider": "p", "x-byok-attempts": "2", "x-byok-failover-ms": "12.3", "x-byok-request-id": "r",
-        "x-byok-key-hint": "sk-...abcd",
+        "x-byok-key-hint": "sk-...abcd", "x-byok-overhead-ms": "0.46",
     }
     done = StreamDone(finish_reason="stop", raw_finish_reason=None, usage=None, provider="p", model="m", key_hint="k",
                       attempts=[], latency_ms=1, failover_ms=0, ttft_ms=None, request_id="r")

@@ -161,3 +161,22 @@ async def test_a_budget_blocked_key_is_skipped():
     run = Run("rid", clock())
     _, _, key = await failover.run(run, [target(A)], lambda t: 1, call, deadline=clock() + 10, blocked=blocked)
     assert key.id == 12 and calls == [("a", 12, "secret-12")]
+
+
+async def test_the_overhead_leaves_out_every_attempt_and_every_backoff_wait():
+    clock = Clock()
+    failover, _ = _failover(clock)
+
+    async def slow(target, key, secret):  # each try spends 0.5 s upstream, the first two fail
+        clock.now += 0.5
+        if len(run.attempts) < 2:
+            raise ServerError(status=503)
+        return "ok"
+
+    run = Run("rid", clock(), before_ms=1.5)
+    clock.now += 0.002  # byok's own work before the first try
+    await failover.run(run, [target(A, max_retries=2)], lambda t: 10, slow, deadline=clock() + 300, blocked=None)
+    clock.now += 0.003  # and after the answer
+    assert len(run.attempts) == 3 and len(clock.slept) == 2
+    assert run.waited_ms == pytest.approx(sum(clock.slept) * 1000)
+    assert run.overhead_ms(clock()) == pytest.approx(1.5 + 2 + 3, abs=0.01)

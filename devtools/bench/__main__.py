@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 PHASES = ("baseline", "inprocess", "http", "servers", "workers", "ws")
 OTHER_SERVERS = ("uvicorn", "granian")
+SERVER_WS_SOCKETS = 500
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
                                         ws_chunks=ws_chunks, ws_delay_ms=ws_delay_ms, server=name)
                 try:
                     entry.ws = asyncio.run(ramp(
-                        gateway.server.ws_url + "/ws/chat/", gateway.server.admin_token, steps=(1000,),
+                        gateway.server.ws_url + "/ws/chat/", gateway.server.admin_token, steps=(SERVER_WS_SOCKETS,),
                         model=f"benchws/{MODEL}", direct_s=direct_ws_seconds(), chunks=ws_chunks, server_pid=gateway.pid,
                         time_limit=60, stream_timeout=ws_timeout, singles=0))
                 finally:

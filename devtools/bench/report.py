@@ -388,9 +388,10 @@ def render(data: BenchData) -> str:
                   + (f" The ramp stopped: {ws.stopped}." if ws.stopped else ""), ""]
 
     if data.servers:
+        sockets = next((e.ws.steps[-1].sockets for e in data.servers if e.ws and e.ws.steps), 0)
         lines += ["## Servers: daphne, uvicorn, granian in front of the same app", "",
                   "One process each (`BYOK_SERVER=...`), the same transport, loads and fake provider; the websocket "
-                  f"column is 1,000 sockets streaming {data.ws_setup.get('chunks')} chunks "
+                  f"columns are {sockets:,} sockets streaming {data.ws_setup.get('chunks')} chunks "
                   f"{data.ws_setup.get('delay_ms')} ms apart at once. Req/s and CPU per request at c=50.", ""]
         lines += _table(["server", "non-streaming req/s", "stream req/s", "added median c=1 (ms)", "CPU/req (ms)",
                          "CPU/stream (ms)", "peak RSS (MiB)", "ws complete", "ws added per chunk (ms)", "ws RSS (MiB)"],

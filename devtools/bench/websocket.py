@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from devtools.bench.servers import read_memory
+from devtools.bench.servers import tree_memory
 from devtools.bench.stats import Sample, Summary, summarize
 
 __all__ = ["WsResult", "WsStep", "ramp", "stream_over_socket"]
@@ -105,7 +105,7 @@ async def stream_over_socket(ws, rid: str, model: str, timeout: float) -> Sample
 
 async def _sample_rss(pid: int | None, stop: asyncio.Event, into: list[float]) -> None:
     while pid and not stop.is_set():
-        mem = read_memory(pid)
+        mem = tree_memory(pid)  # the largest process of the tree: granian serves from a child
         if "VmRSS" in mem:
             into.append(mem["VmRSS"])
         try:
@@ -218,5 +218,5 @@ async def ramp(
                 break
             await asyncio.sleep(0.5)
     if server_pid:
-        result.memory = read_memory(server_pid)
+        result.memory = tree_memory(server_pid)
     return result

@@ -18,7 +18,10 @@ except ImproperlyConfigured as exc:
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from byok.bodylimit import BodyLimitApp, install_daphne_body_limit  # noqa: E402
 from byok.routing import websocket_urlpatterns  # noqa: E402
+from byok.shutdown import GracefulApp, install_daphne_graceful_shutdown  # noqa: E402
+from byok.ws_resilience import ErrorFrameOnCrash  # noqa: E402
 from byok.ws_auth import ByokAuthMiddlewareStack, HostOriginValidator  # noqa: E402
 
 
@@ -31,7 +34,7 @@ def _layer_read_timeouts(layers: dict, seconds: float = 15.0) -> None:
     `socket_timeout=seconds`; hosts configured as dicts are left as they are.
     """
     for layer in layers.values():
-        if not str(layer.get("BACKEND", "")).startswith("channels_redis."):
+        if not str(layer.get("BACKEND", "")).endswith("RedisChannelLayer"):
             continue
         config = layer.setdefault("CONFIG", {})
         config["hosts"] = [
@@ -40,10 +43,14 @@ def _layer_read_timeouts(layers: dict, seconds: float = 15.0) -> None:
 
 
 _layer_read_timeouts(settings.CHANNEL_LAYERS)
-
 # Websockets: the origin must be one of ALLOWED_HOSTS (a handshake without an Origin header,
 # i.e. not from a browser, passes: see byok.ws_auth), then session cookie or Authorization header.
-application = ProtocolTypeRouter({
-    "http": django_asgi_app,
-    "websocket": HostOriginValidator(ByokAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-})
+# GracefulApp drains requests in flight on shutdown (byok.shutdown).
+application = GracefulApp(ProtocolTypeRouter({
+    "http": BodyLimitApp(django_asgi_app),  # oversized bodies: 413 before they are read, before auth
+    "websocket": ErrorFrameOnCrash(HostOriginValidator(ByokAuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+}))
+
+if "daphne.server" in sys.modules:  # served by daphne: its body buffering and its shutdown need byok's rules
+    install_daphne_body_limit()
+    install_daphne_graceful_shutdown(application)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "byok.api.async_middleware.SecurityMiddleware",
     "byok.api.middleware.BodySizeLimitMiddleware",  # JSON 413 from Content-Length, before any view
+    "byok.api.middleware.JsonErrorMiddleware",  # an unhandled error on an API path: JSON, never HTML
     # Admin/chat static files under daphne. ServeStatic (WhiteNoise's async fork): a sync-only
     # middleware here would make Django run every request's whole chain through sync_to_async.
     "servestatic.middleware.ServeStaticMiddleware",
@@ -143,8 +144,9 @@ def _redis_url() -> str | None:
 REDIS_URL = _redis_url()
 
 if REDIS_URL:
+    # channels_redis' layer, but a Redis outage does not kill every open websocket (byok.ws_resilience).
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {"BACKEND": "byok.ws_resilience.ResilientRedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -162,8 +164,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 LOGIN_URL = "/admin/login/"
 
-# Request bodies above this are refused (413) before any parsing.
+# Request bodies above this are refused (413) before they are read (byok.bodylimit).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("BYOK_MAX_BODY_BYTES", 2 * 1024 * 1024)
+# On SIGTERM, requests in flight get this long to finish before they are ended with an error (byok.shutdown).
+BYOK_SHUTDOWN_GRACE_S = env_int("BYOK_SHUTDOWN_GRACE_S", 10)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,5 +1,9 @@
 """Refuse oversized or unreadable request bodies with a JSON error before any view runs.
 
+In front of this, `byok.bodylimit` refuses the same bodies at the ASGI level
+(and inside daphne) before they are read; this middleware keeps the rule for
+requests that do not come through the ASGI app (Django's test client).
+
 Django only checks `DATA_UPLOAD_MAX_MEMORY_SIZE` when something reads
 `request.body` or `request.POST` (and then as a generic 400); DRF's parsers
 read the stream directly. This middleware answers 413 from the
@@ -11,35 +15,26 @@ one error shape `{"code", "message"}`.
 
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.conf import settings
 from django.http import JsonResponse
 
-__all__ = ["BodySizeLimitMiddleware"]
+from byok.bodylimit import error_body, refusal
+from byok.exceptions import ByokError
 
+__all__ = ["BodySizeLimitMiddleware", "JsonErrorMiddleware"]
 
-def _error(request, status: int, code: str, message: str) -> JsonResponse:
-    if request.path.startswith("/v1/"):
-        kind = "invalid_request_error"
-        return JsonResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status=status)
-    return JsonResponse({"code": code, "message": message}, status=status)
+log = logging.getLogger("byok.api")
 
 
 def check_body(request) -> JsonResponse | None:
     """The error response for a request whose declared body is too large or unreadable, else None."""
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if not declared:
+    refused = refusal(request.path, request.META.get("CONTENT_LENGTH"))
+    if refused is None:
         return None
-    try:
-        length = int(declared)
-    except ValueError:
-        length = -1
-    if length < 0:
-        return _error(request, 400, "bad_request", "The Content-Length header is not a valid length.")
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if limit is not None and length > limit:
-        return _error(request, 413, "payload_too_large", f"The request body is too large (at most {limit} bytes).")
-    return None
+    status, body = refused
+    return JsonResponse(body, status=status)
 
 
 class BodySizeLimitMiddleware:
@@ -61,3 +56,45 @@ class BodySizeLimitMiddleware:
 
     async def _acall(self, request):
         return check_body(request) or await self.get_response(request)
+
+
+class JsonErrorMiddleware:
+    """An exception no view handled becomes a JSON error on every API path, never Django's HTML 500.
+
+    A byok error keeps its status, code and `retryable` (e.g. 503 `state_unavailable` when Redis
+    is down); anything else is a 500 `internal_error` whose detail goes to the log only. Under
+    `/v1/` in OpenAI's error shape. The admin and the HTML pages keep Django's handling.
+    (Django calls exception hooks synchronously, in a thread, in both modes: only on errors.)
+    """
+
+    sync_capable = True
+    async_capable = True
+    JSON_PREFIXES = ("/api/", "/v1/", "/healthz", "/readyz")
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        return self.get_response(request)  # in async mode a coroutine, which Django awaits
+
+    def process_exception(self, request, exception):
+        path = request.path
+        if not path.startswith(self.JSON_PREFIXES) or path.startswith("/api/docs"):
+            return None
+        if isinstance(exception, ByokError):
+            status, code, message, retryable = exception.status_code, exception.code, exception.message, exception.retryable
+        else:
+            log.error("unhandled error on %s %s", request.method, path, exc_info=(type(exception), exception, exception.__traceback__))
+            status, code, message, retryable = 500, "internal_error", "byok failed to answer this request.", False
+        if path.startswith("/v1/"):
+            body = error_body(path, code, message)
+            body["error"]["type"] = "server_error" if status >= 500 else "invalid_request_error"
+        else:
+            body = {**error_body(path, code, message), "retryable": retryable}
+        response = JsonResponse(body, status=status)
+        if status == 503:
+            response["Retry-After"] = "1"
+        return response

@@ -19,6 +19,7 @@ tests can move.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,6 +51,7 @@ _LUA = Path(__file__).with_name("lua")
 # Keys outlive their last use by this much, so a clock a little off never loses state early.
 MARGIN_MS = 5_000
 BUDGET_MARGIN_MS = 3_600_000
+log = logging.getLogger("byok.state")
 T = TypeVar("T")
 
 
@@ -263,4 +265,6 @@ class RedisStateBackend(StateBackend):
         try:
             return await awaitable
         except RedisError as exc:
-            raise StateUnavailable(f"Shared state (Redis) failed: {type(exc).__name__}: {exc}") from exc
+            # Redis's messages name its host and port: they go to the log, not to clients.
+            log.warning("shared state (Redis) failed: %s: %s", type(exc).__name__, exc)
+            raise StateUnavailable("The shared state store (Redis) is unreachable; try again shortly.") from exc

@@ -1,0 +1,74 @@
+"""Redis unreachable (REDIS_URL at a closed port): JSON errors, a chat.error frame before any close,
+and no host or port in anything a client sees (the log has them)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from byok.tests.live import drop_live_env, free_port, live_env, start_daphne
+from byok.tests.test_ws_live import register
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(scope="module")
+def down(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("redisdown")
+    env = live_env(tmp)
+    register(env, "pn", "http://127.0.0.1:9/v1", "sk-live-redisdown-0123456789")
+    port = free_port()  # nothing listens here
+    server = start_daphne(env, tmp, extra_env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    yield server, port
+    server.stop()
+    drop_live_env(env)
+
+
+def _no_address(text: str, port: int) -> None:
+    assert str(port) not in text and "127.0.0.1" not in text, text
+
+
+async def test_every_http_endpoint_answers_json_without_the_redis_address(down):
+    server, port = down
+    auth = {"Authorization": f"Bearer {server.admin_token}"}
+    chat = {"model": "pn/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(base_url=server.url, headers=auth, timeout=30) as client:
+        answers = [
+            await client.get("/v1/models"),
+            await client.post("/v1/chat/completions", json=chat),
+            await client.post("/v1/chat/completions", json={**chat, "stream": True}),
+            await client.post("/api/chat", json={"messages": chat["messages"], "provider": "pn"}),
+            await client.get("/readyz"),
+        ]
+    for response in answers:
+        assert response.status_code == 503, (response.request.url, response.status_code, response.text[:300])
+        assert response.headers["content-type"].startswith(("application/json", "text/event-stream")), response.text[:300]
+        _no_address(response.text, port)
+    assert answers[0].json()["error"]["code"] == "state_unavailable"
+    assert answers[3].json()["code"] == "state_unavailable" and answers[3].json()["retryable"] is True
+    assert json.loads(answers[4].text)["checks"]["redis"] == {"ok": False, "reason": "Redis does not answer"}
+    assert f"127.0.0.1:{port}" in server.log.read_text()  # the operator sees where
+
+
+async def test_the_websocket_sends_chat_error_before_any_close(down):
+    server, port = down
+    frames = []
+    async with connect(server.ws_url + "/ws/chat/", additional_headers={"Authorization": f"Token {server.admin_token}"}) as ws:
+        try:
+            await ws.send(json.dumps({"type": "chat.request", "id": "r1", "provider": "pn",
+                                      "messages": [{"role": "user", "content": "hi"}]}))
+            while True:
+                frames.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
+                if frames[-1]["type"] in ("chat.error", "chat.done"):
+                    break
+        except ConnectionClosed:
+            pass
+    errors = [f for f in frames if f["type"] == "chat.error"]
+    assert errors, frames
+    assert errors[-1]["code"] == "state_unavailable" and errors[-1]["retryable"] is True
+    _no_address(json.dumps(frames), port)

@@ -31,6 +31,7 @@ import httpx
 from byok.exceptions import MalformedResponseError, ProviderError, StreamInterruptedError, UpstreamConnectionError, UpstreamTimeout
 from byok.gateway.config_cache import KeyConfig, ProviderConfig
 from byok.gateway.keypool import KeyPool
+from byok.netguard import ConnectGuard, guard_aiohttp_transport, guard_httpcore_transport
 from byok.providers.base import StreamParser
 from byok.providers.types import TOKEN_KINDS, ChatRequest, ChatResponse, StreamEvent
 from byok.state import StateBackend
@@ -41,13 +42,15 @@ LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=500, keepa
 
 
 def _make_client(transport_name: str) -> httpx.AsyncClient:
-    transport: httpx.AsyncBaseTransport | None = None
+    guard = ConnectGuard()  # the SSRF rule again at every connect (byok.netguard)
     if transport_name == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
         # The transport keeps its own pool: without these limits it caps at 100 connections
         # (found by `make bench`: 1,000 websocket streams queued behind 100 upstream connections).
-        transport = AiohttpTransport(limits=LIMITS, trust_env=False)
+        transport = guard_aiohttp_transport(AiohttpTransport(limits=LIMITS, trust_env=False), guard)
+    else:
+        transport = guard_httpcore_transport(httpx.AsyncHTTPTransport(limits=LIMITS, trust_env=False), guard)
     # No environment proxies or netrc: byok only ever talks to the configured base URLs.
     return httpx.AsyncClient(limits=LIMITS, transport=transport, trust_env=False, follow_redirects=False)
 

@@ -49,3 +49,18 @@ def test_malformed_urls_are_refused(url, expected):
 
 def test_private_addresses_are_allowed_when_configured():
     assert check_base_url("http://127.0.0.1:8080/v1", allow_private=True) is None
+
+
+@pytest.mark.parametrize("host", [
+    "::7f00:1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "2002:a9fe:a9fe::1", "fec0::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo: its client address 192.0.2.45 is documentation space
+])
+def test_ipv6_forms_embedding_private_ipv4_or_site_local_are_refused(host):
+    assert "BYOK_ALLOW_PRIVATE_BASE_URLS" in check_base_url(f"http://[{host}]/v1", allow_private=False)
+    assert "BYOK_ALLOW_PRIVATE_BASE_URLS" in check_base_url("https://api.example.com/v1", allow_private=False,
+                                                            resolve=resolver(host))
+
+
+@pytest.mark.parametrize("host", ["2002:808:808::1", "64:ff9b::808:808", "2606:4700:4700::1111"])
+def test_ipv6_forms_embedding_public_ipv4_are_accepted(host):
+    assert check_base_url(f"http://[{host}]/v1", allow_private=False) is None

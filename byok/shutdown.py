@@ -16,7 +16,10 @@ middleware around everything) drains:
 4. queued usage records are written; then the server exits.
 
 `install_daphne_graceful_shutdown()` runs this from daphne's shutdown hook,
-which otherwise cancels every application at once, with no grace.
+which otherwise cancels every application at once, with no grace;
+`install_uvicorn_graceful_shutdown()` from uvicorn's, which otherwise waits
+for long streams without a bound and closes websockets at once. (granian
+manages its workers from Rust: not covered.)
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import re
 import orjson
 from django.conf import settings
 
-__all__ = ["GracefulApp", "install_daphne_graceful_shutdown"]
+__all__ = ["GracefulApp", "install_daphne_graceful_shutdown", "install_uvicorn_graceful_shutdown"]
 
 log = logging.getLogger("byok.shutdown")
 
@@ -263,4 +266,29 @@ def install_daphne_graceful_shutdown(app: GracefulApp) -> None:
         return drained
 
     Server.kill_all_applications = kill_all_applications
+    Server._byok_graceful = True
+
+
+def install_uvicorn_graceful_shutdown(app: GracefulApp) -> None:
+    """Drain `app` in uvicorn's shutdown, after it stops accepting and before it closes connections.
+
+    uvicorn alone waits for open connections without a bound (a long stream holds it up) and
+    closes websockets at once; this gives both the same grace and terminal errors as under daphne.
+    """
+    from uvicorn.server import Server
+
+    if getattr(Server, "_byok_graceful", False):
+        return
+    original = Server.shutdown
+
+    async def shutdown(self, sockets=None):
+        for server in self.servers:
+            server.close()  # no new connections from here on
+        try:
+            await app.shutdown()
+        except Exception:
+            log.exception("shutdown drain failed")
+        await original(self, sockets)
+
+    Server.shutdown = shutdown
     Server._byok_graceful = True

@@ -20,7 +20,7 @@ from django.conf import settings  # noqa: E402
 
 from byok.bodylimit import BodyLimitApp, install_daphne_body_limit  # noqa: E402
 from byok.routing import websocket_urlpatterns  # noqa: E402
-from byok.shutdown import GracefulApp, install_daphne_graceful_shutdown  # noqa: E402
+from byok.shutdown import GracefulApp, install_daphne_graceful_shutdown, install_uvicorn_graceful_shutdown  # noqa: E402
 from byok.ws_resilience import ErrorFrameOnCrash  # noqa: E402
 from byok.ws_auth import ByokAuthMiddlewareStack, HostOriginValidator  # noqa: E402
 
@@ -54,3 +54,5 @@ application = GracefulApp(ProtocolTypeRouter({
 if "daphne.server" in sys.modules:  # served by daphne: its body buffering and its shutdown need byok's rules
     install_daphne_body_limit()
     install_daphne_graceful_shutdown(application)
+if "uvicorn.server" in sys.modules:
+    install_uvicorn_graceful_shutdown(application)

@@ -242,7 +242,7 @@ async def _flush_usage() -> None:
     from byok.gateway.handler import get_handler  # the handler exists if anything was served
 
     try:
-        await get_handler().usage.flush()
+        await get_handler().flush_usage()
     except Exception:
         log.exception("could not write the queued usage records at shutdown")
 

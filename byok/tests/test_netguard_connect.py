@@ -144,8 +144,8 @@ async def test_a_provider_registered_while_private_was_allowed_is_refused_after_
             api_key="sk-test-0123456789abcdef",
         )
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": False}
-        handler = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=MemoryStore()),
-                              clients=ClientRegistry(transport))
+        clients = ClientRegistry(transport)
+        handler = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=MemoryStore()), clients=clients)
         monkeypatch.setattr(chat_views, "get_handler", lambda: handler)
         user = await sync_to_async(django_user_model.objects.create_user)("carol")
         token = (await sync_to_async(Token.objects.create)(user=user)).key
@@ -154,7 +154,7 @@ async def test_a_provider_registered_while_private_was_allowed_is_refused_after_
             response = await api.post("/api/chat", {"messages": [{"role": "user", "content": "hi"}], "provider": "local"},
                                       content_type="application/json")
         finally:
-            await handler.clients.aclose()
+            await clients.aclose()
         assert response.status_code == 502, response.content
         body = response.json()
         assert [a["error_class"] for a in body["attempts"]] == ["blocked"], body

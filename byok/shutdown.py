@@ -12,7 +12,8 @@ middleware around everything) drains:
    client gets a terminal error: a JSON 503 if nothing was answered yet, an
    error event on an SSE stream (OpenAI's shape under `/v1/`, byok's `error`
    event elsewhere), a `chat.error` for each open chat on a websocket, which
-   is then closed with 1012 (service restart);
+   is then closed with 4503 (byok's code for "service unavailable": daphne
+   only sends 1000 or 3000-4999);
 4. queued usage records are written; then the server exits.
 
 `install_daphne_graceful_shutdown()` runs this from daphne's shutdown hook,
@@ -38,7 +39,7 @@ log = logging.getLogger("byok.shutdown")
 
 CODE = "shutting_down"
 MESSAGE = "The server is shutting down; retry the request."
-CLOSE_SERVICE_RESTART = 1012
+CLOSE_SHUTTING_DOWN = 4503
 STOP_WAIT_S = 5.0  # after the grace period, how long stopped requests get to write their terminal error
 _TERMINAL = re.compile(r'"type":\s*"chat\.(?:done|error)"')
 _OUTPUT = re.compile(r'^\{"type":"chat\.(?:delta|tool_call|reasoning)[a-z_]*","id":"((?:[^"\\]|\\.)*)"')
@@ -51,11 +52,11 @@ def grace_seconds() -> float:
 class InFlight:
     """One HTTP request or websocket being served."""
 
-    __slots__ = ("done", "kind", "open_chats", "output", "path", "sse", "started", "stop")
+    __slots__ = ("body_read", "done", "kind", "open_chats", "output", "path", "sse", "started", "stop")
 
     def __init__(self, kind: str, path: str) -> None:
         self.kind, self.path = kind, path
-        self.started = self.done = self.sse = False
+        self.started = self.done = self.sse = self.body_read = False
         self.stop: asyncio.Future | None = None
         self.open_chats: set[str] = set()  # websocket: chats without a terminal frame yet
         self.output: set[str] = set()  # websocket: chats that have sent output (their error is partial)
@@ -98,6 +99,12 @@ class GracefulApp:
                 entry.stop = asyncio.get_running_loop().create_future()
             if entry.stop.done():
                 return self._disconnect(entry)
+            if entry.kind == "http" and not entry.body_read:
+                # The request body arrives at once: only the long wait after it (Django listening
+                # for a disconnect) needs to race the shutdown. One task less per request.
+                message = await receive()
+                entry.body_read = message["type"] != "http.request" or not message.get("more_body", False)
+                return message
             getter = asyncio.ensure_future(receive())
             await asyncio.wait((getter, entry.stop), return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
@@ -114,7 +121,7 @@ class GracefulApp:
     def _disconnect(entry: InFlight) -> dict:
         if entry.kind == "http":
             return {"type": "http.disconnect"}
-        return {"type": "websocket.disconnect", "code": CLOSE_SERVICE_RESTART}
+        return {"type": "websocket.disconnect", "code": CLOSE_SHUTTING_DOWN}
 
     @staticmethod
     def _note_request(entry: InFlight, text: str | None) -> None:
@@ -140,9 +147,7 @@ class GracefulApp:
                 if not message.get("more_body", False):
                     entry.done = True
             elif kind == "websocket.send" and entry.open_chats:
-                text = message.get("text") or ""
-                if text.startswith('{"type":"chat.') and not text.startswith('{"type":"chat.ready'):
-                    self._note_frame(entry, text)
+                self._note_frame(entry, message.get("text") or "")
             elif kind == "websocket.accept":
                 entry.started = True
             elif kind == "websocket.close":
@@ -169,7 +174,7 @@ class GracefulApp:
 
     async def _refuse(self, kind: str, send) -> None:
         if kind == "websocket":
-            await send({"type": "websocket.close", "code": CLOSE_SERVICE_RESTART})
+            await send({"type": "websocket.close", "code": CLOSE_SHUTTING_DOWN})
             return
         await self._json_503(send)
 
@@ -192,7 +197,7 @@ class GracefulApp:
                         frame = {"type": "chat.error", "id": rid, "code": CODE, "message": MESSAGE,
                                  "retryable": True, "partial": rid in entry.output}
                         await send({"type": "websocket.send", "text": orjson.dumps(frame).decode()})
-                await send({"type": "websocket.close", "code": CLOSE_SERVICE_RESTART})
+                await send({"type": "websocket.close", "code": CLOSE_SHUTTING_DOWN})
             elif not entry.started:
                 await self._json_503(send)
             elif entry.sse:

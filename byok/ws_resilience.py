@@ -8,8 +8,9 @@
   `state_unavailable`) and cross-process notices resume when Redis is back.
 - `ErrorFrameOnCrash`: ASGI middleware around the websocket application. If
   the application fails anyway, the client gets a `chat.error` frame before
-  the close, never a bare 1011; the detail (which may name hosts) goes to the
-  log only.
+  the close (4500, byok's code for an internal error: daphne only sends 1000
+  or 3000-4999), never a bare 1011; the detail (which may name hosts) goes to
+  the log only.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = ["ErrorFrameOnCrash", "ResilientRedisChannelLayer"]
 log = logging.getLogger("byok.ws")
 
 RECEIVE_RETRY_MAX_S = 10.0
-CLOSE_INTERNAL_ERROR = 1011
+CLOSE_INTERNAL_ERROR = 4500
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
@@ -55,7 +56,7 @@ def _client_error(exc: BaseException) -> tuple[str, str, bool]:
 
 
 class ErrorFrameOnCrash:
-    """ASGI middleware: a websocket application that raises sends `chat.error`, then closes (1011)."""
+    """ASGI middleware: a websocket application that raises sends `chat.error`, then closes (4500)."""
 
     def __init__(self, app) -> None:
         self.app = app

@@ -72,3 +72,27 @@ async def test_the_websocket_sends_chat_error_before_any_close(down):
     assert errors, frames
     assert errors[-1]["code"] == "state_unavailable" and errors[-1]["retryable"] is True
     _no_address(json.dumps(frames), port)
+
+
+async def test_a_websocket_application_that_crashes_sends_chat_error_before_closing():
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from byok.ws_resilience import ErrorFrameOnCrash
+
+    async def crashing(scope, receive, send):
+        await send({"type": "websocket.accept"})
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    await ErrorFrameOnCrash(crashing)({"type": "websocket", "path": "/ws/chat/"}, receive, send)
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    frame = json.loads(sent[1]["text"])
+    assert (frame["type"], frame["code"], frame["retryable"]) == ("chat.error", "state_unavailable", True)
+    assert "6399" not in sent[1]["text"] and sent[2]["code"] == 4500

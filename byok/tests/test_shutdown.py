@@ -10,6 +10,8 @@ import time
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from byok.tests.live import drop_live_env, live_env, manage, start_fake_provider, start_served
 from byok.tests.test_ws_live import register
@@ -60,6 +62,22 @@ def served(request, tmp_path):
     drop_live_env(env)
 
 
+async def _socket_chat(server, ready: asyncio.Event) -> tuple[list[dict], int | None]:
+    """One websocket chat on the long provider, read until the server closes the socket."""
+    frames: list[dict] = []
+    async with connect(server.ws_url + "/ws/chat/", additional_headers={"Authorization": f"Token {server.admin_token}"}) as ws:
+        await ws.send(json.dumps({"type": "chat.request", "id": "w1", "provider": "long",
+                                  "messages": [{"role": "user", "content": "hi"}]}))
+        try:
+            while True:
+                frames.append(json.loads(await ws.recv()))
+                if frames[-1]["type"] == "chat.delta":
+                    ready.set()
+        except ConnectionClosed:
+            pass
+        return frames, ws.close_code
+
+
 async def test_sigterm_with_thirty_streams_in_flight_drains_within_the_grace_period(served):
     server, env = served
     first, counter = asyncio.Event(), [0]
@@ -69,10 +87,14 @@ async def test_sigterm_with_thirty_streams_in_flight_drains_within_the_grace_per
         tasks = [asyncio.create_task(_stream(client, "long/gpt-4o-mini", first, counter)) for _ in range(LONG)]
         await asyncio.sleep(0.5)  # the long ones are streaming before the short ones start
         tasks += [asyncio.create_task(_stream(client, "short/gpt-4o-mini", first, counter)) for _ in range(SHORT)]
+        socket_ready = asyncio.Event()
+        socket_chat = asyncio.create_task(_socket_chat(server, socket_ready))
         await asyncio.wait_for(first.wait(), 60)
+        await asyncio.wait_for(socket_ready.wait(), 30)
         server.proc.send_signal(signal.SIGTERM)
         stopped_at = time.monotonic()
         results = await asyncio.wait_for(asyncio.gather(*tasks), GRACE_S + 30)
+        frames, close_code = await asyncio.wait_for(socket_chat, 30)
         ended_after = time.monotonic() - stopped_at
         with pytest.raises(httpx.TransportError):  # no longer accepting
             await httpx.AsyncClient(timeout=5).get(server.url + "/healthz")
@@ -82,6 +104,9 @@ async def test_sigterm_with_thirty_streams_in_flight_drains_within_the_grace_per
     short, long = results[LONG:], results[:LONG]
     assert all(r["done"] and r["finish"] == "stop" and r["error"] is None for r in short), short
     assert all(r["error"] == "shutting_down" and r["done"] for r in long), long
+    errors = [f for f in frames if f["type"] == "chat.error"]
+    assert [(e["id"], e["code"], e["partial"]) for e in errors] == [("w1", "shutting_down", True)], frames[-3:]
+    assert close_code == 4503
     assert GRACE_S - 0.5 <= ended_after < GRACE_S + 10, ended_after
     assert exited_after < GRACE_S + 15, exited_after
     # daphne exits 0; uvicorn re-raises the signal it caught once it has shut down (-SIGTERM).
@@ -92,4 +117,4 @@ async def test_sigterm_with_thirty_streams_in_flight_drains_within_the_grace_per
         "print('ROWS', U.objects.filter(provider_name='short', status='ok').count(), "
         "U.objects.filter(provider_name='long').exclude(status='ok').count())"
     ))
-    assert f"ROWS {SHORT} {LONG}" in rows, rows
+    assert f"ROWS {SHORT} {LONG + 1}" in rows, rows  # the websocket chat's usage too

@@ -19,6 +19,7 @@ import logging
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 
 from byok.bodylimit import error_body, refusal
 from byok.exceptions import ByokError
@@ -58,27 +59,17 @@ class BodySizeLimitMiddleware:
         return check_body(request) or await self.get_response(request)
 
 
-class JsonErrorMiddleware:
+class JsonErrorMiddleware(MiddlewareMixin):
     """An exception no view handled becomes a JSON error on every API path, never Django's HTML 500.
 
     A byok error keeps its status, code and `retryable` (e.g. 503 `state_unavailable` when Redis
     is down); anything else is a 500 `internal_error` whose detail goes to the log only. Under
     `/v1/` in OpenAI's error shape. The admin and the HTML pages keep Django's handling.
-    (Django calls exception hooks synchronously, in a thread, in both modes: only on errors.)
+    Only an exception hook: Django's mixin then adds no thread hop to a request (Django calls
+    exception hooks synchronously, in both modes, only on errors).
     """
 
-    sync_capable = True
-    async_capable = True
     JSON_PREFIXES = ("/api/", "/v1/", "/healthz", "/readyz")
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        return self.get_response(request)  # in async mode a coroutine, which Django awaits
 
     def process_exception(self, request, exception):
         path = request.path

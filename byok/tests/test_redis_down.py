@@ -96,3 +96,20 @@ async def test_a_websocket_application_that_crashes_sends_chat_error_before_clos
     frame = json.loads(sent[1]["text"])
     assert (frame["type"], frame["code"], frame["retryable"]) == ("chat.error", "state_unavailable", True)
     assert "6399" not in sent[1]["text"] and sent[2]["code"] == 4500
+
+
+@pytest.mark.parametrize("path,shape", [("/v1/models", "openai"), ("/api/chat", "byok"), ("/admin/", None)])
+def test_an_unhandled_error_on_an_api_path_is_json_without_its_detail(path, shape):
+    from django.test import RequestFactory
+
+    from byok.api.middleware import JsonErrorMiddleware
+
+    middleware = JsonErrorMiddleware(lambda request: None)
+    response = middleware.process_exception(RequestFactory().get(path), KeyError("redis://10.0.0.9:6399 secret"))
+    if shape is None:
+        assert response is None  # the admin keeps Django's own error page
+        return
+    assert response.status_code == 500 and response["content-type"] == "application/json"
+    body = json.loads(response.content)
+    assert (body["error"]["code"] if shape == "openai" else body["code"]) == "internal_error"
+    assert b"10.0.0.9" not in response.content

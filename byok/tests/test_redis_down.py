@@ -14,8 +14,6 @@ from websockets.exceptions import ConnectionClosed
 from byok.tests.live import drop_live_env, free_port, live_env, start_daphne
 from byok.tests.test_ws_live import register
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture(scope="module")
 def down(tmp_path_factory):
@@ -33,6 +31,7 @@ def _no_address(text: str, port: int) -> None:
     assert str(port) not in text and "127.0.0.1" not in text, text
 
 
+@pytest.mark.asyncio
 async def test_every_http_endpoint_answers_json_without_the_redis_address(down):
     server, port = down
     auth = {"Authorization": f"Bearer {server.admin_token}"}
@@ -55,6 +54,7 @@ async def test_every_http_endpoint_answers_json_without_the_redis_address(down):
     assert f"127.0.0.1:{port}" in server.log.read_text()  # the operator sees where
 
 
+@pytest.mark.asyncio
 async def test_the_websocket_sends_chat_error_before_any_close(down):
     server, port = down
     frames = []
@@ -74,6 +74,7 @@ async def test_the_websocket_sends_chat_error_before_any_close(down):
     _no_address(json.dumps(frames), port)
 
 
+@pytest.mark.asyncio
 async def test_a_websocket_application_that_crashes_sends_chat_error_before_closing():
     from redis.exceptions import ConnectionError as RedisConnectionError
 

@@ -34,7 +34,7 @@ from byok.gateway.failover import Attempt, Failover, Run
 from byok.gateway.keypool import KeyPool
 from byok.gateway.routing import Target, route, split_model
 from byok.gateway.upstream import ClientRegistry, Upstream, UpstreamStream
-from byok.gateway.usage import UsageEntry, UsageWriter, now_utc
+from byok.gateway.usage import UsageEntry, UsageWriter, now_utc, shared_writer
 from byok.providers.types import (
     TOKEN_KINDS,
     ChatRequest,
@@ -90,7 +90,7 @@ class BYOKHandler:
         )
         self._states: dict[int, tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher, asyncio.Lock]] = {}
         self.clock, self.wall = clock, wall
-        self.usage = usage or UsageWriter()
+        self.usage = usage or shared_writer()
         self.pool = KeyPool()
         self.upstream = Upstream(
             clients or ClientRegistry(settings.BYOK.get("HTTP_TRANSPORT", "default")), self.pool,

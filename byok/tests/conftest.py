@@ -67,3 +67,13 @@ def _own_redis_namespace():
 
     settings.BYOK["STATE_PREFIX"] = f"byok-test-{uuid.uuid4().hex[:10]}:"
     yield
+
+
+@pytest.fixture(autouse=True)
+def _usage_written_before_the_database_goes():
+    """Usage is written by a background thread: let it finish a test's records before the test's database is torn down
+    (pytest-django's database fixture is set up before this one, so it is torn down after)."""
+    yield
+    from byok.gateway.usage import flush_all
+
+    flush_all()

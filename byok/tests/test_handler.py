@@ -624,11 +624,12 @@ class TestFailover:
 
     async def test_stream_cancellation_closes_upstream_and_records_usage(self, handler):
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")
-        closed = asyncio.Event()
+        closed, streaming = asyncio.Event(), asyncio.Event()
 
         class Endless(httpx.AsyncByteStream):
             async def __aiter__(self):
                 yield openai_chunks("first")[:150]
+                streaming.set()
                 await asyncio.sleep(3600)
                 yield b""
 
@@ -643,7 +644,7 @@ class TestFailover:
                     pass
 
             task = asyncio.create_task(consume())
-            await asyncio.sleep(0.05)
+            await asyncio.wait_for(streaming.wait(), 30)  # the answer is under way (not a fixed sleep: slow under load)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task

@@ -45,6 +45,7 @@ from byok.gateway.config_cache import KeyConfig
 from byok.gateway.keypool import KeyPool
 from byok.gateway.retry import MAX_RETRY_AFTER_S, backoff_delay, is_retryable, rate_limit_until
 from byok.gateway.routing import Target
+from byok.netguard import BLOCKED_MESSAGE, BlockedAddressError
 from byok.state import StateBackend, key_scope
 
 __all__ = ["MAX_COOLDOWN_WAIT_S", "Attempt", "Failover", "Run"]
@@ -207,4 +208,8 @@ class Failover(Generic[T]):
             return NoUsableProviderError("No provider has a usable key for this request.")
         timeout = isinstance(run.last_error, UpstreamTimeout)
         summary = "; ".join(f"{a.provider} {a.key_hint}: {a.error_class or a.status}" for a in run.attempts)
+        if all(a.error_class == BlockedAddressError.error_class for a in run.attempts):  # the SSRF guard, not a fault
+            error = AllProvidersFailedError(f"Nothing was sent ({summary}): {BLOCKED_MESSAGE}", attempts=attempts)
+            error.retryable = False
+            return error
         return AllProvidersFailedError(f"Every attempt failed ({summary}).", attempts=attempts, timeout=timeout)

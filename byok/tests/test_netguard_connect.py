@@ -158,6 +158,6 @@ async def test_a_provider_registered_while_private_was_allowed_is_refused_after_
         assert response.status_code == 502, response.content
         body = response.json()
         assert [a["error_class"] for a in body["attempts"]] == ["blocked"], body
-        assert "blocked" in body["message"], body
+        assert "BYOK_ALLOW_PRIVATE_BASE_URLS" in body["message"] and body["retryable"] is False, body
         assert server.connections == 0
         assert await sync_to_async(ApiKey.objects.filter(status=ApiKey.Status.ACTIVE).count)() == 1  # not a key fault

@@ -30,7 +30,9 @@ OPENAI_ANSWER = (
 class TinyServer:
     """A loopback HTTP server that counts the connections it accepts and answers every request 200."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: bytes | None = None) -> None:
+        self.answer = answer or (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                                 % len(OPENAI_ANSWER) + OPENAI_ANSWER)
         self.connections = 0
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -52,8 +54,7 @@ class TinyServer:
                 length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                                if line.lower().startswith(b"content-length:")), 0)
                 await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
-                             % len(OPENAI_ANSWER) + OPENAI_ANSWER)
+                writer.write(self.answer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
@@ -82,6 +83,19 @@ async def test_byok_upstream_clients_refuse_a_loopback_connect_when_private_addr
             settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}  # read at request time
             assert (await client.post(f"http://127.0.0.1:{server.port}/v1", content=b"{}")).status_code == 200
         assert server.connections == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_redirects_are_never_followed(transport, settings):
+    settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
+    async with TinyServer() as target:
+        location = f"http://127.0.0.1:{target.port}/v1".encode()
+        redirect = b"HTTP/1.1 307 Temporary Redirect\r\nlocation: " + location + b"\r\ncontent-length: 0\r\n\r\n"
+        async with TinyServer(redirect) as server, _make_client(transport) as client:
+            response = await client.post(f"http://127.0.0.1:{server.port}/v1", content=b"{}")
+        assert response.status_code == 307
+        assert target.connections == 0
 
 
 @pytest.mark.asyncio

@@ -22,7 +22,7 @@ from byok.models import ApiKey, Provider
 from byok.netguard import check_base_url
 from byok.providers import KINDS
 from byok.secrets import fingerprint, hint
-from byok.signals import config_changed
+from byok.signals import config_changed, key_revoked
 from byok.state import disable_keys
 
 log = logging.getLogger("byok.registry")
@@ -258,6 +258,8 @@ def revoke_key(provider_id: int | str, key_id: int | str, *, actor: Actor = SYST
         audit.record("key.revoke", actor=actor, target=key, details={"previous_status": previous})
         _disable_on_commit([key.pk])
         _announce(provider.pk)
+        name, key_hint = provider.name, key.hint
+        transaction.on_commit(lambda: key_revoked.send(sender=ApiKey, provider=name, key_hint=key_hint))
     return key
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from byok.consumers import ChatConsumer
+from byok.ws.consumer import ChatConsumer
 
 __all__ = ["websocket_urlpatterns"]
 

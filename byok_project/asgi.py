@@ -22,7 +22,7 @@ from byok.bodylimit import BodyLimitApp, install_daphne_body_limit  # noqa: E402
 from byok.routing import websocket_urlpatterns  # noqa: E402
 from byok.shutdown import GracefulApp, install_daphne_graceful_shutdown, install_uvicorn_graceful_shutdown  # noqa: E402
 from byok.ws_resilience import ErrorFrameOnCrash  # noqa: E402
-from byok.ws_auth import ByokAuthMiddlewareStack, HostOriginValidator  # noqa: E402
+from byok.ws.auth import ByokAuthMiddlewareStack, HostOriginValidator  # noqa: E402
 
 
 def _layer_read_timeouts(layers: dict, seconds: float = 15.0) -> None:
@@ -44,7 +44,7 @@ def _layer_read_timeouts(layers: dict, seconds: float = 15.0) -> None:
 
 _layer_read_timeouts(settings.CHANNEL_LAYERS)
 # Websockets: the origin must be one of ALLOWED_HOSTS (a handshake without an Origin header,
-# i.e. not from a browser, passes: see byok.ws_auth), then session cookie or Authorization header.
+# i.e. not from a browser, passes: see byok.ws.auth), then session cookie or Authorization header.
 # GracefulApp drains requests in flight on shutdown (byok.shutdown).
 application = GracefulApp(ProtocolTypeRouter({
     "http": BodyLimitApp(django_asgi_app),  # oversized bodies: 413 before they are read, before auth

@@ -19,8 +19,12 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 
-from byok import consumers, registry
-from byok.consumers import CLOSE_UNAUTHENTICATED, Outbox, abroadcast_stop, broadcast_stop, parse_chat_request
+from byok import registry
+from byok.ws import broadcast, consumer
+from byok.ws.broadcast import abroadcast_stop, broadcast_stop
+from byok.ws.consumer import CLOSE_UNAUTHENTICATED
+from byok.ws.frames import FrameError, parse_chat_request
+from byok.ws.outbox import Outbox
 from byok.gateway.handler import BYOKHandler
 from byok.models import UsageRecord
 from byok.state import MemoryStateBackend, MemoryStore
@@ -88,7 +92,7 @@ def respond(stream: Upstream) -> httpx.Response:
 def handler(monkeypatch):
     store = MemoryStore()
     h = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store))
-    monkeypatch.setattr(consumers, "get_handler", lambda: h)
+    monkeypatch.setattr(consumer, "get_handler", lambda: h)
     return h
 
 
@@ -303,7 +307,7 @@ async def test_a_first_frame_token_authenticates(bob, handler, openai, upstream)
     await comm.send_json_to({"type": "chat.request", "id": "r", "messages": HI})
     frames = await until_terminal(comm, "r")
     assert frames[-1]["type"] == "chat.done"
-    await consumers.get_handler().flush_usage()
+    await consumer.get_handler().flush_usage()
     row = await sync_to_async(UsageRecord.objects.get)()
     assert row.user_id == bob.pk and row.interface == "websocket"
     await comm.disconnect()
@@ -422,7 +426,7 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(alice_ws, opena
 ])
 def test_parse_chat_request_refuses_bad_fields(frame, fragment):
     frame = {"messages": HI, **frame}
-    with pytest.raises(consumers.FrameError) as caught:
+    with pytest.raises(FrameError) as caught:
         parse_chat_request(frame)
     assert caught.value.code == "bad_request" and fragment in caught.value.message
 
@@ -489,17 +493,17 @@ async def test_a_cancel_in_the_same_tick_as_the_request_still_ends_it_once(alice
     async def record(frame):
         sent.append(frame)
 
-    consumer = consumers.ChatConsumer()
-    consumer.user, consumer.max_in_flight = alice, 8
-    consumer.outbox = Outbox(record, high_water=1000)
-    consumer.outbox.start()
-    consumer._on_request({"type": "chat.request", "id": "now", "messages": HI})
-    consumer._on_cancel({"type": "chat.cancel", "id": "now"})
+    ws = consumer.ChatConsumer()
+    ws.user, ws.max_in_flight = alice, 8
+    ws.outbox = Outbox(record, high_water=1000)
+    ws.outbox.start()
+    await ws.receive_json({"type": "chat.request", "id": "now", "messages": HI})
+    await ws.receive_json({"type": "chat.cancel", "id": "now"})
     await asyncio.sleep(0.05)
     assert sent == [{"type": "chat.error", "id": "now", "code": "cancelled", "message": "Cancelled by the client.",
                      "retryable": False, "partial": False}]
-    assert consumer.tasks == {} and not consumer._all_tasks
-    consumer.outbox.close()
+    assert ws.tasks == {} and not ws._all_tasks
+    ws.outbox.close()
 
 
 async def test_concurrent_requests_interleave_and_stay_isolated(alice_ws, openai, upstream):
@@ -648,7 +652,7 @@ async def test_without_a_channel_layer_sockets_still_chat(alice, handler, settin
 
 
 async def test_without_a_channel_layer_there_is_nothing_to_broadcast(monkeypatch):
-    monkeypatch.setattr(consumers, "get_channel_layer", lambda: None)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: None)
     assert await abroadcast_stop() is False
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from byok.consumers import broadcast_stop
+from byok.ws.broadcast import broadcast_stop
 
 
 class Command(BaseCommand):

@@ -1,5 +1,5 @@
 // byok chat page: one websocket (/ws/chat/, authenticated by the session cookie), one answer at a time.
-// Frames: see byok/consumers.py. No build step, no dependencies.
+// Frames: see byok/ws/consumer.py. No build step, no dependencies.
 (() => {
   "use strict";
 

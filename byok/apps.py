@@ -7,11 +7,19 @@ class ByokConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_delete, post_save
+        from rest_framework.authtoken.models import Token
+
         from byok.gateway.handler import bump_shared_version
         from byok.secrets import install_log_redaction
         from byok.signals import config_changed, key_revoked
-        from byok.ws.broadcast import on_key_revoked
+        from byok.ws.broadcast import on_key_revoked, on_token_deleted, on_user_changed
 
         config_changed.connect(bump_shared_version, dispatch_uid="byok.bump_shared_version")
+        # Open websockets hear, on every process, of a revoked key, a deleted token or a deactivated user.
         key_revoked.connect(on_key_revoked, dispatch_uid="byok.ws.key_revoked")
+        post_delete.connect(on_token_deleted, sender=Token, dispatch_uid="byok.ws.token_deleted")
+        post_save.connect(on_user_changed, sender=get_user_model(), dispatch_uid="byok.ws.user_saved")
+        post_delete.connect(on_user_changed, sender=get_user_model(), dispatch_uid="byok.ws.user_deleted")
         install_log_redaction()

@@ -22,6 +22,7 @@ from django.core.management import call_command
 from byok import registry
 from byok.ws import broadcast, consumer
 from byok.ws.broadcast import abroadcast_stop, broadcast_stop
+from byok.ws.auth import Credential
 from byok.ws.consumer import CLOSE_UNAUTHENTICATED
 from byok.ws.frames import FrameError, parse_chat_request
 from byok.ws.outbox import Outbox
@@ -494,7 +495,7 @@ async def test_a_cancel_in_the_same_tick_as_the_request_still_ends_it_once(alice
         sent.append(frame)
 
     ws = consumer.ChatConsumer()
-    ws.user, ws.max_in_flight = alice, 8
+    ws.user, ws.credential, ws.max_in_flight = alice, Credential(user_id=alice.pk), 8
     ws.outbox = Outbox(record, high_water=1000)
     ws.outbox.start()
     await ws.receive_json({"type": "chat.request", "id": "now", "messages": HI})
@@ -560,6 +561,70 @@ async def test_disconnect_cancels_every_upstream_call(alice, handler, openai, up
     await handler.flush_usage()
     statuses = await sync_to_async(lambda: sorted(UsageRecord.objects.values_list("status", flat=True)))()
     assert statuses == ["cancelled", "cancelled"]
+
+
+# -- the credential, re-checked (issue 11 point 5) -----------------------------------------------------------
+
+
+async def test_a_deleted_token_closes_the_socket_at_its_next_request_with_4401(bob, handler, openai, upstream, monkeypatch):
+    """The token is re-checked on every chat.request; here its deletion is announced to no socket (as if the
+    channel layer were down), so the check itself must find it gone, through the token cache HTTP uses."""
+    from rest_framework.authtoken.models import Token
+
+    token = await sync_to_async(Token.objects.create)(user=bob)
+    comm = await connect(headers=[(b"authorization", f"Token {token.key}".encode())])
+    await ready(comm)
+    upstream.post(OPENAI).mock(return_value=httpx.Response(200, stream=Upstream(text_parts("ok")), headers={"content-type": "text/event-stream"}))
+    await comm.send_json_to({"type": "chat.request", "id": "before", "messages": HI})
+    assert (await until_terminal(comm, "before"))[-1]["type"] == "chat.done"
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: None)
+    await sync_to_async(token.delete)()
+    await comm.send_json_to({"type": "chat.request", "id": "after", "messages": HI})
+    error = await recv(comm)
+    assert error["type"] == "chat.error" and error["code"] == "credentials_revoked"
+    assert await closed_with(comm) == CLOSE_UNAUTHENTICATED
+
+
+async def test_a_token_delete_announced_stops_running_requests_and_closes(bob, handler, openai, upstream):
+    from rest_framework.authtoken.models import Token
+
+    token = await sync_to_async(Token.objects.create)(user=bob)
+    comm = await connect(headers=[(b"authorization", f"Bearer {token.key}".encode())])
+    await ready(comm)
+    body = Upstream(text_parts("x", "y"), held=2)
+    upstream.post(OPENAI).mock(return_value=respond(body))
+    await comm.send_json_to({"type": "chat.request", "id": "r", "messages": HI})
+    await recv(comm)
+    await sync_to_async(token.delete)()  # post_delete -> after commit -> the user's group on the channel layer
+    error = await recv(comm)
+    assert error["id"] == "r" and error["code"] == "unauthenticated" and error["partial"] is True
+    assert (await recv(comm))["code"] == "credentials_revoked"
+    assert await closed_with(comm) == CLOSE_UNAUTHENTICATED
+    await asyncio.wait_for(body.closed.wait(), 2)
+
+
+async def test_a_deactivated_session_user_is_closed_with_4401(alice, bob, handler):
+    alice_ws, bob_ws = await connect(alice), await connect(bob)
+    await ready(alice_ws), await ready(bob_ws)
+    alice.is_active = False
+    await sync_to_async(alice.save)()
+    assert (await recv(alice_ws))["code"] == "credentials_revoked"
+    assert await closed_with(alice_ws) == CLOSE_UNAUTHENTICATED
+    assert await bob_ws.receive_nothing(timeout=0.2)  # only that user's sockets
+    await bob_ws.disconnect()
+
+
+async def test_a_session_user_deactivated_unannounced_is_refused_at_the_next_request(alice, handler, monkeypatch):
+    comm = await connect(alice)
+    await ready(comm)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: None)  # as if announced to no one
+    from byok.ws import auth
+
+    await sync_to_async(type(alice).objects.filter(pk=alice.pk).update)(is_active=False)
+    monkeypatch.setattr(auth, "TOKEN_CACHE_TTL", 0.0)  # past the cache's TTL
+    await comm.send_json_to({"type": "chat.request", "id": "late", "messages": HI})
+    assert (await recv(comm))["code"] == "credentials_revoked"
+    assert await closed_with(comm) == CLOSE_UNAUTHENTICATED
 
 
 # -- channel layer: stops and revoked keys ----------------------------------------------------------------

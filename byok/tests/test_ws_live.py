@@ -246,3 +246,81 @@ async def test_a_revoke_on_one_process_and_ws_stop_reach_sockets_on_another(live
                 assert stop[-1]["event"] == "stopped" and stop[-1]["message"] == "Stopping for maintenance."
     finally:
         server_b.stop()
+
+
+def new_user_token(env: dict, username: str) -> str:
+    """A user of its own and a DRF token for it, made by another process (`manage.py shell`)."""
+    code = (
+        "from django.contrib.auth import get_user_model\n"
+        "from rest_framework.authtoken.models import Token\n"
+        f"u = get_user_model().objects.create_user({username!r})\n"
+        "print('TOKEN', Token.objects.create(user=u).key)\n"
+    )
+    return re.search(r"TOKEN (\w+)", manage(env, "shell", "-c", code)).group(1)
+
+
+async def closed_code(ws, timeout: float) -> int:
+    """Read frames until the server closes the socket; its close code (frames before it are ignored)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic()))
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else -1
+
+
+async def test_a_token_deleted_by_another_process_closes_the_socket_at_its_next_request(live):
+    """No channel layer needed: each chat.request re-checks the token through the HTTP token cache, whose
+    refresh drops a token deleted elsewhere within its TTL (5 s), so a request after that is refused with 4401."""
+    server, fake, env, keys, tmp = live
+    name = f"ws-{uuid.uuid4().hex[:6]}"
+    token = new_user_token(env, name)
+    async with connect(ws_url(server), additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert (await frame(ws))["type"] == "chat.ready"
+        await ws.send(json.dumps({"type": "chat.request", "id": "ok", "provider": "paced", "messages": [{"role": "user", "content": "x"}]}))
+        assert (await until(ws, terminal("ok")))[-1]["type"] == "chat.done"
+        manage(env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.filter(user__username={name!r}).delete()")
+        deleted = time.monotonic()
+        code = None
+        for attempt in range(30):  # one request every 0.25 s until refused
+            try:
+                await ws.send(json.dumps({"type": "chat.request", "id": f"r{attempt}", "provider": "paced", "messages": [{"role": "user", "content": "x"}]}))
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else -1
+                break
+            try:
+                got = await until(ws, lambda f: f["type"] in ("chat.done", "chat.error"), timeout=5)
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else -1
+                break
+            if got[-1].get("code") == "credentials_revoked":
+                code = await closed_code(ws, 5)
+                break
+            await asyncio.sleep(0.25)
+        assert code == 4401
+        assert time.monotonic() - deleted < 5 + 2 + 2  # the cache's TTL, plus a request's length and slack
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="two server processes share the channel layer only through Redis (REDIS_URL)")
+async def test_a_token_delete_or_user_deactivation_elsewhere_closes_open_sockets_on_every_process_at_once(live):
+    server_a, fake, env, keys, tmp = live
+    server_b = start_daphne(env, tmp)
+    try:
+        first, second = f"ws-{uuid.uuid4().hex[:6]}", f"ws-{uuid.uuid4().hex[:6]}"
+        token_1, token_2 = new_user_token(env, first), new_user_token(env, second)
+        async with connect(ws_url(server_a), additional_headers={"Authorization": f"Token {token_1}"}) as on_a, \
+                connect(ws_url(server_b), additional_headers={"Authorization": f"Token {token_2}"}) as on_b:
+            await frame(on_a), await frame(on_b)
+            await on_b.send(json.dumps({"type": "chat.request", "id": "b1", "provider": "slow", "messages": [{"role": "user", "content": "x"}]}))
+            await until(on_b, lambda f: f["type"] == "chat.delta")
+            # A third process deletes the token of the socket on A, deactivates the user of the socket on B.
+            manage(env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.get(user__username={first!r}).delete()")
+            started = time.monotonic()
+            assert await closed_code(on_a, 5) == 4401
+            manage(env, "shell", "-c", f"from django.contrib.auth import get_user_model; u = get_user_model().objects.get(username={second!r}); u.is_active = False; u.save()")
+            frames = await until(on_b, terminal("b1"), timeout=5)
+            assert frames[-1]["code"] == "unauthenticated"
+            assert await closed_code(on_b, 5) == 4401
+            assert time.monotonic() - started < 5 + 5  # pushed, not waited for: two manage.py starts are most of it
+    finally:
+        server_b.stop()

@@ -19,32 +19,98 @@ do not, and they authenticate with a token, not ambient cookies.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
+from django.core.exceptions import SynchronousOnlyOperation
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import AllowedHostsOriginValidator
 
-__all__ = ["ByokAuthMiddlewareStack", "HostOriginValidator", "TokenHeaderAuthMiddleware", "user_for_token"]
+from byok.api.authentication import TOKEN_CACHE_TTL, BearerOrTokenAuthentication
+
+__all__ = ["ByokAuthMiddlewareStack", "Credential", "HostOriginValidator", "TokenHeaderAuthMiddleware", "user_for_token", "user_still_active"]
 
 SCHEMES = (b"token", b"bearer")
 
 
-def _user_for_token(key: str):
-    from rest_framework.authtoken.models import Token
+_token_auth = BearerOrTokenAuthentication()
 
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
+
+def _check_token_uncached(key: str):
+    try:
+        return TokenAuthentication.authenticate_credentials(_token_auth, key)[0]
+    except exceptions.AuthenticationFailed:
         return None
-    return token.user
+
+
+def _check_token(key: str):
+    try:
+        return _token_auth.authenticate_credentials(key)[0]
+    except exceptions.AuthenticationFailed:
+        return None
 
 
 async def user_for_token(key: Any):
-    """The active user owning DRF token `key`, or None."""
+    """The active user owning DRF token `key`, or None.
+
+    Through the HTTP token cache (`byok.api.authentication`): a known token
+    costs no query and no thread hop, and the cache's own refresh/TTL decide
+    how stale the answer may be, the same for sockets as for HTTP requests.
+    """
     if not isinstance(key, str) or not key or len(key) > 128:
         return None
-    return await database_sync_to_async(_user_for_token)(key)
+    try:
+        return _check_token(key)
+    except SynchronousOnlyOperation:  # not cached: the lookup needs the database
+        return await database_sync_to_async(_check_token)(key)
+
+
+_active_users: dict[int, float] = {}  # user id -> when it was last seen active (session sockets)
+
+
+def _user_is_active(user_id: int) -> bool:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+
+
+async def user_still_active(user_id: int, *, fresh: bool = False) -> bool:
+    """Whether a session-authenticated socket's user still exists and is active (cached for `TOKEN_CACHE_TTL`)."""
+    now = time.monotonic()
+    seen = _active_users.get(user_id)
+    if not fresh and seen is not None and now - seen < TOKEN_CACHE_TTL:
+        return True
+    if not await database_sync_to_async(_user_is_active)(user_id):
+        _active_users.pop(user_id, None)
+        return False
+    if len(_active_users) >= 10_000:
+        _active_users.clear()
+    _active_users[user_id] = now
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a socket authenticated with: a DRF token (header or `auth` frame), or a session's user."""
+
+    token: str | None = None
+    user_id: int | None = None
+
+    async def holds(self, *, fresh: bool = False) -> bool:
+        """Whether the credential still holds: False once the token is deleted or the user deactivated.
+
+        Cached as HTTP tokens are; `fresh` asks the database (a notice said something changed for this user).
+        """
+        if self.token is not None:
+            if fresh:
+                return await database_sync_to_async(_check_token_uncached)(self.token) is not None
+            return await user_for_token(self.token) is not None
+        return self.user_id is not None and await user_still_active(self.user_id, fresh=fresh)
 
 
 def _authorization(scope) -> bytes | None:
@@ -77,6 +143,7 @@ class TokenHeaderAuthMiddleware(BaseMiddleware):
                     scope["user"] = AnonymousUser()
                 else:
                     scope["user"] = user
+                    scope["byok_token"] = parts[1].decode("ascii")  # the consumer re-checks it on every request
         return await super().__call__(scope, receive, send)
 
 

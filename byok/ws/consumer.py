@@ -66,7 +66,7 @@ from django.conf import settings
 
 from byok.gateway.handler import get_handler
 from byok.providers.types import ChatRequest, StreamDone, StreamFailed, StreamStarted
-from byok.ws.auth import user_for_token
+from byok.ws.auth import Credential, user_for_token
 from byok.ws.broadcast import ALL_GROUP, user_group
 from byok.ws.frames import MAX_ID_CHARS, FrameError, error_frame, notice_frame, parse_chat_request
 from byok.ws.outbox import Outbox
@@ -108,6 +108,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = None
+        self.credential: Credential | None = None  # re-checked on every chat.request
         self.tasks: dict[str, asyncio.Task] = {}  # running requests by client id
         self.providers: dict[str, str | None] = {}  # request id -> the provider it was routed to
         self._stops: dict[str, dict] = {}  # request id -> why it is being stopped (its terminal chat.error)
@@ -131,7 +132,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         user = self.scope.get("user")
         if user is not None and user.is_authenticated and user.is_active:
-            await self._authenticated(user)
+            token = self.scope.get("byok_token")
+            await self._authenticated(user, Credential(token=token) if token else Credential(user_id=user.pk))
         else:
             self._deadline = asyncio.get_running_loop().create_task(self._auth_deadline(float(ws_setting("AUTH_TIMEOUT_S"))))
 
@@ -142,8 +144,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json(frame)
 
-    async def _authenticated(self, user) -> None:
-        self.user = user
+    async def _authenticated(self, user, credential: Credential) -> None:
+        self.user, self.credential = user, credential
         if self._deadline is not None:
             self._deadline.cancel()
         layer = self.channel_layer
@@ -164,6 +166,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             self._reject("unauthenticated", f"Not authenticated within {seconds:g} s: connect with a session cookie or an "
                          "Authorization header, or send {\"type\": \"auth\", \"token\": ...} first.")
+
+    async def _credential_gone(self) -> None:
+        """The token was deleted or the user deactivated: stop every request, say why, close with 4401."""
+        message = "This socket's credentials were revoked (token deleted or user deactivated): authenticate again."
+        running = [task for rid, task in self.tasks.items() if self._stop(rid, "unauthenticated", message, retryable=False)]
+        if running:
+            await asyncio.wait(running, timeout=10)
+        self.user = None
+        self._reject("credentials_revoked", message)
 
     def _reject(self, code: str, message: str) -> None:
         self.outbox.put_nowait(error_frame(None, code, message))
@@ -222,7 +233,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if user is None:
             self._reject("auth_failed", "That token is not valid.")
             return
-        await self._authenticated(user)
+        await self._authenticated(user, Credential(token=frame["token"]))
 
     async def _on_request(self, frame: dict) -> None:
         rid = frame.get("id")
@@ -230,6 +241,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("bad_request", f"chat.request needs an id: a string of 1-{MAX_ID_CHARS} characters.")
         if rid in self.tasks:
             raise FrameError("duplicate_id", f"A request with id {rid!r} is still running on this socket.")
+        if not await self.credential.holds():
+            await self._credential_gone()
+            return
         if len(self.tasks) >= self.max_in_flight:
             self.outbox.put_nowait(error_frame(rid, "too_many_requests",
                                                f"At most {self.max_in_flight} requests may run at once on one socket.", retryable=True))
@@ -319,6 +333,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.outbox.put_nowait(notice_frame("stopped", reason, stopped=running))
         for rid in running:
             self._stop(rid, "stopped", reason, retryable=False)
+
+    async def byok_credentials_changed(self, event: dict) -> None:
+        """A token of this user was deleted, or the user changed: re-check now, past the caches."""
+        if self.credential is not None and self.user is not None and not await self.credential.holds(fresh=True):
+            await self._credential_gone()
 
     async def byok_key_revoked(self, event: dict) -> None:
         provider = event.get("provider") or ""

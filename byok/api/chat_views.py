@@ -41,11 +41,13 @@ from rest_framework.authentication import SessionAuthentication
 from byok.api import openai_compat as oa
 from byok.api.authentication import BearerOrTokenAuthentication
 from byok.api.exceptions import exception_handler
-from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS, sse_event
+from byok.api.render_byok import ByokStreamRenderer
+from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
 from byok.gateway.handler import ChatResult, get_handler
 from byok.overhead import HEADER as OVERHEAD_HEADER, overhead_header, time_in_byok_ms
-from byok.providers.types import ChatRequest, Message, GatewayEvent, StreamDone, StreamEvent, StreamFailed, StreamStarted, Tool, ToolCall
+from byok.providers.types import ChatRequest, GatewayEvent, Message, StreamDone, StreamEvent, StreamFailed, StreamStarted, Tool, ToolCall
+from byok.schemas import rules
 
 __all__ = ["byok_chat", "chat_completions", "model_detail", "models"]
 
@@ -308,6 +310,10 @@ def _optional_str(body: dict, name: str, errors: _Errors, *, max_len: int = 200)
     if not isinstance(value, str) or len(value) > max_len:
         errors.add(name, f"A string of at most {max_len} characters.")
         return None
+    problem = rules.stored_text_problem(value)
+    if problem:
+        errors.add(name, f"This field {problem}.")
+        return None
     return value.strip() or None
 
 
@@ -341,6 +347,9 @@ def _byok_messages(raw: Any, errors: _Errors) -> tuple[Message, ...]:
     if not isinstance(raw, list) or not raw:
         errors.add("messages", "A non-empty list of messages.")
         return ()
+    if len(raw) > rules.MAX_MESSAGES:
+        errors.add("messages", f"At most {rules.MAX_MESSAGES} messages.")
+        return ()
     out = []
     for i, m in enumerate(raw):
         where = f"messages[{i}]"
@@ -354,6 +363,10 @@ def _byok_messages(raw: Any, errors: _Errors) -> tuple[Message, ...]:
         content = m.get("content")
         if content is not None and not isinstance(content, str):
             errors.add(f"{where}.content", "A string.")
+            continue
+        problem = rules.content_problem(content) if content else None
+        if problem:
+            errors.add(f"{where}.content", f"This field {problem}.")
             continue
         calls = _byok_tool_calls(m.get("tool_calls"), f"{where}.tool_calls", errors) if role == "assistant" else ()
         if content is None and not (role == "assistant" and calls):
@@ -399,7 +412,7 @@ def _byok_number(body: dict, name: str, low: float, high: float, errors: _Errors
     value = body.get(name)
     if value is None:
         return None
-    if not oa._is_number(value) or not low <= value <= high:
+    if rules.number_problem(value, low, high):
         errors.add(name, f"A number between {low:g} and {high:g}.")
         return None
     return float(value)
@@ -420,19 +433,19 @@ def parse_byok_chat(body: Any) -> tuple[ChatRequest, str | None, bool]:
     if tool_choice and tool_choice not in ("auto", "none", "required") and tool_choice not in {t.name for t in tools}:
         errors.add("tool_choice", "auto, none, required, or the name of one of the tools.")
     max_tokens = body.get("max_tokens")
-    if max_tokens is not None and (not oa._is_int(max_tokens) or max_tokens < 1):
-        errors.add("max_tokens", "A positive integer.")
+    if max_tokens is not None and rules.int_problem(max_tokens):
+        errors.add("max_tokens", f"An integer from 1 to {rules.MAX_TOKENS}.")
     stop = body.get("stop")
     if isinstance(stop, str):
         stop = [stop]
-    if stop is not None and (not isinstance(stop, list) or len(stop) > oa.MAX_STOP or not all(isinstance(s, str) for s in stop)):
-        errors.add("stop", f"A string or a list of at most {oa.MAX_STOP} strings.")
+    if stop is not None and (not isinstance(stop, list) or len(stop) > rules.MAX_STOP or not all(isinstance(s, str) for s in stop)):
+        errors.add("stop", f"A string or a list of at most {rules.MAX_STOP} strings.")
         stop = None
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         errors.add("stream", "true or false.")
-    temperature = _byok_number(body, "temperature", 0, 2, errors)
-    top_p = _byok_number(body, "top_p", 0, 1, errors)
+    temperature = _byok_number(body, "temperature", *rules.TEMPERATURE, errors)
+    top_p = _byok_number(body, "top_p", *rules.TOP_P, errors)
     if errors:
         raise drf.ValidationError(dict(errors))
     req = ChatRequest(
@@ -492,51 +505,27 @@ async def _byok_stream(req: ChatRequest, provider: str | None, user_id: int, bef
     return _streaming(_byok_events(agen, first), _served_stream(first).headers())
 
 
-def _error_event(exc: ByokError, *, partial: bool, request_id: str | None) -> bytes:
-    return sse_event("error", {**exc.to_dict(), "status": exc.status_code, "partial": partial, "id": request_id})
-
-
 async def _byok_events(agen, first) -> AsyncIterator[bytes]:
-    """Handler events -> `delta` (text / reasoning / refusal), `tool_call` (each call, whole), `done` or `error`."""
-    calls: dict[int, dict[str, Any]] = {}
-    sent = False
+    """Handler events -> SSE bytes through the dialect's pure renderer (`ByokStreamRenderer`)."""
+    render = ByokStreamRenderer()
     try:
         event: GatewayEvent | None = first
         while event is not None:
             if isinstance(event, StreamDone):
                 await _drain(agen)
-                for index in sorted(calls):
-                    call = calls[index]
-                    yield sse_event("tool_call", {"index": index, "id": call["id"], "name": call["name"], "arguments": "".join(call["arguments"])})
-                yield sse_event("done", {
-                    "id": event.request_id, "finish_reason": "tool_calls" if calls and event.finish_reason == "stop" else event.finish_reason,
-                    "usage": event.usage.to_dict(), "provider": event.provider, "model": event.model, "key_hint": event.key_hint,
-                    "attempts": event.attempts, "latency_ms": round(event.latency_ms, 2),
-                    "failover_ms": round(event.failover_ms, 2), "ttft_ms": None if event.ttft_ms is None else round(event.ttft_ms, 2),
-                })
+                yield render.done(event)
                 return
             if isinstance(event, StreamFailed):
                 await _drain(agen)
-                yield _error_event(event.error, partial=event.partial or sent, request_id=event.request_id)
+                yield render.failed(event)
                 return
-            kind = event.kind
-            if kind == "text_delta":
-                sent = True
-                yield sse_event("delta", {"text": event.text})
-            elif kind == "reasoning_delta":
-                sent = True
-                yield sse_event("delta", {"reasoning": event.text})
-            elif kind == "refusal_delta":
-                sent = True
-                yield sse_event("delta", {"refusal": event.text})
-            elif kind == "tool_call_start":
-                calls[event.index or 0] = {"id": event.tool_call_id, "name": event.name, "arguments": []}
-            elif kind == "tool_call_delta" and (event.index or 0) in calls:
-                calls[event.index or 0]["arguments"].append(event.arguments or "")
+            chunk = render.event(event)
+            if chunk:
+                yield chunk
             event = await anext(agen, None)
-        yield _error_event(StreamInterruptedError("The stream ended without a final event."), partial=True, request_id=None)
+        yield render.error(StreamInterruptedError("The stream ended without a final event."), request_id=None)
     except Exception:
         log.exception("chat stream failed inside byok")
-        yield _error_event(InternalError(), partial=True, request_id=None)
+        yield render.error(InternalError(), request_id=None)
     finally:
         await agen.aclose()

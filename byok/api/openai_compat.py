@@ -24,6 +24,7 @@ import orjson
 
 from byok.exceptions import ByokError
 from byok.providers.types import ChatRequest, ChatResponse, Message, StreamEvent, Tool, ToolCall, Usage
+from byok.schemas import rules
 
 __all__ = [
     "DONE",
@@ -53,7 +54,7 @@ _SUPPORTED = frozenset({
 })
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-MAX_STOP = 4
+MAX_STOP = rules.MAX_STOP
 # The openai SDK sleeps for a Retry-After of at most this long before retrying by itself.
 SDK_MAX_RETRY_AFTER_S = 60
 
@@ -90,12 +91,16 @@ class ParsedChat:
 # -- parsing --------------------------------------------------------------------------------------
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+_is_number = rules.is_number
+_is_int = rules.is_int
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def _stored(value: str, param: str) -> str:
+    """A string byok stores (usage rows, logs): refused with a 400 naming `param` if it holds control characters."""
+    problem = rules.stored_text_problem(value)
+    if problem:
+        raise InvalidRequest(f"Invalid '{param}': it {problem}.", param)
+    return value
 
 
 def _type_error(param: str, expected: str) -> InvalidRequest:
@@ -121,13 +126,15 @@ def _positive_int(body: dict, name: str) -> int | None:
         raise _type_error(name, "an integer")
     if v < 1:
         raise InvalidRequest(f"Invalid '{name}': it must be at least 1.", name)
+    if v > rules.MAX_TOKENS:
+        raise InvalidRequest(f"Invalid '{name}': it must be at most {rules.MAX_TOKENS}.", name)
     return v
 
 
 def _text(content: Any, param: str, *, allow_refusal: bool = False) -> str:
-    """A message's content as text: a string, or an array of text parts joined by newlines."""
+    """A message's content as text: a string, or an array of text parts joined (`rules.join_parts`)."""
     if isinstance(content, str):
-        return content
+        return _content(content, param)
     if not isinstance(content, list):
         raise _type_error(param, "a string or an array of content parts")
     texts = []
@@ -148,7 +155,14 @@ def _text(content: Any, param: str, *, allow_refusal: bool = False) -> str:
             )
         else:
             raise InvalidRequest(f"Missing or invalid '{where}.type'.", f"{where}.type")
-    return "\n".join(texts)
+    return _content(rules.join_parts(texts), param)
+
+
+def _content(text: str, param: str) -> str:
+    problem = rules.content_problem(text)
+    if problem:
+        raise InvalidRequest(f"Invalid '{param}': it {problem}.", param)
+    return text
 
 
 def _tool_call(raw: Any, param: str) -> ToolCall:
@@ -180,6 +194,8 @@ def _messages(raw: Any) -> tuple[Message, ...]:
         raise _type_error("messages", "an array")
     if not raw:
         raise InvalidRequest("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array")
+    if len(raw) > rules.MAX_MESSAGES:
+        raise InvalidRequest(f"Invalid 'messages': at most {rules.MAX_MESSAGES} messages.", "messages", "array_above_max_length")
     out: list[Message] = []
     call_names: dict[str, str] = {}  # tool call id -> function name (Gemini needs the name on results)
     for i, m in enumerate(raw):
@@ -351,9 +367,19 @@ def parse_chat_completion(body: bytes | dict) -> ParsedChat:
     response_format = body.get("response_format")
     if response_format is not None and response_format != {"type": "text"}:
         raise InvalidRequest("Only 'response_format' {\"type\": \"text\"} is supported by byok.", "response_format", "unsupported_value")
+    _stored(model, "model")
     for name in ("user", "prompt_cache_key", "safety_identifier"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise _type_error(name, "a string")
+        if body.get(name) is not None:
+            if not isinstance(body[name], str):
+                raise _type_error(name, "a string")
+            _stored(body[name], name)
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise _type_error("metadata", "an object of strings")
+        for k, v in metadata.items():
+            _stored(k, "metadata")
+            _stored(v, f"metadata.{k}")
 
     max_tokens = _positive_int(body, "max_tokens")
     max_completion = _positive_int(body, "max_completion_tokens")

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from byok.schemas import rules
+
 __all__ = ["add_chat_paths"]
 
 JSON = "application/json"
@@ -34,12 +36,12 @@ STRING = {"type": "string"}
 NONEMPTY = {"type": "string", "minLength": 1}
 FUNCTION_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$", "description": "1-64 letters, digits, underscores or dashes."}
 STOP = _nullable({
-    "description": "A stop sequence or up to 4 of them.",
-    "oneOf": [STRING, {"type": "array", "items": STRING, "maxItems": 4}],
+    "description": f"A stop sequence or up to {rules.MAX_STOP} of them.",
+    "oneOf": [STRING, {"type": "array", "items": STRING, "maxItems": rules.MAX_STOP}],
 })
-TEMPERATURE = _nullable({"type": "number", "minimum": 0, "maximum": 2})
-TOP_P = _nullable({"type": "number", "minimum": 0, "maximum": 1})
-POSITIVE_INT = _nullable({"type": "integer", "minimum": 1})
+TEMPERATURE = _nullable({"type": "number", "minimum": rules.TEMPERATURE[0], "maximum": rules.TEMPERATURE[1]})
+TOP_P = _nullable({"type": "number", "minimum": rules.TOP_P[0], "maximum": rules.TOP_P[1]})
+POSITIVE_INT = _nullable({"type": "integer", "minimum": 1, "maximum": rules.MAX_TOKENS})
 
 # -- OpenAI-compatible schemas -----------------------------------------------------------------------
 

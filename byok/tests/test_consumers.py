@@ -447,7 +447,7 @@ def test_parse_chat_request_reads_openai_shaped_fields():
     })
     assert provider == "openai" and req.model == "gpt-4o" and req.stream is True
     assert req.stop == ("END",) and req.top_p == 0.5 and req.max_tokens == 10 and req.tool_choice == "lookup"
-    assert req.messages[1].content == "Hello" and req.system == "Be brief."
+    assert req.messages[1].content == "Hel\nlo" and req.system == "Be brief."
     assert req.messages[2].tool_calls[0].arguments == '{"q":1}' and req.messages[3].tool_call_id == "c1"
     assert req.tools[0].parameters == {"type": "object", "properties": {}}
     assert parse_chat_request({"messages": HI, "provider": "", "tool_choice": "auto"})[1] is None

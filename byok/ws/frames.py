@@ -6,16 +6,16 @@ raising `FrameError`, which becomes a `chat.error` (the socket stays open).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 
 from byok.providers.types import ChatRequest, Message, Tool, ToolCall
+from byok.schemas import rules
 
 __all__ = ["MAX_ID_CHARS", "MAX_MESSAGES", "FrameError", "error_frame", "notice_frame", "parse_chat_request"]
 
-MAX_MESSAGES = 1000
+MAX_MESSAGES = rules.MAX_MESSAGES
 MAX_ID_CHARS = 128
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -44,7 +44,12 @@ def _bad(message: str) -> FrameError:
 
 
 def _text(value: Any, where: str) -> str | None:
-    if value is None or isinstance(value, str):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        problem = rules.content_problem(value)
+        if problem:
+            raise _bad(f"{where}.content {problem}.")
         return value
     if isinstance(value, list):  # OpenAI content parts: keep the text ones
         parts = []
@@ -52,7 +57,7 @@ def _text(value: Any, where: str) -> str | None:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
                 raise _bad(f"{where}: content parts must be {{\"type\": \"text\", \"text\": ...}}.")
             parts.append(part["text"])
-        return "".join(parts)
+        return _text(rules.join_parts(parts), where)
     raise _bad(f"{where}: content must be a string.")
 
 
@@ -113,8 +118,8 @@ def _number(frame: dict, field: str, low: float, high: float) -> float | None:
     value = frame.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
-        raise _bad(f"{field} must be a number from {low} to {high}.")
+    if rules.number_problem(value, low, high):
+        raise _bad(f"{field} must be a number from {low:g} to {high:g}.")
     return float(value)
 
 
@@ -124,19 +129,22 @@ def _string(frame: dict, field: str, limit: int) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise _bad(f"{field} must be a string of at most {limit} characters.")
+    problem = rules.stored_text_problem(value)
+    if problem:
+        raise _bad(f"{field} {problem}.")
     return value
 
 
 def parse_chat_request(frame: dict) -> tuple[ChatRequest, str | None]:
     """A `chat.request` frame -> (ChatRequest, provider name or None); raises FrameError."""
     max_tokens = frame.get("max_tokens")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= 10_000_000):
-        raise _bad("max_tokens must be a positive integer.")
+    if max_tokens is not None and rules.int_problem(max_tokens):
+        raise _bad(f"max_tokens must be an integer from 1 to {rules.MAX_TOKENS}.")
     stop = frame.get("stop")
     if isinstance(stop, str):
         stop = [stop]
-    if stop is not None and (not isinstance(stop, list) or len(stop) > 16 or not all(isinstance(s, str) and s for s in stop)):
-        raise _bad("stop must be a string or a list of strings.")
+    if stop is not None and (not isinstance(stop, list) or len(stop) > rules.MAX_STOP or not all(isinstance(s, str) and s for s in stop)):
+        raise _bad(f"stop must be a string or a list of at most {rules.MAX_STOP} strings.")
     choice = frame.get("tool_choice")
     if isinstance(choice, dict):
         choice = (choice.get("function") or {}).get("name") if isinstance(choice.get("function"), dict) else None
@@ -146,7 +154,7 @@ def parse_chat_request(frame: dict) -> tuple[ChatRequest, str | None]:
         raise _bad("tool_choice must be auto, none, required or a function name.")
     req = ChatRequest(
         model=_string(frame, "model", 200) or "", messages=_messages(frame.get("messages")), tools=_tools(frame.get("tools")),
-        tool_choice=choice, temperature=_number(frame, "temperature", 0, 2), top_p=_number(frame, "top_p", 0, 1),
+        tool_choice=choice, temperature=_number(frame, "temperature", *rules.TEMPERATURE), top_p=_number(frame, "top_p", *rules.TOP_P),
         max_tokens=max_tokens, stop=tuple(stop or ()), stream=True,
     )
     return req, _string(frame, "provider", 64)

@@ -279,7 +279,9 @@ async def test_a_token_deleted_by_another_process_closes_the_socket_at_its_next_
         assert (await frame(ws))["type"] == "chat.ready"
         await ws.send(json.dumps({"type": "chat.request", "id": "ok", "provider": "paced", "messages": [{"role": "user", "content": "x"}]}))
         assert (await until(ws, terminal("ok")))[-1]["type"] == "chat.done"
-        manage(env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.filter(user__username={name!r}).delete()")
+        # In a thread: the client keeps reading while the other process runs (a blocked loop would miss
+        # the server's close handshake, which daphne gives up on after a second).
+        await asyncio.to_thread(manage, env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.filter(user__username={name!r}).delete()")
         deleted = time.monotonic()
         code = None
         for attempt in range(30):  # one request every 0.25 s until refused
@@ -314,10 +316,10 @@ async def test_a_token_delete_or_user_deactivation_elsewhere_closes_open_sockets
             await on_b.send(json.dumps({"type": "chat.request", "id": "b1", "provider": "slow", "messages": [{"role": "user", "content": "x"}]}))
             await until(on_b, lambda f: f["type"] == "chat.delta")
             # A third process deletes the token of the socket on A, deactivates the user of the socket on B.
-            manage(env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.get(user__username={first!r}).delete()")
+            await asyncio.to_thread(manage, env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.get(user__username={first!r}).delete()")
             started = time.monotonic()
             assert await closed_code(on_a, 5) == 4401
-            manage(env, "shell", "-c", f"from django.contrib.auth import get_user_model; u = get_user_model().objects.get(username={second!r}); u.is_active = False; u.save()")
+            await asyncio.to_thread(manage, env, "shell", "-c", f"from django.contrib.auth import get_user_model; u = get_user_model().objects.get(username={second!r}); u.is_active = False; u.save()")
             frames = await until(on_b, terminal("b1"), timeout=5)
             assert frames[-1]["code"] == "unauthenticated"
             assert await closed_code(on_b, 5) == 4401

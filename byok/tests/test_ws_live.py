@@ -306,6 +306,8 @@ async def test_a_token_deleted_by_another_process_closes_the_socket_at_its_next_
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="two server processes share the channel layer only through Redis (REDIS_URL)")
 async def test_a_token_delete_or_user_deactivation_elsewhere_closes_open_sockets_on_every_process_at_once(live):
     server_a, fake, env, keys, tmp = live
+    # A provider of its own (earlier tests revoke the module's slow ones), known to B from its start.
+    register(env, "slow2", f"{fake.url}/cfg/chunks=600;delay_ms=20/v1", "sk-live-slow2-0123456789")
     server_b = start_daphne(env, tmp)
     try:
         first, second = f"ws-{uuid.uuid4().hex[:6]}", f"ws-{uuid.uuid4().hex[:6]}"
@@ -313,7 +315,7 @@ async def test_a_token_delete_or_user_deactivation_elsewhere_closes_open_sockets
         async with connect(ws_url(server_a), additional_headers={"Authorization": f"Token {token_1}"}) as on_a, \
                 connect(ws_url(server_b), additional_headers={"Authorization": f"Token {token_2}"}) as on_b:
             await frame(on_a), await frame(on_b)
-            await on_b.send(json.dumps({"type": "chat.request", "id": "b1", "provider": "slow", "messages": [{"role": "user", "content": "x"}]}))
+            await on_b.send(json.dumps({"type": "chat.request", "id": "b1", "provider": "slow2", "messages": [{"role": "user", "content": "x"}]}))
             await until(on_b, lambda f: f["type"] == "chat.delta")
             # A third process deletes the token of the socket on A, deactivates the user of the socket on B.
             await asyncio.to_thread(manage, env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.get(user__username={first!r}).delete()")

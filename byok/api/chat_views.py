@@ -39,6 +39,7 @@ from rest_framework import exceptions as drf
 from rest_framework.authentication import SessionAuthentication
 
 from byok.api import openai_compat as oa
+from byok.api import render_openai
 from byok.api.authentication import BearerOrTokenAuthentication
 from byok.api.exceptions import exception_handler
 from byok.api.render_byok import ByokStreamRenderer
@@ -46,7 +47,7 @@ from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
 from byok.gateway.handler import ChatResult, get_handler
 from byok.overhead import HEADER as OVERHEAD_HEADER, overhead_header, time_in_byok_ms
-from byok.providers.types import ChatRequest, GatewayEvent, Message, StreamDone, StreamEvent, StreamFailed, StreamStarted, Tool, ToolCall
+from byok.providers.types import ChatRequest, GatewayEvent, Message, StreamDone, StreamFailed, StreamStarted, Tool, ToolCall
 from byok.schemas import rules
 
 __all__ = ["byok_chat", "chat_completions", "model_detail", "models"]
@@ -165,7 +166,7 @@ def _streaming(body: AsyncIterator[bytes], headers: dict[str, str]) -> Streaming
 
 
 def _openai_error(status: int, message: str, code: str | None, param: str | None = None, headers=None) -> HttpResponse:
-    return _json(oa.error_body(status, message, code, param), status, headers)
+    return _json(render_openai.error_body(status, message, code, param), status, headers)
 
 
 def _overhead(exc: Exception) -> dict[str, str]:
@@ -175,7 +176,7 @@ def _overhead(exc: Exception) -> dict[str, str]:
 
 
 def _openai_byok_error(exc: ByokError, extra: dict[str, str] | None = None) -> HttpResponse:
-    status, body, headers = oa.error_response(exc)
+    status, body, headers = render_openai.error_response(exc)
     return _json(body, status, {**headers, **_overhead(exc), **(extra or {})})
 
 
@@ -214,7 +215,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     except ByokError as exc:
         return _openai_byok_error(exc)
     served = _served_result(result)
-    body = oa.render_completion(
+    body = render_openai.render_completion(
         result.response, completion_id=f"chatcmpl-{result.request_id}", created=created,
         model=f"{served.provider}/{served.model}", legacy=parsed.legacy_functions,
     )
@@ -226,14 +227,14 @@ async def _openai_stream(parsed: oa.ParsedChat, provider: str | None, user_id: i
     if isinstance(first, StreamFailed):
         return _openai_byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})
     served = _served_stream(first)
-    writer = oa.ChunkWriter(
+    writer = render_openai.ChunkWriter(
         f"chatcmpl-{served.request_id}", created, f"{served.provider}/{served.model}",
         include_usage=parsed.include_usage, legacy=parsed.legacy_functions,
     )
     return _streaming(_openai_chunks(agen, first, writer), served.headers())
 
 
-async def _openai_chunks(agen, first, writer: oa.ChunkWriter) -> AsyncIterator[bytes]:
+async def _openai_chunks(agen, first, writer: render_openai.ChunkWriter) -> AsyncIterator[bytes]:
     try:
         event = first
         while event is not None:
@@ -266,7 +267,7 @@ async def models(request: HttpRequest) -> HttpResponse:
         await authenticate(request)
     except (drf.NotAuthenticated, drf.AuthenticationFailed, drf.PermissionDenied) as exc:
         return _openai_auth_error(exc)
-    return _json(oa.model_list(await get_handler().list_providers()))
+    return _json(render_openai.model_list(await get_handler().list_providers()))
 
 
 @csrf_exempt
@@ -278,7 +279,7 @@ async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
         await authenticate(request)
     except (drf.NotAuthenticated, drf.AuthenticationFailed, drf.PermissionDenied) as exc:
         return _openai_auth_error(exc)
-    for item in oa.model_list(await get_handler().list_providers())["data"]:
+    for item in render_openai.model_list(await get_handler().list_providers())["data"]:
         if item["id"] == model:
             return _json(item)
     return _openai_error(404, f"The model '{model}' does not exist.", "model_not_found", "model")

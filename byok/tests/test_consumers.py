@@ -627,6 +627,20 @@ async def test_a_session_user_deactivated_unannounced_is_refused_at_the_next_req
     assert await closed_with(comm) == CLOSE_UNAUTHENTICATED
 
 
+async def test_a_credential_check_that_cannot_reach_the_database_refuses_the_request_and_keeps_the_socket(alice_ws, monkeypatch):
+    from byok.ws import auth
+
+    async def down(self, *, fresh=False):
+        raise ConnectionError("database away")
+
+    monkeypatch.setattr(auth.Credential, "holds", down)
+    await alice_ws.send_json_to({"type": "chat.request", "id": "x", "messages": HI})
+    error = await recv(alice_ws)
+    assert error["id"] == "x" and error["code"] == "service_unavailable" and error["retryable"] is True
+    await alice_ws.send_json_to({"type": "chat.cancel", "id": "x"})
+    assert (await recv(alice_ws))["event"] == "cancel_ignored"  # the socket is still there
+
+
 # -- channel layer: stops and revoked keys ----------------------------------------------------------------
 
 

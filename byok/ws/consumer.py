@@ -241,7 +241,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("bad_request", f"chat.request needs an id: a string of 1-{MAX_ID_CHARS} characters.")
         if rid in self.tasks:
             raise FrameError("duplicate_id", f"A request with id {rid!r} is still running on this socket.")
-        if not await self.credential.holds():
+        try:
+            holds = await self.credential.holds()
+        except Exception:  # the database is away: refuse this request, keep the socket
+            log.warning("websocket request %s: could not re-check the credential", rid, exc_info=True)
+            self.outbox.put_nowait(error_frame(rid, "service_unavailable", "byok could not check this socket's credentials "
+                                               "just now; send the request again.", retryable=True))
+            return
+        if not holds:
             await self._credential_gone()
             return
         if len(self.tasks) >= self.max_in_flight:
@@ -336,7 +343,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def byok_credentials_changed(self, event: dict) -> None:
         """A token of this user was deleted, or the user changed: re-check now, past the caches."""
-        if self.credential is not None and self.user is not None and not await self.credential.holds(fresh=True):
+        if self.credential is None or self.user is None:
+            return
+        try:
+            holds = await self.credential.holds(fresh=True)
+        except Exception:  # the database is away: the next chat.request checks again
+            log.warning("could not re-check a websocket's credential after a change", exc_info=True)
+            return
+        if not holds:
             await self._credential_gone()
 
     async def byok_key_revoked(self, event: dict) -> None:

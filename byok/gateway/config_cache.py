@@ -1,21 +1,34 @@
 """An in-process snapshot of providers, keys and failover policies, for the hot path.
 
-Loading it costs three queries; the handler keeps it until a change is
+    cache = ConfigCache(state_factory=..., clock=time.monotonic, poll_s=0.5, on_load=gate.preload)
+    snapshot = await cache.get()     # no database round trip unless something changed
+    cache.invalidate()               # a local change (`config_changed`)
+
+Loading it costs a few queries; `ConfigCache` keeps it until a change is
 announced (`config_changed` in this process, the shared config version for
-the others), so a chat request makes no database round trip for routing.
+the others, looked at no more than every `poll_s`), so a chat request makes
+no database round trip for routing. Every change, local or announced, bumps a
+generation: a load that started before it serves the requests waiting for it
+once but is never kept, so a reload racing a revoke cannot install old rows.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from asgiref.sync import sync_to_async
+
+from byok.budgets import Book, load_book
 from byok.crypto import SealedSecret
 from byok.models import ApiKey, FailoverPolicy, Provider
 from byok.providers import get_adapter
 from byok.providers.base import ProviderAdapter
+from byok.state import StateBackend, VersionWatcher
 
-__all__ = ["KeyConfig", "PolicyConfig", "ProviderConfig", "Snapshot", "load_snapshot"]
+__all__ = ["ConfigCache", "KeyConfig", "PolicyConfig", "ProviderConfig", "Snapshot", "load_config", "load_snapshot"]
 
 WINDOW_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "month": 30 * 86400.0}
 
@@ -120,3 +133,78 @@ def load_snapshot() -> Snapshot:
         by_id={p.id: p for p in providers}, by_name={p.name: p for p in providers},
         ordered=tuple(providers), policies=policies,
     )
+
+
+def load_config() -> tuple[Snapshot, Book]:
+    """Providers and keys, and the catalog overrides and budgets, in one hop to the ORM thread."""
+    return load_snapshot(), load_book()
+
+
+class ConfigCache:
+    """This process's snapshot and the shared-state backend of each event loop (see the module doc)."""
+
+    def __init__(
+        self, *, state_factory: Callable[[], StateBackend], clock: Callable[[], float], poll_s: float,
+        on_load: Callable[[Snapshot, Book], None],
+    ) -> None:
+        self._state_factory = state_factory
+        self._clock = clock
+        self._poll_s = poll_s
+        self._on_load = on_load
+        self._loops: dict[int, tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher, asyncio.Lock]] = {}
+        self._snapshot: Snapshot | None = None
+        self._generation = 0
+        self._forced_refresh_at = float("-inf")
+
+    def invalidate(self) -> None:
+        """Forget the snapshot; the next request reloads it (a load under way is not kept)."""
+        self._generation += 1
+        self._snapshot = None
+
+    def may_refresh(self) -> bool:
+        """At most one forced reload a second, so unknown names cannot drive database load."""
+        now = self._clock()
+        if now - self._forced_refresh_at < 1.0:
+            return False
+        self._forced_refresh_at = now
+        return True
+
+    def state(self) -> StateBackend:
+        """The shared-state backend of the running event loop."""
+        return self._entry()[1]
+
+    def _entry(self) -> tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher, asyncio.Lock]:
+        loop = asyncio.get_running_loop()
+        entry = self._loops.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            backend = self._state_factory()
+            entry = (loop, backend, VersionWatcher(backend, self._poll_s, now=self._clock), asyncio.Lock())
+            self._loops = {k: v for k, v in self._loops.items() if not v[0].is_closed()}
+            self._loops[id(loop)] = entry
+        return entry
+
+    async def get(self) -> Snapshot:
+        """Providers and keys, reloaded when this or another process changed them."""
+        _, _, watcher, loading = self._entry()
+        if await watcher.changed():
+            self.invalidate()
+        snap = self._snapshot
+        if snap is not None:
+            return snap
+        # Single flight: after a change, one load serves every request waiting for it,
+        # rather than one database connection per in-flight request.
+        async with loading:
+            snap = self._snapshot
+            if snap is None:
+                generation = self._generation
+                snap, book = await sync_to_async(load_config, thread_sensitive=True)()
+                self._on_load(snap, book)
+                if generation == self._generation:
+                    self._snapshot = snap
+        return snap
+
+    async def aclose(self) -> None:
+        """Close the running loop's shared-state backend."""
+        entry = self._loops.pop(id(asyncio.get_running_loop()), None)
+        if entry is not None:
+            await entry[1].close()

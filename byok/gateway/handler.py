@@ -27,9 +27,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from byok import registry
-from byok.budgets import BudgetGate, load_book
+from byok.budgets import Book, BudgetGate
 from byok.exceptions import ByokError, ProviderNotFoundError
-from byok.gateway.config_cache import KeyConfig, ProviderConfig, Snapshot, load_snapshot
+from byok.gateway.config_cache import ConfigCache, KeyConfig, ProviderConfig, Snapshot
 from byok.gateway.failover import Attempt, Failover, Run
 from byok.gateway.keypool import KeyPool
 from byok.gateway.routing import Target, route, split_model
@@ -48,7 +48,7 @@ from byok.providers.types import (
 )
 from byok.secrets import remember_secret
 from byok.signals import config_changed
-from byok.state import StateBackend, VersionWatcher, get_state_backend
+from byok.state import StateBackend, get_state_backend
 from byok.tokens import estimate_prompt_tokens
 
 __all__ = ["Attempt", "BYOKHandler", "ChatResult", "bump_shared_version", "get_handler", "split_model"]
@@ -85,10 +85,6 @@ class BYOKHandler:
         rand: Callable[[], float] = random.random,
         usage: UsageWriter | None = None,
     ) -> None:
-        self._state_factory = state_factory or (
-            lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)
-        )
-        self._states: dict[int, tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher, asyncio.Lock]] = {}
         self.clock, self.wall = clock, wall
         self.usage = usage or shared_writer()
         self.pool = KeyPool()
@@ -98,9 +94,12 @@ class BYOKHandler:
         )
         self.failover = Failover(pool=self.pool, state=self.state, secret=self._secret, clock=clock, wall=wall, sleep=sleep, rand=rand)
         self.gate = BudgetGate()  # catalog limits, cost, user and key budgets (byok.budgets)
-        self._snapshot: Snapshot | None = None
-        self._generation = 0  # bumped by every change, local or announced; a load started before one is not kept
-        self._forced_refresh_at = float("-inf")
+        self.config = ConfigCache(
+            state_factory=state_factory or (
+                lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)
+            ),
+            clock=clock, poll_s=settings.BYOK.get("CONFIG_POLL_S", 0.5), on_load=self._loaded,
+        )
         self._secrets: dict[bytes, str] = {}
         config_changed.connect(self._on_config_changed, weak=True)
 
@@ -109,55 +108,21 @@ class BYOKHandler:
     def _on_config_changed(self, **kwargs: Any) -> None:
         self.invalidate()
 
-    def _may_refresh(self) -> bool:
-        """At most one forced reload a second, so unknown names cannot drive database load."""
-        now = self.clock()
-        if now - self._forced_refresh_at < 1.0:
-            return False
-        self._forced_refresh_at = now
-        return True
-
     def invalidate(self) -> None:
         """Forget cached providers and keys; the next request reloads them."""
-        self._generation += 1
-        self._snapshot = None
+        self.config.invalidate()
 
     def state(self) -> StateBackend:
-        return self._state_entry()[1]
-
-    def _state_entry(self) -> tuple[asyncio.AbstractEventLoop, StateBackend, VersionWatcher, asyncio.Lock]:
-        loop = asyncio.get_running_loop()
-        entry = self._states.get(id(loop))
-        if entry is None or entry[0] is not loop:
-            backend = self._state_factory()
-            entry = (loop, backend, VersionWatcher(backend, settings.BYOK.get("CONFIG_POLL_S", 0.5), now=self.clock), asyncio.Lock())
-            self._states = {k: v for k, v in self._states.items() if not v[0].is_closed()}
-            self._states[id(loop)] = entry
-        return entry
+        return self.config.state()
 
     async def snapshot(self) -> Snapshot:
         """Providers and keys, reloaded when this or another process changed them."""
-        _, _, watcher, loading = self._state_entry()
-        if await watcher.changed():
-            # Another process changed something: besides dropping the snapshot, bump the generation
-            # so that a load already under way (it may have read the rows before the change) is not kept.
-            self.invalidate()
-        snap = self._snapshot
-        if snap is not None:
-            return snap
-        # Single flight: after a change, one load serves every request waiting for it,
-        # rather than one database connection per in-flight request.
-        async with loading:
-            snap = self._snapshot
-            if snap is None:
-                generation = self._generation
-                snap, book = await sync_to_async(_load_config, thread_sensitive=True)()
-                self.gate.preload(snap, book)
-                if generation == self._generation:
-                    self._snapshot = snap
-                live = {k.sealed.token for p in snap.ordered for k in p.keys}
-                self._secrets = {t: s for t, s in self._secrets.items() if t in live}
-        return snap
+        return await self.config.get()
+
+    def _loaded(self, snap: Snapshot, book: Book) -> None:
+        self.gate.preload(snap, book)
+        live = {k.sealed.token for p in snap.ordered for k in p.keys}
+        self._secrets = {t: s for t, s in self._secrets.items() if t in live}
 
     def _secret(self, key: KeyConfig) -> str:
         secret = self._secrets.get(key.sealed.token)
@@ -190,7 +155,7 @@ class BYOKHandler:
         try:
             return route(snap, req, provider, failover=failover, knows=self._catalog_knows)
         except ProviderNotFoundError:
-            if not self._may_refresh():
+            if not self.config.may_refresh():
                 raise
         # Perhaps just registered through another process: look again before refusing.
         self.invalidate()
@@ -356,9 +321,7 @@ class BYOKHandler:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
-        entry = self._states.pop(id(asyncio.get_running_loop()), None)
-        if entry is not None:
-            await entry[1].close()
+        await self.config.aclose()
         await self.usage.flush()
 
 
@@ -382,11 +345,6 @@ def _reserve(req: ChatRequest) -> int:
 
 def _prepared_reserve(target: Target, req: ChatRequest) -> int:
     return target.prepared.reserve if target.prepared is not None else _reserve(req)
-
-
-def _load_config():
-    """Providers and keys, and the catalog overrides and budgets, in one hop to the ORM thread."""
-    return load_snapshot(), load_book()
 
 
 def bump_shared_version(**kwargs: Any) -> None:

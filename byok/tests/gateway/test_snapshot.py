@@ -7,7 +7,7 @@ import threading
 
 from byok.budgets import Book
 from byok.catalog import Catalog, file_entries
-from byok.gateway import handler as handler_module
+from byok.gateway import config_cache
 from byok.gateway.config_cache import Snapshot
 from byok.gateway.handler import BYOKHandler
 from byok.state import MemoryStateBackend, MemoryStore
@@ -35,7 +35,7 @@ async def test_a_reload_racing_an_announced_change_is_not_installed(monkeypatch)
         loads.append(after)
         return after, book
 
-    monkeypatch.setattr(handler_module, "_load_config", load)
+    monkeypatch.setattr(config_cache, "load_config", load)
     first = asyncio.create_task(handler.snapshot())
     await asyncio.to_thread(loading.wait, 10)
     # Another process revokes a key and bumps the shared version; this process's watcher sees it.

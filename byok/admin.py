@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 
 from byok import audit, registry
 from byok.audit import actor_from_request
+from byok.changes import announce
 from byok.exceptions import ByokError
 from byok.models import ApiKey, AuditEvent, FailoverPolicy, FailoverStep, Provider, UsageRecord
 from byok.netguard import check_base_url
@@ -63,7 +64,7 @@ class ApiKeyForm(forms.ModelForm):
             self.add_error("api_key", "A new key needs its secret.")
         if secret:
             try:
-                data["api_key"] = registry._validate_secret(secret)
+                data["api_key"] = registry.validate_secret(secret)
             except ByokError as exc:
                 self.add_error("api_key", exc.errors.get("api_key", [exc.message])[0])
         if data.get("token_quota") and not data.get("quota_window"):
@@ -95,7 +96,7 @@ class AuditedAdmin(admin.ModelAdmin):
 
     def _record(self, request, action: str, obj, details: dict | None = None) -> None:
         audit.record(action, actor=actor_from_request(request), target=obj, details=details or {})
-        registry._announce(obj.provider_id if isinstance(obj, ApiKey) else getattr(obj, "pk", None))
+        announce(obj.provider_id if isinstance(obj, ApiKey) else getattr(obj, "pk", None))
 
     @staticmethod
     def _changes(form) -> dict:
@@ -181,6 +182,12 @@ class ProviderAdmin(AuditedAdmin):
 
 class RotateForm(forms.Form):
     new_api_key = forms.CharField(label="New API key", widget=KEY_WIDGET, strip=True)
+
+    def clean_new_api_key(self):
+        try:
+            return registry.validate_secret(self.cleaned_data["new_api_key"], "new_api_key")
+        except ByokError as exc:
+            raise forms.ValidationError(exc.errors["new_api_key"]) from None
 
 
 @admin.register(ApiKey)
@@ -328,13 +335,13 @@ class BudgetAdmin(AuditedAdmin):
         details = {**(details or {}), "scope": obj.scope, "period": obj.period, "token_limit": obj.token_limit,
                    "spend_limit": str(obj.spend_limit) if obj.spend_limit is not None else None}
         audit.record(action, actor=actor_from_request(request), target=obj, key=obj.key, details=details)
-        registry._announce(None)
+        announce(None)
 
     @admin.display(description="used this period")
     def used_this_period(self, obj: Budget) -> str:
         if obj.pk is None:
             return "—"
-        from byok.budgets import budget_rows
+        from byok.budget_store import budget_rows
         from byok.state import get_state_backend
 
         async def read():
@@ -366,7 +373,7 @@ class SpendReportAdmin(ReadOnlyAdmin):
 
         from django.contrib.auth import get_user_model
 
-        from byok.budgets import spend_summary
+        from byok.budget_store import spend_summary
         from byok.gateway.usage import now_utc
 
         try:

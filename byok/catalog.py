@@ -1,6 +1,6 @@
 """The model catalog: context windows, output limits and prices, from a shipped file plus admin overrides.
 
-    catalog = load_catalog()                       # the file + the enabled overrides (sync ORM)
+    catalog = Catalog(file_entries(), overrides)   # with the DB overrides: byok.catalog_overrides.load_catalog()
     info = catalog.lookup("openai", "gpt-4o-2024-08-06")   # -> ModelInfo for "gpt-4o", or None
     cost = catalog.cost("gemini", "gemini-2.5-pro", usage)  # -> Decimal USD, or None (unknown price)
 
@@ -13,6 +13,9 @@ name that the requested one extends by a date or version suffix
 (``-2024-08-06``, ``-20250514``, ``-001``, ``-latest``), after dropping a
 Gemini ``models/`` prefix. Unknown models stay usable: no limit is enforced
 and their cost is None ("unknown").
+
+This module is pure (no ORM): the hot path reads it on every request. The
+overrides' rows are read and changed in ``byok.catalog_overrides``.
 
 Overrides (``CatalogOverride`` rows) apply field by field over the file's
 entry; an override for a model the file does not know creates one. Their
@@ -46,12 +49,7 @@ __all__ = [
     "ModelInfo",
     "PriceTier",
     "billable_output_tokens",
-    "catalog_rows",
-    "create_override",
-    "delete_override",
     "file_entries",
-    "load_catalog",
-    "update_override",
 ]
 
 CATALOG_PATH = Path(__file__).resolve().parent / "data" / "model_catalog.json"
@@ -264,146 +262,3 @@ def _apply(base: ModelInfo | None, o: Any) -> ModelInfo:
     if any(name in changes for name in PRICE_FIELDS):
         changes["tiers"] = ()
     return replace(base, origin="file+override", **changes)
-
-
-def load_catalog() -> Catalog:
-    """The catalog with the enabled overrides from the database (synchronous ORM)."""
-    from byok.models import CatalogOverride
-
-    return Catalog(file_entries(), list(CatalogOverride.objects.filter(enabled=True).order_by("id")))
-
-
-def catalog_rows(provider: str | None = None) -> list[dict[str, Any]]:
-    """Every catalog entry (file and overrides merged) as JSON-ready dicts, for the API."""
-    rows = [e.to_dict() for e in load_catalog().entries()]
-    return [r for r in rows if provider is None or r["provider"] == provider]
-
-
-# -- audited override mutations ---------------------------------------------------------------
-
-OVERRIDE_FIELDS = ("provider", "model", *LIMIT_FIELDS, *PRICE_FIELDS, "as_of", "source", "note", "enabled")
-
-
-def _validate_override(values: dict[str, Any]) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    for name in set(values) - set(OVERRIDE_FIELDS):
-        errors[name] = ["Unknown or read-only field."]
-    for name in ("provider", "model"):
-        if name in values and (not isinstance(values[name], str) or not values[name].strip() or len(values[name]) > 200):
-            errors[name] = ["Required: a non-empty string of at most 200 characters."]
-    for name in LIMIT_FIELDS:
-        value = values.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-            errors[name] = ["Must be a positive integer or null."]
-    for name in PRICE_FIELDS:
-        value = values.get(name)
-        if value is not None:
-            try:
-                if Decimal(str(value)) < 0:
-                    raise ValueError
-            except Exception:
-                errors[name] = ["Must be a non-negative number (USD per million tokens) or null."]
-    return errors
-
-
-def _save_override(obj, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        if name in PRICE_FIELDS and value is not None:
-            value = Decimal(str(value))
-        setattr(obj, name, value)
-    obj.full_clean()
-    obj.save()
-
-
-def create_override(*, actor=None, **values: Any):
-    """Add a catalog override (one audit event); 422 on invalid fields, 409 if (provider, model) exists."""
-    from django.core.exceptions import ValidationError
-    from django.db import IntegrityError, transaction
-
-    from byok import audit, registry
-    from byok.audit import SYSTEM
-    from byok.exceptions import ConflictError, InvalidConfigError
-    from byok.models import CatalogOverride
-
-    errors = _validate_override(values)
-    for name in ("provider", "model"):
-        if name not in values:
-            errors.setdefault(name, ["This field is required."])
-    if errors:
-        raise InvalidConfigError(errors)
-    obj = CatalogOverride()
-    try:
-        with transaction.atomic():
-            _save_override(obj, values)
-            audit.record("catalog.override.create", actor=actor or SYSTEM, target=obj, details=_audit_details(obj))
-            registry._announce(None)
-    except ValidationError as exc:
-        if "__all__" in exc.message_dict:
-            raise ConflictError("An override for this provider and model exists already.") from None
-        raise InvalidConfigError(exc.message_dict) from None
-    except IntegrityError:
-        raise ConflictError("An override for this provider and model exists already.") from None
-    return obj
-
-
-def update_override(override_id, changes: dict[str, Any], *, actor=None):
-    """Change an override's fields (one audit event listing them)."""
-    from django.core.exceptions import ValidationError
-    from django.db import IntegrityError, transaction
-
-    from byok import audit, registry
-    from byok.audit import SYSTEM
-    from byok.exceptions import ConflictError, InvalidConfigError
-    from byok.models import CatalogOverride
-
-    obj = _get_override(override_id)
-    errors = _validate_override(changes)
-    if errors:
-        raise InvalidConfigError(errors)
-    try:
-        with transaction.atomic():
-            obj = CatalogOverride.objects.select_for_update().get(pk=obj.pk)
-            _save_override(obj, changes)
-            audit.record("catalog.override.update", actor=actor or SYSTEM, target=obj,
-                         details={"fields": sorted(changes), **_audit_details(obj)})
-            registry._announce(None)
-    except ValidationError as exc:
-        if "__all__" in exc.message_dict:
-            raise ConflictError("An override for this provider and model exists already.") from None
-        raise InvalidConfigError(exc.message_dict) from None
-    except IntegrityError:  # pragma: no cover - full_clean catches the unique pair first
-        raise ConflictError("An override for this provider and model exists already.") from None
-    return obj
-
-
-def delete_override(override_id, *, actor=None) -> None:
-    """Remove an override (one audit event); the file's figures apply again."""
-    from django.db import transaction
-
-    from byok import audit, registry
-    from byok.audit import SYSTEM
-
-    obj = _get_override(override_id)
-    with transaction.atomic():
-        audit.record("catalog.override.delete", actor=actor or SYSTEM, target=obj, details=_audit_details(obj))
-        obj.delete()
-        registry._announce(None)
-
-
-def _get_override(override_id):
-    from byok.exceptions import NotFound
-    from byok.models import CatalogOverride
-
-    try:
-        return CatalogOverride.objects.get(pk=int(override_id))
-    except (CatalogOverride.DoesNotExist, TypeError, ValueError):
-        raise NotFound(f"No catalog override with id {override_id!r}.") from None
-
-
-def _audit_details(obj) -> dict[str, Any]:
-    return {
-        "provider": obj.provider, "model": obj.model,
-        **{k: getattr(obj, k) for k in LIMIT_FIELDS if getattr(obj, k) is not None},
-        **{k: str(getattr(obj, k)) for k in PRICE_FIELDS if getattr(obj, k) is not None},
-        "enabled": obj.enabled,
-    }

@@ -1,28 +1,32 @@
 """Provider and key registry: every change validated, audited once, and announced.
 
 These are the synchronous ORM operations behind `BYOKHandler`'s registry
-methods and the admin. Each mutation runs in one transaction that also writes
-exactly one audit event, and sends `config_changed` after commit so every
-process drops what it cached.
+methods, the management API and the admin. Each change goes through
+`byok.changes.audited_change` (one transaction, at most one audit event, an
+announcement after commit). Concurrent changes of one row are serialised by a
+row lock plus a conditional update, so N concurrent revokes or deletes of one
+key or provider write one event: a repeated revoke answers the key as it is
+(no event), a repeated delete is a 404.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from byok import audit
 from byok.audit import SYSTEM, Actor
+from byok.changes import audited_change
 from byok.exceptions import ConflictError, DuplicateNameError, InvalidConfigError, NotFound
 from byok.models import ApiKey, Provider
 from byok.netguard import check_base_url
 from byok.providers import KINDS
 from byok.secrets import fingerprint, hint
-from byok.signals import config_changed, key_revoked
+from byok.signals import key_revoked
 from byok.state import disable_keys
 
 log = logging.getLogger("byok.registry")
@@ -36,14 +40,11 @@ __all__ = [
     "rotate_key",
     "set_key_status",
     "update_provider",
+    "validate_secret",
 ]
 
 PROVIDER_FIELDS = ("name", "kind", "base_url", "default_model", "timeout", "max_retries", "enabled", "is_default", "priority")
 KEY_FIELDS = ("label", "quota_group", "rpm", "tpm", "token_quota", "quota_window")
-
-
-def _announce(provider_id: int | None) -> None:
-    transaction.on_commit(lambda: config_changed.send(sender=Provider, provider_id=provider_id))
 
 
 def _disable_on_commit(key_ids: list[int]) -> None:
@@ -96,12 +97,25 @@ def _validate_provider(values: dict[str, Any], *, partial: bool) -> dict[str, li
     return errors
 
 
-def _validate_secret(secret: Any, field: str = "api_key") -> str:
+def _header_fault(secret: str) -> str | None:
+    """Why ``secret`` cannot travel in an HTTP header (printable ASCII only), or None."""
+    for c in secret:
+        if not "\x21" <= c <= "\x7e":
+            what = "a non-ASCII character" if ord(c) > 0x7E else "a control character"
+            return f"It contains {what} (U+{ord(c):04X}); an API key is sent in an HTTP header, which takes printable ASCII only."
+    return None
+
+
+def validate_secret(secret: Any, field: str = "api_key") -> str:
+    """The key, stripped; InvalidConfigError (422) naming ``field`` if it is not a usable API key."""
     if not isinstance(secret, str) or not secret.strip():
         raise InvalidConfigError({field: ["A key is required."]})
     secret = secret.strip()
     if len(secret) < 8 or len(secret) > 500 or any(c.isspace() for c in secret):
         raise InvalidConfigError({field: ["That does not look like an API key (8-500 characters, no spaces)."]})
+    fault = _header_fault(secret)
+    if fault:
+        raise InvalidConfigError({field: [fault]})
     return secret
 
 
@@ -146,6 +160,10 @@ def _clear_other_defaults(provider: Provider) -> None:
     Provider.objects.filter(is_default=True).exclude(pk=provider.pk).update(is_default=False)
 
 
+def _duplicate(name: Any) -> Callable[[], DuplicateNameError]:
+    return lambda: DuplicateNameError(f"A provider named {name!r} already exists.")
+
+
 def register_provider(*, actor: Actor = SYSTEM, api_key: str | None = None, key_options: dict[str, Any] | None = None, **values: Any) -> Provider:
     """Create a provider (and optionally its first key). Raises InvalidConfigError / DuplicateNameError."""
     values = {k: v for k, v in values.items() if v is not None}
@@ -157,27 +175,19 @@ def register_provider(*, actor: Actor = SYSTEM, api_key: str | None = None, key_
     errors.update(_validate_key_options(key_options))
     if api_key is not None:
         try:
-            api_key = _validate_secret(api_key)
+            api_key = validate_secret(api_key)
         except InvalidConfigError as exc:
             errors.update(exc.errors)
     if errors:
         raise InvalidConfigError(errors)
-    try:
-        with transaction.atomic():
-            provider = Provider(**values)
-            if provider.is_default:
-                _clear_other_defaults(provider)
-            provider.save()
-            key = _new_key(provider, api_key, key_options) if api_key else None
-            audit.record(
-                "provider.create", actor=actor, target=provider, key=key,
-                details={"kind": provider.kind, "base_url": provider.base_url, "with_key": key is not None},
-            )
-            _announce(provider.pk)
-    except IntegrityError:
-        if Provider.objects.filter(name=values["name"]).exists():
-            raise DuplicateNameError(f"A provider named {values['name']!r} already exists.") from None
-        raise
+    with audited_change(actor, conflict=_duplicate(values["name"])) as change:
+        provider = Provider(**values)
+        if provider.is_default:
+            _clear_other_defaults(provider)
+        provider.save()
+        key = _new_key(provider, api_key, key_options) if api_key else None
+        change.record("provider.create", target=provider, key=key,
+                      details={"kind": provider.kind, "base_url": provider.base_url, "with_key": key is not None})
     return provider
 
 
@@ -191,33 +201,40 @@ def update_provider(provider_id: int | str, changes: dict[str, Any], *, actor: A
         errors.setdefault("base_url", []).append("An openai_compatible provider needs a base URL.")
     if errors:
         raise InvalidConfigError(errors)
-    try:
-        with transaction.atomic():
-            provider = Provider.objects.select_for_update().get(pk=provider.pk)
-            before = {f: getattr(provider, f) for f in changes}
-            for field, value in changes.items():
-                setattr(provider, field, value)
-            if provider.is_default:
-                _clear_other_defaults(provider)
-            provider.save()
-            audit.record("provider.update", actor=actor, target=provider, details={
-                "changes": {f: [before[f], changes[f]] for f in changes if before[f] != changes[f]},
-            })
-            _announce(provider.pk)
-    except IntegrityError:
-        raise DuplicateNameError(f"A provider named {changes.get('name')!r} already exists.") from None
+    with audited_change(actor, conflict=_duplicate(changes.get("name"))) as change:
+        provider = _locked_provider(provider.pk)
+        before = {f: getattr(provider, f) for f in changes}
+        for field, value in changes.items():
+            setattr(provider, field, value)
+        if provider.is_default:
+            _clear_other_defaults(provider)
+        provider.save()
+        change.record("provider.update", target=provider, details={
+            "changes": {f: [before[f], changes[f]] for f in changes if before[f] != changes[f]},
+        })
+    return provider
+
+
+def _locked_provider(pk: int) -> Provider:
+    """The provider row, locked for this transaction; NotFound when it is gone (deleted meanwhile)."""
+    provider = Provider.objects.select_for_update().filter(pk=pk).first()
+    if provider is None:
+        raise NotFound(f"No provider {pk!r}.")
     return provider
 
 
 def delete_provider(provider_id: int | str, *, actor: Actor = SYSTEM) -> None:
-    with transaction.atomic():
-        provider = get_provider(provider_id)
+    """Delete a provider and its keys (one event); a concurrent or repeated delete of it is a 404."""
+    pk = get_provider(provider_id).pk
+    with audited_change(actor) as change:
+        provider = _locked_provider(pk)
         keys = list(provider.keys.values_list("fingerprint", flat=True))
-        audit.record("provider.delete", actor=actor, target=provider, details={"kind": provider.kind, "keys_deleted": keys})
-        pk = provider.pk
-        _disable_on_commit(list(provider.keys.values_list("pk", flat=True)))
-        provider.delete()
-        _announce(pk)
+        key_ids = list(provider.keys.values_list("pk", flat=True))
+        deleted, _ = Provider.objects.filter(pk=pk).delete()
+        if not deleted:  # deleted by a concurrent transaction that committed first (SQLite has no row lock)
+            raise NotFound(f"No provider {provider_id!r}.")
+        change.record("provider.delete", target=provider, details={"kind": provider.kind, "keys_deleted": keys})
+        _disable_on_commit(key_ids)
 
 
 def add_key(provider_id: int | str, api_key: str, *, actor: Actor = SYSTEM, **options: Any) -> ApiKey:
@@ -225,41 +242,52 @@ def add_key(provider_id: int | str, api_key: str, *, actor: Actor = SYSTEM, **op
     unknown = set(options) - set(KEY_FIELDS)
     errors.update({field: ["Unknown field."] for field in sorted(unknown)})
     try:
-        secret = _validate_secret(api_key)
+        secret = validate_secret(api_key)
     except InvalidConfigError as exc:
         errors.update(exc.errors)
     if errors:
         raise InvalidConfigError(errors)
-    with transaction.atomic():
+    with audited_change(actor) as change:
         provider = get_provider(provider_id)
         key = _new_key(provider, secret, options)
-        audit.record("key.create", actor=actor, target=key, details={"hint": key.hint})
-        _announce(provider.pk)
+        change.record("key.create", target=key, details={"hint": key.hint})
     return key
 
 
 def _get_key(provider: Provider, key_id: int | str, *, lock: bool = False) -> ApiKey:
     qs = ApiKey.objects.select_related("provider")
     if lock:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(of=("self",))
     try:
         return qs.get(pk=int(key_id), provider=provider)
     except (ApiKey.DoesNotExist, ValueError, TypeError, OverflowError):
         raise NotFound(f"No key {key_id!r} for provider {provider.name!r}.") from None
 
 
+def _set_status(key: ApiKey, status: str, **fields: Any) -> bool:
+    """Move ``key`` (locked, as read) to ``status`` unless another transaction changed its status first."""
+    now = timezone.now()
+    done = ApiKey.objects.filter(pk=key.pk, status=key.status).update(status=status, updated_at=now, **fields)
+    if done:
+        key.status, key.updated_at = status, now
+        for name, value in fields.items():
+            setattr(key, name, value)
+    else:
+        key.refresh_from_db()
+    return bool(done)
+
+
 def revoke_key(provider_id: int | str, key_id: int | str, *, actor: Actor = SYSTEM) -> ApiKey:
-    with transaction.atomic():
-        provider = get_provider(provider_id)
+    """Revoke a key (one event). Revoking a key that is revoked already changes nothing and records nothing."""
+    provider = get_provider(provider_id)
+    with audited_change(actor) as change:
         key = _get_key(provider, key_id, lock=True)
         previous = key.status
-        key.status = ApiKey.Status.REVOKED
-        key.save(update_fields=["status", "updated_at"])
-        audit.record("key.revoke", actor=actor, target=key, details={"previous_status": previous})
-        _disable_on_commit([key.pk])
-        _announce(provider.pk)
-        name, key_hint = provider.name, key.hint
-        transaction.on_commit(lambda: key_revoked.send(sender=ApiKey, provider=name, key_hint=key_hint))
+        if previous != ApiKey.Status.REVOKED and _set_status(key, ApiKey.Status.REVOKED):
+            change.record("key.revoke", target=key, details={"previous_status": previous})
+            _disable_on_commit([key.pk])
+            name, key_hint = provider.name, key.hint
+            transaction.on_commit(lambda: key_revoked.send(sender=ApiKey, provider=name, key_hint=key_hint))
     return key
 
 
@@ -269,10 +297,9 @@ def rotate_key(provider_id: int | str, new_api_key: str, *, key_id: int | str | 
     The provider row is locked for the whole change, so concurrent rotations
     run one after another and each leaves exactly one key of its own active.
     """
-    secret = _validate_secret(new_api_key)
-    with transaction.atomic():
-        provider = get_provider(provider_id)
-        Provider.objects.select_for_update().filter(pk=provider.pk).first()
+    secret = validate_secret(new_api_key)
+    with audited_change(actor) as change:
+        provider = _locked_provider(get_provider(provider_id).pk)
         if key_id is not None:
             old = _get_key(provider, key_id, lock=True)
             if old.status != ApiKey.Status.ACTIVE:
@@ -284,29 +311,22 @@ def rotate_key(provider_id: int | str, new_api_key: str, *, key_id: int | str | 
             old = active[0] if active else None
         options = {f: getattr(old, f) for f in KEY_FIELDS} if old else {}
         new = _new_key(provider, secret, options)
-        if old is not None:
-            old.status = ApiKey.Status.RETIRED
-            old.retired_at = timezone.now()
-            old.save(update_fields=["status", "retired_at", "updated_at"])
-        audit.record("key.rotate", actor=actor, target=new, details={
+        if old is not None and not _set_status(old, ApiKey.Status.RETIRED, retired_at=timezone.now()):
+            raise ConflictError(f"Key {old.hint} changed while it was being rotated; try again.")
+        change.record("key.rotate", target=new, details={
             "new_hint": new.hint, "old_key_id": old.pk if old else None,
             "old_hint": old.hint if old else None, "old_fingerprint": old.fingerprint if old else None,
         })
-        _announce(provider.pk)
     return new
 
 
 def set_key_status(key_id: int, status: str, *, reason: str, actor: Actor = SYSTEM, parked_until=None) -> ApiKey | None:
     """Change a key's status (the handler marks keys invalid or parked); audited once."""
-    with transaction.atomic():
-        key = ApiKey.objects.select_for_update().select_related("provider").filter(pk=key_id).first()
+    with audited_change(actor) as change:
+        key = ApiKey.objects.select_for_update(of=("self",)).select_related("provider").filter(pk=key_id).first()
         if key is None or key.status == status:
             return key
         previous = key.status
-        key.status = status
-        key.parked_until = parked_until
-        key.last_error = reason[:500]
-        key.save(update_fields=["status", "parked_until", "last_error", "updated_at"])
-        audit.record(f"key.{status}", actor=actor, target=key, details={"previous_status": previous, "reason": reason})
-        _announce(key.provider_id)
+        if _set_status(key, status, parked_until=parked_until, last_error=reason[:500]):
+            change.record(f"key.{status}", target=key, details={"previous_status": previous, "reason": reason})
     return key

@@ -15,7 +15,7 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from byok import budgets
+from byok import budget_store as budgets
 from byok.api.serializers_budgets import BudgetCreateSerializer, BudgetSerializer, BudgetUpdateSerializer
 from byok.api.views import BODY_ERRORS, READ_ERRORS, StaffAPIView, error_responses, parse_id, path_id
 from byok.api.views_providers import _valid

@@ -10,7 +10,7 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from byok import catalog
+from byok import catalog_overrides as catalog
 from byok.api.serializers_budgets import (
     CatalogEntrySerializer,
     CatalogQuerySerializer,
@@ -74,7 +74,7 @@ class OverrideDetailView(StaffAPIView):
         responses={200: OverrideSerializer, **error_responses(*READ_ERRORS, 404)}, summary="One catalog override",
     )
     def get(self, request, id: str):
-        return Response(OverrideSerializer(catalog._get_override(parse_id(id, "catalog override"))).data)
+        return Response(OverrideSerializer(catalog.get_override(parse_id(id, "catalog override"))).data)
 
     @extend_schema(
         operation_id="catalog_overrides_update", tags=TAG, parameters=[OVERRIDE_ID], request=OverrideUpdateSerializer,
@@ -88,7 +88,7 @@ class OverrideDetailView(StaffAPIView):
         if changes:
             obj = catalog.update_override(override_id, changes, actor=actor_from_request(request))
         else:
-            obj = catalog._get_override(override_id)  # nothing to change: no audit event, but still 404 when unknown
+            obj = catalog.get_override(override_id)  # nothing to change: no audit event, but still 404 when unknown
         return Response(OverrideSerializer(obj).data)
 
     @extend_schema(

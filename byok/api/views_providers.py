@@ -144,12 +144,16 @@ class KeyCreateView(StaffAPIView):
 
 
 class KeyRevokeView(StaffAPIView):
-    """Revoke a key: it is taken out of the pool at once and kept, `revoked`, for the record (200 with the key)."""
+    """Revoke a key: it is taken out of the pool at once and kept, `revoked`, for the record (200 with the key).
+
+    Revoking a key that is revoked already answers 200 with the key and writes no audit event.
+    """
 
     @extend_schema(
         operation_id="providers_keys_revoke", tags=TAG, parameters=[PROVIDER_ID, KEY_ID],
         responses={
-            200: OpenApiResponse(ApiKeySerializer, description="The key, now `revoked` (it stays in the pool's history)."),
+            200: OpenApiResponse(ApiKeySerializer, description="The key, now `revoked` (it stays in the pool's history). "
+                                 "A key revoked already is answered as it is, with no new audit event."),
             **error_responses(*READ_ERRORS, 404),
         },
         summary="Revoke a key",

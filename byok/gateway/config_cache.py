@@ -21,7 +21,8 @@ from datetime import datetime
 
 from asgiref.sync import sync_to_async
 
-from byok.budgets import Book, load_book
+from byok.budget_store import load_book
+from byok.budgets import Book
 from byok.crypto import SealedSecret
 from byok.models import ApiKey, FailoverPolicy, Provider
 from byok.providers import get_adapter

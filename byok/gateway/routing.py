@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from byok.budgets import Prepared
+from byok.maxtokens import Prepared
 from byok.exceptions import NoUsableProviderError, ProviderNotFoundError
 from byok.gateway.config_cache import ProviderConfig, Snapshot
 from byok.providers.types import ChatRequest

@@ -18,9 +18,11 @@ import respx
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
-from byok import budgets
+from byok import budget_store as budgets
 from byok.audit import Actor
-from byok.budgets import BudgetGate, prepare_request, spend_summary
+from byok.budget_store import spend_summary
+from byok.budgets import BudgetGate
+from byok.maxtokens import prepare_request
 from byok.catalog import Catalog, ModelInfo, file_entries
 from byok.exceptions import (
     BudgetExceededError,

@@ -9,9 +9,10 @@ import pytest
 import respx
 from asgiref.sync import sync_to_async
 
-from byok import catalog as cat
+from byok import catalog_overrides as cat
 from byok.audit import Actor
-from byok.catalog import CATALOG_PATH, Catalog, ModelInfo, catalog_rows, file_entries, load_catalog
+from byok.catalog import CATALOG_PATH, Catalog, ModelInfo, file_entries
+from byok.catalog_overrides import catalog_rows, load_catalog
 from byok.exceptions import ConflictError, InvalidConfigError, NotFound
 from byok.models import AuditEvent, CatalogOverride, UsageRecord
 from byok.providers.types import Usage

@@ -453,13 +453,14 @@ class TestProviderRouting:
 
 
 async def _policy(primary: str, *fallbacks: str, max_retries=2):
+    from byok.changes import announce
     from byok.models import FailoverPolicy, FailoverStep, Provider
 
     def make():
         policy = FailoverPolicy.objects.create(name=f"{primary}-chain", primary=Provider.objects.get(name=primary), max_retries=max_retries)
         for i, name in enumerate(fallbacks):
             FailoverStep.objects.create(policy=policy, provider=Provider.objects.get(name=name), position=i)
-        registry._announce(None)
+        announce(None)
 
     from django.db import transaction
 

@@ -4,6 +4,7 @@
     ├── ProviderError              an upstream said no (or said nonsense)
     │   ├── KeyFaultError          the key is at fault: never retried with that key
     │   │   ├── AuthError          401/403, Gemini API_KEY_INVALID -> key invalid
+    │   │   │   └── KeyEncodingError a stored key an HTTP header cannot carry -> key invalid
     │   │   └── KeyQuotaError      balance / insufficient_quota / daily quota -> key parked
     │   ├── RateLimitError         429: retryable, `retry_after` seconds
     │   ├── OverloadedError        529, Anthropic overloaded_error: retryable
@@ -15,7 +16,7 @@
     │       ├── BadRequestError
     │       └── NotFoundError
     └── GatewayError               byok itself refuses or gives up (see byok.gateway.handler)
-        ├── ContextLengthExceededError 400: prompt + max_tokens over the model's window (byok.budgets)
+        ├── ContextLengthExceededError 400: prompt + max_tokens over the model's window (byok.maxtokens)
         └── BudgetExceededError    429: the user's token/spend budget is used up, `retry_after` to the reset
 
 `code` is a stable machine string, `status_code` the HTTP status byok answers
@@ -135,6 +136,13 @@ class AuthError(KeyFaultError):
 
     code = "upstream_auth_error"
     default_message = "The provider rejected the API key."
+
+
+class KeyEncodingError(AuthError):
+    """A stored key holds characters an HTTP header cannot carry (stored before keys were checked for them)."""
+
+    code = "upstream_auth_error"
+    default_message = "The stored API key contains characters that cannot be sent in an HTTP header."
 
 
 class KeyQuotaError(KeyFaultError):

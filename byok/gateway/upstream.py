@@ -28,7 +28,14 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from byok.exceptions import MalformedResponseError, ProviderError, StreamInterruptedError, UpstreamConnectionError, UpstreamTimeout
+from byok.exceptions import (
+    KeyEncodingError,
+    MalformedResponseError,
+    ProviderError,
+    StreamInterruptedError,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+)
 from byok.gateway.config_cache import KeyConfig, ProviderConfig
 from byok.gateway.keypool import KeyPool
 from byok.netguard import ConnectGuard, guard_aiohttp_transport, guard_httpcore_transport
@@ -98,6 +105,9 @@ def map_transport_errors(provider: str):
         raise UpstreamConnectionError(
             f"The connection to {provider} failed ({type(exc).__name__}).", provider=provider
         ) from None
+    except UnicodeEncodeError:
+        # httpx encodes header values as ASCII; the only header value byok does not write itself is the key.
+        raise KeyEncodingError(provider=provider) from None
     except ProviderError:
         raise
 

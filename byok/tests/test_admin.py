@@ -157,3 +157,22 @@ def test_the_test_action_makes_a_live_call_and_reports_it(admin_browser, provide
         response = admin_browser.post(reverse("admin:byok_provider_changelist"), {"action": "test_providers", "_selected_action": [provider.pk]}, follow=True)
     assert b"Oa: failed" in response.content
     assert CANARY not in response.content.decode()
+
+
+NON_ASCII_KEY = "sk-caf\u00e9-0123456789abcdef"
+
+
+def test_a_key_with_a_non_ascii_character_is_refused_by_the_key_form(admin_browser, provider):
+    response = admin_browser.post(reverse("admin:byok_apikey_add"),
+                                  {"provider": str(provider.pk), "label": "x", "quota_window": "", "api_key": NON_ASCII_KEY})
+    assert response.status_code == 200 and b"HTTP header" in response.content
+    assert provider.keys.count() == 1 and not AuditEvent.objects.filter(action="key.create").exists()
+
+
+def test_the_rotate_action_refuses_a_non_ascii_key_naming_the_field(admin_browser, provider):
+    key = provider.keys.get()
+    response = admin_browser.post(reverse("admin:byok_apikey_changelist"),
+                                  {"action": "rotate_key", "_selected_action": [key.pk], "new_api_key": "sk-\u200bzero-width-0123456789"})
+    assert response.status_code == 200 and b"HTTP header" in response.content and b"New API key" in response.content
+    key.refresh_from_db()
+    assert key.status == "active" and provider.keys.count() == 1

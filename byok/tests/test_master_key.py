@@ -109,3 +109,20 @@ def test_generate_master_key_runs_with_an_empty_environment(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     fernet_for(result.stdout.strip())  # raises if invalid
+
+
+def test_rotation_refuses_a_usable_key_that_an_http_header_cannot_carry(keys, monkeypatch):
+    from byok.models import ApiKey
+    from byok.secrets import fingerprint, hint
+
+    provider = ApiKey.objects.first().provider
+    bad = "sk-caf\u00e9-0123456789abcdef"  # stored before keys were checked
+    ApiKey.objects.create(provider=provider, secret=bad, hint=hint(bad), fingerprint=fingerprint(bad))
+    before = [bytes(k.secret.token) for k in ApiKey.objects.order_by("pk")]
+    monkeypatch.setenv("BYOK_OLD_MASTER_KEY", keys)
+    monkeypatch.setenv("BYOK_NEW_MASTER_KEY", new_master_key())
+    with pytest.raises(CommandError, match="HTTP header.*Revoke or replace it first"):
+        call_command("rotate_master_key")
+    assert [bytes(k.secret.token) for k in ApiKey.objects.order_by("pk")] == before
+    ApiKey.objects.filter(fingerprint=fingerprint(bad)).update(status="revoked")
+    call_command("rotate_master_key")  # a revoked key is never sent: re-encrypted as it is

@@ -6,8 +6,10 @@ The keys are read from the environment (not the command line, where they would
 show in `ps` and shell history). Everything happens in one transaction with
 the rows locked: each key is decrypted with the old master key, encrypted with
 the new one and decrypted again to verify; any failure rolls all of it back,
-so an interrupted run leaves every key readable with the old key. Afterwards,
-set BYOK_MASTER_KEY to the new key and restart.
+so an interrupted run leaves every key readable with the old key. A key in use
+(active or parked) that an HTTP header cannot carry (stored before keys were
+checked) stops the run, named: revoke or replace it first. Afterwards, set
+BYOK_MASTER_KEY to the new key and restart (README: "Rotating the master key").
 """
 
 import os
@@ -19,7 +21,9 @@ from django.db import transaction
 from byok import audit
 from byok.audit import Actor
 from byok.crypto import SealedSecret, fernet_for
+from byok.exceptions import InvalidConfigError
 from byok.models import ApiKey
+from byok.registry import validate_secret
 from byok.secrets import fingerprint
 
 
@@ -52,6 +56,14 @@ class Command(BaseCommand):
                     raise CommandError(
                         f"Key {key.pk} ({key.provider.name}:{key.hint}) cannot be decrypted with {old_env}; nothing was changed."
                     ) from None
+                if key.status in (ApiKey.Status.ACTIVE, ApiKey.Status.PARKED):
+                    try:
+                        validate_secret(plain)
+                    except InvalidConfigError as exc:
+                        raise CommandError(
+                            f"Key {key.pk} ({key.provider.name}:{key.hint}) is not a usable API key: {exc.errors['api_key'][0]} "
+                            "Revoke or replace it first; nothing was changed."
+                        ) from None
                 sealed = SealedSecret.seal(plain, new)
                 if sealed.reveal(new) != plain or fingerprint(plain) != key.fingerprint:
                     raise CommandError(f"Key {key.pk} did not verify after re-encryption; nothing was changed.")

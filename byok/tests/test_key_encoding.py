@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from byok import registry
 from byok.api import chat_views
-from byok.handler import BYOKHandler, StreamDone
+from byok.gateway.handler import BYOKHandler, StreamDone
 from byok.models import ApiKey, AuditEvent
 from byok.providers.types import ChatRequest, Message
 from byok.secrets import fingerprint, hint
@@ -98,7 +98,7 @@ async def test_a_provider_with_only_the_bad_key_answers_a_json_error(handler, dj
 
 
 def test_the_admin_test_action_reports_the_fault_instead_of_crashing(admin_browser):
-    from byok.handler import get_handler
+    from byok.gateway.handler import get_handler
 
     provider = registry.register_provider(kind="openai", name="oa")
     _store_unchecked(provider, BAD)

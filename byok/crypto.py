@@ -5,22 +5,39 @@ django-cryptography's field encrypts with `CRYPTOGRAPHY_KEY` but signs with
 both the AES key and the HMAC key from the master key alone (HKDF-SHA256), so
 `DJANGO_SECRET_KEY` can change freely and the master key can be rotated with
 `manage.py rotate_master_key`.
+
+During a rollout of a new master key over several processes,
+`BYOK_MASTER_KEY_PREVIOUS` names the old one: it is tried after the current key
+when decrypting (new writes always use the current key). A key that neither
+opens raises `MasterKeyMismatchError` (503 `master_key_mismatch`), and
+`undecryptable_key_count()` tells readiness checks how many stored keys this
+process cannot read.
 """
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable
 from functools import lru_cache
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.core.signing import BadSignature
 from django_cryptography.core.signing import FernetSigner
-from django_cryptography.utils.crypto import FernetBytes
+from django_cryptography.utils.crypto import FernetBytes, InvalidToken
 
+from byok.exceptions import MasterKeyMismatchError
 from byok_project.envconfig import validate_master_key
 
-__all__ = ["SealedSecret", "current_fernet", "fernet_for"]
+__all__ = [
+    "SealedSecret",
+    "current_fernet",
+    "decrypting_fernets",
+    "fernet_for",
+    "undecryptable",
+    "undecryptable_key_count",
+]
 
 
 def _derive(master: bytes, purpose: bytes) -> bytes:
@@ -35,7 +52,14 @@ def fernet_for(master_key: str) -> FernetBytes:
 
 
 def current_fernet() -> FernetBytes:
+    """The cipher of `BYOK_MASTER_KEY`: every write uses it."""
     return fernet_for(settings.BYOK_MASTER_KEY)
+
+
+def decrypting_fernets() -> list[FernetBytes]:
+    """The ciphers tried to read a key: the current master key, then `BYOK_MASTER_KEY_PREVIOUS` if set."""
+    previous = getattr(settings, "BYOK_MASTER_KEY_PREVIOUS", "")
+    return [current_fernet(), fernet_for(previous)] if previous else [current_fernet()]
 
 
 class SealedSecret:
@@ -56,8 +80,19 @@ class SealedSecret:
         return cls((fernet or current_fernet()).encrypt(pickle.dumps(secret)))
 
     def reveal(self, fernet: FernetBytes | None = None) -> str:
+        """The secret, decrypted with ``fernet``, else with the current then the previous master key.
+
+        Raises `MasterKeyMismatchError` when none of the master keys opens it.
+        """
         # The token is authenticated (HMAC) before unpickling, so only byok's own data is loaded.
-        return pickle.loads((fernet or current_fernet()).decrypt(self.token))
+        if fernet is not None:
+            return pickle.loads(fernet.decrypt(self.token))
+        for candidate in decrypting_fernets():
+            try:
+                return pickle.loads(candidate.decrypt(self.token))
+            except (BadSignature, InvalidToken):
+                continue
+        raise MasterKeyMismatchError()
 
     def __repr__(self) -> str:
         return "SealedSecret(<hidden>)"
@@ -69,3 +104,24 @@ class SealedSecret:
 
     def __hash__(self) -> int:
         return hash(self.token)
+
+
+def undecryptable(sealed: Iterable[SealedSecret]) -> int:
+    """How many of ``sealed`` none of this process's master keys opens (a wrong key, or a damaged token)."""
+    count = 0
+    for secret in sealed:
+        try:
+            secret.reveal()
+        except Exception:  # MasterKeyMismatchError, or a token that is not byok's at all
+            count += 1
+    return count
+
+
+def undecryptable_key_count() -> int:
+    """How many stored, not revoked provider keys this process cannot decrypt (0 = all readable); synchronous ORM.
+
+    For readiness checks and operators: a process started with the wrong `BYOK_MASTER_KEY` reports them here.
+    """
+    from byok.models import ApiKey  # here, not at the top: byok.models imports this module (SecretField)
+
+    return undecryptable(ApiKey.objects.exclude(status=ApiKey.Status.REVOKED).values_list("secret", flat=True).iterator())

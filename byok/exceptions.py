@@ -17,6 +17,7 @@
     │       └── NotFoundError
     └── GatewayError               byok itself refuses or gives up (see byok.gateway.handler)
         ├── ContextLengthExceededError 400: prompt + max_tokens over the model's window (byok.maxtokens)
+        ├── MasterKeyMismatchError 503: a stored key this process cannot decrypt (byok.crypto)
         └── BudgetExceededError    429: the user's token/spend budget is used up, `retry_after` to the reset
 
 `code` is a stable machine string, `status_code` the HTTP status byok answers
@@ -282,6 +283,18 @@ class ProviderNotFoundError(NotFound):
 
     code = "provider_not_found"
     default_message = "Unknown provider."
+
+
+class MasterKeyMismatchError(GatewayError):
+    """A stored key cannot be decrypted with this process's master key(s): a rotation not yet rolled out here."""
+
+    code = "master_key_mismatch"
+    status_code = 503
+    retryable = True
+    default_message = (
+        "This server cannot decrypt the provider keys it needs: its BYOK_MASTER_KEY does not match the one they "
+        "were encrypted with (a master-key rotation not rolled out to every process)."
+    )
 
 
 class NoUsableProviderError(GatewayError):

@@ -34,6 +34,10 @@ if os.environ.get("BYOK_LOCAL_SECRETS") == "1" or "pytest" in sys.modules:
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
 BYOK_MASTER_KEY = env_secret("BYOK_MASTER_KEY")
 validate_master_key(BYOK_MASTER_KEY)
+# During a master-key rollout: the old key, still accepted for decryption after the current one (README).
+BYOK_MASTER_KEY_PREVIOUS = os.environ.get("BYOK_MASTER_KEY_PREVIOUS", "").strip()
+if BYOK_MASTER_KEY_PREVIOUS:
+    validate_master_key(BYOK_MASTER_KEY_PREVIOUS, "BYOK_MASTER_KEY_PREVIOUS")
 
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])

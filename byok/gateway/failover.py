@@ -35,6 +35,7 @@ from byok.exceptions import (
     ClientError,
     KeyFaultError,
     KeyQuotaError,
+    MasterKeyMismatchError,
     NoUsableProviderError,
     ProviderError,
     RateLimitedError,
@@ -139,6 +140,9 @@ class Failover(Generic[T]):
                     run.current = (target, key)
                     try:
                         result = await call(target, key, self._secret(key))
+                    except MasterKeyMismatchError as exc:  # unreadable here, maybe not elsewhere: skip, mark nothing
+                        run.last_error, run.only_rate_limited = exc, False
+                        tried.add(key.id)
                     except ClientError as exc:
                         self._attempt(run, target, key, started, exc)
                         raise
@@ -205,6 +209,8 @@ class Failover(Generic[T]):
             wait = min(max(run.earliest_recovery - self.wall(), 1.0), MAX_RETRY_AFTER_S * 20)
             return RateLimitedError(f"Every target is rate limited; retry in {wait:.0f}s.", retry_after=wait, attempts=attempts)
         if not run.attempts:
+            if isinstance(run.last_error, MasterKeyMismatchError):
+                return run.last_error
             return NoUsableProviderError("No provider has a usable key for this request.")
         timeout = isinstance(run.last_error, UpstreamTimeout)
         summary = "; ".join(f"{a.provider} {a.key_hint}: {a.error_class or a.status}" for a in run.attempts)

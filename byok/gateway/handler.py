@@ -28,7 +28,7 @@ from django.conf import settings
 
 from byok import registry
 from byok.budgets import Book, BudgetGate
-from byok.exceptions import ByokError, ProviderNotFoundError
+from byok.exceptions import ByokError, MasterKeyMismatchError, ProviderNotFoundError
 from byok.gateway.config_cache import ConfigCache, KeyConfig, ProviderConfig, Snapshot
 from byok.gateway.failover import Attempt, Failover, Run
 from byok.gateway.keypool import KeyPool
@@ -101,6 +101,7 @@ class BYOKHandler:
             clock=clock, poll_s=settings.BYOK.get("CONFIG_POLL_S", 0.5), on_load=self._loaded,
         )
         self._secrets: dict[bytes, str] = {}
+        self._unreadable: set[bytes] = set()  # keys this process's master key(s) cannot open, logged once each
         config_changed.connect(self._on_config_changed, weak=True)
 
     # -- configuration cache ------------------------------------------------------------
@@ -127,7 +128,15 @@ class BYOKHandler:
     def _secret(self, key: KeyConfig) -> str:
         secret = self._secrets.get(key.sealed.token)
         if secret is None:
-            secret = key.sealed.reveal()
+            try:
+                secret = key.sealed.reveal()
+            except MasterKeyMismatchError:
+                if key.sealed.token not in self._unreadable:
+                    self._unreadable.add(key.sealed.token)
+                    log.error("master_key_mismatch: key id=%s %s cannot be decrypted with BYOK_MASTER_KEY (nor "
+                              "BYOK_MASTER_KEY_PREVIOUS); this process skips it until it runs with the right master key",
+                              key.id, key.hint)
+                raise
             remember_secret(secret)
             self._secrets[key.sealed.token] = secret
         return secret

@@ -126,3 +126,15 @@ def test_rotation_refuses_a_usable_key_that_an_http_header_cannot_carry(keys, mo
     assert [bytes(k.secret.token) for k in ApiKey.objects.order_by("pk")] == before
     ApiKey.objects.filter(fingerprint=fingerprint(bad)).update(status="revoked")
     call_command("rotate_master_key")  # a revoked key is never sent: re-encrypted as it is
+
+
+def test_keys_written_under_the_new_key_during_a_rollout_are_left_as_they_are(keys, settings, monkeypatch):
+    new = new_master_key()
+    settings.BYOK_MASTER_KEY, settings.BYOK_MASTER_KEY_PREVIOUS = new, keys  # a process already rolled out
+    provider = ApiKey.objects.first().provider
+    registry.add_key(provider.pk, "sk-during-rollout-0123456789")
+    monkeypatch.setenv("BYOK_OLD_MASTER_KEY", keys)
+    monkeypatch.setenv("BYOK_NEW_MASTER_KEY", new)
+    call_command("rotate_master_key")
+    assert sorted(k.secret.reveal(fernet_for(new)) for k in ApiKey.objects.all()) == sorted([*SECRETS, "sk-during-rollout-0123456789"])
+    assert AuditEvent.objects.get(action="master_key.rotate").details == {"keys": 3, "already_new": 1}

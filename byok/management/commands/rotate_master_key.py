@@ -6,7 +6,9 @@ The keys are read from the environment (not the command line, where they would
 show in `ps` and shell history). Everything happens in one transaction with
 the rows locked: each key is decrypted with the old master key, encrypted with
 the new one and decrypted again to verify; any failure rolls all of it back,
-so an interrupted run leaves every key readable with the old key. A key in use
+so an interrupted run leaves every key readable with the old key. Keys that
+the new master key opens already (written by processes that run with it during
+a rollout, `BYOK_MASTER_KEY_PREVIOUS`) are left as they are. A key in use
 (active or parked) that an HTTP header cannot carry (stored before keys were
 checked) stops the run, named: revoke or replace it first. Afterwards, set
 BYOK_MASTER_KEY to the new key and restart (README: "Rotating the master key").
@@ -49,10 +51,13 @@ class Command(BaseCommand):
             raise CommandError("The old and new master keys are the same.")
         with transaction.atomic():
             keys = list(ApiKey.objects.select_for_update().select_related("provider").order_by("pk"))
+            done = 0
             for key in keys:
                 try:
                     plain = key.secret.reveal(old)
                 except Exception:
+                    if _opens(key, new):  # written during the rollout under the new key already: nothing to do
+                        continue
                     raise CommandError(
                         f"Key {key.pk} ({key.provider.name}:{key.hint}) cannot be decrypted with {old_env}; nothing was changed."
                     ) from None
@@ -68,7 +73,18 @@ class Command(BaseCommand):
                 if sealed.reveal(new) != plain or fingerprint(plain) != key.fingerprint:
                     raise CommandError(f"Key {key.pk} did not verify after re-encryption; nothing was changed.")
                 ApiKey.objects.filter(pk=key.pk).update(secret=sealed)
-            audit.record("master_key.rotate", actor=Actor("manage.py"), details={"keys": len(keys)})
+                done += 1
+            details = {"keys": done, **({"already_new": len(keys) - done} if done < len(keys) else {})}
+            audit.record("master_key.rotate", actor=Actor("manage.py"), details=details)
         self.stdout.write(self.style.SUCCESS(
-            f"Re-encrypted {len(keys)} keys. Now set BYOK_MASTER_KEY to the new key and restart byok."
+            f"Re-encrypted {done} keys ({len(keys) - done} were under the new key already). "
+            "Now set BYOK_MASTER_KEY to the new key (and drop BYOK_MASTER_KEY_PREVIOUS) and restart byok."
         ))
+
+
+def _opens(key: ApiKey, fernet) -> bool:
+    try:
+        key.secret.reveal(fernet)
+    except Exception:
+        return False
+    return True

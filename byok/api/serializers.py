@@ -120,6 +120,10 @@ class StrictSerializer(serializers.Serializer):
             raise serializers.ValidationError(errors)
         return value
 
+    def service_values(self) -> dict:
+        """The validated fields under the names the byok service that takes them uses."""
+        return dict(self.validated_data)
+
 
 def _name_field(**kwargs) -> StrictCharField:
     return StrictCharField(
@@ -182,7 +186,7 @@ class ProviderSettingsSerializer(StrictSerializer):
 
     RENAMES = {"provider": "kind", "model": "default_model"}
 
-    def provider_values(self) -> dict:
+    def service_values(self) -> dict:
         """The validated settings under `byok.registry`'s names."""
         return {
             self.RENAMES.get(k, k): v

@@ -184,10 +184,6 @@ class OverrideFieldsSerializer(StrictSerializer):
     note = StrictCharField(required=False, allow_blank=True, max_length=500)
     enabled = StrictBooleanField(required=False, help_text="A disabled override is kept but not applied.")
 
-    def override_values(self) -> dict:
-        return dict(self.validated_data)
-
-
 class OverrideCreateSerializer(OverrideFieldsSerializer):
     """Add figures for a model: over the file's entry field by field, or a new entry for a model the file lacks."""
 
@@ -244,10 +240,6 @@ class BudgetFieldsSerializer(StrictSerializer):
     spend_limit = SpendLimitField(required=False, help_text="USD per period (number or decimal string, 4 places at most); null: none.")
     enabled = StrictBooleanField(required=False)
     note = StrictCharField(required=False, allow_blank=True, max_length=200)
-
-    def budget_values(self) -> dict:
-        return dict(self.validated_data)
-
 
 class BudgetCreateSerializer(BudgetFieldsSerializer):
     """A budget for exactly one user (by id) or one provider key (by id), with a token and/or spend limit."""

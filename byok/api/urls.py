@@ -1,37 +1,45 @@
-"""Routes of the management API, its OpenAPI schema and docs.
+"""Routes of the management API (one router over the viewsets, plus the usage report), its OpenAPI schema and docs.
 
 Paths are slash-less as the public contract names them; each is also served
 with a trailing slash (the schema documents the slash-less one).
 """
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
-from byok.api import views_audit as audit
-from byok.api import views_budgets as budgets
-from byok.api import views_catalog as catalog
-from byok.api import views_providers as providers
+from byok.api.views_audit import AuditEventViewSet, UsageView
+from byok.api.views_budgets import BudgetViewSet
+from byok.api.views_catalog import CatalogViewSet, OverrideViewSet
+from byok.api.views_providers import ProviderViewSet
 
 
-def _both(route: str, view, name: str) -> list:
-    return [path(route, view, name=name), path(route + "/", view)]
+class SlashOptionalRouter(SimpleRouter):
+    """A router whose routes have no trailing slash, each also served with one."""
 
+    def __init__(self) -> None:
+        super().__init__(trailing_slash="")
+
+    def get_urls(self):
+        urls = []
+        for url in super().get_urls():
+            regex = str(url.pattern)
+            urls += [url, re_path(regex[:-1] + "/$" if regex.endswith("$") else regex + "/", url.callback)]
+        return urls
+
+
+router = SlashOptionalRouter()
+# More specific prefixes first: `api/catalog/overrides` before `api/catalog`'s own routes.
+router.register("api/providers", ProviderViewSet, basename="api-provider")
+router.register("api/audit-events", AuditEventViewSet, basename="api-audit-event")
+router.register("api/catalog/overrides", OverrideViewSet, basename="api-catalog-override")
+router.register("api/catalog", CatalogViewSet, basename="api-catalog")
+router.register("api/budgets", BudgetViewSet, basename="api-budget")
 
 urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    *_both("api/providers/register", providers.ProviderRegisterView.as_view(), "api-provider-register"),
-    *_both("api/providers", providers.ProviderListView.as_view(), "api-providers"),
-    *_both("api/providers/<str:id>", providers.ProviderDetailView.as_view(), "api-provider"),
-    *_both("api/providers/<str:id>/keys", providers.KeyCreateView.as_view(), "api-provider-keys"),
-    *_both("api/providers/<str:id>/keys/<str:key_id>", providers.KeyRevokeView.as_view(), "api-provider-key"),
-    *_both("api/providers/<str:id>/rotate-key", providers.RotateKeyView.as_view(), "api-provider-rotate-key"),
-    *_both("api/providers/<str:id>/test", providers.ProviderTestView.as_view(), "api-provider-test"),
-    *_both("api/audit-events", audit.AuditEventListView.as_view(), "api-audit-events"),
-    *_both("api/usage", audit.UsageView.as_view(), "api-usage"),
-    *_both("api/catalog", catalog.CatalogView.as_view(), "api-catalog"),
-    *_both("api/catalog/overrides", catalog.OverrideListView.as_view(), "api-catalog-overrides"),
-    *_both("api/catalog/overrides/<str:id>", catalog.OverrideDetailView.as_view(), "api-catalog-override"),
-    *_both("api/budgets", budgets.BudgetListView.as_view(), "api-budgets"),
-    *_both("api/budgets/<str:id>", budgets.BudgetDetailView.as_view(), "api-budget"),
+    path("api/usage", UsageView.as_view(), name="api-usage"),  # a report, not a collection
+    path("api/usage/", UsageView.as_view()),
+    *router.urls,
 ]

@@ -1,7 +1,11 @@
-"""What every management view shares: staff only, JSON in and out, ids, documented errors.
+"""What every management view shares: staff only, JSON in and out, ids, documented errors, one resource flow.
 
-The views themselves live in `views_providers` (providers and keys) and
-`views_audit` (the audit trail and the usage report).
+The viewsets live in `views_providers` (providers and keys), `views_budgets`,
+`views_catalog` and `views_audit` (the audit trail and the usage report);
+`byok.api.urls` routes them. `AuditedViewSet` writes the create / read /
+change / delete flow once; each resource supplies its serializers and the
+`fetch` / `perform_*` / `represent` hooks, which call the byok service that
+validates, audits exactly once and announces the change.
 
 Bodies: a body that is not JSON (or not UTF-8) is 400 `parse_error`; a body
 of another media type is 415 `unsupported_media_type`; JSON that parses but
@@ -17,13 +21,28 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
+from rest_framework.viewsets import ViewSet
 
 from byok.api.permissions import IsStaff
 from byok.api.serializers import ErrorSerializer, ValidationErrorSerializer
+from byok.audit import Actor, actor_from_request
 from byok.exceptions import NotFound
 
-__all__ = ["JSONBodyParser", "StaffAPIView", "error_responses", "parse_id", "path_id", "drop_slash_duplicates"]
+__all__ = [
+    "AuditedViewSet",
+    "StaffAPIView",
+    "StaffOnly",
+    "CreateMixin",
+    "JSONBodyParser",
+    "StaffViewSet",
+    "drop_slash_duplicates",
+    "error_responses",
+    "parse_id",
+    "path_id",
+]
 
 MAX_ID = 2**63 - 1
 
@@ -47,12 +66,93 @@ class JSONBodyParser(JSONParser):
             raise ParseError(f"JSON parse error - {exc}.") from None
 
 
-class StaffAPIView(APIView):
-    """A management endpoint: staff only, JSON bodies, JSON answers."""
+class StaffOnly:
+    """Staff only, JSON bodies, JSON answers: what every management view declares."""
 
     permission_classes = [IsStaff]
     parser_classes = [JSONBodyParser]
     renderer_classes = [JSONRenderer]
+
+
+class StaffAPIView(StaffOnly, APIView):
+    """A management endpoint that is not a collection (the usage report)."""
+
+
+class StaffViewSet(StaffOnly, ViewSet):
+    """A management resource; any `{id}` segment reaches the view (an id that is not one is 404 there)."""
+
+    lookup_field = "id"
+    lookup_value_regex = "[^/]+"
+
+    def valid(self, serializer_class):
+        """The request body validated by ``serializer_class`` (422 with the field errors otherwise)."""
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+
+class AuditedViewSet(StaffViewSet):
+    """retrieve / partial_update / destroy, written once for every audited resource (``CreateMixin`` adds create).
+
+    Subclasses set ``noun`` and ``update_serializer`` and provide the hooks: ``fetch(pk)`` (the object, or
+    NotFound), ``perform_update(pk, changes)``, ``perform_destroy(pk)`` (each through the byok service, with
+    ``self.actor``) and ``represent(obj)``. A change with no fields writes nothing and audits nothing, but is
+    still 404 for an unknown id.
+    """
+
+    noun = "object"
+    update_serializer: type | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return actor_from_request(self.request)
+
+    def object_id(self) -> int:
+        return parse_id(self.kwargs[self.lookup_field], self.noun)
+
+    def created(self, obj) -> Response:
+        """201 with the new object and its address."""
+        location = reverse(f"{self.basename}-detail", kwargs={self.lookup_field: str(obj.pk)})
+        return Response(self.represent(obj), status=201, headers={"Location": location})
+
+    def retrieve(self, request, **kwargs):
+        return Response(self.represent(self.fetch(self.object_id())))
+
+    def partial_update(self, request, **kwargs):
+        pk = self.object_id()
+        changes = self.valid(self.update_serializer).service_values()
+        obj = self.perform_update(pk, changes) if changes else self.fetch(pk)
+        return Response(self.represent(obj))
+
+    def destroy(self, request, **kwargs):
+        self.perform_destroy(self.object_id())
+        return Response(status=204)
+
+    # -- hooks --------------------------------------------------------------------------------------------
+
+    def fetch(self, pk: int):
+        raise NotImplementedError(f"{type(self).__name__} must provide fetch()")
+
+    def represent(self, obj) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} must provide represent()")
+
+    def perform_update(self, pk: int, changes: dict):
+        raise NotImplementedError(f"{type(self).__name__} must provide perform_update()")
+
+    def perform_destroy(self, pk: int) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must provide perform_destroy()")
+
+
+class CreateMixin:
+    """``create`` for an `AuditedViewSet`: ``create_serializer`` validates, the ``perform_create(values)`` hook creates."""
+
+    create_serializer: type | None = None
+
+    def create(self, request):
+        return self.created(self.perform_create(self.valid(self.create_serializer).service_values()))
+
+    def perform_create(self, values: dict):
+        raise NotImplementedError(f"{type(self).__name__} must provide perform_create()")
 
 
 def parse_id(value: str, what: str = "provider") -> int:

@@ -9,18 +9,19 @@ from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.generics import ListAPIView
+from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
 
 from byok.api.filters import AuditPagination, AuditQuerySerializer, UsageQuerySerializer
 from byok.api.serializers import AuditEventSerializer, UsageReportSerializer
-from byok.api.views import READ_ERRORS, StaffAPIView, error_responses
+from byok.api.views import READ_ERRORS, StaffAPIView, StaffOnly, error_responses
 from byok.models import AuditEvent, UsageRecord
 
-__all__ = ["AuditEventListView", "UsageView", "percentile", "usage_report"]
+__all__ = ["AuditEventViewSet", "UsageView", "percentile", "usage_report"]
 
 
-class AuditEventListView(StaffAPIView, ListAPIView):
+class AuditEventViewSet(StaffOnly, ListModelMixin, GenericViewSet):
     """Every change to providers and keys, newest first: who, what, when, from where (never a secret)."""
 
     serializer_class = AuditEventSerializer
@@ -36,8 +37,8 @@ class AuditEventListView(StaffAPIView, ListAPIView):
         responses={200: AuditEventSerializer(many=True), **error_responses(*READ_ERRORS, 422)},
         summary="The audit trail, newest first",
     )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
 
 def percentile(ordered, p: float) -> float | None:

@@ -2,7 +2,9 @@
 
 Every change goes through `byok.registry` (validated, audited exactly once,
 announced to every process) with the requesting user as the actor. Keys are
-shown masked; `api_key` is write-only.
+shown masked; `api_key` is write-only. Revoking a key that is revoked already
+answers the key with no new audit event; deleting a provider that a concurrent
+request has just deleted is a 404.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.db.models import Prefetch
-from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from byok import registry
@@ -25,19 +27,10 @@ from byok.api.serializers import (
     RotateKeySerializer,
     TestResultSerializer,
 )
-from byok.api.views import BODY_ERRORS, READ_ERRORS, StaffAPIView, error_responses, parse_id, path_id
-from byok.audit import actor_from_request
+from byok.api.views import BODY_ERRORS, READ_ERRORS, AuditedViewSet, error_responses, parse_id, path_id
 from byok.models import ApiKey, Provider
 
-__all__ = [
-    "KeyCreateView",
-    "KeyRevokeView",
-    "ProviderDetailView",
-    "ProviderListView",
-    "ProviderRegisterView",
-    "ProviderTestView",
-    "RotateKeyView",
-]
+__all__ = ["ProviderViewSet"]
 
 TAG = ["providers"]
 PROVIDER_ID = path_id("id", "The provider's id.")
@@ -48,106 +41,83 @@ def _with_keys():
     return Provider.objects.prefetch_related(Prefetch("keys", queryset=ApiKey.objects.order_by("id")))
 
 
-def _provider_body(provider_id: int) -> dict[str, Any]:
-    provider = _with_keys().filter(pk=provider_id).first()
-    if provider is None:  # deleted between the change and this read
-        provider = registry.get_provider(provider_id)
-    return ProviderSerializer(provider).data
+async def _live_test(provider_id: int) -> dict[str, Any]:
+    from byok.gateway.handler import get_handler  # the request path, only for this one live call
+
+    handler = get_handler()
+    try:
+        return await handler.test_provider(provider_id)
+    finally:
+        await handler.flush_usage()  # this loop may end with the request
 
 
-def _valid(serializer_class, request):
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="providers_list", description='Every provider with its key pool (hints, statuses and limits; never a secret), in routing order.', tags=TAG, responses={200: ProviderSerializer(many=True), **error_responses(*READ_ERRORS)},
+        summary="List providers (keys masked), in routing order",
+    ),
+    retrieve=extend_schema(
+        operation_id="providers_retrieve", description='One provider with its key pool (keys masked).', tags=TAG, parameters=[PROVIDER_ID],
+        responses={200: ProviderSerializer, **error_responses(*READ_ERRORS, 404)}, summary="One provider",
+    ),
+    partial_update=extend_schema(
+        operation_id="providers_update", description="Change a provider's settings; the change is audited once (no fields: no change, no event).", tags=TAG, parameters=[PROVIDER_ID], request=ProviderUpdateSerializer,
+        responses={200: ProviderSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
+        summary="Change a provider's settings (only the fields given)",
+    ),
+    destroy=extend_schema(
+        operation_id="providers_destroy", description='Delete a provider with its keys (one audit event). A provider deleted already, also by a concurrent request, is 404.', tags=TAG, parameters=[PROVIDER_ID],
+        responses={204: OpenApiResponse(description="Deleted, with its keys (audited)."), **error_responses(*READ_ERRORS, 404)},
+        summary="Delete a provider and its keys",
+    ),
+)
+class ProviderViewSet(AuditedViewSet):
+    """Providers with their key pools (hints, statuses and limits; never a secret), in routing order. Every change is audited."""
 
+    noun = "provider"
+    update_serializer = ProviderUpdateSerializer
 
-class ProviderRegisterView(StaffAPIView):
-    """Register a provider (`provider` is its kind), optionally with its first key. 201 with the provider, keys masked."""
+    def list(self, request):
+        return Response(ProviderSerializer(_with_keys().order_by("priority", "name"), many=True).data)
+
+    def fetch(self, pk: int) -> Provider:
+        return registry.get_provider(pk)
+
+    def represent(self, provider: Provider) -> dict[str, Any]:
+        fresh = _with_keys().filter(pk=provider.pk).first()
+        return ProviderSerializer(fresh if fresh is not None else provider).data
+
+    def perform_update(self, pk: int, changes: dict[str, Any]) -> Provider:
+        return registry.update_provider(pk, changes, actor=self.actor)
+
+    def perform_destroy(self, pk: int) -> None:
+        registry.delete_provider(pk, actor=self.actor)
 
     @extend_schema(
         operation_id="providers_register", tags=TAG, request=ProviderRegisterSerializer,
         responses={201: ProviderSerializer, **error_responses(*BODY_ERRORS, 409)},
         summary="Register a provider, optionally with its first key",
     )
-    def post(self, request):
-        body = _valid(ProviderRegisterSerializer, request)
+    @action(detail=False, methods=["post"], url_path="register")
+    def register(self, request):
+        """Register a provider (`provider` is its kind), optionally with its first key. 201 with the provider, keys masked."""
+        body = self.valid(ProviderRegisterSerializer)
         provider = registry.register_provider(
-            actor=actor_from_request(request),
-            api_key=body.validated_data.get("api_key"),
-            key_options=body.key_options(),
-            **body.provider_values(),
+            actor=self.actor, api_key=body.validated_data.get("api_key"), key_options=body.key_options(), **body.service_values(),
         )
-        location = reverse("api-provider", kwargs={"id": str(provider.pk)})
-        return Response(_provider_body(provider.pk), status=201, headers={"Location": location})
-
-
-class ProviderListView(StaffAPIView):
-    """Every provider with its key pool (hints, statuses and limits; never a secret), in routing order."""
-
-    @extend_schema(
-        operation_id="providers_list", tags=TAG, responses={200: ProviderSerializer(many=True), **error_responses(*READ_ERRORS)},
-        summary="List providers (keys masked), in routing order",
-    )
-    def get(self, request):
-        return Response(ProviderSerializer(_with_keys().order_by("priority", "name"), many=True).data)
-
-
-class ProviderDetailView(StaffAPIView):
-    """One provider: read it, change its settings, or delete it with its keys. Every change is audited."""
-
-    @extend_schema(
-        operation_id="providers_retrieve", tags=TAG, parameters=[PROVIDER_ID],
-        responses={200: ProviderSerializer, **error_responses(*READ_ERRORS, 404)}, summary="One provider",
-    )
-    def get(self, request, id: str):
-        provider_id = parse_id(id)
-        registry.get_provider(provider_id)  # 404 when unknown
-        return Response(_provider_body(provider_id))
-
-    @extend_schema(
-        operation_id="providers_update", tags=TAG, parameters=[PROVIDER_ID], request=ProviderUpdateSerializer,
-        responses={200: ProviderSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
-        summary="Change a provider's settings (only the fields given)",
-    )
-    def patch(self, request, id: str):
-        provider_id = parse_id(id)
-        body = _valid(ProviderUpdateSerializer, request)
-        changes = body.provider_values()
-        if changes:
-            registry.update_provider(provider_id, changes, actor=actor_from_request(request))
-        else:
-            registry.get_provider(provider_id)  # nothing to change: no audit event, but still 404 when unknown
-        return Response(_provider_body(provider_id))
-
-    @extend_schema(
-        operation_id="providers_destroy", tags=TAG, parameters=[PROVIDER_ID],
-        responses={204: OpenApiResponse(description="Deleted, with its keys (audited)."), **error_responses(*READ_ERRORS, 404)},
-        summary="Delete a provider and its keys",
-    )
-    def delete(self, request, id: str):
-        registry.delete_provider(parse_id(id), actor=actor_from_request(request))
-        return Response(status=204)
-
-
-class KeyCreateView(StaffAPIView):
-    """Add a key to the provider's pool (201 with the key, masked)."""
+        return self.created(provider)
 
     @extend_schema(
         operation_id="providers_keys_create", tags=TAG, parameters=[PROVIDER_ID], request=KeyCreateSerializer,
         responses={201: ApiKeySerializer, **error_responses(*BODY_ERRORS, 404)}, summary="Add a key to the provider's pool",
     )
-    def post(self, request, id: str):
-        provider_id = parse_id(id)
-        body = _valid(KeyCreateSerializer, request)
-        key = registry.add_key(provider_id, body.validated_data["api_key"], actor=actor_from_request(request), **body.key_options())
+    @action(detail=True, methods=["post"], url_path="keys")
+    def add_key(self, request, **kwargs):
+        """Add a key to the provider's pool (201 with the key, masked)."""
+        provider_id = self.object_id()
+        body = self.valid(KeyCreateSerializer)
+        key = registry.add_key(provider_id, body.validated_data["api_key"], actor=self.actor, **body.key_options())
         return Response(ApiKeySerializer(key).data, status=201)
-
-
-class KeyRevokeView(StaffAPIView):
-    """Revoke a key: it is taken out of the pool at once and kept, `revoked`, for the record (200 with the key).
-
-    Revoking a key that is revoked already answers 200 with the key and writes no audit event.
-    """
 
     @extend_schema(
         operation_id="providers_keys_revoke", tags=TAG, parameters=[PROVIDER_ID, KEY_ID],
@@ -158,14 +128,15 @@ class KeyRevokeView(StaffAPIView):
         },
         summary="Revoke a key",
     )
-    def delete(self, request, id: str, key_id: str):
-        provider_id = parse_id(id)
-        key = registry.revoke_key(provider_id, parse_id(key_id, "key"), actor=actor_from_request(request))
+    @action(detail=True, methods=["delete"], url_path="keys/(?P<key_id>[^/]+)")
+    def revoke_key(self, request, key_id: str, **kwargs):
+        """Revoke a key: it is taken out of the pool at once and kept, `revoked`, for the record (200 with the key).
+
+        Revoking a key that is revoked already answers 200 with the key and writes no audit event.
+        """
+        provider_id = self.object_id()
+        key = registry.revoke_key(provider_id, parse_id(key_id, "key"), actor=self.actor)
         return Response(ApiKeySerializer(key).data)
-
-
-class RotateKeyView(StaffAPIView):
-    """Rotate a key: the new key is active for new requests, the old one (`key_id`, or the only active key) is retired."""
 
     @extend_schema(
         operation_id="providers_rotate_key", tags=TAG, parameters=[PROVIDER_ID], request=RotateKeySerializer,
@@ -175,28 +146,13 @@ class RotateKeyView(StaffAPIView):
         },
         summary="Rotate a key: the new key in, the old one retired (one audit event)",
     )
-    def post(self, request, id: str):
-        provider_id = parse_id(id)
-        body = _valid(RotateKeySerializer, request)
-        key = registry.rotate_key(
-            provider_id, body.validated_data["api_key"], key_id=body.validated_data.get("key_id"),
-            actor=actor_from_request(request),
-        )
+    @action(detail=True, methods=["post"], url_path="rotate-key")
+    def rotate_key(self, request, **kwargs):
+        """Rotate a key: the new key is active for new requests, the old one (`key_id`, or the only active key) is retired."""
+        provider_id = self.object_id()
+        body = self.valid(RotateKeySerializer)
+        key = registry.rotate_key(provider_id, body.validated_data["api_key"], key_id=body.validated_data.get("key_id"), actor=self.actor)
         return Response(ApiKeySerializer(key).data)
-
-
-async def _live_test(provider_id: int) -> dict[str, Any]:
-    from byok.gateway.handler import get_handler
-
-    handler = get_handler()
-    try:
-        return await handler.test_provider(provider_id)
-    finally:
-        await handler.flush_usage()  # this loop may end with the request
-
-
-class ProviderTestView(StaffAPIView):
-    """A minimal live call to the provider."""
 
     @extend_schema(
         operation_id="providers_test", tags=TAG, parameters=[PROVIDER_ID], request=None,
@@ -205,7 +161,8 @@ class ProviderTestView(StaffAPIView):
         description="Sends one tiny request (no failover) with a usable key of the provider. "
         "The answer is 200 whether the provider answered or not: `ok` says which.",
     )
-    def post(self, request, id: str):
-        provider_id = parse_id(id)
-        registry.get_provider(provider_id)  # 404 before anything else
+    @action(detail=True, methods=["post"], url_path="test")
+    def test(self, request, **kwargs):
+        """A minimal live call to the provider."""
+        provider_id = self.fetch(self.object_id()).pk  # 404 before anything else
         return Response(async_to_sync(_live_test)(provider_id))

@@ -77,3 +77,17 @@ def _usage_written_before_the_database_goes():
     from byok.gateway.usage import flush_all
 
     flush_all()
+
+
+@pytest.fixture
+def memory_handler():
+    """A BYOKHandler of its own: in-process state, no real sleeping between retries."""
+    from byok.gateway.handler import BYOKHandler
+    from byok.state import MemoryStateBackend, MemoryStore
+
+    store = MemoryStore()
+
+    async def no_sleep(seconds):
+        return None
+
+    return BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), sleep=no_sleep, rand=lambda: 0.5)

@@ -16,11 +16,10 @@ from rest_framework.authtoken.models import Token
 
 from byok import registry
 from byok.api import chat_views
-from byok.gateway.handler import BYOKHandler, StreamDone
+from byok.gateway.handler import StreamDone
 from byok.models import ApiKey, AuditEvent
 from byok.providers.types import ChatRequest, Message
 from byok.secrets import fingerprint, hint
-from byok.state import MemoryStateBackend, MemoryStore
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,15 +37,9 @@ def _store_unchecked(provider, secret: str) -> ApiKey:
 
 
 @pytest.fixture
-def handler(monkeypatch):
-    store = MemoryStore()
-
-    async def no_sleep(seconds):
-        return None
-
-    h = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), sleep=no_sleep, rand=lambda: 0.5)
-    monkeypatch.setattr(chat_views, "get_handler", lambda: h)
-    return h
+def handler(memory_handler, monkeypatch):
+    monkeypatch.setattr(chat_views, "get_handler", lambda: memory_handler)
+    return memory_handler
 
 
 def _ask(stream: bool = False) -> ChatRequest:

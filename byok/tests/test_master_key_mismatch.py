@@ -18,10 +18,8 @@ from django.test import AsyncClient
 from byok import registry
 from byok.crypto import SealedSecret, fernet_for, undecryptable_key_count
 from byok.exceptions import MasterKeyMismatchError
-from byok.gateway.handler import BYOKHandler
 from byok.models import ApiKey
 from byok.providers.types import ChatRequest, Message
-from byok.state import MemoryStateBackend, MemoryStore
 from byok.tests.live import drop_live_env, live_env, manage, start_daphne, start_fake_provider
 from byok_project.envconfig import new_master_key
 
@@ -30,16 +28,6 @@ ANSWER = {"id": "x", "object": "chat.completion", "model": "gpt-4o",
           "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
           "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
 OLD_SECRET, NEW_SECRET = "sk-written-under-old-0123456789", "sk-written-under-new-0123456789"
-
-
-@pytest.fixture
-def handler():
-    store = MemoryStore()
-
-    async def no_sleep(seconds):
-        return None
-
-    return BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), sleep=no_sleep, rand=lambda: 0.5)
 
 
 @pytest.fixture
@@ -58,14 +46,14 @@ def _ask() -> ChatRequest:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_the_keys_it_can_read_keep_serving_and_the_cause_is_logged_once(handler, two_keys, caplog):
+async def test_the_keys_it_can_read_keep_serving_and_the_cause_is_logged_once(memory_handler, two_keys, caplog):
     assert await sync_to_async(undecryptable_key_count)() == 1
     ready = await AsyncClient().get("/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["master_key"]["ok"] is False
     with respx.mock, caplog.at_level(logging.ERROR, logger="byok.request"):
         route = respx.post(OPENAI).respond(200, json=ANSWER)
         for _ in range(3):
-            await handler.chat(_ask())
+            await memory_handler.chat(_ask())
     assert {c.request.headers["authorization"] for c in route.calls} == {f"Bearer {NEW_SECRET}"}
     lines = [r.getMessage() for r in caplog.records if "master_key_mismatch" in r.getMessage()]
     assert len(lines) == 1 and "BYOK_MASTER_KEY" in lines[0] and OLD_SECRET not in lines[0]
@@ -74,14 +62,14 @@ async def test_the_keys_it_can_read_keep_serving_and_the_cause_is_logged_once(ha
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_no_readable_key_is_a_503_master_key_mismatch(handler, settings):
+async def test_no_readable_key_is_a_503_master_key_mismatch(memory_handler, settings):
     settings.BYOK_MASTER_KEY, settings.BYOK_MASTER_KEY_PREVIOUS = new_master_key(), ""
     await sync_to_async(registry.register_provider)(kind="openai", name="openai", api_key=OLD_SECRET)
     settings.BYOK_MASTER_KEY = new_master_key()
     with respx.mock:
         route = respx.post(OPENAI).respond(200, json=ANSWER)
         with pytest.raises(MasterKeyMismatchError) as info:
-            await handler.chat(_ask())
+            await memory_handler.chat(_ask())
     assert route.call_count == 0
     assert (info.value.status_code, info.value.code, info.value.retryable) == (503, "master_key_mismatch", True)
 

@@ -30,6 +30,7 @@ def test_field_validation_422_has_retryable_like_every_other_422(alice_client):
     lambda c, a, b: a.post("/api/providers/register", "{", content_type="application/json"),  # 400
     lambda c, a, b: a.post("/api/providers/register", "x", content_type="text/plain"),  # 415
     lambda c, a, b: a.put("/api/providers", {}, format="json"),  # 405
+    lambda c, a, b: a.generic("POST", "/api/providers/register", b"{}", "application/json", CONTENT_LENGTH="99999999"),  # 413
 ])
 def test_every_error_status_has_the_shape(client, alice_client, bob_client, request_):
     response = request_(client, alice_client, bob_client)

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from byok import registry
 from byok.api import chat_views
-from byok.gateway.handler import StreamDone
+from byok.providers.types import StreamDone
 from byok.models import ApiKey, AuditEvent
 from byok.providers.types import ChatRequest, Message
 from byok.secrets import fingerprint, hint

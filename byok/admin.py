@@ -14,9 +14,9 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.template.response import TemplateResponse
 
-from byok import audit, registry
+from byok import registry
 from byok.audit import actor_from_request
-from byok.changes import announce
+from byok.changes import Change
 from byok.exceptions import ByokError
 from byok.models import ApiKey, AuditEvent, FailoverPolicy, FailoverStep, Provider, UsageRecord
 from byok.netguard import check_base_url
@@ -95,8 +95,8 @@ class AuditedAdmin(admin.ModelAdmin):
     """Writes one audit event for each object the admin creates, changes or deletes."""
 
     def _record(self, request, action: str, obj, details: dict | None = None) -> None:
-        audit.record(action, actor=actor_from_request(request), target=obj, details=details or {})
-        announce(obj.provider_id if isinstance(obj, ApiKey) else getattr(obj, "pk", None))
+        """The change's one audit event, announced after commit (inside the admin's transaction)."""
+        Change(actor_from_request(request)).record(action, target=obj, details=details or {})
 
     @staticmethod
     def _changes(form) -> dict:
@@ -334,8 +334,7 @@ class BudgetAdmin(AuditedAdmin):
     def _record(self, request, action: str, obj, details: dict | None = None) -> None:
         details = {**(details or {}), "scope": obj.scope, "period": obj.period, "token_limit": obj.token_limit,
                    "spend_limit": str(obj.spend_limit) if obj.spend_limit is not None else None}
-        audit.record(action, actor=actor_from_request(request), target=obj, key=obj.key, details=details)
-        announce(None)
+        Change(actor_from_request(request)).record(action, target=obj, key=obj.key, details=details)
 
     @admin.display(description="used this period")
     def used_this_period(self, obj: Budget) -> str:

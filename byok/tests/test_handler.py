@@ -410,13 +410,14 @@ class TestProviderRouting:
             assert mock.calls.call_count == 0
 
     async def test_a_slash_model_the_catalog_knows_for_a_provider_goes_to_it_whole(self, handler, settings):
+        from byok.changes import announce
         from byok.models import CatalogOverride
 
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
         await register(kind="openai_compatible", name="router", base_url="http://127.0.0.1:9999/v1", api_key="sk-router-0123456789abcdef")
         await sync_to_async(CatalogOverride.objects.create)(provider="router", model="meta-llama/llama-3.1-8b", context_window=8192)
-        await sync_to_async(registry._announce)(None)
+        await sync_to_async(announce)(None)
         with respx.mock(assert_all_called=False) as mock:
             openai = mock.post(OPENAI).respond(200, json=openai_json("default"))
             router = mock.post("http://127.0.0.1:9999/v1/chat/completions").respond(200, json=openai_json("routed"))
@@ -425,7 +426,7 @@ class TestProviderRouting:
             assert json.loads(router.calls.last.request.content)["model"] == "meta-llama/llama-3.1-8b"
             # The same id known to the default route's provider stays on the default route.
             await sync_to_async(CatalogOverride.objects.create)(provider="openai", model="meta-llama/llama-3.1-8b", context_window=8192)
-            await sync_to_async(registry._announce)(None)
+            await sync_to_async(announce)(None)
             result = await handler.chat(ask(model="meta-llama/llama-3.1-8b"))
             assert result.provider == "openai" and json.loads(openai.calls.last.request.content)["model"] == "meta-llama/llama-3.1-8b"
 

@@ -34,7 +34,7 @@ log = logging.getLogger("byok.bodylimit")
 def error_body(path: str, code: str, message: str) -> dict:
     if path.startswith("/v1/"):
         return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
-    return {"code": code, "message": message}
+    return {"code": code, "message": message, "retryable": False}
 
 
 def limit() -> int | None:

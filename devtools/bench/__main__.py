@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
 
             def on_start(sockets: int) -> None:  # profile the 1,000-socket step while it streams
                 if not args.no_profile and sockets == 1000:
-                    spy["proc"] = profile_pid(gateway.pid, 5, out)
+                    spy["proc"] = profile_pid(gateway.pid, 8, out)
 
             try:
                 data.ws = asyncio.run(ramp(

@@ -1,11 +1,12 @@
-# byok: `make serve` runs the gateway, `make test` runs every test. Both set themselves up.
+# byok: `make serve` runs the gateway, `make test` runs every test, `make lint` checks style, types and
+# import layers. Each sets itself up.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test bench migrate clean
+.PHONY: serve test lint bench migrate clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,13 @@ serve: migrate
 
 test: $(VENV)/.dev
 	$(PY) -m pytest --cov=byok --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
+
+# ruff (lint + format), mypy (django-stubs, drf-stubs) and the import-linter contracts, all configured in pyproject.toml.
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	BYOK_LOCAL_SECRETS=1 $(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.dev
 	BYOK_LOCAL_SECRETS=1 $(PY) -m devtools.bench

@@ -1,6 +1,10 @@
-"""Shared test actors and helpers: alice (staff), bob (not staff), and a canary key."""
+"""Shared test actors and fixtures: alice (staff), bob (not staff), a canary key, a handler on a fake clock; markers."""
 
 from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +39,42 @@ def alice_client(alice):
 @pytest.fixture
 def bob_client(bob):
     return _api_client(bob, "Token")
+
+
+class FakeTime:
+    """A clock that only moves when the handler sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+        self.slept: list[float] = []
+
+    def wall(self) -> float:
+        return self.now
+
+    def mono(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def handler(fake_time):
+    """A BYOKHandler on in-process state and `fake_time`: no real sleeps, no jitter."""
+    from byok.gateway.handler import BYOKHandler
+    from byok.state import MemoryStateBackend, MemoryStore
+
+    store = MemoryStore()
+    return BYOKHandler(
+        state_factory=lambda: MemoryStateBackend(now=fake_time.wall, store=store),
+        clock=fake_time.mono, wall=fake_time.wall, sleep=fake_time.sleep, rand=lambda: 0.5,
+    )
 
 
 @pytest.fixture
@@ -91,3 +131,85 @@ def memory_handler():
         return None
 
     return BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), sleep=no_sleep, rand=lambda: 0.5)
+
+
+# -- markers: what a test needs beyond this checkout ------------------------------------------
+#
+# `postgres`, `redis` and `browser` tests need a service. On a developer's machine without it they are
+# skipped, each with its reason (`-rs` lists them at the end of the run); in CI (CI=true), which has every
+# service, a missing one fails the test instead: a skip there would hide it. `live` tests start real
+# processes on 127.0.0.1 and need nothing else; `-m "not live"` leaves them out of a quick run.
+
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_redis_url() -> str:
+    """The Redis a test uses: REDIS_URL when the run has one, else BYOK_TEST_REDIS_URL (a local default)."""
+    return os.environ.get("REDIS_URL") or os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+test_redis_url.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@functools.cache
+def _missing(service: str) -> str | None:
+    """Why `service` cannot be used by this run, or None when it can (asked once per run)."""
+    if service == "postgres":
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return f"needs PostgreSQL: this run uses {connection.vendor} (set DATABASE_URL=postgres://...)"
+        return None
+    if service == "redis":
+        import redis
+
+        urls = dict.fromkeys(u for u in (os.environ.get("REDIS_URL"), test_redis_url(),
+                                         os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")) if u)
+        for url in urls:
+            try:
+                with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as client:
+                    client.ping()
+            except Exception as exc:  # any failure to reach it means the same here
+                return f"needs Redis: none answers at {url} ({type(exc).__name__}; start one or set REDIS_URL)"
+        return None
+    if service == "browser":
+        if not os.path.exists(CHROMIUM):
+            return f"needs Chromium at {CHROMIUM} (apt-get install -y chromium)"
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            return "needs Playwright (pip install -r requirements-dev.txt)"
+        return None
+    raise ValueError(service)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for service in ("postgres", "redis", "browser"):
+        if item.get_closest_marker(service) is None:
+            continue
+        reason = _missing(service)
+        if reason is None:
+            continue
+        if IN_CI:
+            pytest.fail(f"CI has every service, but this test {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+# The modules whose tests start real processes (daphne, the fake provider, manage.py) are `live`.
+LIVE_MODULES = (
+    "e2e/", "api/test_live_management.py", "test_bench_smoke.py", "test_chat_page_browser.py", "test_demo.py",
+    "test_fakeprovider.py", "test_live_server.py", "test_openai_sdk_live.py", "test_serve.py", "test_startup.py",
+    "test_ws_live.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        try:
+            where = item.path.relative_to(here).as_posix()
+        except ValueError:
+            continue
+        if where.startswith(LIVE_MODULES):
+            item.add_marker(pytest.mark.live)

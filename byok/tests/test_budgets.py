@@ -1,6 +1,6 @@
 """byok.budgets: max_tokens policy and context-window refusal, spend accounting, user and key budgets.
 
-The clock is injected (FakeTime from test_handler): budgets reset at UTC
+The clock is injected (FakeTime from conftest): budgets reset at UTC
 midnight / the first of the month without any test waiting. Upstreams are
 faked with respx.
 """
@@ -37,18 +37,15 @@ from byok.providers.types import StreamFailed
 from byok.models import ApiKey, AuditEvent, Budget, UsageRecord
 from byok.providers.types import ChatRequest, Message, Usage
 from byok.state import MemoryStateBackend, MemoryStore, get_state_backend
-from byok.tests.test_handler import (  # noqa: F401  (fixtures)
+from byok.tests.test_handler import (
     ANTHROPIC,
     DEEPSEEK,
     GEMINI,
     OPENAI,
-    FakeTime,
     anthropic_json,
     ask,
     collect,
-    fake_time,
     gemini_json,
-    handler,
     openai_chunks,
     openai_json,
     register,
@@ -309,6 +306,7 @@ class TestBudgets:
             assert (await handler.chat(ask())).key_hint in {keys[0].hint, keys[1].hint}
         assert err.value.status_code == 429 and err.value.retry_after > 0
 
+    @pytest.mark.redis
     async def test_budgets_hold_across_two_handlers_sharing_redis(self, fake_time, django_user_model):
         """Two handler instances (two processes' worth) over one Redis: one counter, one refusal. Needs Redis."""
         carol = await user(django_user_model)

@@ -17,7 +17,7 @@ from byok.exceptions import ConflictError, InvalidConfigError, NotFound
 from byok.models import AuditEvent, CatalogOverride, UsageRecord
 from byok.providers.types import Usage
 from byok.tests.providers.replay import corpus_case
-from byok.tests.test_handler import OPENAI, ask, fake_time, handler, register  # noqa: F401  (fixtures)
+from byok.tests.test_handler import OPENAI, ask, register
 
 ADMIN = Actor("alice", "203.0.113.9")
 

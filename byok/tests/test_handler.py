@@ -26,10 +26,8 @@ from byok.exceptions import (
     ProviderNotFoundError,
     RateLimitedError,
 )
-from byok.gateway.handler import BYOKHandler
 from byok.models import ApiKey, AuditEvent, UsageRecord
 from byok.providers.types import ChatRequest, Message, StreamDone, StreamFailed, StreamStarted, Tool, ToolCall
-from byok.state import MemoryStateBackend, MemoryStore
 from byok.tests.conftest import CANARY
 from byok.tests.providers.replay import corpus_case
 
@@ -40,39 +38,6 @@ ANTHROPIC = "https://api.anthropic.com/v1/messages"
 DEEPSEEK = "https://api.deepseek.com/chat/completions"
 GEMINI = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent"
 GEMINI_STREAM = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent"
-
-
-class FakeTime:
-    """A clock that only moves when the handler sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-        self.slept: list[float] = []
-
-    def wall(self) -> float:
-        return self.now
-
-    def mono(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time():
-    return FakeTime()
-
-
-@pytest.fixture
-def handler(fake_time):
-    store = MemoryStore()
-    h = BYOKHandler(
-        state_factory=lambda: MemoryStateBackend(now=fake_time.wall, store=store),
-        clock=fake_time.mono, wall=fake_time.wall, sleep=fake_time.sleep, rand=lambda: 0.5,
-    )
-    yield h
 
 
 def openai_json(text="Hello!", *, model="gpt-4o", finish="stop", usage=(9, 3)):

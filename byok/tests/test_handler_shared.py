@@ -24,9 +24,11 @@ from byok.gateway.handler import BYOKHandler
 from byok.models import ApiKey, AuditEvent
 from byok.signals import config_changed
 from byok.state import get_state_backend
-from byok.tests.test_handler import OPENAI, FakeTime, ask, openai_json
+from byok.tests.conftest import FakeTime
+from byok.tests.test_handler import OPENAI, ask, openai_json
 
 REDIS_URL = os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
@@ -102,7 +104,7 @@ class TestSharedThroughRedis:
         assert second.status == "active"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's; CI's PostgreSQL pass runs this")
+@pytest.mark.postgres  # row locks are PostgreSQL's
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_rotations_leave_one_active_key_and_one_event_each():
     provider = registry.register_provider(kind="openai", api_key="sk-start-0123456789abcdef")

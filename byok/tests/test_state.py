@@ -93,7 +93,7 @@ async def redis_factory(clock: FakeClock) -> AsyncIterator[Factory]:
         await admin.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def make(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Factory]:
     """A factory of backends that share one state (as processes sharing a Redis would), on ``clock``."""
     if request.param == "memory":
@@ -414,6 +414,7 @@ async def test_concurrent_tpm_and_quota_are_exact(make):
 # -- Redis specifics ---------------------------------------------------------------------------
 
 
+@pytest.mark.redis
 async def test_redis_keys_are_prefixed_and_expire(redis_state):
     state = redis_state
     await state.acquire("k", rpm=5, tpm=500, tokens=10, quota=100, quota_window_s=3600)
@@ -428,6 +429,7 @@ async def test_redis_keys_are_prefixed_and_expire(redis_state):
         assert ttl > 0 or key == f"{state.prefix}version", key
 
 
+@pytest.mark.redis
 async def test_redis_recovers_when_the_server_forgot_its_scripts(redis_state):
     state = redis_state
     await state.redis.script_flush()
@@ -435,6 +437,7 @@ async def test_redis_recovers_when_the_server_forgot_its_scripts(redis_state):
     assert await state.cooldown(key_scope("k"), T0 + 1) == T0 + 1
 
 
+@pytest.mark.redis
 async def test_redis_burst_beyond_the_pool_waits_instead_of_failing(clock):
     async with redis_factory(clock) as factory:
         state = factory(max_connections=3)

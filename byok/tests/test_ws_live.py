@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import time
 import uuid
@@ -26,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from devtools.fakeprovider.answer import filler_text
 from byok.tests.live import ADMIN_PASSWORD, ADMIN_USER, drop_live_env, live_env, manage, start_daphne, start_fake_provider
+from byok.tests.conftest import test_redis_url
 
 PACED_CHUNKS = 20
 
@@ -220,9 +220,13 @@ def revoke_in_admin(admin: httpx.Client, key_id: int) -> None:
     assert answer.status_code == 302, answer.text[:500]
 
 
-@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="two server processes share the channel layer only through Redis (REDIS_URL)")
+@pytest.mark.redis  # two server processes share the channel layer only through Redis
 async def test_a_revoke_on_one_process_and_ws_stop_reach_sockets_on_another(live):
     server_a, fake, env, keys, tmp = live
+    own_a = None
+    if not env.get("REDIS_URL"):  # a run without REDIS_URL (SQLite, in-process state): two servers of this test's own
+        env = {**env, "REDIS_URL": test_redis_url()}
+        server_a = own_a = start_daphne(env, tmp)
     server_b = start_daphne(env, tmp)
     try:
         since = last_request_id(fake)
@@ -246,6 +250,8 @@ async def test_a_revoke_on_one_process_and_ws_stop_reach_sockets_on_another(live
                 assert stop[-1]["event"] == "stopped" and stop[-1]["message"] == "Stopping for maintenance."
     finally:
         server_b.stop()
+        if own_a is not None:
+            own_a.stop()
 
 
 def new_user_token(env: dict, username: str) -> str:
@@ -303,11 +309,15 @@ async def test_a_token_deleted_by_another_process_closes_the_socket_at_its_next_
         assert time.monotonic() - deleted < 5 + 2 + 2  # the cache's TTL, plus a request's length and slack
 
 
-@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="two server processes share the channel layer only through Redis (REDIS_URL)")
+@pytest.mark.redis  # two server processes share the channel layer only through Redis
 async def test_a_token_delete_or_user_deactivation_elsewhere_closes_open_sockets_on_every_process_at_once(live):
     server_a, fake, env, keys, tmp = live
     # A provider of its own (earlier tests revoke the module's slow ones), known to B from its start.
     register(env, "slow2", f"{fake.url}/cfg/chunks=600;delay_ms=20/v1", "sk-live-slow2-0123456789")
+    own_a = None
+    if not env.get("REDIS_URL"):  # a run without REDIS_URL (SQLite, in-process state): two servers of this test's own
+        env = {**env, "REDIS_URL": test_redis_url()}
+        server_a = own_a = start_daphne(env, tmp)
     server_b = start_daphne(env, tmp)
     try:
         first, second = f"ws-{uuid.uuid4().hex[:6]}", f"ws-{uuid.uuid4().hex[:6]}"
@@ -328,3 +338,5 @@ async def test_a_token_delete_or_user_deactivation_elsewhere_closes_open_sockets
             assert time.monotonic() - started < 5 + 5  # pushed, not waited for: two manage.py starts are most of it
     finally:
         server_b.stop()
+        if own_a is not None:
+            own_a.stop()

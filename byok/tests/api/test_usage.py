@@ -87,9 +87,8 @@ def test_percentile_interpolates_like_percentile_cont():
     assert percentile([1, 2], 0) == 1 and percentile([1, 2], 100) == 2
 
 
+@pytest.mark.postgres  # percentile_cont is PostgreSQL's
 def test_percentiles_match_the_database_where_it_can_compute_them(alice_client, rows):
-    if connection.vendor != "postgresql":
-        pytest.skip("percentile_cont is PostgreSQL's")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) FROM byok_usagerecord"

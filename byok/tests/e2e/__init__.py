@@ -24,21 +24,18 @@ from typing import Any
 import httpx
 import pytest
 
+from byok.tests.conftest import _missing, test_redis_url
 from byok.tests.live import FakeProvider, LiveServer, drop_live_env, live_env, manage, start_daphne, start_fake_provider
 
 __all__ = [
-    "SHARED_STATE", "Cluster", "cluster", "db_rows", "fake_fp", "needs_shared_state", "records", "register", "uid",
+    "Cluster", "cluster", "db_rows", "fake_fp", "needs_shared_state", "records", "register", "uid",
     "wait_for",
 ]
 
-SHARED_STATE = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")) and bool(
-    os.environ.get("REDIS_URL")
-)
-needs_shared_state = pytest.mark.skipif(
-    not SHARED_STATE,
-    reason="two daphne processes share limits, cooldowns and configuration only through PostgreSQL and Redis: "
-    "set DATABASE_URL=postgres://... and REDIS_URL=redis://... (CI's second run does)",
-)
+POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+# Two daphne processes share limits, cooldowns and configuration only through PostgreSQL and Redis
+# (DATABASE_URL=postgres://... and REDIS_URL=redis://..., as in CI's second run): see the markers in conftest.py.
+needs_shared_state = [pytest.mark.postgres, pytest.mark.redis]
 
 
 @dataclass
@@ -82,12 +79,13 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         found = Cluster(start_fake_provider(tmp), {})
         try:
             found.env = live_env(tmp)
-            if SHARED_STATE:
-                found.env["REDIS_URL"] = os.environ["REDIS_URL"]
+            shared = POSTGRES and _missing("redis") is None
+            if shared:
+                found.env["REDIS_URL"] = test_redis_url()
                 found.env["BYOK_STATE_PREFIX"] = f"byok-e2e-{uuid.uuid4().hex[:8]}:"
             else:
                 found.env.pop("REDIS_URL", None)
-            for _ in range(2 if SHARED_STATE else 1):
+            for _ in range(2 if shared else 1):
                 found.servers.append(start_daphne(found.env, tmp))
         except BaseException:
             found.stop()

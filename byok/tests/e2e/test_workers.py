@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from devtools.fakeprovider.answer import filler_text
-from byok.tests.e2e import Cluster, cluster, needs_shared_state, register, uid
+from byok.tests.e2e import Cluster, cluster, register, uid
 from byok.tests.live import start_served
 
 BURST = 200
@@ -63,7 +63,8 @@ async def _burst(url: str, token: str, model: str) -> list[tuple[str, str | None
             await client.close()
 
 
-@needs_shared_state
+@pytest.mark.postgres
+@pytest.mark.redis
 def test_a_burst_through_two_workers_on_one_socket_completes_every_answer(live, tmp_path):
     server = start_served(live.env, tmp_path, server="daphne", workers=2, extra_env={"LOG_LEVEL": "WARNING"})
     try:

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint bench migrate clean
+.PHONY: serve demo token test lint bench migrate clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ migrate: $(VENV)/.runtime
 
 serve: migrate
 	BYOK_LOCAL_SECRETS=1 HOST=$(HOST) PORT=$(PORT) exec $(PY) -m byok_project.serve
+
+# Four providers (openai, anthropic, deepseek, gemini) played by the fake provider: chat without a real key.
+demo: $(VENV)/.runtime
+	HOST=$(HOST) PORT=$(PORT) exec $(PY) -m devtools.demo
+
+# The API token of an existing user (made once, then the same): TOKEN=$$(make -s token USER=admin)
+token: $(VENV)/.runtime
+	@out=$$(BYOK_LOCAL_SECRETS=1 $(PY) manage.py drf_create_token "$(USER)") && echo "$${out}" | awk '{print $$3}'
 
 test: $(VENV)/.dev
 	$(PY) -m pytest --cov=byok --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)

@@ -33,6 +33,10 @@ from dataclasses import dataclass
 __all__ = ["SERVERS", "Plan", "ServeError", "main", "plan"]
 
 APP = "byok_project.asgi:application"
+# Connections the kernel may hold for a server that is busy (the listen queue). Twisted's default, which daphne's
+# -b/-p use, is 50: a burst of clients overflows it while the event loop is busy, and the kernel then drops their
+# SYNs or resets connections it completed with a SYN cookie ("Connection error." in a client).
+BACKLOG = 2048
 SERVERS = ("daphne", "uvicorn", "granian")
 # What each server needs importable, and how to get it.
 _NEEDS = {
@@ -62,16 +66,17 @@ class Plan:
         """The server's command line: on `fd` when given, else on host:port."""
         py = sys.executable
         if self.server == "daphne":
-            where = ["--fd", str(fd)] if fd is not None else ["-b", self.host, "-p", str(self.port)]
+            interface = self.host.strip("[]").replace(":", "\\:")  # a Twisted endpoint string escapes colons
+            where = ["--fd", str(fd)] if fd is not None else ["-e", f"tcp:port={self.port}:interface={interface}:backlog={BACKLOG}"]
             if fd is not None and ":" in self.host:
                 where = ["-e", f"fd:fileno={fd}:domain=INET6"]
             return [py, "-m", "daphne", *where, APP]
         if self.server == "uvicorn":
             where = ["--fd", str(fd)] if fd is not None else ["--host", self.host, "--port", str(self.port)]
-            return [py, "-m", "uvicorn", *where, "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+            return [py, "-m", "uvicorn", *where, "--backlog", str(BACKLOG), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
                     "--lifespan", "auto", "--no-access-log", "--log-level", "warning", APP]
         return [py, "-m", "granian", "--interface", "asgi", "--host", self.host, "--port", str(self.port),
-                "--workers", str(self.workers), "--loop", "uvloop", "--ws",
+                "--workers", str(self.workers), "--backlog", str(BACKLOG), "--loop", "uvloop", "--ws",
                 "--log-level", "warning", APP]
 
 
@@ -112,7 +117,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))
-    sock.listen(2048)
+    sock.listen(BACKLOG)
     sock.set_inheritable(True)
     return sock
 

@@ -174,8 +174,10 @@ class LiveServer:
 
 def start_daphne(env: dict[str, str], tmp: Path, *, extra_env: dict[str, str] | None = None) -> LiveServer:
     """A daphne process serving byok on a free loopback port, answering before this returns."""
+    from byok_project.serve import Plan
+
     port = free_port()
-    command = python_command("-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "byok_project.asgi:application")
+    command = python_command(*Plan("daphne", 1, "127.0.0.1", port).command()[1:])  # as `make serve` starts it
     return _start_server(command, port, env, tmp, "daphne", extra_env)
 
 

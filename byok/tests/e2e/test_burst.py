@@ -11,11 +11,21 @@ Then every request must have exactly one usage record with the right status.
 The second burst also changes the configuration while it runs (the refused
 key is a 401, which byok marks invalid; 10 keys are added through the API of
 each process in turn): the audit trail must hold every change exactly once.
+
+A burst opens up to 200 connections at once. daphne used to listen with
+Twisted's default backlog of 50: on a loaded machine the event loop accepted
+too slowly, the listen queue overflowed and the kernel reset a few connections
+("Connection error." in the openai client). Servers now listen with
+`byok_project.serve.BACKLOG` (2048), which the last test checks directly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import selectors
+import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +35,7 @@ import pytest
 
 from devtools.fakeprovider.answer import filler_pieces, filler_text
 from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, make_policy, records, register, uid, wait_for
+from byok.tests.live import start_served
 
 BURST = 200
 MESSAGES = [{"role": "user", "content": "Stream me an answer."}]
@@ -176,3 +187,47 @@ def test_configuration_changes_during_a_burst_lose_no_request_and_no_audit_row(l
         counts[action] = counts.get(action, 0) + 1
     assert counts == {"provider.create": 4, "key.create": 11, "key.invalid": 1, "provider.update": 1}
     assert [fp[:12] for action, fp in actions if action == "key.invalid"] == [fake_fp(b.bad_key)]
+
+
+def test_a_busy_server_holds_a_burst_of_new_connections_in_its_listen_queue(live, tmp_path):
+    """300 clients connect while the server cannot accept (stopped): the kernel must hold every one of them.
+
+    With Twisted's default backlog (50) only about 50 complete their handshake and the rest wait for SYN
+    retries or are reset; with BACKLOG every connection is established at once and answered when the
+    server runs again.
+    """
+    server = start_served(live.env, tmp_path, server="daphne", workers=1)  # as `make serve` starts it
+    port = int(server.url.rsplit(":", 1)[1])
+    socks: list[socket.socket] = []
+    try:
+        os.kill(server.proc.pid, signal.SIGSTOP)  # busy: accepts nothing for now
+        try:
+            with selectors.DefaultSelector() as sel:
+                for _ in range(300):
+                    s = socket.socket()
+                    s.setblocking(False)
+                    s.connect_ex(("127.0.0.1", port))
+                    socks.append(s)
+                    sel.register(s, selectors.EVENT_WRITE)
+                connected = 0
+                deadline = time.monotonic() + 3
+                while connected < len(socks) and time.monotonic() < deadline:
+                    for key, _ in sel.select(timeout=0.2):
+                        sel.unregister(key.fileobj)
+                        connected += key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+            assert connected == len(socks), f"only {connected} of {len(socks)} connections were held for a busy server"
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(60)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        for s in socks:
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()

@@ -212,8 +212,7 @@ def _clients(user, n: int) -> list:
     return clients
 
 
-postgres_only = pytest.mark.skipif(connection.vendor != "postgresql",
-                                   reason="row locks are PostgreSQL's; CI's PostgreSQL pass runs this")
+postgres_only = pytest.mark.postgres  # row locks are PostgreSQL's
 
 
 @postgres_only

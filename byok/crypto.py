@@ -10,8 +10,8 @@ During a rollout of a new master key over several processes,
 `BYOK_MASTER_KEY_PREVIOUS` names the old one: it is tried after the current key
 when decrypting (new writes always use the current key). A key that neither
 opens raises `MasterKeyMismatchError` (503 `master_key_mismatch`), and
-`undecryptable_key_count()` tells readiness checks how many stored keys this
-process cannot read.
+`undecryptable()` counts the keys this process cannot read (over the stored
+keys: `byok.models.undecryptable_key_count()`, for readiness checks).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ __all__ = [
     "decrypting_fernets",
     "fernet_for",
     "undecryptable",
-    "undecryptable_key_count",
 ]
 
 
@@ -115,13 +114,3 @@ def undecryptable(sealed: Iterable[SealedSecret]) -> int:
         except Exception:  # MasterKeyMismatchError, or a token that is not byok's at all
             count += 1
     return count
-
-
-def undecryptable_key_count() -> int:
-    """How many stored, not revoked provider keys this process cannot decrypt (0 = all readable); synchronous ORM.
-
-    For readiness checks and operators: a process started with the wrong `BYOK_MASTER_KEY` reports them here.
-    """
-    from byok.models import ApiKey  # here, not at the top: byok.models imports this module (SecretField)
-
-    return undecryptable(ApiKey.objects.exclude(status=ApiKey.Status.REVOKED).values_list("secret", flat=True).iterator())

@@ -293,3 +293,15 @@ class SpendReport(UsageRecord):
         proxy = True
         verbose_name = "spend report"
         verbose_name_plural = "spend report"
+
+
+def undecryptable_key_count() -> int:
+    """How many stored, not revoked provider keys this process cannot decrypt (0 = all readable); synchronous ORM.
+
+    For readiness checks and operators: a process started with the wrong `BYOK_MASTER_KEY` reports them here.
+    (Here rather than in byok.crypto, which byok.models imports: no import cycle.)
+    """
+    from byok.crypto import undecryptable
+
+    secrets = ApiKey.objects.exclude(status=ApiKey.Status.REVOKED).values_list("secret", flat=True)
+    return undecryptable(secrets.iterator())  # type: ignore[arg-type]  # the field reads SealedSecret values

@@ -204,9 +204,15 @@ LIVE_MODULES = (
 )
 
 
+# A test using one of these fixtures talks to a Redis server: it is a `redis` test without saying so.
+REDIS_FIXTURES = frozenset({"redis_state", "redis_settings"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
+        if REDIS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
         try:
             where = item.path.relative_to(here).as_posix()
         except ValueError:

@@ -1,7 +1,7 @@
 """A process whose master key cannot open a stored key answers JSON 503 `master_key_mismatch`, not HTML 500.
 
 It logs one line naming the cause, keeps serving the keys it can read, accepts `BYOK_MASTER_KEY_PREVIOUS`
-during a rollout, and `byok.crypto.undecryptable_key_count()` reports what it cannot read (for /readyz).
+during a rollout, and `byok.models.undecryptable_key_count()` reports what it cannot read (for /readyz).
 The live test starts real daphne processes on either side of a `rotate_master_key` run.
 """
 
@@ -16,7 +16,8 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from byok import registry
-from byok.crypto import SealedSecret, fernet_for, undecryptable_key_count
+from byok.crypto import SealedSecret, fernet_for
+from byok.models import undecryptable_key_count
 from byok.exceptions import MasterKeyMismatchError
 from byok.models import ApiKey
 from byok.providers.types import ChatRequest, Message

@@ -152,7 +152,7 @@ def install_daphne_body_limit() -> None:
         transport.write(head + b"connection: close\r\n\r\n" + payload)
         # Closing at once would make the kernel reset the connection while the client is still
         # sending, and the client might never read the 413: read and drop a little longer.
-        reactor.callLater(DISCARD_GRACE_S, transport.loseConnection)
+        reactor.callLater(DISCARD_GRACE_S, transport.loseConnection)  # type: ignore[arg-type]  # zope interface stub
         log.info("refused a request body over %s bytes on %s", limit(), path_of(self))
 
     def gotLength(self, length):

@@ -45,7 +45,7 @@ def load_book() -> Book:
     keys: dict[int, list[BudgetRule]] = defaultdict(list)
     for b in Budget.objects.filter(enabled=True).order_by("id"):
         rule = BudgetRule(b.pk, b.scope, b.period, b.token_limit, float(b.spend_limit) if b.spend_limit is not None else None)
-        (users[b.user_id] if b.user_id is not None else keys[b.key_id]).append(rule)
+        (users[b.user_id] if b.user_id is not None else keys[b.key_id]).append(rule)  # type: ignore[index]  # one of the two is set
     return Book(catalog, {k: tuple(v) for k, v in users.items()}, {k: tuple(v) for k, v in keys.items()})
 
 

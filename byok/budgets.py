@@ -125,6 +125,7 @@ class BudgetGate:
         if reason is None:
             return
         period = "daily" if rule.period == "day" else "monthly"
+        limit: float | None
         if reason == "tokens":
             what, limit, used = f"{period} token budget ({rule.token_limit} tokens)", rule.token_limit, status.used_tokens
         else:

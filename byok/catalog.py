@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from byok.providers.types import Usage
@@ -160,10 +161,10 @@ def _tiers(raw: list[dict[str, Any]] | None) -> tuple[PriceTier, ...]:
 
 
 def _entry(raw: dict[str, Any]) -> ModelInfo:
-    return ModelInfo(
+    return ModelInfo(  # the limit and price fields by name, as the file has them
         provider=raw["provider"], model=raw["model"],
-        **{k: raw.get(k) for k in LIMIT_FIELDS},
-        **{k: _dec(raw.get(k)) for k in PRICE_FIELDS},
+        **{k: raw.get(k) for k in LIMIT_FIELDS},  # type: ignore[arg-type]
+        **{k: _dec(raw.get(k)) for k in PRICE_FIELDS},  # type: ignore[arg-type]
         tiers=_tiers(raw.get("tiers")), tool_prompt_tokens=dict(raw.get("tool_prompt_tokens") or {}),
         aliases=tuple(raw.get("aliases") or ()), as_of=raw.get("as_of", ""), source=raw.get("source", ""),
         note=raw.get("note", ""),
@@ -185,7 +186,7 @@ def _normalise(model: str) -> str:
 class Catalog:
     """File entries with overrides applied, indexed for lookup by (provider kind or name, model)."""
 
-    def __init__(self, entries: tuple[ModelInfo, ...] | list[ModelInfo], overrides: list[Any] = ()) -> None:
+    def __init__(self, entries: tuple[ModelInfo, ...] | list[ModelInfo], overrides: Sequence[Any] = ()) -> None:
         self._entries: dict[tuple[str, str], ModelInfo] = {}
         self._names: dict[tuple[str, str], ModelInfo] = {}
         for info in entries:

@@ -32,7 +32,7 @@ class _MasterKeyed:
     def get_db_prep_value(self, value: Any, connection, prepared: bool = False) -> Any:
         if isinstance(value, SealedSecret):
             return connection.Database.Binary(value.token)
-        return super().get_db_prep_value(value, connection, prepared)
+        return super().get_db_prep_value(value, connection, prepared)  # type: ignore[misc]  # BinaryField's
 
     def value_to_string(self, obj) -> str:
         return ""  # serialisers (dumpdata) never see the secret

@@ -41,7 +41,7 @@ Resolver = Callable[[str], list[str]]
 
 def _resolve(host: str) -> list[str]:
     infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
@@ -132,7 +132,7 @@ def _allow_private_now() -> bool:
 
 async def _resolve_async(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))  # unique, in the resolver's order
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # unique, in the resolver's order
 
 
 class ConnectGuard:
@@ -191,7 +191,7 @@ def guard_httpcore_transport(transport, guard: ConnectGuard):
                     return await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
                 except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                     last = exc
-            raise last  # type: ignore[misc]
+            raise last
 
         async def connect_unix_socket(self, path, timeout=None, socket_options=None):
             return await self.inner.connect_unix_socket(path, timeout, socket_options)

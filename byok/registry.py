@@ -300,6 +300,7 @@ def rotate_key(provider_id: int | str, new_api_key: str, *, key_id: int | str | 
     secret = validate_secret(new_api_key)
     with audited_change(actor) as change:
         provider = _locked_provider(get_provider(provider_id).pk)
+        old: ApiKey | None
         if key_id is not None:
             old = _get_key(provider, key_id, lock=True)
             if old.status != ApiKey.Status.ACTIVE:

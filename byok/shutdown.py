@@ -295,5 +295,5 @@ def install_uvicorn_graceful_shutdown(app: GracefulApp) -> None:
             log.exception("shutdown drain failed")
         await original(self, sockets)
 
-    Server.shutdown = shutdown
-    Server._byok_graceful = True
+    Server.shutdown = shutdown  # type: ignore[method-assign]
+    Server._byok_graceful = True  # type: ignore[attr-defined]

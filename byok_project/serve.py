@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["SERVERS", "Plan", "ServeError", "main", "plan"]
@@ -80,7 +81,7 @@ class Plan:
                 "--log-level", "warning", APP]
 
 
-def plan(env: dict[str, str] | None = None) -> Plan:
+def plan(env: Mapping[str, str] | None = None) -> Plan:
     """Read and check the settings; ServeError with a clear message when they cannot be served."""
     env = os.environ if env is None else env
     server = (env.get("BYOK_SERVER") or "daphne").strip().lower()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import dj_database_url
@@ -110,7 +111,7 @@ SQLITE_OPTIONS = {
 }
 
 
-def _database() -> dict:
+def _database() -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3", "OPTIONS": SQLITE_OPTIONS}
@@ -124,7 +125,7 @@ def _database() -> dict:
         if not config.get("NAME"):
             raise ImproperlyConfigured("DATABASE_URL names SQLite but no database file.")
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
-    return config
+    return dict(config)
 
 
 DATABASES = {"default": _database()}
@@ -200,7 +201,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "byok.api.schema_chat.add_chat_paths"],
 }
 
-BYOK = {
+BYOK: dict[str, Any] = {  # read as settings.BYOK["..."]: values of several types
     "ALLOW_PRIVATE_BASE_URLS": env_bool("BYOK_ALLOW_PRIVATE_BASE_URLS", False),
     # aiohttp by default: measured at a fifth of httpx's own transport's CPU per request with 50 requests in
     # flight (docs/benchmarks.md). Unit tests fake upstreams with respx, which patches httpx's own transport.

@@ -130,7 +130,7 @@ class DTool(serializers.Serializer):
 
 class DChat(serializers.Serializer):
     model = serializers.CharField()
-    messages = DMessage(many=True, allow_empty=False, max_length=rules.MAX_MESSAGES)
+    messages = DMessage(many=True, allow_empty=False, max_length=rules.MAX_MESSAGES)  # type: ignore[call-arg]  # ListSerializer's
     temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
     top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=rules.MAX_TOKENS)

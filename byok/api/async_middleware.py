@@ -94,7 +94,7 @@ class CsrfViewMiddleware(InlineHooks, csrf.CsrfViewMiddleware):
     def __init__(self, get_response) -> None:
         super().__init__(get_response)
         if self.async_mode:
-            self.process_view = self._aprocess_view  # Django looks the hook up on the instance
+            self.process_view = self._aprocess_view  # type: ignore[method-assign,assignment]  # Django looks the hook up on the instance
 
     async def _aprocess_view(self, request, callback, callback_args, callback_kwargs):
         if settings.CSRF_USE_SESSIONS and not getattr(callback, "csrf_exempt", False):

@@ -15,6 +15,7 @@ such a change does not bring the old data back.
 
 from __future__ import annotations
 
+from typing import Any
 import asyncio
 import contextvars
 import copy
@@ -38,7 +39,7 @@ TOKEN_REFRESH_INTERVAL = 2.0
 TOKEN_CACHE_MAX = 10_000
 _REFRESH_BATCH = 500
 
-_cache: dict[str, tuple[float, object, Token]] = {}  # key -> (loaded at, user, token)
+_cache: dict[str, tuple[float, Any, Token]] = {}  # key -> (loaded at, user, token)
 _lock = threading.Lock()
 _generation = 0  # bumped by every local invalidation; a refresh read before one is not applied
 _refreshers: dict[int, asyncio.Task] = {}  # one per event loop
@@ -79,11 +80,11 @@ def _reload(keys: list[str]) -> None:
         if generation != _generation:
             return  # changed here while reading: the next round reads again
         for key in keys:
-            token = found.get(key)
-            if token is None or not token.user.is_active:
+            fresh = found.get(key)
+            if fresh is None or not fresh.user.is_active:
                 _cache.pop(key, None)
             elif key in _cache:
-                _cache[key] = (loaded_at, token.user, token)
+                _cache[key] = (loaded_at, fresh.user, fresh)
 
 
 async def refresh_cached_tokens() -> None:

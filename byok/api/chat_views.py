@@ -34,6 +34,7 @@ import orjson
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig, SynchronousOnlyOperation
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.authentication import SessionAuthentication
@@ -85,7 +86,7 @@ async def authenticate(request: HttpRequest):
         return result[0]
     user = await request.auser()
     if user is not None and user.is_authenticated and user.is_active:
-        _session_auth.enforce_csrf(request)
+        _session_auth.enforce_csrf(request)  # type: ignore[arg-type]  # reads only what HttpRequest has
         return user
     raise drf.NotAuthenticated("Authentication credentials were not provided: send `Authorization: Bearer <byok token>`.")
 
@@ -191,7 +192,7 @@ def _method_not_allowed(allowed: str) -> HttpResponse:
 
 
 @csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     """`POST /v1/chat/completions`."""
     if request.method != "POST":
         return _method_not_allowed("POST")
@@ -222,7 +223,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return _json(body, headers=served.headers())
 
 
-async def _openai_stream(parsed: oa.ParsedChat, provider: str | None, user_id: int, created: int, before_ms: float) -> HttpResponse:
+async def _openai_stream(parsed: oa.ParsedChat, provider: str | None, user_id: int, created: int, before_ms: float) -> HttpResponseBase:
     agen, first = await _open(parsed.request, provider=provider, user_id=user_id, interface="openai", before_ms=before_ms)
     if isinstance(first, StreamFailed):
         return _openai_byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})
@@ -464,11 +465,11 @@ def _message_dict(text, reasoning, refusal, tool_calls) -> dict[str, Any]:
 
 
 @csrf_exempt
-async def byok_chat(request: HttpRequest) -> HttpResponse:
+async def byok_chat(request: HttpRequest) -> HttpResponseBase:
     """`POST /api/chat`: byok's own shape, streaming as SSE with `"stream": true`."""
     try:
         if request.method != "POST":
-            raise drf.MethodNotAllowed(request.method)
+            raise drf.MethodNotAllowed(request.method or "")
         user = await authenticate(request)
         try:
             raw = _read_body(request)
@@ -499,7 +500,7 @@ async def byok_chat(request: HttpRequest) -> HttpResponse:
     return _json(body, headers=_served_result(result).headers())
 
 
-async def _byok_stream(req: ChatRequest, provider: str | None, user_id: int, before_ms: float) -> HttpResponse:
+async def _byok_stream(req: ChatRequest, provider: str | None, user_id: int, before_ms: float) -> HttpResponseBase:
     agen, first = await _open(req, provider=provider, user_id=user_id, interface="rest", before_ms=before_ms)
     if isinstance(first, StreamFailed):
         return _byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})

@@ -32,7 +32,7 @@ from byok.api.render_openai import (
     retry_after_headers,
     usage_dict,
 )
-from byok.providers.types import ChatRequest, Message, Tool, ToolCall
+from byok.providers.types import ChatRequest, Message, Role, Tool, ToolCall
 from byok.schemas import rules
 
 __all__ = [
@@ -61,7 +61,7 @@ _SUPPORTED = frozenset({
     "model", "messages", "tools", "tool_choice", "functions", "function_call", "temperature", "top_p",
     "max_tokens", "max_completion_tokens", "stop", "stream", "stream_options", "n", "logprobs", "response_format",
 })
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
+_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_STOP = rules.MAX_STOP
 
@@ -198,7 +198,8 @@ def _messages(raw: Any) -> tuple[Message, ...]:
         param = f"messages[{i}]"
         if not isinstance(m, dict):
             raise _type_error(param, "an object")
-        role = _ROLES.get(m.get("role")) if isinstance(m.get("role"), str) else None
+        raw_role = m.get("role")
+        role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
         if role is None:
             raise InvalidRequest(
                 f"Invalid '{param}.role': expected one of system, developer, user, assistant, tool.", f"{param}.role"

@@ -31,6 +31,8 @@ class ByokStreamRenderer:
 
     def event(self, ev: StreamStarted | StreamEvent) -> bytes:
         """A delta's bytes; b"" for what this dialect does not show (StreamStarted: headers carry it)."""
+        if isinstance(ev, StreamStarted):
+            return b""
         field = _DELTA_FIELD.get(ev.kind)
         if field is not None:
             self.sent = True

@@ -130,6 +130,8 @@ class ChunkWriter:
 
     def event(self, ev: StreamStarted | StreamEvent) -> bytes | None:
         """One normalised event -> one chunk (None for events OpenAI's stream does not show)."""
+        if isinstance(ev, StreamStarted):
+            return None  # the headers carry it
         kind = ev.kind
         if kind == "text_delta":
             return self._chunk({"content": ev.text})

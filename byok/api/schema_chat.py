@@ -502,7 +502,7 @@ def _auth_only(descriptions: dict[str, str], *statuses: str) -> dict[str, str]:
     return {s: descriptions[s] for s in statuses}
 
 
-SECURITY = [{"tokenAuth": []}, {"cookieAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"tokenAuth": []}, {"cookieAuth": []}]
 
 
 def _paths() -> dict[str, Any]:

@@ -148,7 +148,7 @@ def _api_key_field(**kwargs) -> StrictCharField:
 class KeyOptionsSerializer(StrictSerializer):
     """Options of a key in a provider's pool."""
 
-    label = StrictCharField(required=False, allow_blank=True, max_length=100, help_text="A name for people.")
+    label = StrictCharField(required=False, allow_blank=True, max_length=100, help_text="A name for people.")  # type: ignore[assignment]  # a field named like a DRF attribute
     quota_group = StrictCharField(
         required=False, allow_blank=True, max_length=100,
         help_text="Keys of one account or project share rate limits and cool down together.",
@@ -303,7 +303,7 @@ class ErrorSerializer(serializers.Serializer):
 class ValidationErrorSerializer(ErrorSerializer):
     """An invalid body or query (422): the messages per field."""
 
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), help_text="field -> messages")
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), help_text="field -> messages")  # type: ignore[assignment]  # a field named like a DRF attribute
 
 
 class TestResultSerializer(serializers.Serializer):
@@ -329,7 +329,7 @@ class PercentilesSerializer(serializers.Serializer):
 class UsageStatsSerializer(serializers.Serializer):
     requests = serializers.IntegerField()
     ok = serializers.IntegerField()
-    errors = serializers.IntegerField()
+    errors = serializers.IntegerField()  # type: ignore[assignment]  # a field named like a DRF attribute
     cancelled = serializers.IntegerField()
     error_codes = serializers.DictField(child=serializers.IntegerField(), help_text="error code -> count")
     attempts = serializers.IntegerField(help_text="Upstream attempts, failed ones included.")

@@ -162,7 +162,7 @@ class CatalogEntrySerializer(serializers.Serializer):
     tool_prompt_tokens = serializers.DictField(child=serializers.IntegerField(), help_text="Prompt tokens a provider adds for tools.")
     aliases = serializers.ListField(child=serializers.CharField())
     as_of = serializers.CharField(allow_blank=True, help_text="When the figures were taken (YYYY-MM-DD).")
-    source = serializers.CharField(allow_blank=True)
+    source = serializers.CharField(allow_blank=True)  # type: ignore[assignment]  # a field named like a DRF attribute
     note = serializers.CharField(allow_blank=True)
     origin = serializers.ChoiceField(["file", "override", "file+override"], help_text="Where the figures come from.")
 
@@ -180,7 +180,7 @@ class OverrideFieldsSerializer(StrictSerializer):
     cached_input_per_mtok = PriceField(help_text="USD per million cached input tokens.")
     output_per_mtok = PriceField(help_text="USD per million output tokens.")
     as_of = StrictDateField(required=False, allow_null=True, help_text="When the figures were taken.")
-    source = StrictCharField(required=False, allow_blank=True, max_length=500, help_text="Where the figures come from.")
+    source = StrictCharField(required=False, allow_blank=True, max_length=500, help_text="Where the figures come from.")  # type: ignore[assignment]  # a field named like a DRF attribute
     note = StrictCharField(required=False, allow_blank=True, max_length=500)
     enabled = StrictBooleanField(required=False, help_text="A disabled override is kept but not applied.")
 

@@ -14,13 +14,15 @@ is not a valid request is 422 `validation_error` with `errors` per field.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 import json
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
-from rest_framework.renderers import JSONRenderer
+from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -69,9 +71,9 @@ class JSONBodyParser(JSONParser):
 class StaffOnly:
     """Staff only, JSON bodies, JSON answers: what every management view declares."""
 
-    permission_classes = [IsStaff]
-    parser_classes = [JSONBodyParser]
-    renderer_classes = [JSONRenderer]
+    permission_classes: Sequence[Any] = [IsStaff]
+    parser_classes: Sequence[type[BaseParser]] = [JSONBodyParser]
+    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer]
 
 
 class StaffAPIView(StaffOnly, APIView):

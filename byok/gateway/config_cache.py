@@ -113,7 +113,7 @@ def load_snapshot() -> Snapshot:
             id=k.pk, provider_id=k.provider_id, hint=k.hint, fingerprint=k.fingerprint, status=k.status,
             quota_group=k.quota_group, rpm=k.rpm, tpm=k.tpm, token_quota=k.token_quota,
             quota_window_s=WINDOW_SECONDS.get(k.quota_window) if k.token_quota else None,
-            parked_until=_ts(k.parked_until), sealed=k.secret,
+            parked_until=_ts(k.parked_until), sealed=k.secret,  # type: ignore[arg-type]  # the field reads a SealedSecret
         ))
     providers = [
         ProviderConfig(

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 
@@ -109,7 +109,7 @@ Call = Callable[[Target, KeyConfig, str], Awaitable[T]]
 Blocker = Callable[[KeyConfig], Awaitable[float | None]]
 
 
-class Failover(Generic[T]):
+class Failover:
     """Tries a call across keys, retries and targets (see the module doc)."""
 
     def __init__(
@@ -127,7 +127,7 @@ class Failover(Generic[T]):
         state = self._state()
         for round_ in range(2):
             for target in targets:
-                retries, tried = 0, set()
+                retries, tried = 0, set[int]()
                 tokens = tokens_for(target)
                 while True:
                     key, retry_at = await self.pool.pick(state, target.provider, tokens=tokens, exclude=tried, now=self.wall(), blocked=blocked)

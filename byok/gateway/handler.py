@@ -248,6 +248,7 @@ class BYOKHandler:
                 outcome = exc
                 yield StreamFailed(error=exc, partial=False, request_id=run.request_id, attempts=run.attempt_dicts())
                 return
+            assert opened is not None
             self._fill(entry, run, target, key, usage)
             entry.ttft_ms = (opened.first_token_at - run.started) * 1000 if opened.first_token_at else None
             entry.overhead_ms = run.overhead_ms(self.clock())
@@ -274,7 +275,7 @@ class BYOKHandler:
             self._fill(entry, run, target, key, usage)
             await self.pool.record_usage(self.state(), key, usage, estimated=_prepared_reserve(target, req))
             yield StreamDone(
-                finish_reason=finish.finish_reason if finish else "stop",
+                finish_reason=finish.finish_reason if finish else "stop",  # type: ignore[arg-type]  # a finish event has one
                 raw_finish_reason=finish.raw_finish_reason if finish else None,
                 usage=usage, provider=target.provider.name, model=opened.model or target.model, key_hint=key.hint,
                 attempts=run.attempt_dicts(), latency_ms=(self.clock() - run.started) * 1000,

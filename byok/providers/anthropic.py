@@ -141,7 +141,8 @@ class AnthropicAdapter(ProviderAdapter):
         etype = error.get("type") if isinstance(error.get("type"), str) else None
         message = error.get("message") if isinstance(error.get("message"), str) else None
         kwargs: dict[str, Any] = {"provider": PROVIDER, "status": status, "headers": h, "provider_code": etype}
-        details = error.get("details") if isinstance(error.get("details"), dict) else {}
+        raw_details = error.get("details")
+        details = raw_details if isinstance(raw_details, dict) else {}
         if status == 429 and details.get("error_code") == "enforced_spend_limit_reached":
             # The usage tier's monthly spend cap: access resumes at 00:00 UTC on the 1st.
             # https://docs.anthropic.com/en/api/rate-limits#spend-limits

@@ -206,7 +206,7 @@ class AnthropicStreamParser(StreamParser):
             if block.get("text"):
                 out.append(StreamEvent(kind="text_delta", text=block["text"]))
         elif btype == "tool_use":
-            index = obj.get("index")
+            index: int = obj.get("index")  # type: ignore[assignment]  # every content block has one
             tool_index = len(self._tools)
             self._tools[index] = tool_index
             call_id, name = block.get("id"), block.get("name")

@@ -163,8 +163,7 @@ class GeminiStreamParser(StreamParser):
     def _part(self, part: dict[str, Any], out: list[StreamEvent]) -> None:
         text = part.get("text")
         if text:
-            kind = "reasoning_delta" if part.get("thought") else "text_delta"
-            out.append(StreamEvent(kind=kind, text=text))
+            out.append(StreamEvent(kind="reasoning_delta" if part.get("thought") else "text_delta", text=text))
             return
         call = part.get("functionCall")
         if call:

@@ -159,13 +159,13 @@ class OpenAIAdapter(ProviderAdapter):
                     item["content"] = ""
                 out.append(item)
             elif m.role == "tool":
-                call_id = m.tool_call_id
+                answered = m.tool_call_id
                 pending = open_calls.get(m.name or "")
-                if pending and call_id is None:
-                    call_id = pending.pop(0)
-                elif pending and call_id in pending:
-                    pending.remove(call_id)
-                out.append({"role": "tool", "tool_call_id": call_id or "", "content": m.content or ""})
+                if pending and answered is None:
+                    answered = pending.pop(0)
+                elif pending and answered in pending:
+                    pending.remove(answered)
+                out.append({"role": "tool", "tool_call_id": answered or "", "content": m.content or ""})
             else:
                 out.append({"role": m.role, "content": m.content or ""})
         return out

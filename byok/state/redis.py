@@ -164,7 +164,7 @@ class RedisStateBackend(StateBackend):
             disabled_key(self.prefix, key_id),
             *(self._cooldown_key(g) for g in (key_scope(key_id), *groups)),
         ]
-        args = [
+        args: list[Any] = [
             _num(now), int(tokens), _num(rpm), _num(tpm), _num(quota),
             _num(quota_window_s if quota is not None else None),
             _num(BUCKET_S), WINDOW_BUCKETS, MARGIN_MS,
@@ -179,7 +179,7 @@ class RedisStateBackend(StateBackend):
             return
         now = self._now()
         keys = [self._window_key(key_id), self._quota_key(key_id)]
-        args = [_num(now if at is None else at), int(tokens_delta), _num(now), _num(BUCKET_S), WINDOW_BUCKETS]
+        args: list[Any] = [_num(now if at is None else at), int(tokens_delta), _num(now), _num(BUCKET_S), WINDOW_BUCKETS]
         await self._call(self._record(keys=keys, args=args))
 
     async def note_remaining(
@@ -200,7 +200,7 @@ class RedisStateBackend(StateBackend):
                 fields["rr"] = int(remaining_requests)
             if remaining_tokens is not None:
                 fields["rt"] = int(remaining_tokens)
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]  # str keys, number values
             pipe.pexpire(key, math.ceil((reset_at - now) * 1000) + MARGIN_MS)
         await self._call(pipe.execute())
 
@@ -208,7 +208,7 @@ class RedisStateBackend(StateBackend):
         await self._call(self.redis.set(disabled_key(self.prefix, key_id), "1", px=math.ceil(ttl_s * 1000)))
 
     async def cooldown(self, group: str, until: float) -> float:
-        args = [_num(float(until)), _num(self._now()), MARGIN_MS]
+        args: list[Any] = [_num(float(until)), _num(self._now()), MARGIN_MS]
         return float(await self._call(self._cooldown(keys=[self._cooldown_key(group)], args=args)))
 
     async def cooldown_until(self, groups: Sequence[str]) -> float | None:

@@ -98,6 +98,7 @@ def start_fake_provider(tmp: Path, *args: str) -> FakeProvider:
             python_command("-m", "devtools.fakeprovider", "--host", "127.0.0.1", "--port", "0", *args),
             cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
         )
+    assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("FAKEPROVIDER_LISTENING "):
         _stop(proc)

@@ -9,6 +9,8 @@ upstream response being closed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import json
 
@@ -47,7 +49,7 @@ def sse(*payloads: dict, done: bool = True) -> bytes:
 
 
 def chunk(delta: dict | None = None, finish: str | None = None, usage: tuple[int, int] | None = None) -> dict:
-    out = {"id": "c1", "model": "gpt-4o", "choices": [] if delta is None and finish is None else [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
+    out: dict[str, Any] = {"id": "c1", "model": "gpt-4o", "choices": [] if delta is None and finish is None else [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
     if usage:
         out["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
     return out

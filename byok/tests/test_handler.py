@@ -7,6 +7,8 @@ waits for real backoff. Recorded provider bodies come from the shared corpus
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import json
 import logging
@@ -70,7 +72,7 @@ def sse(*payloads: dict, done=True) -> bytes:
 
 
 def openai_chunks(*texts: str, finish="stop") -> bytes:
-    chunks = [{"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    chunks: list[dict[str, Any]] = [{"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
     chunks += [{"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": t}}]} for t in texts]
     chunks.append({"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
     chunks.append({"id": "c1", "model": "gpt-4o", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": len(texts), "total_tokens": 5 + len(texts)}})

@@ -43,6 +43,7 @@ class TinyServer:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
 

@@ -7,6 +7,8 @@ pace the answer. A normal (non-staff) user's byok token is the SDK's api key.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import time
 import uuid
@@ -38,7 +40,7 @@ WEATHER_TOOL = {
 def _providers(fake: str) -> list[dict]:
     """Register bodies in the management API's shape."""
     bases = {"openai": f"{fake}/v1", "anthropic": f"{fake}/anthropic", "deepseek": f"{fake}/deepseek", "gemini": f"{fake}/v1beta"}
-    out = [
+    out: list[dict[str, Any]] = [
         {"provider": kind, "name": name, "model": model, "base_url": bases[kind],
          "api_key": CANARY if name == "oai" else f"sk-live-{name}-0123456789abcdef"}
         for name, (kind, model) in KINDS.items()

@@ -39,14 +39,14 @@ def recorded_events(case: str) -> list[StreamStarted | StreamEvent]:
 def done_for(events: list[StreamEvent]) -> StreamDone:
     usage = next((e.usage for e in reversed(events) if e.kind == "usage"), None) or Usage()
     finish = next((e.finish_reason for e in reversed(events) if e.kind == "finish"), "stop")
-    return StreamDone(finish_reason=finish, raw_finish_reason=None, usage=usage, provider="p", model="m", key_hint="sk-…abcd",
+    return StreamDone(finish_reason=finish, raw_finish_reason=None, usage=usage, provider="p", model="m", key_hint="sk-…abcd",  # type: ignore[arg-type]
                       attempts=[{"provider": "p"}], latency_ms=12.345, failover_ms=0.0, ttft_ms=3.21, request_id="req1")
 
 
-def expected(events: list[StreamEvent]) -> tuple[str, str, dict[int, tuple[str, str]]]:
+def expected(events: list[StreamEvent]) -> tuple[str, str, dict[int, tuple[str | None, str]]]:
     text = "".join(e.text or "" for e in events if e.kind == "text_delta")
     reasoning = "".join(e.text or "" for e in events if e.kind == "reasoning_delta")
-    calls: dict[int, tuple[str, str]] = {}
+    calls: dict[int, tuple[str | None, str]] = {}
     for e in events:
         if e.kind == "tool_call_start":
             calls[e.index or 0] = (e.name, "")

@@ -3,6 +3,7 @@ event within the grace period, write their usage, exit. Real servers (daphne, uv
 
 from __future__ import annotations
 
+from typing import Any
 import asyncio
 import json
 import signal
@@ -24,7 +25,7 @@ LONG, SHORT = 30, 5
 
 async def _stream(client: httpx.AsyncClient, model: str, first: asyncio.Event, counter: list[int]) -> dict:
     """Read one OpenAI-shaped stream to its end: whether it got [DONE], a finish reason, an error code."""
-    seen = {"done": False, "finish": None, "error": None, "chunks": 0}
+    seen: dict[str, Any] = {"done": False, "finish": None, "error": None, "chunks": 0}
     body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     async with client.stream("POST", "/v1/chat/completions", json=body) as response:
         assert response.status_code == 200, await response.aread()

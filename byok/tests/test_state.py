@@ -37,8 +37,8 @@ REDIS_URL = os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 T0 = 1_749_999_600.0  # aligned to the hour (and so to the minute)
 
 
-def ts(*args: int) -> float:
-    return datetime(*args, tzinfo=UTC).timestamp()
+def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
 
 
 class FakeClock:
@@ -374,7 +374,7 @@ async def test_version_watcher_polls_at_most_every_max_age(make):
         calls += 1
         return await real_version()
 
-    b.version = counting_version  # type: ignore[method-assign]
+    b.version = counting_version
     watcher = VersionWatcher(b, max_age_s=0.5, now=mono)
     assert await watcher.changed()  # first look: nothing known yet
     assert not await watcher.changed()
@@ -473,7 +473,7 @@ async def test_memory_store_forgets_what_expired(clock):
 async def test_factory_picks_the_backend_from_the_url(clock):
     memory = get_state_backend(None)
     assert isinstance(memory, MemoryStateBackend) and await memory.ping()
-    assert get_state_backend("").store is memory.store  # type: ignore[attr-defined]  # one per process
+    assert get_state_backend("").store is memory.store  # one per process
     redis_backend = get_state_backend(REDIS_URL, prefix="byok-test:factory:", now=clock)
     try:
         assert isinstance(redis_backend, RedisStateBackend) and redis_backend.prefix == "byok-test:factory:"

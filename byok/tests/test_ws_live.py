@@ -39,7 +39,7 @@ def register(env: dict, name: str, base_url: str, api_key: str) -> int:
         "print('KEY_ID', p.keys.get().pk)\n"
     )
     out = manage(env, "shell", "-c", code)
-    return int(re.search(r"KEY_ID (\d+)", out).group(1))
+    return int(re.findall(r"KEY_ID (\d+)", out)[0])
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def admin_session(server) -> Iterator[httpx.Client]:
     """An HTTP client logged in to the admin with a session cookie (as a browser would be)."""
     with httpx.Client(base_url=server.url, timeout=30) as client:
         page = client.get("/admin/login/")
-        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        csrf = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[0]
         answer = client.post("/admin/login/", data={"username": ADMIN_USER, "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": csrf, "next": "/admin/"})
         assert answer.status_code == 302, answer.text[:500]
         yield client
@@ -262,7 +262,7 @@ def new_user_token(env: dict, username: str) -> str:
         f"u = get_user_model().objects.create_user({username!r})\n"
         "print('TOKEN', Token.objects.create(user=u).key)\n"
     )
-    return re.search(r"TOKEN (\w+)", manage(env, "shell", "-c", code)).group(1)
+    return re.findall(r"TOKEN (\w+)", manage(env, "shell", "-c", code))[0]
 
 
 async def closed_code(ws, timeout: float) -> int:

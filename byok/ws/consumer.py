@@ -107,7 +107,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.user = None
+        self.user: Any = None
         self.credential: Credential | None = None  # re-checked on every chat.request
         self.tasks: dict[str, asyncio.Task] = {}  # running requests by client id
         self.providers: dict[str, str | None] = {}  # request id -> the provider it was routed to
@@ -115,7 +115,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.partial: set[str] = set()  # request ids that have sent tokens
         self._all_tasks: set[asyncio.Task] = set()
         self._deadline: asyncio.Task | None = None
-        self.outbox: Outbox | None = None
+        self.outbox: Outbox = None  # type: ignore[assignment]  # made by connect(), before any frame
         self.max_frame = self.max_in_flight = 0
 
     # -- connection ----------------------------------------------------------------------------
@@ -196,7 +196,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:
                 log.warning("could not leave channel-layer group %s", group, exc_info=True)
-        self.groups = []
+        self.groups: list[str] = []
         await super().websocket_disconnect(message)
 
     # -- client frames ---------------------------------------------------------------------------
@@ -242,6 +242,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if rid in self.tasks:
             raise FrameError("duplicate_id", f"A request with id {rid!r} is still running on this socket.")
         try:
+            assert self.credential is not None  # authenticated: a chat.request comes after auth
             holds = await self.credential.holds()
         except Exception:  # the database is away: refuse this request, keep the socket
             log.warning("websocket request %s: could not re-check the credential", rid, exc_info=True)

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
             if "direct_s" not in data.ws_setup:
                 data.ws_setup.update(chunks=ws_chunks, delay_ms=ws_delay_ms, transport=serve_transport,
                                      direct_s=asyncio.run(direct()))
-            return data.ws_setup["direct_s"]
+            return data.ws_setup["direct_s"]  # type: ignore[return-value]
 
         def servers() -> None:
             for name in ["daphne", *others]:

@@ -118,11 +118,11 @@ async def measure_openai(
         steps.append(("paced", 1, plan.paced, targets.paced, stream_once))
         for kind, level, n, target, one in steps:
             if level > 5 and n:  # open the level's connections first: measure answers, not TCP handshakes
-                await run_load(lambda one=one, target=target: one(http, target), total=level, concurrency=level,
+                await run_load(lambda one=one, target=target: one(http, target), total=level, concurrency=level,  # type: ignore[misc]
                                time_limit=plan.time_limit)
             cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
             result = run.results[(kind, level)] = await run_load(
-                lambda one=one, target=target: one(http, target), total=n, concurrency=level, time_limit=plan.time_limit,
+                lambda one=one, target=target: one(http, target), total=n, concurrency=level, time_limit=plan.time_limit,  # type: ignore[misc]
             )
             await asyncio.sleep(0.3)  # the server writes this load's last usage batch, counted with it
             cpu_after = tree_cpu_seconds(server_pid) if server_pid else None

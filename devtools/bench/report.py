@@ -204,7 +204,7 @@ def targets(data: BenchData) -> list[Target]:
     one, two = data.workers.get(1), data.workers.get(2)
     if one and two and one.get("chat", 50) and two.get("chat", 50):
         check("BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's", "≥ 1.6×",
-              ratio(two.get("chat", 50).throughput, one.get("chat", 50).throughput), 1.6, "×", more_is_better=True)
+              ratio(two.get("chat", 50).throughput, one.get("chat", 50).throughput), 1.6, "×", more_is_better=True)  # type: ignore[union-attr]
         check("BYOK_WORKERS=2 with Redis: peak RSS per worker", "≤ 150 MiB", two.memory.get("VmHWM", math.nan), 150, "MiB")
     else:
         out.append(Target("BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's", "≥ 1.6×",
@@ -350,7 +350,7 @@ def render(data: BenchData) -> str:
         lines += ["## HTTP: `/v1/chat/completions` as `make serve` serves it (one process)", ""]
         for run in data.gateways:
             hwm = run.memory.get("VmHWM")
-            lines += [f"**{run.label}** (peak RSS {_ms(hwm, 0)} MiB)", ""]
+            lines += [f"**{run.label}** (peak RSS {_ms(hwm, 0)} MiB)", ""]  # type: ignore[arg-type]
             lines += _table(["load", "c", "requests", "errors", "median", "p99", "added median", "added p99",
                              "req/s", "× baseline", "server CPU/req (ms)"], _load_rows(data, run, against=True))
             lines.append("")
@@ -369,7 +369,7 @@ def render(data: BenchData) -> str:
                   f"Each socket authenticates (`auth` frame, waits for `chat.ready`), then every socket streams one "
                   f"answer of {setup.get('chunks')} chunks {setup.get('delay_ms')} ms apart at the same time "
                   f"({setup.get('transport')} transport). A direct stream of the same pacing takes "
-                  f"{_ms(setup.get('direct_s', math.nan) * 1000, 0)} ms; *added per chunk* is how much later the "
+                  f"{_ms(setup.get('direct_s', math.nan) * 1000, 0)} ms; *added per chunk* is how much later the "  # type: ignore[operator]
                   f"median socket finished, divided by the chunks.", ""]
         if ws.single:
             good = [s for s in ws.single if s.ok]
@@ -408,7 +408,7 @@ def render(data: BenchData) -> str:
 
     profiled = [(f"{r.label}, a c=50 non-streaming load", r.profile) for r in data.gateways if r.profile is not None]
     if data.ws is not None and data.ws.profile is not None:
-        profiled.append(("the websocket, 1,000 sockets streaming", data.ws.profile))
+        profiled.append(("the websocket, 1,000 sockets streaming", data.ws.profile))  # type: ignore[arg-type]
     if profiled:
         lines += ["## Where the time goes", ""]
         for label, profile in profiled:

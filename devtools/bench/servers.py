@@ -111,12 +111,12 @@ def start_gateway(
     manage(env, "shell", "-c", f"from devtools.bench.setup import register_bench_providers; "
                                f"register_bench_providers({fake_url!r}, ws_chunks={ws_chunks}, ws_delay_ms={ws_delay_ms})")
     try:
-        server = start_served(env, tmp, server=server, workers=workers,
+        served = start_served(env, tmp, server=server, workers=workers,
                               extra_env={"BYOK_HTTP_TRANSPORT": transport, "LOG_LEVEL": "WARNING"})
     except BaseException:
         drop_live_env(env)
         raise
-    return Gateway(server, env, transport, bool(redis_url))
+    return Gateway(served, env, transport, bool(redis_url))
 
 
 @dataclass

@@ -101,7 +101,7 @@ def _delta(index: int, kind: bytes, field: bytes, value: str) -> bytes:
 
 def render_stream(prompt: Prompt, answer: Answer, s: Settings) -> StreamPlan:
     msg_id, tool_id = _ids()
-    message = {"id": msg_id, "type": "message", "role": "assistant", "model": prompt.model, "content": [],
+    message: dict[str, Any] = {"id": msg_id, "type": "message", "role": "assistant", "model": prompt.model, "content": [],
                "stop_reason": None, "stop_sequence": None, "usage": _usage(prompt, 1)}
     start = _event(b"message_start", orjson.dumps({"type": "message_start", "message": message}))
     ping = _event(b"ping", b'{"type": "ping"}')

@@ -54,7 +54,8 @@ def _cuts(body: bytes, s: Settings, name: str) -> list[bytes]:
         size = max(s.chunk_size, len(body) // _MAX_PIECES + 1)
         return [body[i:i + size] for i in range(0, len(body), size)]
     rng = random.Random(s.seed or name)
-    pieces, i = [], 0
+    pieces: list[bytes] = []
+    i = 0
     while i < len(body) and len(pieces) < _MAX_PIECES:
         n = rng.randint(1, 64)
         pieces.append(body[i:i + n])

@@ -21,6 +21,8 @@ too slowly, the listen queue overflowed and the kernel reset a few connections
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import os
 import selectors
@@ -38,7 +40,7 @@ from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, make_policy, reco
 from byok.tests.live import start_served
 
 BURST = 200
-MESSAGES = [{"role": "user", "content": "Stream me an answer."}]
+MESSAGES: list[Any] = [{"role": "user", "content": "Stream me an answer."}]
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,9 @@ DEEPSEEK_STREAM_CASES = [
 
 @pytest.fixture
 def adapter() -> DeepSeekAdapter:
-    return get_adapter("deepseek")
+    found = get_adapter("deepseek")
+    assert isinstance(found, DeepSeekAdapter)
+    return found
 
 
 def with_keep_alives(body: bytes) -> bytes:

@@ -112,7 +112,7 @@ def collect(events: list[StreamEvent]) -> dict[str, Any]:
         if e.kind == "text_delta":
             out["text"] += e.text
         elif e.kind == "reasoning_delta":
-            out["reasoning"] = (out["reasoning"] or "") + e.text
+            out["reasoning"] = (out["reasoning"] or "") + (e.text or "")
         elif e.kind == "tool_call_start":
             assert e.index not in out["calls"], "one start per tool call"
             out["calls"][e.index] = {"id": e.tool_call_id, "name": e.name, "raw": ""}

@@ -68,9 +68,9 @@ def collect(events: list[StreamEvent]) -> dict[str, Any]:
         if e.kind == "text_delta":
             out["text"] += e.text
         elif e.kind == "reasoning_delta":
-            out["reasoning"] = (out["reasoning"] or "") + e.text
+            out["reasoning"] = (out["reasoning"] or "") + (e.text or "")
         elif e.kind == "refusal_delta":
-            out["refusal"] = (out["refusal"] or "") + e.text
+            out["refusal"] = (out["refusal"] or "") + (e.text or "")
         elif e.kind == "tool_call_start":
             assert e.index not in out["tool_calls"], "one start per tool call"
             out["tool_calls"][e.index] = {"index": e.index, "id": e.tool_call_id, "name": e.name, "arguments_raw": ""}
@@ -134,7 +134,9 @@ def feed_all(adapter, *pieces: bytes) -> list[StreamEvent]:
 
 @pytest.fixture
 def adapter() -> OpenAIAdapter:
-    return get_adapter("openai")
+    found = get_adapter("openai")
+    assert isinstance(found, OpenAIAdapter)
+    return found
 
 
 # The corpus.

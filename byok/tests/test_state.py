@@ -405,7 +405,11 @@ async def test_concurrent_tpm_and_quota_are_exact(make):
     a, b = make(), make()
     results = await asyncio.gather(
         *(backend.acquire("t", rpm=None, tpm=1000, tokens=100) for _ in range(10) for backend in (a, b)),
-        *(backend.acquire("q", rpm=None, tpm=None, tokens=70, quota=700, quota_window_s=86400) for backend in (a, b) for _ in range(10)),
+        *(
+            backend.acquire("q", rpm=None, tpm=None, tokens=70, quota=700, quota_window_s=86400)
+            for backend in (a, b)
+            for _ in range(10)
+        ),
     )  # fmt: skip
     assert sum(r.ok for r in results[:20]) == 10
     assert sum(r.ok for r in results[20:]) == 10

@@ -399,7 +399,7 @@ def render(data: BenchData) -> str:
         lines.append("")
     if data.workers:
         lines += ["## Workers: `BYOK_WORKERS` with Redis state, one socket", ""]
-        for n, run in sorted(data.workers.items()):
+        for _, run in sorted(data.workers.items()):
             lines += [f"**{run.label}** (peak RSS per worker {_ms(run.memory.get('VmHWM', math.nan), 0)} MiB, "
                       f"{_ms(run.memory.get('processes', math.nan), 0)} processes)", ""]
             lines += _table(["load", "c", "requests", "errors", "median", "p99", "added median", "added p99",

@@ -49,7 +49,10 @@ class ApiKeyForm(forms.ModelForm):
     """Keys are written once through `api_key`; the stored secret is never a form field."""
 
     api_key = forms.CharField(
-        label="API key", required=False, widget=KEY_WIDGET, strip=True,
+        label="API key",
+        required=False,
+        widget=KEY_WIDGET,
+        strip=True,
         help_text="Typed once, stored encrypted, never shown again. Leave empty to keep the current key.",
     )
 
@@ -87,7 +90,19 @@ class ApiKeyInline(admin.TabularInline):
     form = ApiKeyForm
     extra = 0
     readonly_fields = ("hint", "status", "last_used_at", "last_error")
-    fields = ("label", "api_key", "hint", "status", "quota_group", "rpm", "tpm", "token_quota", "quota_window", "last_used_at", "last_error")
+    fields = (
+        "label",
+        "api_key",
+        "hint",
+        "status",
+        "quota_group",
+        "rpm",
+        "tpm",
+        "token_quota",
+        "quota_window",
+        "last_used_at",
+        "last_error",
+    )
     show_change_link = True
 
 
@@ -196,7 +211,16 @@ class ApiKeyAdmin(AuditedAdmin):
     list_display = ("__str__", "provider", "label", "hint", "status", "quota_group", "rpm", "tpm", "last_used_at")
     list_filter = ("status", "provider")
     search_fields = ("label", "hint", "fingerprint", "provider__name")
-    readonly_fields = ("hint", "fingerprint", "status", "parked_until", "last_used_at", "last_error", "created_at", "retired_at")
+    readonly_fields = (
+        "hint",
+        "fingerprint",
+        "status",
+        "parked_until",
+        "last_used_at",
+        "last_error",
+        "created_at",
+        "retired_at",
+    )
     actions = ["revoke_keys", "rotate_key", "test_keys", "reactivate_keys"]
 
     def get_fields(self, request, obj=None):
@@ -235,7 +259,9 @@ class ApiKeyAdmin(AuditedAdmin):
         form = RotateForm(request.POST if "new_api_key" in request.POST else None)
         if form.is_valid():
             try:
-                new = registry.rotate_key(key.provider_id, form.cleaned_data["new_api_key"], key_id=key.pk, actor=actor_from_request(request))
+                new = registry.rotate_key(
+                    key.provider_id, form.cleaned_data["new_api_key"], key_id=key.pk, actor=actor_from_request(request)
+                )
             except ByokError as exc:
                 self.message_user(request, exc.message, level=messages.ERROR)
                 return None
@@ -276,7 +302,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor", "action", "target_repr", "provider_name", "key_fingerprint", "source_address")
+    list_display = (
+        "created_at",
+        "actor",
+        "action",
+        "target_repr",
+        "provider_name",
+        "key_fingerprint",
+        "source_address",
+    )
     list_filter = ("action", "actor", "provider_name", ("created_at", admin.DateFieldListFilter))
     search_fields = ("actor", "action", "target_repr", "provider_name", "key_fingerprint")
     date_hierarchy = "created_at"
@@ -284,7 +318,19 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "provider_name", "model", "key_hint", "status", "attempts", "tokens_in", "tokens_out", "latency_ms", "cost")
+    list_display = (
+        "created_at",
+        "user",
+        "provider_name",
+        "model",
+        "key_hint",
+        "status",
+        "attempts",
+        "tokens_in",
+        "tokens_out",
+        "latency_ms",
+        "cost",
+    )
     list_filter = ("status", "provider_name", "interface", ("created_at", admin.DateFieldListFilter))
     search_fields = ("request_id", "model", "provider_name", "key_hint")
     date_hierarchy = "created_at"
@@ -299,8 +345,18 @@ from byok.models import Budget, CatalogOverride, SpendReport  # noqa: E402
 class CatalogOverrideAdmin(AuditedAdmin):
     """Admins' figures over the shipped catalog (or for models it does not know); one audit event per change."""
 
-    list_display = ("provider", "model", "context_window", "max_output_tokens", "input_per_mtok", "cached_input_per_mtok",
-                    "output_per_mtok", "as_of", "enabled", "shipped_figures")
+    list_display = (
+        "provider",
+        "model",
+        "context_window",
+        "max_output_tokens",
+        "input_per_mtok",
+        "cached_input_per_mtok",
+        "output_per_mtok",
+        "as_of",
+        "enabled",
+        "shipped_figures",
+    )
     list_filter = ("provider", "enabled")
     search_fields = ("provider", "model", "note")
     readonly_fields = ("shipped_figures", "created_at", "updated_at")
@@ -316,9 +372,11 @@ class CatalogOverrideAdmin(AuditedAdmin):
         info = Catalog(file_entries()).lookup(obj.provider, obj.model) if obj.provider and obj.model else None
         if info is None:
             return "not in the shipped catalog"
-        return (f"{info.model}: window {info.context_window}, output {info.max_output_tokens}, "
-                f"${info.input_per_mtok} in / ${info.cached_input_per_mtok} cached / ${info.output_per_mtok} out per 1M "
-                f"(as of {info.as_of})")
+        return (
+            f"{info.model}: window {info.context_window}, output {info.max_output_tokens}, "
+            f"${info.input_per_mtok} in / ${info.cached_input_per_mtok} cached / ${info.output_per_mtok} out per 1M "
+            f"(as of {info.as_of})"
+        )
 
 
 @admin.register(Budget)
@@ -332,8 +390,13 @@ class BudgetAdmin(AuditedAdmin):
     readonly_fields = ("used_this_period", "created_at", "updated_at")
 
     def _record(self, request, action: str, obj, details: dict | None = None) -> None:
-        details = {**(details or {}), "scope": obj.scope, "period": obj.period, "token_limit": obj.token_limit,
-                   "spend_limit": str(obj.spend_limit) if obj.spend_limit is not None else None}
+        details = {
+            **(details or {}),
+            "scope": obj.scope,
+            "period": obj.period,
+            "token_limit": obj.token_limit,
+            "spend_limit": str(obj.spend_limit) if obj.spend_limit is not None else None,
+        }
         Change(actor_from_request(request)).record(action, target=obj, key=obj.key, details=details)
 
     @admin.display(description="used this period")
@@ -362,7 +425,13 @@ class BudgetAdmin(AuditedAdmin):
 class SpendReportAdmin(ReadOnlyAdmin):
     """One page of spend totals by provider, key, user, model and day."""
 
-    GROUPS = (("provider", "provider"), ("key", "key (fingerprint)"), ("user", "user"), ("model", "model"), ("day", "day"))
+    GROUPS = (
+        ("provider", "provider"),
+        ("key", "key (fingerprint)"),
+        ("user", "user"),
+        ("model", "model"),
+        ("day", "day"),
+    )
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("byok.view_usagerecord")
@@ -388,6 +457,12 @@ class SpendReportAdmin(ReadOnlyAdmin):
                 value = row[group]
                 row["label"] = names.get(value, value) if group == "user" else value
             sections.append({"title": title, "rows": rows})
-        context = {**self.admin_site.each_context(request), "title": "Spend report", "sections": sections, "days": days,
-                   "opts": self.model._meta, **(extra_context or {})}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Spend report",
+            "sections": sections,
+            "days": days,
+            "opts": self.model._meta,
+            **(extra_context or {}),
+        }
         return TemplateResponse(request, "admin/byok/spendreport/report.html", context)

@@ -44,7 +44,9 @@ def load_book() -> Book:
     users: dict[int, list[BudgetRule]] = defaultdict(list)
     keys: dict[int, list[BudgetRule]] = defaultdict(list)
     for b in Budget.objects.filter(enabled=True).order_by("id"):
-        rule = BudgetRule(b.pk, b.scope, b.period, b.token_limit, float(b.spend_limit) if b.spend_limit is not None else None)
+        rule = BudgetRule(
+            b.pk, b.scope, b.period, b.token_limit, float(b.spend_limit) if b.spend_limit is not None else None
+        )
         (users[b.user_id] if b.user_id is not None else keys[b.key_id]).append(rule)  # type: ignore[index]  # one of the two is set
     return Book(catalog, {k: tuple(v) for k, v in users.items()}, {k: tuple(v) for k, v in keys.items()})
 
@@ -68,7 +70,12 @@ def _validate_budget(values: dict[str, Any], *, partial: bool) -> dict[str, list
                 raise ValueError
         except Exception:
             errors["spend_limit"] = ["Must be a positive amount in USD or null."]
-    if not partial and values.get("token_limit") is None and values.get("spend_limit") is None and "token_limit" not in errors:
+    if (
+        not partial
+        and values.get("token_limit") is None
+        and values.get("spend_limit") is None
+        and "token_limit" not in errors
+    ):
         errors["token_limit"] = ["Set a token limit, a spend limit, or both."]
     if not partial and (values.get("user") is None) == (values.get("key") is None):
         errors["user"] = ["Give exactly one of user or key."]
@@ -80,8 +87,11 @@ def _resolve_scope(values: dict[str, Any], errors: dict[str, list[str]]) -> dict
     if values.get("user") is not None:
         user = values["user"]
         if not hasattr(user, "pk"):
-            user = get_user_model().objects.filter(pk=user).first() if str(user).isdigit() else \
-                get_user_model().objects.filter(username=user).first()
+            user = (
+                get_user_model().objects.filter(pk=user).first()
+                if str(user).isdigit()
+                else get_user_model().objects.filter(username=user).first()
+            )
         if user is None:
             errors.setdefault("user", []).append("No such user.")
         out["user"] = user
@@ -97,13 +107,18 @@ def _resolve_scope(values: dict[str, Any], errors: dict[str, list[str]]) -> dict
 
 def _budget_details(b) -> dict[str, Any]:
     return {
-        "scope": b.scope, "period": b.period, "token_limit": b.token_limit,
-        "spend_limit": str(b.spend_limit) if b.spend_limit is not None else None, "enabled": b.enabled,
+        "scope": b.scope,
+        "period": b.period,
+        "token_limit": b.token_limit,
+        "spend_limit": str(b.spend_limit) if b.spend_limit is not None else None,
+        "enabled": b.enabled,
     }
 
 
 def create_budget(*, actor: Actor | None = None, **values: Any) -> Budget:
-    """Create a budget (one audit event). ``user`` (id, username or user) or ``key`` (id or ApiKey), ``period``, limits."""
+    """Create a budget (one audit event). ``user`` (id, username or user)
+    or ``key`` (id or ApiKey), ``period``, limits.
+    """
     values.setdefault("period", "day")
     errors = _validate_budget(values, partial=False)
     resolved = _resolve_scope(values, errors) if not errors else values
@@ -111,7 +126,9 @@ def create_budget(*, actor: Actor | None = None, **values: Any) -> Budget:
         raise InvalidConfigError(errors)
     budget = Budget(**resolved)
     scope = "user" if budget.user_id else "key"
-    with audited_change(actor, conflict=lambda: ConflictError(f"A {values['period']} budget for this {scope} exists already.")) as change:
+    with audited_change(
+        actor, conflict=lambda: ConflictError(f"A {values['period']} budget for this {scope} exists already.")
+    ) as change:
         budget.save()
         change.record("budget.create", target=budget, key=budget.key, details=_budget_details(budget))
     return budget
@@ -131,13 +148,19 @@ def update_budget(budget_id: Any, changes: dict[str, Any], *, actor: Actor | Non
     if errors:
         raise InvalidConfigError(errors)
     before = _budget_details(budget)
-    with audited_change(actor, conflict=lambda: ConflictError("A budget for this scope and period exists already.")) as change:
+    with audited_change(
+        actor, conflict=lambda: ConflictError("A budget for this scope and period exists already.")
+    ) as change:
         budget = Budget.objects.select_for_update().get(pk=budget.pk)
         for name, value in changes.items():
             setattr(budget, name, value)
         budget.save()
-        change.record("budget.update", target=budget, key=budget.key,
-                      details={"fields": sorted(changes), "before": before, "after": _budget_details(budget)})
+        change.record(
+            "budget.update",
+            target=budget,
+            key=budget.key,
+            details={"fields": sorted(changes), "before": before, "after": _budget_details(budget)},
+        )
     return budget
 
 
@@ -161,16 +184,28 @@ async def budget_rows(state, budgets: list[Any]) -> list[dict[str, Any]]:
     rows = []
     for b in budgets:
         status = await state.check_budget(
-            b.scope, token_limit=b.token_limit, spend_limit=float(b.spend_limit) if b.spend_limit is not None else None,
+            b.scope,
+            token_limit=b.token_limit,
+            spend_limit=float(b.spend_limit) if b.spend_limit is not None else None,
             period=b.period,
         )
-        rows.append({
-            "id": b.pk, "scope": "user" if b.user_id is not None else "key", "user": b.user_id, "key": b.key_id,
-            "period": b.period, "token_limit": b.token_limit,
-            "spend_limit": str(b.spend_limit) if b.spend_limit is not None else None, "enabled": b.enabled, "note": b.note,
-            "used_tokens": status.used_tokens, "used_spend": round(status.used_spend, 8),
-            "exceeded": not status.ok, "resets_at": reset_time(status.reset_at),
-        })
+        rows.append(
+            {
+                "id": b.pk,
+                "scope": "user" if b.user_id is not None else "key",
+                "user": b.user_id,
+                "key": b.key_id,
+                "period": b.period,
+                "token_limit": b.token_limit,
+                "spend_limit": str(b.spend_limit) if b.spend_limit is not None else None,
+                "enabled": b.enabled,
+                "note": b.note,
+                "used_tokens": status.used_tokens,
+                "used_spend": round(status.used_spend, 8),
+                "exceeded": not status.ok,
+                "resets_at": reset_time(status.reset_at),
+            }
+        )
     return rows
 
 
@@ -185,13 +220,14 @@ SPEND_GROUPS = {
 }
 
 
-def spend_summary(queryset=None, *, by: tuple[str, ...] | list[str] = ("provider",), since=None, until=None) -> list[dict[str, Any]]:
+def spend_summary(
+    queryset=None, *, by: tuple[str, ...] | list[str] = ("provider",), since=None, until=None
+) -> list[dict[str, Any]]:
     """Requests, tokens and spend (USD, as a string) per group of usage records, for ``GET /api/usage``.
 
     ``by``: any of provider, key, user, model, day. ``unpriced`` counts the
     records whose cost is unknown (their tokens are in the sums, their spend is not).
     """
-
 
     unknown = [g for g in by if g not in SPEND_GROUPS]
     if unknown:
@@ -205,9 +241,15 @@ def spend_summary(queryset=None, *, by: tuple[str, ...] | list[str] = ("provider
         qs = qs.annotate(day=TruncDate("created_at"))
     fields = [SPEND_GROUPS[g] for g in by]
     rows = (
-        qs.order_by().values(*fields)
-        .annotate(requests=Count("id"), tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"), spend=Sum("cost"),
-                  unpriced=Count("id", filter=Q(cost__isnull=True)))
+        qs.order_by()
+        .values(*fields)
+        .annotate(
+            requests=Count("id"),
+            tokens_in=Sum("tokens_in"),
+            tokens_out=Sum("tokens_out"),
+            spend=Sum("cost"),
+            unpriced=Count("id", filter=Q(cost__isnull=True)),
+        )
         .order_by(*fields)
     )
     out = []
@@ -215,7 +257,12 @@ def spend_summary(queryset=None, *, by: tuple[str, ...] | list[str] = ("provider
         row = {g: r[SPEND_GROUPS[g]] for g in by}
         if "day" in row and row["day"] is not None:
             row["day"] = row["day"].isoformat()
-        row.update(requests=r["requests"], tokens_in=r["tokens_in"] or 0, tokens_out=r["tokens_out"] or 0,
-                   spend=format(Decimal(r["spend"] or 0).quantize(COST_QUANTUM), "f"), unpriced=r["unpriced"])
+        row.update(
+            requests=r["requests"],
+            tokens_in=r["tokens_in"] or 0,
+            tokens_out=r["tokens_out"] or 0,
+            spend=format(Decimal(r["spend"] or 0).quantize(COST_QUANTUM), "f"),
+            unpriced=r["unpriced"],
+        )
         out.append(row)
     return out

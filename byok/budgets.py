@@ -2,7 +2,8 @@
 
 The handler calls, per request (see ``byok.gateway.handler``)::
 
-    pairs = await handler.gate.admit(req, targets, user_id=..., state=..., snapshot=..., now=...)  # [(target, Prepared)]
+    # [(target, Prepared)]
+    pairs = await handler.gate.admit(req, targets, user_id=..., state=..., snapshot=..., now=...)
     key, _ = await pool.pick(..., blocked=handler.gate.key_blocker(state))   # keys over budget are skipped
     entry.cost = handler.gate.cost(target, usage)                            # Decimal USD, or None = unknown
     await handler.gate.spend(state, user_id=..., key_id=..., target=..., usage=..., cost=...)
@@ -32,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
@@ -69,7 +70,7 @@ class Book:
 
 def reset_time(ts: float) -> str:
     """A period's reset time as shown to people (UTC, ISO 8601)."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class BudgetGate:
@@ -100,23 +101,38 @@ class BudgetGate:
         return self._book or Book(Catalog(file_entries()))
 
     async def admit(
-        self, req: ChatRequest, targets: Sequence[R], *, user_id: int | None, state, snapshot: object, now: float,
+        self,
+        req: ChatRequest,
+        targets: Sequence[R],
+        *,
+        user_id: int | None,
+        state,
+        snapshot: object,
+        now: float,
     ) -> list[tuple[R, Prepared]]:
-        """Prepare every target (max_tokens, context window), then check the user's budgets; raise before any upstream call."""
+        """Prepare every target (max_tokens, context window), then check the user's budgets; raise before any upstream
+        call.
+        """
         book = await self.book(snapshot)
         prepared = prepare_targets(req, targets, book.catalog)
         rules = book.users.get(user_id, ()) if user_id is not None else ()
         if rules:
             first = prepared[0][1]
             prompt, info = first.prompt_tokens, first.info
-            prompt_cost = float(info.prices_for(prompt)[0] * prompt / Decimal(1_000_000)) if info is not None and info.priced else 0.0
+            prompt_cost = (
+                float(info.prices_for(prompt)[0] * prompt / Decimal(1_000_000))
+                if info is not None and info.priced
+                else 0.0
+            )
             for rule in rules:
                 await self._check_user(state, rule, prompt, prompt_cost, now)
         return prepared
 
     @staticmethod
     async def _check_user(state, rule: BudgetRule, prompt: int, prompt_cost: float, now: float) -> None:
-        status = await state.check_budget(rule.scope, token_limit=rule.token_limit, spend_limit=rule.spend_limit, period=rule.period)
+        status = await state.check_budget(
+            rule.scope, token_limit=rule.token_limit, spend_limit=rule.spend_limit, period=rule.period
+        )
         reason = status.reason
         if reason is None and rule.token_limit is not None and status.used_tokens + prompt > rule.token_limit:
             reason = "tokens"
@@ -127,12 +143,20 @@ class BudgetGate:
         period = "daily" if rule.period == "day" else "monthly"
         limit: float | None
         if reason == "tokens":
-            what, limit, used = f"{period} token budget ({rule.token_limit} tokens)", rule.token_limit, status.used_tokens
+            what, limit, used = (
+                f"{period} token budget ({rule.token_limit} tokens)",
+                rule.token_limit,
+                status.used_tokens,
+            )
         else:
             what, limit, used = f"{period} spend budget (${rule.spend_limit:g})", rule.spend_limit, status.used_spend
         raise BudgetExceededError(
             f"Your {what} is used up or would be exceeded by this request; it resets at {reset_time(status.reset_at)}.",
-            retry_after=status.reset_at - now, period=rule.period, reason=reason, limit=limit, used=used,
+            retry_after=status.reset_at - now,
+            period=rule.period,
+            reason=reason,
+            limit=limit,
+            used=used,
         )
 
     def key_blocker(self, state):
@@ -142,7 +166,9 @@ class BudgetGate:
         async def blocked(key) -> float | None:
             until = None
             for rule in keys.get(key.id, ()):
-                status = await state.check_budget(rule.scope, token_limit=rule.token_limit, spend_limit=rule.spend_limit, period=rule.period)
+                status = await state.check_budget(
+                    rule.scope, token_limit=rule.token_limit, spend_limit=rule.spend_limit, period=rule.period
+                )
                 if not status.ok:
                     until = status.reset_at if until is None else max(until, status.reset_at)
             return until
@@ -158,13 +184,18 @@ class BudgetGate:
             info = catalog.lookup(provider.kind, reported_model, provider.name)
         return info.cost(usage) if info is not None else None
 
-    async def spend(self, state, *, user_id: int | None, key_id: int | None, kind: str, usage: Usage, cost: Decimal | None) -> None:
+    async def spend(
+        self, state, *, user_id: int | None, key_id: int | None, kind: str, usage: Usage, cost: Decimal | None
+    ) -> None:
         """Count a finished answer's tokens and cost against the user's and the key's budgets (each period once)."""
         tokens = usage.input_tokens + billable_output_tokens(kind, usage)
         if tokens <= 0 and not cost:
             return
         book = self.current
-        rules = [*(book.users.get(user_id, ()) if user_id is not None else ()), *(book.keys.get(key_id, ()) if key_id is not None else ())]
+        rules = [
+            *(book.users.get(user_id, ()) if user_id is not None else ()),
+            *(book.keys.get(key_id, ()) if key_id is not None else ()),
+        ]
         done: set[tuple[str, str]] = set()
         for rule in rules:
             if (rule.scope, rule.period) in done:

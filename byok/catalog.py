@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from byok.providers.types import Usage
@@ -154,19 +154,27 @@ def billable_output_tokens(provider_kind: str, usage: Usage) -> int:
 
 def _tiers(raw: list[dict[str, Any]] | None) -> tuple[PriceTier, ...]:
     return tuple(
-        PriceTier(int(t["above_input_tokens"]), _dec(t["input_per_mtok"]), _dec(t.get("cached_input_per_mtok")),  # type: ignore[arg-type]
-                  _dec(t["output_per_mtok"]))  # type: ignore[arg-type]
+        PriceTier(
+            int(t["above_input_tokens"]),
+            _dec(t["input_per_mtok"]),  # type: ignore[arg-type]
+            _dec(t.get("cached_input_per_mtok")),
+            _dec(t["output_per_mtok"]),  # type: ignore[arg-type]
+        )
         for t in raw or ()
     )
 
 
 def _entry(raw: dict[str, Any]) -> ModelInfo:
     return ModelInfo(  # the limit and price fields by name, as the file has them
-        provider=raw["provider"], model=raw["model"],
+        provider=raw["provider"],
+        model=raw["model"],
         **{k: raw.get(k) for k in LIMIT_FIELDS},  # type: ignore[arg-type]
         **{k: _dec(raw.get(k)) for k in PRICE_FIELDS},  # type: ignore[arg-type]
-        tiers=_tiers(raw.get("tiers")), tool_prompt_tokens=dict(raw.get("tool_prompt_tokens") or {}),
-        aliases=tuple(raw.get("aliases") or ()), as_of=raw.get("as_of", ""), source=raw.get("source", ""),
+        tiers=_tiers(raw.get("tiers")),
+        tool_prompt_tokens=dict(raw.get("tool_prompt_tokens") or {}),
+        aliases=tuple(raw.get("aliases") or ()),
+        as_of=raw.get("as_of", ""),
+        source=raw.get("source", ""),
         note=raw.get("note", ""),
     )
 
@@ -180,7 +188,7 @@ def file_entries() -> tuple[ModelInfo, ...]:
 
 def _normalise(model: str) -> str:
     model = model.strip().lower()
-    return model[len("models/"):] if model.startswith("models/") else model
+    return model[len("models/") :] if model.startswith("models/") else model
 
 
 class Catalog:
@@ -219,7 +227,7 @@ class Catalog:
         best: ModelInfo | None = None
         best_len = 0
         for (p, name), info in self._names.items():
-            if p == provider and model.startswith(name) and len(name) > best_len and _SUFFIX.match(model[len(name):]):
+            if p == provider and model.startswith(name) and len(name) > best_len and _SUFFIX.match(model[len(name) :]):
                 best, best_len = info, len(name)
         return best
 

@@ -50,7 +50,9 @@ def _validate_override(values: dict[str, Any]) -> dict[str, list[str]]:
     for name in set(values) - set(OVERRIDE_FIELDS):
         errors[name] = ["Unknown or read-only field."]
     for name in ("provider", "model"):
-        if name in values and (not isinstance(values[name], str) or not values[name].strip() or len(values[name]) > 200):
+        if name in values and (
+            not isinstance(values[name], str) or not values[name].strip() or len(values[name]) > 200
+        ):
             errors[name] = ["Required: a non-empty string of at most 200 characters."]
     for name in LIMIT_FIELDS:
         value = values.get(name)
@@ -130,7 +132,8 @@ def get_override(override_id: Any) -> CatalogOverride:
 
 def _audit_details(obj: CatalogOverride) -> dict[str, Any]:
     return {
-        "provider": obj.provider, "model": obj.model,
+        "provider": obj.provider,
+        "model": obj.model,
         **{k: getattr(obj, k) for k in LIMIT_FIELDS if getattr(obj, k) is not None},
         **{k: str(getattr(obj, k)) for k in PRICE_FIELDS if getattr(obj, k) is not None},
         "enabled": obj.enabled,

@@ -48,8 +48,14 @@ class Change:
         self.actor = actor
         self.event: AuditEvent | None = None
 
-    def record(self, action: str, *, target: models.Model | None = None, key: ApiKey | None = None,
-               details: dict[str, Any] | None = None) -> AuditEvent:
+    def record(
+        self,
+        action: str,
+        *,
+        target: models.Model | None = None,
+        key: ApiKey | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEvent:
         if self.event is not None:
             raise RuntimeError(f"one audit event per change: {self.event.action} is recorded already")
         self.event = audit.record(action, actor=self.actor, target=target, key=key, details=details)

@@ -307,7 +307,9 @@ class NoUsableProviderError(GatewayError):
 
 
 class RateLimitedError(GatewayError):
-    """Every target is rate limited or cooling down past the request's deadline; `retry_after` says when to come back."""
+    """Every target is rate limited or cooling down past the request's
+    deadline; `retry_after` says when to come back.
+    """
 
     code = "rate_limited"
     status_code = 429
@@ -361,8 +363,14 @@ class ContextLengthExceededError(GatewayError):
     default_message = "The request does not fit the model's context window."
 
     def __init__(
-        self, message: str | None = None, *, model: str = "", prompt_tokens: int = 0, max_tokens: int | None = None,
-        context_window: int | None = None, max_input_tokens: int | None = None,
+        self,
+        message: str | None = None,
+        *,
+        model: str = "",
+        prompt_tokens: int = 0,
+        max_tokens: int | None = None,
+        context_window: int | None = None,
+        max_input_tokens: int | None = None,
     ) -> None:
         super().__init__(message)
         self.model, self.prompt_tokens, self.max_tokens = model, prompt_tokens, max_tokens
@@ -370,8 +378,11 @@ class ContextLengthExceededError(GatewayError):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            **super().to_dict(), "model": self.model, "estimated_prompt_tokens": self.prompt_tokens,
-            "max_tokens": self.max_tokens, "context_window": self.context_window,
+            **super().to_dict(),
+            "model": self.model,
+            "estimated_prompt_tokens": self.prompt_tokens,
+            "max_tokens": self.max_tokens,
+            "context_window": self.context_window,
             **({"max_input_tokens": self.max_input_tokens} if self.max_input_tokens else {}),
         }
 
@@ -385,8 +396,14 @@ class BudgetExceededError(GatewayError):
     default_message = "Your budget for this period is used up."
 
     def __init__(
-        self, message: str | None = None, *, retry_after: float, period: str = "", reason: str = "",
-        limit: float | None = None, used: float | None = None,
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float,
+        period: str = "",
+        reason: str = "",
+        limit: float | None = None,
+        used: float | None = None,
     ) -> None:
         super().__init__(message)
         self.retry_after = max(0.0, retry_after)
@@ -394,6 +411,10 @@ class BudgetExceededError(GatewayError):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            **super().to_dict(), "retry_after": round(self.retry_after, 3), "period": self.period,
-            "reason": self.reason, "limit": self.limit, "used": self.used,
+            **super().to_dict(),
+            "retry_after": round(self.retry_after, 3),
+            "period": self.period,
+            "reason": self.reason,
+            "limit": self.limit,
+            "used": self.used,
         }

@@ -48,7 +48,6 @@ __all__ = ["FILL_MARGIN", "Prepared", "R", "Routed", "prepare_request", "prepare
 FILL_MARGIN = 1.10
 
 
-
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A request made ready for one model: its max_tokens settled, its prompt estimated."""
@@ -70,7 +69,9 @@ def _requires_max_tokens(kind: str) -> tuple[bool, int]:
 
 
 def prepare_request(req: ChatRequest, *, kind: str, model: str, info: ModelInfo | None) -> Prepared:
-    """Apply the max_tokens policy (module doc) for ``model`` of a ``kind`` provider; may raise ContextLengthExceededError."""
+    """Apply the max_tokens policy (module doc) for ``model`` of a ``kind`` provider; may raise
+    ContextLengthExceededError.
+    """
     required, adapter_default = _requires_max_tokens(kind)
     prompt = estimate_prompt_tokens(req, kind, info)
     asked = req.max_tokens
@@ -82,7 +83,10 @@ def prepare_request(req: ChatRequest, *, kind: str, model: str, info: ModelInfo 
     if limit is not None and prompt > limit:
         raise ContextLengthExceededError(
             f"The prompt (about {prompt} tokens) is longer than {model}'s input limit of {limit} tokens.",
-            model=model, prompt_tokens=prompt, max_tokens=asked, context_window=info.context_window,
+            model=model,
+            prompt_tokens=prompt,
+            max_tokens=asked,
+            context_window=info.context_window,
             max_input_tokens=info.max_input_tokens,
         )
     window = info.context_window
@@ -94,15 +98,23 @@ def prepare_request(req: ChatRequest, *, kind: str, model: str, info: ModelInfo 
             raise ContextLengthExceededError(
                 f"The prompt (about {prompt} tokens) plus max_tokens ({asked}) exceeds {model}'s context window "
                 f"of {window} tokens; shorten the conversation or lower max_tokens.",
-                model=model, prompt_tokens=prompt, max_tokens=asked, context_window=window,
+                model=model,
+                prompt_tokens=prompt,
+                max_tokens=asked,
+                context_window=window,
                 max_input_tokens=info.max_input_tokens,
             )
         out = req if asked == req.max_tokens else replace(req, max_tokens=asked)
         return Prepared(out, prompt, prompt + asked, info, clamped_from=clamped_from)
     if window is not None and prompt >= window:
         raise ContextLengthExceededError(
-            f"The prompt (about {prompt} tokens) leaves no room for an answer in {model}'s context window of {window} tokens.",
-            model=model, prompt_tokens=prompt, max_tokens=None, context_window=window, max_input_tokens=info.max_input_tokens,
+            f"The prompt (about {prompt} tokens) leaves no room for an answer in {model}'s context window of {window} "
+            f"tokens.",
+            model=model,
+            prompt_tokens=prompt,
+            max_tokens=None,
+            context_window=window,
+            max_input_tokens=info.max_input_tokens,
         )
     default = info.default_max_tokens or (adapter_default if required else info.max_output_tokens)
     if default is None:  # no output limit known: leave it to the provider (or the adapter's default)
@@ -141,8 +153,12 @@ def prepare_targets(req: ChatRequest, targets: Sequence[R], catalog: Catalog) ->
         provider = target.provider
         info = catalog.lookup(provider.kind, target.model, provider.name)
         try:
-            prepared = prepare_request(replace(req, model=target.model) if target.model != req.model else req,
-                                       kind=provider.kind, model=target.model, info=info)
+            prepared = prepare_request(
+                replace(req, model=target.model) if target.model != req.model else req,
+                kind=provider.kind,
+                model=target.model,
+                info=info,
+            )
         except ContextLengthExceededError:
             if i == 0:
                 raise

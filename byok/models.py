@@ -10,7 +10,17 @@ from django.db.models import Q
 from byok.fields import SecretField
 from byok.providers import KINDS
 
-__all__ = ["ApiKey", "AuditEvent", "Budget", "CatalogOverride", "FailoverPolicy", "FailoverStep", "Provider", "SpendReport", "UsageRecord"]
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Budget",
+    "CatalogOverride",
+    "FailoverPolicy",
+    "FailoverStep",
+    "Provider",
+    "SpendReport",
+    "UsageRecord",
+]
 
 KIND_CHOICES = [(kind, kind) for kind in KINDS]
 
@@ -176,17 +186,24 @@ class UsageRecord(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     error_code = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    failover_path = models.JSONField(default=list, blank=True, help_text="Each attempt: provider, key hint, status, class, ms.")
+    failover_path = models.JSONField(
+        default=list, blank=True, help_text="Each attempt: provider, key hint, status, class, ms."
+    )
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
     latency_ms = models.FloatField(default=0)
     ttft_ms = models.FloatField(null=True, blank=True)
     failover_ms = models.FloatField(default=0, help_text="Time spent on failed attempts before the one that answered.")
     overhead_ms = models.FloatField(
-        null=True, blank=True,
-        help_text="Time in byok, upstream excluded (for a stream: up to its first token); the x-byok-overhead-ms header.",
+        null=True,
+        blank=True,
+        help_text=(
+            "Time in byok, upstream excluded (for a stream: up to its first token); the x-byok-overhead-ms header."
+        ),
     )
-    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True, help_text="Empty: unknown price.")
+    cost = models.DecimalField(
+        max_digits=14, decimal_places=8, null=True, blank=True, help_text="Empty: unknown price."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -211,15 +228,29 @@ class CatalogOverride(models.Model):
     provider's name, which wins over its kind.
     """
 
-    provider = models.CharField(max_length=64, help_text="A provider kind (openai, anthropic, ...) or a configured provider's name.")
-    model = models.CharField(max_length=200, help_text="The model name as requests send it (a dated snapshot name also works).")
+    provider = models.CharField(
+        max_length=64, help_text="A provider kind (openai, anthropic, ...) or a configured provider's name."
+    )
+    model = models.CharField(
+        max_length=200, help_text="The model name as requests send it (a dated snapshot name also works)."
+    )
     context_window = models.PositiveIntegerField(null=True, blank=True, help_text="Prompt + output tokens.")
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
-    max_input_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Prompt limit, where it is separate.")
-    default_max_tokens = models.PositiveIntegerField(null=True, blank=True, help_text="Filled in when a request has no max_tokens.")
-    input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million input tokens.")
-    cached_input_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million cached input tokens.")
-    output_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million output tokens.")
+    max_input_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Prompt limit, where it is separate."
+    )
+    default_max_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Filled in when a request has no max_tokens."
+    )
+    input_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million input tokens."
+    )
+    cached_input_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million cached input tokens."
+    )
+    output_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True, help_text="USD per million output tokens."
+    )
     as_of = models.DateField(null=True, blank=True, help_text="When the figures were taken.")
     source = models.CharField(max_length=500, blank=True, help_text="Where the figures come from.")
     note = models.CharField(max_length=500, blank=True)
@@ -242,11 +273,17 @@ class Budget(models.Model):
         DAY = "day"
         MONTH = "month"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byok_budgets")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="byok_budgets"
+    )
     key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
     period = models.CharField(max_length=8, choices=Period.choices, default=Period.DAY)
-    token_limit = models.PositiveBigIntegerField(null=True, blank=True, help_text="Input + output tokens per period; empty: no token limit.")
-    spend_limit = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True, help_text="USD per period; empty: no spend limit.")
+    token_limit = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Input + output tokens per period; empty: no token limit."
+    )
+    spend_limit = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="USD per period; empty: no spend limit."
+    )
     enabled = models.BooleanField(default=True)
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -257,18 +294,24 @@ class Budget(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(user__isnull=False, key__isnull=True) | Q(user__isnull=True, key__isnull=False),
-                name="budget_one_scope", violation_error_message="A budget belongs to exactly one user or one key.",
+                name="budget_one_scope",
+                violation_error_message="A budget belongs to exactly one user or one key.",
             ),
             models.CheckConstraint(
-                condition=Q(token_limit__isnull=False) | Q(spend_limit__isnull=False), name="budget_has_a_limit",
+                condition=Q(token_limit__isnull=False) | Q(spend_limit__isnull=False),
+                name="budget_has_a_limit",
                 violation_error_message="Set a token limit, a spend limit, or both.",
             ),
             models.UniqueConstraint(
-                fields=["user", "period"], condition=Q(user__isnull=False), name="one_user_budget_per_period",
+                fields=["user", "period"],
+                condition=Q(user__isnull=False),
+                name="one_user_budget_per_period",
                 violation_error_message="This user has a budget for this period already.",
             ),
             models.UniqueConstraint(
-                fields=["key", "period"], condition=Q(key__isnull=False), name="one_key_budget_per_period",
+                fields=["key", "period"],
+                condition=Q(key__isnull=False),
+                name="one_key_budget_per_period",
                 violation_error_message="This key has a budget for this period already.",
             ),
         ]
@@ -279,10 +322,14 @@ class Budget(models.Model):
         return f"user:{self.user_id}" if self.user_id is not None else f"apikey:{self.key_id}"
 
     def __str__(self) -> str:
-        limits = " ".join(p for p in (
-            f"{self.token_limit} tokens" if self.token_limit is not None else "",
-            f"${self.spend_limit}" if self.spend_limit is not None else "",
-        ) if p)
+        limits = " ".join(
+            p
+            for p in (
+                f"{self.token_limit} tokens" if self.token_limit is not None else "",
+                f"${self.spend_limit}" if self.spend_limit is not None else "",
+            )
+            if p
+        )
         return f"{self.scope} {limits}/{self.period}"
 
 

@@ -30,7 +30,11 @@ from urllib.parse import urlsplit
 from byok.exceptions import ProviderError
 
 __all__ = [
-    "BlockedAddressError", "ConnectGuard", "check_base_url", "guard_aiohttp_transport", "guard_httpcore_transport",
+    "BlockedAddressError",
+    "ConnectGuard",
+    "check_base_url",
+    "guard_aiohttp_transport",
+    "guard_httpcore_transport",
     "is_public_address",
 ]
 
@@ -157,8 +161,12 @@ class ConnectGuard:
         except ValueError:
             addresses = await self._resolved(host, port)
         if not self._allow_private() and not all(is_public_address(a) for a in addresses):
-            log.warning("refused to connect to %s: it resolves to %s, and private addresses are not allowed "
-                        "(BYOK_ALLOW_PRIVATE_BASE_URLS)", host, ", ".join(addresses))
+            log.warning(
+                "refused to connect to %s: it resolves to %s, and private addresses are not allowed "
+                "(BYOK_ALLOW_PRIVATE_BASE_URLS)",
+                host,
+                ", ".join(addresses),
+            )
             raise BlockedAddressError()
         return addresses
 
@@ -211,9 +219,14 @@ def guarded_aiohttp_connector(guard: ConnectGuard, **options):
     class GuardedConnector(aiohttp.TCPConnector):
         async def _resolve_host(self, host, port, traces=None):
             return [
-                {"hostname": host, "host": address, "port": port,
-                 "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
-                 "proto": 0, "flags": socket.AI_NUMERICHOST}
+                {
+                    "hostname": host,
+                    "host": address,
+                    "port": port,
+                    "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
                 for address in await guard.addresses(host, port)
             ]
 
@@ -225,7 +238,12 @@ def guard_aiohttp_transport(transport, guard: ConnectGuard):
     from aiohttp import ClientSession
 
     limits = transport.limits
-    transport.client = lambda: ClientSession(connector=guarded_aiohttp_connector(
-        guard, limit=limits.max_connections or 0, keepalive_timeout=limits.keepalive_expiry, ssl=transport.ssl_context,
-    ))
+    transport.client = lambda: ClientSession(
+        connector=guarded_aiohttp_connector(
+            guard,
+            limit=limits.max_connections or 0,
+            keepalive_timeout=limits.keepalive_expiry,
+            ssl=transport.ssl_context,
+        )
+    )
     return transport

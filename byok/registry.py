@@ -43,12 +43,23 @@ __all__ = [
     "validate_secret",
 ]
 
-PROVIDER_FIELDS = ("name", "kind", "base_url", "default_model", "timeout", "max_retries", "enabled", "is_default", "priority")
+PROVIDER_FIELDS = (
+    "name",
+    "kind",
+    "base_url",
+    "default_model",
+    "timeout",
+    "max_retries",
+    "enabled",
+    "is_default",
+    "priority",
+)
 KEY_FIELDS = ("label", "quota_group", "rpm", "tpm", "token_quota", "quota_window")
 
 
 def _disable_on_commit(key_ids: list[int]) -> None:
     """Once the change commits (before the API answers), mark the keys unusable for every process at once."""
+
     def disable() -> None:
         try:
             disable_keys(key_ids, redis_url=settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"])
@@ -92,7 +103,9 @@ def _validate_provider(values: dict[str, Any], *, partial: bool) -> dict[str, li
         p = values["priority"]
         if isinstance(p, bool) or not isinstance(p, int) or not -(2**31) <= p < 2**31:
             err("priority", "An integer.")
-    if "default_model" in values and (not isinstance(values["default_model"], str) or len(values["default_model"]) > 200):
+    if "default_model" in values and (
+        not isinstance(values["default_model"], str) or len(values["default_model"]) > 200
+    ):
         err("default_model", "At most 200 characters.")
     return errors
 
@@ -102,7 +115,10 @@ def _header_fault(secret: str) -> str | None:
     for c in secret:
         if not "\x21" <= c <= "\x7e":
             what = "a non-ASCII character" if ord(c) > 0x7E else "a control character"
-            return f"It contains {what} (U+{ord(c):04X}); an API key is sent in an HTTP header, which takes printable ASCII only."
+            return (
+                f"It contains {what} (U+{ord(c):04X}); an API key is sent in an HTTP header, which takes printable "
+                f"ASCII only."
+            )
     return None
 
 
@@ -164,7 +180,9 @@ def _duplicate(name: Any) -> Callable[[], DuplicateNameError]:
     return lambda: DuplicateNameError(f"A provider named {name!r} already exists.")
 
 
-def register_provider(*, actor: Actor = SYSTEM, api_key: str | None = None, key_options: dict[str, Any] | None = None, **values: Any) -> Provider:
+def register_provider(
+    *, actor: Actor = SYSTEM, api_key: str | None = None, key_options: dict[str, Any] | None = None, **values: Any
+) -> Provider:
     """Create a provider (and optionally its first key). Raises InvalidConfigError / DuplicateNameError."""
     values = {k: v for k, v in values.items() if v is not None}
     values.setdefault("name", values.get("kind"))
@@ -186,8 +204,12 @@ def register_provider(*, actor: Actor = SYSTEM, api_key: str | None = None, key_
             _clear_other_defaults(provider)
         provider.save()
         key = _new_key(provider, api_key, key_options) if api_key else None
-        change.record("provider.create", target=provider, key=key,
-                      details={"kind": provider.kind, "base_url": provider.base_url, "with_key": key is not None})
+        change.record(
+            "provider.create",
+            target=provider,
+            key=key,
+            details={"kind": provider.kind, "base_url": provider.base_url, "with_key": key is not None},
+        )
     return provider
 
 
@@ -209,9 +231,13 @@ def update_provider(provider_id: int | str, changes: dict[str, Any], *, actor: A
         if provider.is_default:
             _clear_other_defaults(provider)
         provider.save()
-        change.record("provider.update", target=provider, details={
-            "changes": {f: [before[f], changes[f]] for f in changes if before[f] != changes[f]},
-        })
+        change.record(
+            "provider.update",
+            target=provider,
+            details={
+                "changes": {f: [before[f], changes[f]] for f in changes if before[f] != changes[f]},
+            },
+        )
     return provider
 
 
@@ -291,7 +317,9 @@ def revoke_key(provider_id: int | str, key_id: int | str, *, actor: Actor = SYST
     return key
 
 
-def rotate_key(provider_id: int | str, new_api_key: str, *, key_id: int | str | None = None, actor: Actor = SYSTEM) -> ApiKey:
+def rotate_key(
+    provider_id: int | str, new_api_key: str, *, key_id: int | str | None = None, actor: Actor = SYSTEM
+) -> ApiKey:
     """Put `new_api_key` in and retire the old key (the only active one, or `key_id`).
 
     The provider row is locked for the whole change, so concurrent rotations
@@ -306,18 +334,28 @@ def rotate_key(provider_id: int | str, new_api_key: str, *, key_id: int | str | 
             if old.status != ApiKey.Status.ACTIVE:
                 raise ConflictError(f"Key {old.hint} is {old.status}, not active: nothing to rotate.")
         else:
-            active = list(ApiKey.objects.select_for_update().filter(provider=provider, status=ApiKey.Status.ACTIVE).order_by("id"))
+            active = list(
+                ApiKey.objects.select_for_update().filter(provider=provider, status=ApiKey.Status.ACTIVE).order_by("id")
+            )
             if len(active) > 1:
-                raise InvalidConfigError({"key_id": ["This provider has several active keys: say which one to rotate."]})
+                raise InvalidConfigError(
+                    {"key_id": ["This provider has several active keys: say which one to rotate."]}
+                )
             old = active[0] if active else None
         options = {f: getattr(old, f) for f in KEY_FIELDS} if old else {}
         new = _new_key(provider, secret, options)
         if old is not None and not _set_status(old, ApiKey.Status.RETIRED, retired_at=timezone.now()):
             raise ConflictError(f"Key {old.hint} changed while it was being rotated; try again.")
-        change.record("key.rotate", target=new, details={
-            "new_hint": new.hint, "old_key_id": old.pk if old else None,
-            "old_hint": old.hint if old else None, "old_fingerprint": old.fingerprint if old else None,
-        })
+        change.record(
+            "key.rotate",
+            target=new,
+            details={
+                "new_hint": new.hint,
+                "old_key_id": old.pk if old else None,
+                "old_hint": old.hint if old else None,
+                "old_fingerprint": old.fingerprint if old else None,
+            },
+        )
     return new
 
 

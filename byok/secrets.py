@@ -84,9 +84,7 @@ class RedactingFilter(logging.Filter):
 def install_log_redaction() -> None:
     """Put a `RedactingFilter` on every handler of the root logger and on every named logger."""
     redacting = RedactingFilter()
-    loggers = [logging.getLogger()] + [
-        logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
-    ]
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]
     for name in ("httpx", "httpcore", "django", "django.request", "daphne", "channels", "byok"):
         loggers.append(logging.getLogger(name))
     for logger in loggers:

@@ -141,8 +141,10 @@ class GracefulApp:
                 return None  # already ended by the shutdown
             if kind == "http.response.start":
                 entry.started = True
-                entry.sse = any(k.lower() == b"content-type" and v.startswith(b"text/event-stream")
-                                for k, v in message.get("headers", ()))
+                entry.sse = any(
+                    k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                    for k, v in message.get("headers", ())
+                )
             elif kind == "http.response.body":
                 if not message.get("more_body", False):
                     entry.done = True
@@ -181,10 +183,18 @@ class GracefulApp:
     @staticmethod
     async def _json_503(send) -> None:
         body = orjson.dumps({"code": CODE, "message": MESSAGE, "retryable": True})
-        await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"), (b"retry-after", b"1"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                    (b"retry-after", b"1"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def _terminal(self, entry: InFlight, send) -> None:
@@ -194,8 +204,14 @@ class GracefulApp:
             if entry.kind == "websocket":
                 if entry.started:
                     for rid in sorted(entry.open_chats):
-                        frame = {"type": "chat.error", "id": rid, "code": CODE, "message": MESSAGE,
-                                 "retryable": True, "partial": rid in entry.output}
+                        frame = {
+                            "type": "chat.error",
+                            "id": rid,
+                            "code": CODE,
+                            "message": MESSAGE,
+                            "retryable": True,
+                            "partial": rid in entry.output,
+                        }
                         await send({"type": "websocket.send", "text": orjson.dumps(frame).decode()})
                 await send({"type": "websocket.close", "code": CLOSE_SHUTTING_DOWN})
             elif not entry.started:

@@ -64,7 +64,8 @@ __all__ = ["FAMILIES", "Framing", "count_text_tokens", "estimate_prompt_tokens",
 # The pre-tokenizer's pieces (see the module doc). Order matters: first match wins.
 _CJK_CLASS = "\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
 _PIECE = re.compile(
-    r"(?P<w>[^\r\n A-Za-z0-9\u0080-\uffff]?(?:[A-Z]*[a-z]+|[A-Z]+[a-z]*)(?:'(?:s|t|re|ve|m|ll|d))?)"  # words, camel parts
+    r"(?P<w>[^\r\n "
+    r"A-Za-z0-9\u0080-\uffff]?(?:[A-Z]*[a-z]+|[A-Z]+[a-z]*)(?:'(?:s|t|re|ve|m|ll|d))?)"  # words, camel parts
     r"|(?P<d>[0-9]{1,3})"  # digits in groups of three
     rf"|(?P<c>[{_CJK_CLASS}])"  # CJK, kana, hangul: one piece each
     r"|(?P<n> ?[\u0080-\uffff]+)"  # other non-ASCII runs
@@ -228,8 +229,15 @@ FAMILIES: dict[str, Framing] = {
     "openai": _OPENAI,
     "openai_compatible": _OPENAI,
     "deepseek": _OPENAI,
-    "anthropic": Framing(per_request=4, per_message=3, per_name=0, scale=1.1, tool_style="words", tool_overhead=0,
-                         tool_prompt={"auto": 346, "any": 313}),
+    "anthropic": Framing(
+        per_request=4,
+        per_message=3,
+        per_name=0,
+        scale=1.1,
+        tool_style="words",
+        tool_overhead=0,
+        tool_prompt={"auto": 346, "any": 313},
+    ),
     "gemini": Framing(per_request=0, per_message=1, per_name=0, scale=1.0, tool_style="words", tool_overhead=0),
 }
 

@@ -19,13 +19,21 @@ def _providers() -> list[dict]:
         .order_by("priority", "name")
     )
     return [
-        {"name": p.name, "kind": p.kind, "default_model": p.default_model, "is_default": p.is_default, "usable": p.active_keys > 0}
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "default_model": p.default_model,
+            "is_default": p.is_default,
+            "usable": p.active_keys > 0,
+        }
         for p in rows
     ]
 
 
 @login_required
 def chat_page(request):
-    """`/chat/`: pick a provider and model, chat, watch tokens stream in, cancel. Login required (the socket uses the session)."""
+    """`/chat/`: pick a provider and model, chat, watch tokens stream in, cancel. Login required (the socket uses the
+    session).
+    """
     providers = _providers()
     return render(request, "byok/chat.html", {"providers": providers, "ws_path": "/ws/chat/"})

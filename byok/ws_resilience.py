@@ -81,8 +81,14 @@ class ErrorFrameOnCrash:
             if state["closed"]:
                 return None
             code, message, retryable = _client_error(exc)
-            frame = {"type": "chat.error", "id": None, "code": code, "message": message,
-                     "retryable": retryable, "partial": False}
+            frame = {
+                "type": "chat.error",
+                "id": None,
+                "code": code,
+                "message": message,
+                "retryable": retryable,
+                "partial": False,
+            }
             try:
                 if not state["accepted"]:
                     await send({"type": "websocket.accept"})

@@ -15,14 +15,14 @@ except ImproperlyConfigured as exc:
     sys.exit(f"byok: configuration error: {exc}")
 
 # These import models and the handler, so they need Django set up first.
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.conf import settings
 
-from byok.bodylimit import BodyLimitApp, install_daphne_body_limit  # noqa: E402
-from byok.routing import websocket_urlpatterns  # noqa: E402
-from byok.shutdown import GracefulApp, install_daphne_graceful_shutdown, install_uvicorn_graceful_shutdown  # noqa: E402
-from byok.ws_resilience import ErrorFrameOnCrash  # noqa: E402
-from byok.ws.auth import ByokAuthMiddlewareStack, HostOriginValidator  # noqa: E402
+from byok.bodylimit import BodyLimitApp, install_daphne_body_limit
+from byok.routing import websocket_urlpatterns
+from byok.shutdown import GracefulApp, install_daphne_graceful_shutdown, install_uvicorn_graceful_shutdown
+from byok.ws.auth import ByokAuthMiddlewareStack, HostOriginValidator
+from byok.ws_resilience import ErrorFrameOnCrash
 
 
 def _layer_read_timeouts(layers: dict, seconds: float = 15.0) -> None:
@@ -38,7 +38,8 @@ def _layer_read_timeouts(layers: dict, seconds: float = 15.0) -> None:
             continue
         config = layer.setdefault("CONFIG", {})
         config["hosts"] = [
-            {"address": host, "socket_timeout": seconds} if isinstance(host, str) else host for host in config.get("hosts", [])
+            {"address": host, "socket_timeout": seconds} if isinstance(host, str) else host
+            for host in config.get("hosts", [])
         ]
 
 
@@ -46,10 +47,16 @@ _layer_read_timeouts(settings.CHANNEL_LAYERS)
 # Websockets: the origin must be one of ALLOWED_HOSTS (a handshake without an Origin header,
 # i.e. not from a browser, passes: see byok.ws.auth), then session cookie or Authorization header.
 # GracefulApp drains requests in flight on shutdown (byok.shutdown).
-application = GracefulApp(ProtocolTypeRouter({
-    "http": BodyLimitApp(django_asgi_app),  # oversized bodies: 413 before they are read, before auth
-    "websocket": ErrorFrameOnCrash(HostOriginValidator(ByokAuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
-}))
+application = GracefulApp(
+    ProtocolTypeRouter(
+        {
+            "http": BodyLimitApp(django_asgi_app),  # oversized bodies: 413 before they are read, before auth
+            "websocket": ErrorFrameOnCrash(
+                HostOriginValidator(ByokAuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            ),
+        }
+    )
+)
 
 if "daphne.server" in sys.modules:  # served by daphne: its body buffering and its shutdown need byok's rules
     install_daphne_body_limit()

@@ -28,10 +28,9 @@ import time
 import django
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.core import signals
-from django.core.handlers.asgi import ASGIHandler
 from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.urls import set_script_prefix
-from django.core.handlers.asgi import get_script_prefix
 
 from byok.overhead import HEADER, RECEIVED_AT, overhead_header
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 __all__ = [
-    "env_bool", "env_int", "env_list", "env_secret", "load_local_secrets", "refuse_public_debug", "validate_master_key",
+    "env_bool",
+    "env_int",
+    "env_list",
+    "env_secret",
+    "load_local_secrets",
+    "refuse_public_debug",
+    "validate_master_key",
 ]
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -59,7 +65,9 @@ def env_secret(name: str) -> str:
         try:
             value = Path(path).read_text().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE points at {path!r}, which cannot be read: {exc.strerror}.") from None
+            raise ImproperlyConfigured(
+                f"{name}_FILE points at {path!r}, which cannot be read: {exc.strerror}."
+            ) from None
     if not value:
         raise ImproperlyConfigured(
             f"{name} is not set. Set it in the environment (or {name}_FILE); "
@@ -104,9 +112,7 @@ def new_master_key() -> str:
 def load_local_secrets(path: Path) -> None:
     """Development only: create `path` with fresh secrets once, then export them if unset."""
     if not path.exists():
-        path.write_text(
-            f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\nBYOK_MASTER_KEY={new_master_key()}\n"
-        )
+        path.write_text(f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\nBYOK_MASTER_KEY={new_master_key()}\n")
         path.chmod(0o600)
     for line in path.read_text().splitlines():
         key, sep, value = line.partition("=")

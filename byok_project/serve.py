@@ -68,17 +68,57 @@ class Plan:
         py = sys.executable
         if self.server == "daphne":
             interface = self.host.strip("[]").replace(":", "\\:")  # a Twisted endpoint string escapes colons
-            where = ["--fd", str(fd)] if fd is not None else ["-e", f"tcp:port={self.port}:interface={interface}:backlog={BACKLOG}"]
+            where = (
+                ["--fd", str(fd)]
+                if fd is not None
+                else ["-e", f"tcp:port={self.port}:interface={interface}:backlog={BACKLOG}"]
+            )
             if fd is not None and ":" in self.host:
                 where = ["-e", f"fd:fileno={fd}:domain=INET6"]
             return [py, "-m", "daphne", *where, APP]
         if self.server == "uvicorn":
             where = ["--fd", str(fd)] if fd is not None else ["--host", self.host, "--port", str(self.port)]
-            return [py, "-m", "uvicorn", *where, "--backlog", str(BACKLOG), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
-                    "--lifespan", "auto", "--no-access-log", "--log-level", "warning", APP]
-        return [py, "-m", "granian", "--interface", "asgi", "--host", self.host, "--port", str(self.port),
-                "--workers", str(self.workers), "--backlog", str(BACKLOG), "--loop", "uvloop", "--ws",
-                "--log-level", "warning", APP]
+            return [
+                py,
+                "-m",
+                "uvicorn",
+                *where,
+                "--backlog",
+                str(BACKLOG),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--ws",
+                "websockets-sansio",
+                "--lifespan",
+                "auto",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                APP,
+            ]
+        return [
+            py,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--backlog",
+            str(BACKLOG),
+            "--loop",
+            "uvloop",
+            "--ws",
+            "--log-level",
+            "warning",
+            APP,
+        ]
 
 
 def plan(env: Mapping[str, str] | None = None) -> Plan:
@@ -140,8 +180,11 @@ def _supervise(procs: list[subprocess.Popen]) -> int:
         dead = [p for p in procs if p.poll() is not None]
         if dead and not stopping:
             status = dead[0].returncode or 1
-            print(f"byok: worker {dead[0].pid} exited with status {dead[0].returncode}; stopping the others",
-                  file=sys.stderr, flush=True)
+            print(
+                f"byok: worker {dead[0].pid} exited with status {dead[0].returncode}; stopping the others",
+                file=sys.stderr,
+                flush=True,
+            )
             forward(signal.SIGTERM, None)
         time.sleep(0.2)
     return status
@@ -153,9 +196,13 @@ def main() -> int:
     except ServeError as exc:
         print(f"byok: {exc}", file=sys.stderr)
         return 2
-    print(f"byok: serving on http://{p.host}:{p.port}/ with {p.server}, {p.workers} worker(s)", file=sys.stderr, flush=True)
+    print(
+        f"byok: serving on http://{p.host}:{p.port}/ with {p.server}, {p.workers} worker(s)",
+        file=sys.stderr,
+        flush=True,
+    )
     if not p.shares_socket:
-        os.execv(sys.executable, p.command())  # noqa: S606 - the server replaces this process
+        os.execv(sys.executable, p.command())
     sock = bind(p.host, p.port)
     fd = sock.fileno()
     procs = [subprocess.Popen(p.command(fd), pass_fds=(fd,)) for _ in range(p.workers)]

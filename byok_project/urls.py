@@ -1,4 +1,6 @@
-"""byok's URLs: health probes, the admin, the management API, the chat APIs (byok's and OpenAI's shape), the chat page."""
+"""byok's URLs: health probes, the admin, the management API, the chat
+APIs (byok's and OpenAI's shape), the chat page.
+"""
 
 from django.contrib import admin
 from django.urls import include, path

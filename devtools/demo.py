@@ -52,17 +52,33 @@ class DemoError(RuntimeError):
 def demo_env(db: Path, host: str, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))}
     env.update(
-        BYOK_LOCAL_SECRETS="1", BYOK_ALLOW_PRIVATE_BASE_URLS="true", DATABASE_URL=f"sqlite:///{db}",
-        HOST=host, PORT=str(port), PYTHONUNBUFFERED="1",
+        BYOK_LOCAL_SECRETS="1",
+        BYOK_ALLOW_PRIVATE_BASE_URLS="true",
+        DATABASE_URL=f"sqlite:///{db}",
+        HOST=host,
+        PORT=str(port),
+        PYTHONUNBUFFERED="1",
     )
     return env
 
 
 def start_fake_provider(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.fakeprovider", "--host", "127.0.0.1", "--port", "0",
-         "--config", json.dumps(FAKE_CONFIG)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "devtools.fakeprovider",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--config",
+            json.dumps(FAKE_CONFIG),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -73,8 +89,9 @@ def start_fake_provider(env: dict[str, str]) -> tuple[subprocess.Popen[str], str
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     if done.returncode != 0:
         raise DemoError(f"manage.py {args[0]} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
@@ -107,8 +124,14 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60
 def register_providers(url: str, token: str, fake_url: str) -> None:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         for name, (path, model) in PROVIDERS.items():
-            body = {"provider": name, "name": name, "base_url": fake_url + path, "model": model,
-                    "api_key": DEMO_KEY, "is_default": name == "openai"}
+            body = {
+                "provider": name,
+                "name": name,
+                "base_url": fake_url + path,
+                "model": model,
+                "api_key": DEMO_KEY,
+                "is_default": name == "openai",
+            }
             answer = client.post("/api/providers/register", json=body)
             if answer.status_code != 201:
                 raise DemoError(f"registering {name} failed: {answer.status_code} {answer.text}")

@@ -30,21 +30,42 @@ from byok.api.openai_compat import parse_chat_completion  # noqa: E402
 from byok.providers.types import ChatRequest, Message, Tool  # noqa: E402
 from byok.schemas import rules  # noqa: E402
 
-BODY = orjson.dumps({
-    "model": "openai/gpt-4o-mini",
-    "messages": [
-        {"role": "system", "content": "You are a concise assistant. Answer in at most three sentences."},
-        {"role": "user", "content": "What is the capital of France, and why is it historically important?"},
-        {"role": "assistant", "content": "Paris. It has been the political and cultural centre of France for centuries."},
-        {"role": "user", "content": [{"type": "text", "text": "And its population?"}, {"type": "text", "text": "Roughly."}]},
-    ],
-    "temperature": 0.3, "top_p": 0.9, "max_tokens": 256, "stop": ["\n\n"], "stream": True,
-    "tools": [{"type": "function", "function": {"name": "lookup", "description": "Look a fact up.",
-                                                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}],
-})
+BODY = orjson.dumps(
+    {
+        "model": "openai/gpt-4o-mini",
+        "messages": [
+            {"role": "system", "content": "You are a concise assistant. Answer in at most three sentences."},
+            {"role": "user", "content": "What is the capital of France, and why is it historically important?"},
+            {
+                "role": "assistant",
+                "content": "Paris. It has been the political and cultural centre of France for centuries.",
+            },
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "And its population?"}, {"type": "text", "text": "Roughly."}],
+            },
+        ],
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "max_tokens": 256,
+        "stop": ["\n\n"],
+        "stream": True,
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "lookup",
+                    "description": "Look a fact up.",
+                    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+                },
+            }
+        ],
+    }
+)
 
 
 # -- pydantic v2 ---------------------------------------------------------------------------------------
+
 
 class PText(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -92,16 +113,28 @@ def _text(content: Any) -> str | None:
 def via_pydantic(raw: bytes) -> ChatRequest:
     body = PChat.model_validate_json(raw)
     return ChatRequest(
-        model=body.model, messages=tuple(Message(role="system" if m.role == "developer" else m.role, content=_text(m.content))
-                                         for m in body.messages),
-        tools=tuple(Tool(name=t.function.name, description=t.function.description,
-                         parameters=t.function.parameters or {"type": "object", "properties": {}}) for t in body.tools or ()),
-        temperature=body.temperature, top_p=body.top_p, max_tokens=body.max_tokens,
-        stop=(body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ()), stream=body.stream,
+        model=body.model,
+        messages=tuple(
+            Message(role="system" if m.role == "developer" else m.role, content=_text(m.content)) for m in body.messages
+        ),
+        tools=tuple(
+            Tool(
+                name=t.function.name,
+                description=t.function.description,
+                parameters=t.function.parameters or {"type": "object", "properties": {}},
+            )
+            for t in body.tools or ()
+        ),
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_tokens,
+        stop=(body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ()),
+        stream=body.stream,
     )
 
 
 # -- DRF serializers -----------------------------------------------------------------------------------
+
 
 class DMessage(serializers.Serializer):
     role = serializers.ChoiceField(["system", "developer", "user", "assistant", "tool"])
@@ -112,7 +145,9 @@ class DMessage(serializers.Serializer):
     def validate_content(self, value: Any) -> Any:
         if value is None or isinstance(value, str):
             return value
-        if not isinstance(value, list) or not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in value):
+        if not isinstance(value, list) or not all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in value
+        ):
             raise serializers.ValidationError("A string or an array of text parts.")
         return value
 
@@ -146,13 +181,24 @@ def via_drf(raw: bytes) -> ChatRequest:
     body = s.validated_data
     stop = body.get("stop")
     return ChatRequest(
-        model=body["model"], messages=tuple(Message(role="system" if m["role"] == "developer" else m["role"],
-                                                    content=_text(m.get("content"))) for m in body["messages"]),
-        tools=tuple(Tool(name=t["function"]["name"], description=t["function"]["description"],
-                         parameters=t["function"].get("parameters") or {"type": "object", "properties": {}})
-                    for t in body.get("tools") or ()),
-        temperature=body.get("temperature"), top_p=body.get("top_p"), max_tokens=body.get("max_tokens"),
-        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()), stream=body["stream"],
+        model=body["model"],
+        messages=tuple(
+            Message(role="system" if m["role"] == "developer" else m["role"], content=_text(m.get("content")))
+            for m in body["messages"]
+        ),
+        tools=tuple(
+            Tool(
+                name=t["function"]["name"],
+                description=t["function"]["description"],
+                parameters=t["function"].get("parameters") or {"type": "object", "properties": {}},
+            )
+            for t in body.get("tools") or ()
+        ),
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        max_tokens=body.get("max_tokens"),
+        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+        stream=body["stream"],
     )
 
 
@@ -177,7 +223,10 @@ def main() -> None:
             for _ in range(args.per_round):
                 fn(BODY)
             times[name].append((time.perf_counter() - start) / args.per_round * 1e6)
-    print(f"{len(BODY)}-byte chat body, {args.rounds} rounds x {args.per_round}, median us per parse+validate+ChatRequest:")
+    print(
+        f"{len(BODY)}-byte chat body, {args.rounds} rounds x {args.per_round}, median us per "
+        f"parse+validate+ChatRequest:"
+    )
     for name, samples in times.items():
         print(f"  {name:22s} {statistics.median(samples):8.1f} us  (min {min(samples):.1f}, max {max(samples):.1f})")
 

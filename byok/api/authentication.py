@@ -15,13 +15,13 @@ such a change does not bring the old data back.
 
 from __future__ import annotations
 
-from typing import Any
 import asyncio
 import contextvars
 import copy
 import logging
 import threading
 import time
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -74,7 +74,7 @@ def _reload(keys: list[str]) -> None:
     loaded_at = time.monotonic()
     found: dict[str, Token] = {}
     for i in range(0, len(keys), _REFRESH_BATCH):
-        for token in Token.objects.select_related("user").filter(key__in=keys[i:i + _REFRESH_BATCH]):
+        for token in Token.objects.select_related("user").filter(key__in=keys[i : i + _REFRESH_BATCH]):
             found[token.key] = token
     with _lock:
         if generation != _generation:

@@ -14,7 +14,8 @@ Every answer carries `x-byok-provider`, `x-byok-attempts`, `x-byok-failover-ms`,
 Hot path: one token lookup through `BearerOrTokenAuthentication`, whose
 in-process cache answers on the event loop (a miss goes to a thread for its
 query), and nothing else synchronous before the first byte; the handler
-caches providers and keys and writes usage after the answer. A stream's first event is pulled from the handler before the
+caches providers and keys and writes usage after the answer. A stream's first event is pulled from the handler before
+the
 response starts, so a failure before the first token (every provider down,
 unknown provider) is an ordinary JSON error with its status, never a 200
 followed by an error. A client that goes away cancels the view's task; the
@@ -47,8 +48,18 @@ from byok.api.render_byok import ByokStreamRenderer
 from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
 from byok.gateway.handler import ChatResult, get_handler
-from byok.overhead import HEADER as OVERHEAD_HEADER, overhead_header, time_in_byok_ms
-from byok.providers.types import ChatRequest, GatewayEvent, Message, StreamDone, StreamFailed, StreamStarted, Tool, ToolCall
+from byok.overhead import HEADER as OVERHEAD_HEADER
+from byok.overhead import overhead_header, time_in_byok_ms
+from byok.providers.types import (
+    ChatRequest,
+    GatewayEvent,
+    Message,
+    StreamDone,
+    StreamFailed,
+    StreamStarted,
+    Tool,
+    ToolCall,
+)
 from byok.schemas import rules
 
 __all__ = ["byok_chat", "chat_completions", "model_detail", "models"]
@@ -82,13 +93,17 @@ async def authenticate(request: HttpRequest):
         except SynchronousOnlyOperation:  # not cached: the lookup needs the database
             result = await sync_to_async(_token_auth.authenticate)(request)
         if result is None:
-            raise drf.AuthenticationFailed("Unsupported authorization scheme: send `Authorization: Bearer <byok token>`.")
+            raise drf.AuthenticationFailed(
+                "Unsupported authorization scheme: send `Authorization: Bearer <byok token>`."
+            )
         return result[0]
     user = await request.auser()
     if user is not None and user.is_authenticated and user.is_active:
         _session_auth.enforce_csrf(request)  # type: ignore[arg-type]  # reads only what HttpRequest has
         return user
-    raise drf.NotAuthenticated("Authentication credentials were not provided: send `Authorization: Bearer <byok token>`.")
+    raise drf.NotAuthenticated(
+        "Authentication credentials were not provided: send `Authorization: Bearer <byok token>`."
+    )
 
 
 # -- what every answer says about how it was served --------------------------------------------
@@ -117,14 +132,28 @@ class Served:
 
 
 def _served_result(result: ChatResult) -> Served:
-    return Served(result.provider, result.model, result.key_hint, len(result.attempts), result.failover_ms, result.request_id,
-                  result.overhead_ms)
+    return Served(
+        result.provider,
+        result.model,
+        result.key_hint,
+        len(result.attempts),
+        result.failover_ms,
+        result.request_id,
+        result.overhead_ms,
+    )
 
 
 def _served_stream(started: StreamStarted) -> Served:
     """Who serves a stream, from its first event (response headers leave before the first token)."""
-    return Served(started.provider, started.model, started.key_hint, len(started.attempts), started.failover_ms, started.request_id,
-                  started.overhead_ms)
+    return Served(
+        started.provider,
+        started.model,
+        started.key_hint,
+        len(started.attempts),
+        started.failover_ms,
+        started.request_id,
+        started.overhead_ms,
+    )
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -211,26 +240,39 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     if parsed.stream:
         return await _openai_stream(parsed, provider, user.pk, created, time_in_byok_ms(request))
     try:
-        result = await get_handler().chat(parsed.request, provider=provider, user_id=user.pk, interface="openai",
-                                          before_ms=time_in_byok_ms(request))
+        result = await get_handler().chat(
+            parsed.request, provider=provider, user_id=user.pk, interface="openai", before_ms=time_in_byok_ms(request)
+        )
     except ByokError as exc:
         return _openai_byok_error(exc)
     served = _served_result(result)
     body = render_openai.render_completion(
-        result.response, completion_id=f"chatcmpl-{result.request_id}", created=created,
-        model=f"{served.provider}/{served.model}", legacy=parsed.legacy_functions,
+        result.response,
+        completion_id=f"chatcmpl-{result.request_id}",
+        created=created,
+        model=f"{served.provider}/{served.model}",
+        legacy=parsed.legacy_functions,
     )
     return _json(body, headers=served.headers())
 
 
-async def _openai_stream(parsed: oa.ParsedChat, provider: str | None, user_id: int, created: int, before_ms: float) -> HttpResponseBase:
-    agen, first = await _open(parsed.request, provider=provider, user_id=user_id, interface="openai", before_ms=before_ms)
+async def _openai_stream(
+    parsed: oa.ParsedChat, provider: str | None, user_id: int, created: int, before_ms: float
+) -> HttpResponseBase:
+    agen, first = await _open(
+        parsed.request, provider=provider, user_id=user_id, interface="openai", before_ms=before_ms
+    )
     if isinstance(first, StreamFailed):
-        return _openai_byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})
+        return _openai_byok_error(
+            first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))}
+        )
     served = _served_stream(first)
     writer = render_openai.ChunkWriter(
-        f"chatcmpl-{served.request_id}", created, f"{served.provider}/{served.model}",
-        include_usage=parsed.include_usage, legacy=parsed.legacy_functions,
+        f"chatcmpl-{served.request_id}",
+        created,
+        f"{served.provider}/{served.model}",
+        include_usage=parsed.include_usage,
+        legacy=parsed.legacy_functions,
     )
     return _streaming(_openai_chunks(agen, first, writer), served.headers())
 
@@ -296,7 +338,9 @@ def _byok_error(exc: Exception, extra: dict[str, str] | None = None) -> HttpResp
     return _json(drf_response.data, drf_response.status_code, {**headers, **_overhead(exc), **(extra or {})})
 
 
-_CHAT_FIELDS = frozenset({"messages", "provider", "model", "temperature", "top_p", "max_tokens", "stop", "tools", "tool_choice", "stream"})
+_CHAT_FIELDS = frozenset(
+    {"messages", "provider", "model", "temperature", "top_p", "max_tokens", "stop", "tools", "tool_choice", "stream"}
+)
 _BYOK_ROLES = ("system", "user", "assistant", "tool")
 
 
@@ -375,14 +419,24 @@ def _byok_messages(raw: Any, errors: _Errors) -> tuple[Message, ...]:
             errors.add(f"{where}.content", "This field is required.")
             continue
         tool_call_id, name = m.get("tool_call_id"), m.get("name")
-        if role == "tool" and not (isinstance(tool_call_id, str) and tool_call_id) and not (isinstance(name, str) and name):
-            errors.add(f"{where}.tool_call_id", "A tool result needs the `tool_call_id` (or the function `name`) it answers.")
+        if (
+            role == "tool"
+            and not (isinstance(tool_call_id, str) and tool_call_id)
+            and not (isinstance(name, str) and name)
+        ):
+            errors.add(
+                f"{where}.tool_call_id", "A tool result needs the `tool_call_id` (or the function `name`) it answers."
+            )
             continue
-        out.append(Message(
-            role=role, content=content, tool_calls=calls,
-            tool_call_id=tool_call_id if role == "tool" and isinstance(tool_call_id, str) else None,
-            name=name if role == "tool" and isinstance(name, str) else None,
-        ))
+        out.append(
+            Message(
+                role=role,
+                content=content,
+                tool_calls=calls,
+                tool_call_id=tool_call_id if role == "tool" and isinstance(tool_call_id, str) else None,
+                name=name if role == "tool" and isinstance(name, str) else None,
+            )
+        )
     return tuple(out)
 
 
@@ -406,7 +460,9 @@ def _byok_tools(raw: Any, errors: _Errors) -> tuple[Tool, ...]:
         if parameters is not None and not isinstance(parameters, dict):
             errors.add(f"{where}.parameters", "A JSON schema object.")
             continue
-        tools.append(Tool(name=name, description=description, parameters=parameters or {"type": "object", "properties": {}}))
+        tools.append(
+            Tool(name=name, description=description, parameters=parameters or {"type": "object", "properties": {}})
+        )
     return tuple(tools)
 
 
@@ -440,7 +496,9 @@ def parse_byok_chat(body: Any) -> tuple[ChatRequest, str | None, bool]:
     stop = body.get("stop")
     if isinstance(stop, str):
         stop = [stop]
-    if stop is not None and (not isinstance(stop, list) or len(stop) > rules.MAX_STOP or not all(isinstance(s, str) for s in stop)):
+    if stop is not None and (
+        not isinstance(stop, list) or len(stop) > rules.MAX_STOP or not all(isinstance(s, str) for s in stop)
+    ):
         errors.add("stop", f"A string or a list of at most {rules.MAX_STOP} strings.")
         stop = None
     stream = body.get("stream", False)
@@ -451,15 +509,25 @@ def parse_byok_chat(body: Any) -> tuple[ChatRequest, str | None, bool]:
     if errors:
         raise drf.ValidationError(dict(errors))
     req = ChatRequest(
-        model=model, messages=messages, tools=tools, tool_choice=tool_choice, temperature=temperature, top_p=top_p,
-        max_tokens=max_tokens, stop=tuple(s for s in stop or () if s), stream=bool(stream),
+        model=model,
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        stop=tuple(s for s in stop or () if s),
+        stream=bool(stream),
     )
     return req, provider, bool(stream)
 
 
 def _message_dict(text, reasoning, refusal, tool_calls) -> dict[str, Any]:
     return {
-        "role": "assistant", "content": text, "reasoning": reasoning, "refusal": refusal,
+        "role": "assistant",
+        "content": text,
+        "reasoning": reasoning,
+        "refusal": refusal,
         "tool_calls": [{"id": tc.id, "name": tc.name, "arguments": tc.arguments} for tc in tool_calls],
     }
 
@@ -485,17 +553,24 @@ async def byok_chat(request: HttpRequest) -> HttpResponseBase:
     if stream:
         return await _byok_stream(req, provider, user.pk, time_in_byok_ms(request))
     try:
-        result = await get_handler().chat(req, provider=provider, user_id=user.pk, interface="rest", before_ms=time_in_byok_ms(request))
+        result = await get_handler().chat(
+            req, provider=provider, user_id=user.pk, interface="rest", before_ms=time_in_byok_ms(request)
+        )
     except ByokError as exc:
         return _byok_error(exc)
     answer = result.response
     finish = "tool_calls" if answer.tool_calls and answer.finish_reason == "stop" else answer.finish_reason
     body = {
-        "id": result.request_id, "provider": result.provider, "model": result.model, "key_hint": result.key_hint,
-        "attempts": [a.to_dict() for a in result.attempts], "latency_ms": round(result.latency_ms, 2),
+        "id": result.request_id,
+        "provider": result.provider,
+        "model": result.model,
+        "key_hint": result.key_hint,
+        "attempts": [a.to_dict() for a in result.attempts],
+        "latency_ms": round(result.latency_ms, 2),
         "failover_ms": round(result.failover_ms, 2),
         "message": _message_dict(answer.text, answer.reasoning, answer.refusal, answer.tool_calls),
-        "finish_reason": finish, "usage": (answer.usage.to_dict() if answer.usage else None),
+        "finish_reason": finish,
+        "usage": (answer.usage.to_dict() if answer.usage else None),
     }
     return _json(body, headers=_served_result(result).headers())
 
@@ -503,7 +578,9 @@ async def byok_chat(request: HttpRequest) -> HttpResponseBase:
 async def _byok_stream(req: ChatRequest, provider: str | None, user_id: int, before_ms: float) -> HttpResponseBase:
     agen, first = await _open(req, provider=provider, user_id=user_id, interface="rest", before_ms=before_ms)
     if isinstance(first, StreamFailed):
-        return _byok_error(first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))})
+        return _byok_error(
+            first.error, {"x-byok-request-id": first.request_id, "x-byok-attempts": str(len(first.attempts))}
+        )
     return _streaming(_byok_events(agen, first), _served_stream(first).headers())
 
 

@@ -65,7 +65,9 @@ def exception_handler(exc, context):
         status, body = 403, error_body("permission_denied", "You do not have permission to do this.")
     elif isinstance(exc, drf.APIException):
         status = exc.status_code
-        code = exc.default_code if isinstance(exc.detail, (dict, list)) else getattr(exc.detail, "code", exc.default_code)
+        code = (
+            exc.default_code if isinstance(exc.detail, (dict, list)) else getattr(exc.detail, "code", exc.default_code)
+        )
         message = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else str(exc.default_detail)
         body = error_body(str(code), message, retryable=status in (429, 503))
         if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):

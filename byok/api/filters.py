@@ -38,14 +38,20 @@ class _Query(serializers.Serializer):
 
 class AuditQuerySerializer(_Query):
     action = serializers.CharField(
-        required=False, allow_blank=True, max_length=200,
+        required=False,
+        allow_blank=True,
+        max_length=200,
         help_text="Exact action, or several separated by commas; `key.*` matches every action starting with `key.`.",
     )
     actor = serializers.CharField(required=False, allow_blank=True, max_length=150, help_text="Username, or `system`.")
     provider = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Provider name.")
-    target_type = serializers.CharField(required=False, allow_blank=True, max_length=32, help_text="`provider`, `apikey`, ...")
+    target_type = serializers.CharField(
+        required=False, allow_blank=True, max_length=32, help_text="`provider`, `apikey`, ..."
+    )
     key = serializers.CharField(required=False, allow_blank=True, max_length=16, help_text="Key fingerprint.")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=AuditPagination.max_limit, help_text="Events per page (default 50).")
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=AuditPagination.max_limit, help_text="Events per page (default 50)."
+    )
     offset = serializers.IntegerField(required=False, min_value=0, max_value=10**12, help_text="Events to skip.")
     since = serializers.DateTimeField(required=False, help_text="Events at or after this time (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Events before this time (ISO 8601).")
@@ -69,7 +75,12 @@ class AuditQuerySerializer(_Query):
                 cond = (cond | Q(action__in=exact)) if cond is not None else Q(action__in=exact)
             if cond is not None:
                 qs = qs.filter(cond)
-        for param, column in (("actor", "actor"), ("provider", "provider_name"), ("target_type", "target_type"), ("key", "key_fingerprint")):
+        for param, column in (
+            ("actor", "actor"),
+            ("provider", "provider_name"),
+            ("target_type", "target_type"),
+            ("key", "key_fingerprint"),
+        ):
             if q.get(param):
                 qs = qs.filter(**{column: q[param]})
         if q.get("since"):
@@ -81,14 +92,24 @@ class AuditQuerySerializer(_Query):
 
 class UsageQuerySerializer(_Query):
     group_by = StrictChoiceField(GROUP_BY, required=False, default="provider", help_text="How to group the rows.")
-    from_ = serializers.DateTimeField(required=False, help_text="Requests at or after this time (ISO 8601; a date means its midnight UTC).")
+    from_ = serializers.DateTimeField(
+        required=False, help_text="Requests at or after this time (ISO 8601; a date means its midnight UTC)."
+    )
     to_ = serializers.DateTimeField(required=False, help_text="Requests before this time (ISO 8601).")
-    provider = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Only this provider (name).")
+    provider = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text="Only this provider (name)."
+    )
     model = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Only this model.")
-    user = serializers.CharField(required=False, allow_blank=True, max_length=150, help_text="Only this user (username).")
-    key = serializers.CharField(required=False, allow_blank=True, max_length=16, help_text="Only this key (fingerprint).")
+    user = serializers.CharField(
+        required=False, allow_blank=True, max_length=150, help_text="Only this user (username)."
+    )
+    key = serializers.CharField(
+        required=False, allow_blank=True, max_length=16, help_text="Only this key (fingerprint)."
+    )
     status = StrictChoiceField(UsageRecord.Status.values, required=False, help_text="Only requests with this outcome.")
-    interface = serializers.CharField(required=False, allow_blank=True, max_length=16, help_text="Only this interface: rest, openai, websocket, test.")
+    interface = serializers.CharField(
+        required=False, allow_blank=True, max_length=16, help_text="Only this interface: rest, openai, websocket, test."
+    )
 
     def validate(self, attrs):
         return self.check_range(attrs, "from", "to")
@@ -100,8 +121,12 @@ class UsageQuerySerializer(_Query):
         if q.get("to"):
             qs = qs.filter(created_at__lt=q["to"])
         columns = {
-            "provider": "provider_name", "model": "model", "user": "user__username", "key": "key_fingerprint",
-            "status": "status", "interface": "interface",
+            "provider": "provider_name",
+            "model": "model",
+            "user": "user__username",
+            "key": "key_fingerprint",
+            "status": "status",
+            "interface": "interface",
         }
         for param, column in columns.items():
             if q.get(param):

@@ -76,9 +76,19 @@ class JsonErrorMiddleware(MiddlewareMixin):
         if not path.startswith(self.JSON_PREFIXES) or path.startswith("/api/docs"):
             return None
         if isinstance(exception, ByokError):
-            status, code, message, retryable = exception.status_code, exception.code, exception.message, exception.retryable
+            status, code, message, retryable = (
+                exception.status_code,
+                exception.code,
+                exception.message,
+                exception.retryable,
+            )
         else:
-            log.error("unhandled error on %s %s", request.method, path, exc_info=(type(exception), exception, exception.__traceback__))
+            log.error(
+                "unhandled error on %s %s",
+                request.method,
+                path,
+                exc_info=(type(exception), exception, exception.__traceback__),
+            )
             status, code, message, retryable = 500, "internal_error", "byok failed to answer this request.", False
         if path.startswith("/v1/"):
             body = error_body(path, code, message)

@@ -53,15 +53,49 @@ __all__ = [
 ]
 
 # Accepted and ignored: they tune sampling or bookkeeping but do not change what the answer looks like.
-IGNORED = frozenset({
-    "user", "seed", "metadata", "store", "service_tier", "parallel_tool_calls",
-    "frequency_penalty", "presence_penalty", "logit_bias", "prompt_cache_key", "safety_identifier",
-})
-_SUPPORTED = frozenset({
-    "model", "messages", "tools", "tool_choice", "functions", "function_call", "temperature", "top_p",
-    "max_tokens", "max_completion_tokens", "stop", "stream", "stream_options", "n", "logprobs", "response_format",
-})
-_ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
+IGNORED = frozenset(
+    {
+        "user",
+        "seed",
+        "metadata",
+        "store",
+        "service_tier",
+        "parallel_tool_calls",
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "prompt_cache_key",
+        "safety_identifier",
+    }
+)
+_SUPPORTED = frozenset(
+    {
+        "model",
+        "messages",
+        "tools",
+        "tool_choice",
+        "functions",
+        "function_call",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "stream",
+        "stream_options",
+        "n",
+        "logprobs",
+        "response_format",
+    }
+)
+_ROLES: dict[str, Role] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+    "function": "tool",
+}
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_STOP = rules.MAX_STOP
 
@@ -147,7 +181,9 @@ def _text(content: Any, param: str, *, allow_refusal: bool = False) -> str:
             texts.append(value)
         elif isinstance(kind, str):
             raise InvalidRequest(
-                f"Content parts of type '{kind}' are not supported by byok; send text.", f"{where}.type", "unsupported_content"
+                f"Content parts of type '{kind}' are not supported by byok; send text.",
+                f"{where}.type",
+                "unsupported_content",
             )
         else:
             raise InvalidRequest(f"Missing or invalid '{where}.type'.", f"{where}.type")
@@ -177,7 +213,9 @@ def _function_call(fn: Any, param: str, call_id: str | None) -> ToolCall:
         raise _type_error(param, "an object")
     name, arguments = fn.get("name"), fn.get("arguments", "{}")
     if not isinstance(name, str) or not name:
-        raise InvalidRequest(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+        raise InvalidRequest(
+            f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter"
+        )
     if not isinstance(arguments, str):
         raise _type_error(f"{param}.arguments", "a string of JSON")
     return ToolCall(id=call_id, name=name, arguments=arguments)
@@ -189,9 +227,13 @@ def _messages(raw: Any) -> tuple[Message, ...]:
     if not isinstance(raw, list):
         raise _type_error("messages", "an array")
     if not raw:
-        raise InvalidRequest("Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array")
+        raise InvalidRequest(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages", "empty_array"
+        )
     if len(raw) > rules.MAX_MESSAGES:
-        raise InvalidRequest(f"Invalid 'messages': at most {rules.MAX_MESSAGES} messages.", "messages", "array_above_max_length")
+        raise InvalidRequest(
+            f"Invalid 'messages': at most {rules.MAX_MESSAGES} messages.", "messages", "array_above_max_length"
+        )
     out: list[Message] = []
     call_names: dict[str, str] = {}  # tool call id -> function name (Gemini needs the name on results)
     for i, m in enumerate(raw):
@@ -224,18 +266,24 @@ def _messages(raw: Any) -> tuple[Message, ...]:
             out.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
             continue
         if content is None:
-            raise InvalidRequest(f"Missing required parameter: '{param}.content'.", f"{param}.content", "missing_required_parameter")
+            raise InvalidRequest(
+                f"Missing required parameter: '{param}.content'.", f"{param}.content", "missing_required_parameter"
+            )
         text = _text(content, f"{param}.content")
         if m.get("role") == "function":  # legacy: a function result, paired with its call by name
             name = m.get("name")
             if not isinstance(name, str) or not name:
-                raise InvalidRequest(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+                raise InvalidRequest(
+                    f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter"
+                )
             out.append(Message(role="tool", content=text, name=name))
         elif role == "tool":
             call_id = m.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
                 raise InvalidRequest(
-                    f"Missing required parameter: '{param}.tool_call_id'.", f"{param}.tool_call_id", "missing_required_parameter"
+                    f"Missing required parameter: '{param}.tool_call_id'.",
+                    f"{param}.tool_call_id",
+                    "missing_required_parameter",
                 )
             if call_id not in call_names:
                 raise InvalidRequest(
@@ -281,7 +329,9 @@ def _tools(body: dict) -> tuple[tuple[Tool, ...], str | None, bool]:
             if not isinstance(t, dict):
                 raise _type_error(f"tools[{i}]", "an object")
             if t.get("type") != "function":
-                raise InvalidRequest(f"Invalid 'tools[{i}].type': only 'function' tools are supported.", f"tools[{i}].type")
+                raise InvalidRequest(
+                    f"Invalid 'tools[{i}].type': only 'function' tools are supported.", f"tools[{i}].type"
+                )
             tools.append(_function(t.get("function"), f"tools[{i}].function"))
     elif legacy:
         if not isinstance(functions_raw, list):
@@ -302,7 +352,9 @@ def _tools(body: dict) -> tuple[tuple[Tool, ...], str | None, bool]:
         modes = ("none", "auto") if legacy else ("none", "auto", "required")
         if isinstance(choice_raw, str):
             if choice_raw not in modes:
-                raise InvalidRequest(f"Invalid '{choice_param}': expected one of {', '.join(modes)} or a function.", choice_param)
+                raise InvalidRequest(
+                    f"Invalid '{choice_param}': expected one of {', '.join(modes)} or a function.", choice_param
+                )
             choice = choice_raw
         elif isinstance(choice_raw, dict):
             fn = choice_raw if legacy else choice_raw.get("function")
@@ -310,7 +362,9 @@ def _tools(body: dict) -> tuple[tuple[Tool, ...], str | None, bool]:
                 raise InvalidRequest(f"Invalid '{choice_param}.type': expected 'function'.", f"{choice_param}.type")
             name = fn.get("name") if isinstance(fn, dict) else None
             if not isinstance(name, str) or not name:
-                raise InvalidRequest(f"Missing the function name in '{choice_param}'.", choice_param, "missing_required_parameter")
+                raise InvalidRequest(
+                    f"Missing the function name in '{choice_param}'.", choice_param, "missing_required_parameter"
+                )
             choice = name
         else:
             raise _type_error(choice_param, "a string or an object")
@@ -363,7 +417,9 @@ def parse_chat_completion(body: bytes | dict) -> ParsedChat:
         raise InvalidRequest("'logprobs' is not supported by byok.", "logprobs", "unsupported_parameter")
     response_format = body.get("response_format")
     if response_format is not None and response_format != {"type": "text"}:
-        raise InvalidRequest("Only 'response_format' {\"type\": \"text\"} is supported by byok.", "response_format", "unsupported_value")
+        raise InvalidRequest(
+            'Only \'response_format\' {"type": "text"} is supported by byok.', "response_format", "unsupported_value"
+        )
     _stored(model, "model")
     for name in ("user", "prompt_cache_key", "safety_identifier"):
         if body.get(name) is not None:
@@ -395,16 +451,23 @@ def parse_chat_completion(body: bytes | dict) -> ParsedChat:
             raise _type_error("stream_options", "an object")
         extra = set(options) - {"include_usage", "include_obfuscation"}
         if extra:
-            raise InvalidRequest(f"Unrecognized stream option: {sorted(extra)[0]}", "stream_options", "unknown_parameter")
+            raise InvalidRequest(
+                f"Unrecognized stream option: {sorted(extra)[0]}", "stream_options", "unknown_parameter"
+            )
         value = options.get("include_usage")
         if value is not None and not isinstance(value, bool):
             raise _type_error("stream_options.include_usage", "a boolean")
         include_usage = bool(value)
 
     request = ChatRequest(
-        model=model.strip(), messages=messages, tools=tools, tool_choice=tool_choice,
-        temperature=_number(body, "temperature", 0, 2), top_p=_number(body, "top_p", 0, 1),
-        max_tokens=max_completion if max_completion is not None else max_tokens, stop=_stop(body.get("stop")),
+        model=model.strip(),
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        temperature=_number(body, "temperature", 0, 2),
+        top_p=_number(body, "top_p", 0, 1),
+        max_tokens=max_completion if max_completion is not None else max_tokens,
+        stop=_stop(body.get("stop")),
         stream=bool(stream),
     )
     return ParsedChat(request=request, stream=bool(stream), include_usage=include_usage, legacy_functions=legacy)

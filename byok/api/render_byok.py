@@ -48,15 +48,26 @@ class ByokStreamRenderer:
             sse_event("tool_call", {"index": i, "id": c["id"], "name": c["name"], "arguments": "".join(c["arguments"])})
             for i, c in sorted(self.calls.items())
         )
-        return out + sse_event("done", {
-            "id": done.request_id, "finish_reason": "tool_calls" if self.calls and done.finish_reason == "stop" else done.finish_reason,
-            "usage": done.usage.to_dict(), "provider": done.provider, "model": done.model, "key_hint": done.key_hint,
-            "attempts": done.attempts, "latency_ms": round(done.latency_ms, 2),
-            "failover_ms": round(done.failover_ms, 2), "ttft_ms": None if done.ttft_ms is None else round(done.ttft_ms, 2),
-        })
+        return out + sse_event(
+            "done",
+            {
+                "id": done.request_id,
+                "finish_reason": "tool_calls" if self.calls and done.finish_reason == "stop" else done.finish_reason,
+                "usage": done.usage.to_dict(),
+                "provider": done.provider,
+                "model": done.model,
+                "key_hint": done.key_hint,
+                "attempts": done.attempts,
+                "latency_ms": round(done.latency_ms, 2),
+                "failover_ms": round(done.failover_ms, 2),
+                "ttft_ms": None if done.ttft_ms is None else round(done.ttft_ms, 2),
+            },
+        )
 
     def failed(self, failed: StreamFailed) -> bytes:
         return self.error(failed.error, request_id=failed.request_id, partial=failed.partial)
 
     def error(self, exc: ByokError, *, request_id: str | None, partial: bool = True) -> bytes:
-        return sse_event("error", {**exc.to_dict(), "status": exc.status_code, "partial": partial or self.sent, "id": request_id})
+        return sse_event(
+            "error", {**exc.to_dict(), "status": exc.status_code, "partial": partial or self.sent, "id": request_id}
+        )

@@ -39,13 +39,27 @@ SDK_MAX_RETRY_AFTER_S = 60
 
 # byok's finish reasons -> OpenAI's. "error" (DeepSeek insufficient_system_resource, Gemini
 # MALFORMED_FUNCTION_CALL and the like: the answer ended early) is told as "length".
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "content_filter": "content_filter", "error": "length"}
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "error": "length",
+}
 
 # OpenAI error `type` by HTTP status (the SDK picks its exception class by status alone).
 _ERROR_TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-    409: "conflict_error", 413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
-    502: "upstream_error", 503: "service_unavailable", 504: "timeout",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "timeout",
 }
 
 
@@ -82,7 +96,11 @@ def render_completion(
     message: dict[str, Any] = {"role": "assistant", "content": response.text, "refusal": response.refusal}
     if response.tool_calls:
         calls = [
-            {"id": _call_id(tc.id, completion_id, i), "type": "function", "function": {"name": tc.name, "arguments": tc.arguments}}
+            {
+                "id": _call_id(tc.id, completion_id, i),
+                "type": "function",
+                "function": {"name": tc.name, "arguments": tc.arguments},
+            }
             for i, tc in enumerate(response.tool_calls)
         ]
         if legacy:
@@ -99,7 +117,9 @@ def render_completion(
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reason, legacy=legacy)}],
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reason, legacy=legacy)}
+        ],
         "usage": usage_dict(response.usage),
         "system_fingerprint": None,
     }
@@ -112,11 +132,15 @@ def _sse(payload: bytes) -> bytes:
 class ChunkWriter:
     """One stream's `chat.completion.chunk` events, as SSE bytes ready to send."""
 
-    def __init__(self, completion_id: str, created: int, model: str, *, include_usage: bool = False, legacy: bool = False) -> None:
+    def __init__(
+        self, completion_id: str, created: int, model: str, *, include_usage: bool = False, legacy: bool = False
+    ) -> None:
         self.completion_id = completion_id
         self.include_usage = include_usage
         self.legacy = legacy
-        self._head = orjson.dumps({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model})[:-1]
+        self._head = orjson.dumps(
+            {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        )[:-1]
         self._role_sent = False
         self._saw_tool_call = False
         self._legacy_index: int | None = None  # the one call the legacy shape can carry
@@ -147,13 +171,19 @@ class ChunkWriter:
                     return None  # the legacy shape carries one call
                 self._legacy_index = index
                 return self._chunk({"function_call": {"name": ev.name, "arguments": ""}})
-            call = {"index": index, "id": _call_id(ev.tool_call_id, self.completion_id, index), "type": "function",
-                    "function": {"name": ev.name, "arguments": ""}}
+            call = {
+                "index": index,
+                "id": _call_id(ev.tool_call_id, self.completion_id, index),
+                "type": "function",
+                "function": {"name": ev.name, "arguments": ""},
+            }
             return self._chunk({"tool_calls": [call]})
         if kind == "tool_call_delta":
             index = ev.index or 0
             if self.legacy:
-                return self._chunk({"function_call": {"arguments": ev.arguments}}) if index == self._legacy_index else None
+                return (
+                    self._chunk({"function_call": {"arguments": ev.arguments}}) if index == self._legacy_index else None
+                )
             return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": ev.arguments}}]})
         return None  # usage, finish, meta: told by done()
 

@@ -34,11 +34,17 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 STRING = {"type": "string"}
 NONEMPTY = {"type": "string", "minLength": 1}
-FUNCTION_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$", "description": "1-64 letters, digits, underscores or dashes."}
-STOP = _nullable({
-    "description": f"A stop sequence or up to {rules.MAX_STOP} of them.",
-    "oneOf": [STRING, {"type": "array", "items": STRING, "maxItems": rules.MAX_STOP}],
-})
+FUNCTION_NAME = {
+    "type": "string",
+    "pattern": r"^[A-Za-z0-9_-]{1,64}$",
+    "description": "1-64 letters, digits, underscores or dashes.",
+}
+STOP = _nullable(
+    {
+        "description": f"A stop sequence or up to {rules.MAX_STOP} of them.",
+        "oneOf": [STRING, {"type": "array", "items": STRING, "maxItems": rules.MAX_STOP}],
+    }
+)
 TEMPERATURE = _nullable({"type": "number", "minimum": rules.TEMPERATURE[0], "maximum": rules.TEMPERATURE[1]})
 TOP_P = _nullable({"type": "number", "minimum": rules.TOP_P[0], "maximum": rules.TOP_P[1]})
 POSITIVE_INT = _nullable({"type": "integer", "minimum": 1, "maximum": rules.MAX_TOKENS})
@@ -56,13 +62,17 @@ _REFUSAL_PART = {
     "required": ["type", "refusal"],
 }
 _USER_CONTENT = {
-    "description": "Text, or an array of text parts (joined by newlines). Other part types (images, audio) are refused.",
+    "description": (
+        "Text, or an array of text parts (joined by newlines). Other part types (images, audio) are refused."
+    ),
     "oneOf": [STRING, {"type": "array", "items": _TEXT_PART}],
 }
-_ASSISTANT_CONTENT = _nullable({
-    "description": "Text, or an array of text and refusal parts.",
-    "oneOf": [STRING, {"type": "array", "items": {"oneOf": [_TEXT_PART, _REFUSAL_PART]}}],
-})
+_ASSISTANT_CONTENT = _nullable(
+    {
+        "description": "Text, or an array of text and refusal parts.",
+        "oneOf": [STRING, {"type": "array", "items": {"oneOf": [_TEXT_PART, _REFUSAL_PART]}}],
+    }
+)
 
 
 def _message(roles: list[str], properties: dict[str, Any], required: list[str], description: str) -> dict[str, Any]:
@@ -77,7 +87,10 @@ def _message(roles: list[str], properties: dict[str, Any], required: list[str], 
 OPENAI_SCHEMAS: dict[str, Any] = {
     "OpenAIFunctionCall": {
         "type": "object",
-        "properties": {"name": NONEMPTY, "arguments": {"type": "string", "description": "JSON text; `{}` when absent."}},
+        "properties": {
+            "name": NONEMPTY,
+            "arguments": {"type": "string", "description": "JSON text; `{}` when absent."},
+        },
         "required": ["name"],
     },
     "OpenAIToolCall": {
@@ -89,31 +102,47 @@ OPENAI_SCHEMAS: dict[str, Any] = {
         },
         "required": ["id", "function"],
     },
-    "OpenAISystemMessage": _message(["system", "developer"], {"content": _USER_CONTENT, "name": {}}, ["content"], "`developer` is treated as `system`."),
+    "OpenAISystemMessage": _message(
+        ["system", "developer"],
+        {"content": _USER_CONTENT, "name": {}},
+        ["content"],
+        "`developer` is treated as `system`.",
+    ),
     "OpenAIUserMessage": _message(["user"], {"content": _USER_CONTENT, "name": {}}, ["content"], "A user turn."),
     "OpenAIAssistantMessage": _message(
         ["assistant"],
         {
             "content": _ASSISTANT_CONTENT,
             "tool_calls": _nullable({"type": "array", "items": _ref("OpenAIToolCall")}),
-            "function_call": {"description": "Legacy functions API: an `OpenAIFunctionCall`, read when `tool_calls` is absent."},
+            "function_call": {
+                "description": "Legacy functions API: an `OpenAIFunctionCall`, read when `tool_calls` is absent."
+            },
         },
         [],
         "An earlier answer; needs `content` or `tool_calls`.",
     ),
     "OpenAIToolMessage": _message(
         ["tool"],
-        {"content": _USER_CONTENT, "tool_call_id": {**NONEMPTY, "description": "The id of a tool call of an earlier assistant message."}},
+        {
+            "content": _USER_CONTENT,
+            "tool_call_id": {**NONEMPTY, "description": "The id of a tool call of an earlier assistant message."},
+        },
         ["content", "tool_call_id"],
         "A tool result.",
     ),
     "OpenAIFunctionMessage": _message(
-        ["function"], {"content": _USER_CONTENT, "name": NONEMPTY}, ["content", "name"], "Legacy: a function result, paired with its call by name."
+        ["function"],
+        {"content": _USER_CONTENT, "name": NONEMPTY},
+        ["content", "name"],
+        "Legacy: a function result, paired with its call by name.",
     ),
     "OpenAIMessage": {
         "oneOf": [
-            _ref("OpenAISystemMessage"), _ref("OpenAIUserMessage"), _ref("OpenAIAssistantMessage"),
-            _ref("OpenAIToolMessage"), _ref("OpenAIFunctionMessage"),
+            _ref("OpenAISystemMessage"),
+            _ref("OpenAIUserMessage"),
+            _ref("OpenAIAssistantMessage"),
+            _ref("OpenAIToolMessage"),
+            _ref("OpenAIFunctionMessage"),
         ],
     },
     "OpenAIFunction": {
@@ -121,7 +150,13 @@ OPENAI_SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": FUNCTION_NAME,
             "description": {"description": "A string (empty when absent)."},
-            "parameters": _nullable({"type": "object", "additionalProperties": True, "description": "A JSON schema; `{\"type\": \"object\"}` when absent."}),
+            "parameters": _nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": 'A JSON schema; `{"type": "object"}` when absent.',
+                }
+            ),
         },
         "required": ["name"],
     },
@@ -133,64 +168,94 @@ OPENAI_SCHEMAS: dict[str, Any] = {
     "ChatCompletionRequest": {
         "type": "object",
         "description": (
-            "OpenAI's chat-completions request, validated as strictly as OpenAI does: an unknown field, a wrong type or "
-            "an impossible value is a 400 naming `param`. Tool names must be unique; `tools` and the legacy `functions` "
+            "OpenAI's chat-completions request, validated as strictly as OpenAI does: an unknown field, a wrong type "
+            "or "
+            "an impossible value is a 400 naming `param`. Tool names must be unique; `tools` and the legacy "
+            "`functions` "
             "exclude each other, as do `tool_choice` and `function_call`."
         ),
         "additionalProperties": False,
         "properties": {
-            "model": {"type": "string", "pattern": r"\S", "description": "`<provider>/<model>`, a bare model name, or a provider's default."},
+            "model": {
+                "type": "string",
+                "pattern": r"\S",
+                "description": "`<provider>/<model>`, a bare model name, or a provider's default.",
+            },
             "messages": {"type": "array", "minItems": 1, "items": _ref("OpenAIMessage")},
             "tools": _nullable({"type": "array", "items": _ref("OpenAITool")}),
-            "tool_choice": _nullable({
-                "description": "`none`, `auto`, `required` (needs tools) or a function of `tools`.",
-                "oneOf": [
-                    {"type": "string", "enum": ["none", "auto", "required"]},
-                    {
-                        "type": "object",
-                        "properties": {
-                            "type": {"type": "string", "enum": ["function"]},
-                            "function": {"type": "object", "properties": {"name": NONEMPTY}, "required": ["name"]},
+            "tool_choice": _nullable(
+                {
+                    "description": "`none`, `auto`, `required` (needs tools) or a function of `tools`.",
+                    "oneOf": [
+                        {"type": "string", "enum": ["none", "auto", "required"]},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string", "enum": ["function"]},
+                                "function": {"type": "object", "properties": {"name": NONEMPTY}, "required": ["name"]},
+                            },
+                            "required": ["type", "function"],
                         },
-                        "required": ["type", "function"],
-                    },
-                ],
-            }),
-            "functions": _nullable({"type": "array", "items": _ref("OpenAIFunction"), "description": "Legacy: use `tools`."}),
-            "function_call": _nullable({
-                "description": "Legacy, with `functions`: `none`, `auto` or `{\"name\": ...}`.",
-                "oneOf": [
-                    {"type": "string", "enum": ["none", "auto"]},
-                    {"type": "object", "properties": {"name": NONEMPTY}, "required": ["name"]},
-                ],
-            }),
+                    ],
+                }
+            ),
+            "functions": _nullable(
+                {"type": "array", "items": _ref("OpenAIFunction"), "description": "Legacy: use `tools`."}
+            ),
+            "function_call": _nullable(
+                {
+                    "description": 'Legacy, with `functions`: `none`, `auto` or `{"name": ...}`.',
+                    "oneOf": [
+                        {"type": "string", "enum": ["none", "auto"]},
+                        {"type": "object", "properties": {"name": NONEMPTY}, "required": ["name"]},
+                    ],
+                }
+            ),
             "temperature": TEMPERATURE,
             "top_p": TOP_P,
             "max_tokens": POSITIVE_INT,
             "max_completion_tokens": {**POSITIVE_INT, "description": "Equal to `max_tokens` when both are given."},
             "stop": STOP,
-            "stream": _nullable({"type": "boolean", "description": "Answer as `text/event-stream` of `chat.completion.chunk`s."}),
-            "stream_options": _nullable({
-                "type": "object",
-                "description": "Only with `stream: true`.",
-                "additionalProperties": False,
-                "properties": {"include_usage": _nullable({"type": "boolean"}), "include_obfuscation": {"description": "Accepted and ignored."}},
-            }),
+            "stream": _nullable(
+                {"type": "boolean", "description": "Answer as `text/event-stream` of `chat.completion.chunk`s."}
+            ),
+            "stream_options": _nullable(
+                {
+                    "type": "object",
+                    "description": "Only with `stream: true`.",
+                    "additionalProperties": False,
+                    "properties": {
+                        "include_usage": _nullable({"type": "boolean"}),
+                        "include_obfuscation": {"description": "Accepted and ignored."},
+                    },
+                }
+            ),
             "n": _nullable({"type": "integer", "enum": [1], "description": "byok returns one choice."}),
             "logprobs": _nullable({"type": "boolean", "enum": [False], "description": "Not supported."}),
-            "response_format": _nullable({
-                "type": "object",
-                "description": "Only `{\"type\": \"text\"}`.",
-                "additionalProperties": False,
-                "properties": {"type": {"type": "string", "enum": ["text"]}},
-                "required": ["type"],
-            }),
+            "response_format": _nullable(
+                {
+                    "type": "object",
+                    "description": 'Only `{"type": "text"}`.',
+                    "additionalProperties": False,
+                    "properties": {"type": {"type": "string", "enum": ["text"]}},
+                    "required": ["type"],
+                }
+            ),
             "user": _nullable({**STRING, "description": "Accepted and ignored."}),
             "prompt_cache_key": _nullable({**STRING, "description": "Accepted and ignored."}),
             "safety_identifier": _nullable({**STRING, "description": "Accepted and ignored."}),
             **{
                 name: {"description": "Accepted and ignored."}
-                for name in ("seed", "metadata", "store", "service_tier", "parallel_tool_calls", "frequency_penalty", "presence_penalty", "logit_bias")
+                for name in (
+                    "seed",
+                    "metadata",
+                    "store",
+                    "service_tier",
+                    "parallel_tool_calls",
+                    "frequency_penalty",
+                    "presence_penalty",
+                    "logit_bias",
+                )
             },
         },
         "required": ["model", "messages"],
@@ -200,7 +265,11 @@ OPENAI_SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": STRING,
             "type": {"type": "string", "enum": ["function"]},
-            "function": {"type": "object", "properties": {"name": STRING, "arguments": STRING}, "required": ["name", "arguments"]},
+            "function": {
+                "type": "object",
+                "properties": {"name": STRING, "arguments": STRING},
+                "required": ["name", "arguments"],
+            },
         },
         "required": ["id", "type", "function"],
     },
@@ -238,13 +307,20 @@ OPENAI_SCHEMAS: dict[str, Any] = {
                                 "content": _nullable(STRING),
                                 "refusal": _nullable(STRING),
                                 "tool_calls": {"type": "array", "items": _ref("ChatCompletionMessageToolCall")},
-                                "function_call": {"type": "object", "properties": {"name": STRING, "arguments": STRING}, "description": "Legacy: asked with `functions`."},
+                                "function_call": {
+                                    "type": "object",
+                                    "properties": {"name": STRING, "arguments": STRING},
+                                    "description": "Legacy: asked with `functions`.",
+                                },
                                 "reasoning_content": STRING,
                             },
                             "required": ["role", "content", "refusal"],
                         },
                         "logprobs": {"type": "object", "nullable": True, "description": "Always null."},
-                        "finish_reason": {"type": "string", "enum": ["stop", "length", "tool_calls", "content_filter", "function_call"]},
+                        "finish_reason": {
+                            "type": "string",
+                            "enum": ["stop", "length", "tool_calls", "content_filter", "function_call"],
+                        },
                     },
                     "required": ["index", "message", "logprobs", "finish_reason"],
                 },
@@ -262,9 +338,25 @@ OPENAI_SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "message": STRING,
-                    "type": {"type": "string", "description": "e.g. `invalid_request_error`, `authentication_error`, `rate_limit_error`, `upstream_error`."},
-                    "param": _nullable({**STRING, "description": "The offending request parameter, e.g. `messages[0].role`."}),
-                    "code": _nullable({**STRING, "description": "e.g. `invalid_type`, `missing_required_parameter`, `invalid_api_key`, `model_not_found`."}),
+                    "type": {
+                        "type": "string",
+                        "description": (
+                            "e.g. `invalid_request_error`, `authentication_error`, `rate_limit_error`, "
+                            "`upstream_error`."
+                        ),
+                    },
+                    "param": _nullable(
+                        {**STRING, "description": "The offending request parameter, e.g. `messages[0].role`."}
+                    ),
+                    "code": _nullable(
+                        {
+                            **STRING,
+                            "description": (
+                                "e.g. `invalid_type`, `missing_required_parameter`, `invalid_api_key`, "
+                                "`model_not_found`."
+                            ),
+                        }
+                    ),
                 },
                 "required": ["message", "type", "param", "code"],
             },
@@ -283,7 +375,10 @@ OPENAI_SCHEMAS: dict[str, Any] = {
     },
     "ModelList": {
         "type": "object",
-        "properties": {"object": {"type": "string", "enum": ["list"]}, "data": {"type": "array", "items": _ref("Model")}},
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": _ref("Model")},
+        },
         "required": ["object", "data"],
     },
 }
@@ -296,7 +391,10 @@ BYOK_SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": NONEMPTY,
             "id": _nullable(STRING),
-            "arguments": {"description": "JSON text or an object; `{}` when absent.", "oneOf": [STRING, {"type": "object", "additionalProperties": True}]},
+            "arguments": {
+                "description": "JSON text or an object; `{}` when absent.",
+                "oneOf": [STRING, {"type": "object", "additionalProperties": True}],
+            },
         },
         "required": ["name"],
     },
@@ -305,7 +403,10 @@ BYOK_SCHEMAS: dict[str, Any] = {
             _message(["system", "user"], {"content": STRING}, ["content"], "A system or user turn."),
             _message(
                 ["assistant"],
-                {"content": _nullable(STRING), "tool_calls": _nullable({"type": "array", "items": _ref("ByokToolCall")})},
+                {
+                    "content": _nullable(STRING),
+                    "tool_calls": _nullable({"type": "array", "items": _ref("ByokToolCall")}),
+                },
                 [],
                 "An earlier answer; needs `content` or `tool_calls`.",
             ),
@@ -313,7 +414,9 @@ BYOK_SCHEMAS: dict[str, Any] = {
                 ["tool"],
                 {
                     "content": STRING,
-                    "tool_call_id": {"description": "The tool call answered (a string); or give the function's `name`."},
+                    "tool_call_id": {
+                        "description": "The tool call answered (a string); or give the function's `name`."
+                    },
                     "name": {"description": "The function answered (a string), when there is no `tool_call_id`."},
                 },
                 ["content"],
@@ -336,15 +439,32 @@ BYOK_SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "properties": {
             "messages": {"type": "array", "minItems": 1, "items": _ref("ByokChatMessage")},
-            "provider": _nullable({"type": "string", "maxLength": 64, "description": "A provider's name: only that provider is tried."}),
-            "model": _nullable({"type": "string", "maxLength": 200, "description": "The provider's default model when absent."}),
+            "provider": _nullable(
+                {"type": "string", "maxLength": 64, "description": "A provider's name: only that provider is tried."}
+            ),
+            "model": _nullable(
+                {"type": "string", "maxLength": 200, "description": "The provider's default model when absent."}
+            ),
             "temperature": TEMPERATURE,
             "top_p": TOP_P,
             "max_tokens": POSITIVE_INT,
             "stop": STOP,
             "tools": _nullable({"type": "array", "items": _ref("ByokTool")}),
-            "tool_choice": _nullable({"type": "string", "maxLength": 64, "description": "`auto`, `none`, `required` or the name of one of the tools."}),
-            "stream": _nullable({"type": "boolean", "description": "Answer as `text/event-stream`: events `delta`, `tool_call`, then `done` or `error`."}),
+            "tool_choice": _nullable(
+                {
+                    "type": "string",
+                    "maxLength": 64,
+                    "description": "`auto`, `none`, `required` or the name of one of the tools.",
+                }
+            ),
+            "stream": _nullable(
+                {
+                    "type": "boolean",
+                    "description": (
+                        "Answer as `text/event-stream`: events `delta`, `tool_call`, then `done` or `error`."
+                    ),
+                }
+            ),
         },
         "required": ["messages"],
     },
@@ -401,7 +521,18 @@ BYOK_SCHEMAS: dict[str, Any] = {
             "finish_reason": {"type": "string", "enum": ["stop", "length", "tool_calls", "content_filter", "error"]},
             "usage": {"nullable": True, "allOf": [_ref("ByokUsage")]},
         },
-        "required": ["id", "provider", "model", "key_hint", "attempts", "latency_ms", "failover_ms", "message", "finish_reason", "usage"],
+        "required": [
+            "id",
+            "provider",
+            "model",
+            "key_hint",
+            "attempts",
+            "latency_ms",
+            "failover_ms",
+            "message",
+            "finish_reason",
+            "usage",
+        ],
     },
 }
 
@@ -414,7 +545,9 @@ _FALLBACK_ERRORS = {  # the management API defines these; only used if it ever s
     "ValidationError": {
         "type": "object",
         "properties": {
-            "code": STRING, "message": STRING, "retryable": {"type": "boolean"},
+            "code": STRING,
+            "message": STRING,
+            "retryable": {"type": "boolean"},
             "errors": {"type": "object", "additionalProperties": {"type": "array", "items": STRING}},
         },
         "required": ["code", "message", "errors"],
@@ -434,16 +567,20 @@ SERVED_HEADERS = {
 OPENAI_SSE = (
     "With `stream: true`: server-sent events, each `data: <chat.completion.chunk JSON>`; the last chunk has "
     "`finish_reason`, then a usage chunk (`choices: []`) when `stream_options.include_usage`, then `data: [DONE]`. "
-    "A failure after the first token is a `data: {\"error\": {...}}` event, then `data: [DONE]`."
+    'A failure after the first token is a `data: {"error": {...}}` event, then `data: [DONE]`.'
 )
 BYOK_SSE = (
-    "With `stream: true`: server-sent events `delta` (`{\"text\"}`, `{\"reasoning\"}` or `{\"refusal\"}`), "
+    'With `stream: true`: server-sent events `delta` (`{"text"}`, `{"reasoning"}` or `{"refusal"}`), '
     "`tool_call` (`{index, id, name, arguments}`, each call whole), then `done` (`{id, finish_reason, usage, provider, "
-    "model, key_hint, attempts, latency_ms, failover_ms, ttft_ms}`) or `error` (`{code, message, retryable, status, partial, id}`)."
+    "model, key_hint, attempts, latency_ms, failover_ms, ttft_ms}`) or `error` (`{code, message, retryable, status, "
+    "partial, id}`)."
 )
 
 _OPENAI_ERRORS = {
-    "400": "An invalid request (`param` names what), or the provider refused it (`upstream_bad_request`, `context_length_exceeded`).",
+    "400": (
+        "An invalid request (`param` names what), or the provider refused it (`upstream_bad_request`, "
+        "`context_length_exceeded`)."
+    ),
     "401": "No or invalid byok token (`invalid_api_key`).",
     "403": "Not allowed, or a session request without its CSRF token (`permission_denied`).",
     "404": "Unknown provider (`X-Byok-Provider`) or model.",
@@ -460,7 +597,10 @@ _BYOK_ERRORS = {
     "403": "Not allowed, or a session request without its CSRF token (`permission_denied`).",
     "404": "Unknown provider (`provider_not_found`) or model.",
     "413": "The request body is too large (`payload_too_large`).",
-    "422": "An invalid body (`validation_error`, with `errors` per field), or the provider refused the request as unprocessable.",
+    "422": (
+        "An invalid body (`validation_error`, with `errors` per field), or the provider refused the request as "
+        "unprocessable."
+    ),
     "429": "Rate limited or over budget; `Retry-After` when byok knows when to come back.",
     "502": "Every provider failed, or answered what byok could not read.",
     "503": "No provider or key is usable now; `Retry-After` when known.",
@@ -470,12 +610,19 @@ _BYOK_ERRORS = {
 
 def _sse_event(description: str, events: list[str] | None) -> dict[str, Any]:
     """One server-sent event (how tools such as schemathesis read a `text/event-stream` schema): `data` is JSON text."""
-    event = {"type": "string", "enum": events, "description": "The event type."} if events else {
-        "type": "string", "description": "Unnamed (`message`)."}
+    event = (
+        {"type": "string", "enum": events, "description": "The event type."}
+        if events
+        else {"type": "string", "description": "Unnamed (`message`)."}
+    )
     return {
         "type": "object",
         "description": description,
-        "properties": {"event": event, "data": {"type": "string", "description": "JSON text (or `[DONE]`)."}, "id": STRING},
+        "properties": {
+            "event": event,
+            "data": {"type": "string", "description": "JSON text (or `[DONE]`)."},
+            "id": STRING,
+        },
         "required": ["data"],
     }
 
@@ -485,7 +632,10 @@ def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors(descriptions: dict[str, str], schema_for) -> dict[str, Any]:
-    return {status: {"description": text, "content": _json_content(schema_for(status))} for status, text in descriptions.items()}
+    return {
+        status: {"description": text, "content": _json_content(schema_for(status))}
+        for status, text in descriptions.items()
+    }
 
 
 def _openai_error_schema(_status: str) -> dict[str, Any]:
@@ -510,16 +660,23 @@ def _paths() -> dict[str, Any]:
         "operationId": "openai_chat_completions",
         "summary": "Chat completion (OpenAI-compatible)",
         "description": (
-            "OpenAI's `POST /v1/chat/completions`: byok picks a provider (or the one named by `X-Byok-Provider`, or the "
-            "`<provider>/` prefix of `model`), fails over between providers and keys until the first token, and answers "
+            "OpenAI's `POST /v1/chat/completions`: byok picks a provider (or the one named by `X-Byok-Provider`, or "
+            "the "
+            "`<provider>/` prefix of `model`), fails over between providers and keys until the first token, and "
+            "answers "
             "in OpenAI's format. A failure before the first token is an ordinary JSON error, never a 200."
         ),
         "tags": ["chat"],
         "security": SECURITY,
-        "parameters": [{
-            "name": "X-Byok-Provider", "in": "header", "required": False, "schema": STRING,
-            "description": "Only this provider (by name) is tried.",
-        }],
+        "parameters": [
+            {
+                "name": "X-Byok-Provider",
+                "in": "header",
+                "required": False,
+                "schema": STRING,
+                "description": "Only this provider (by name) is tried.",
+            }
+        ],
         "requestBody": {"required": True, "content": _json_content(_ref("ChatCompletionRequest"))},
         "responses": {
             "200": {
@@ -540,17 +697,25 @@ def _paths() -> dict[str, Any]:
         "description": "`<provider>/<default model>` for each enabled provider, then each bare default model.",
         "tags": ["chat"],
         "security": SECURITY,
-        "responses": {"200": {"description": "The models.", "content": _json_content(_ref("ModelList"))}, **auth_errors},
+        "responses": {
+            "200": {"description": "The models.", "content": _json_content(_ref("ModelList"))},
+            **auth_errors,
+        },
     }
     model_detail = {
         "operationId": "openai_models_retrieve",
         "summary": "One model (OpenAI-compatible)",
         "tags": ["chat"],
         "security": SECURITY,
-        "parameters": [{
-            "name": "model", "in": "path", "required": True, "schema": STRING,
-            "description": "A model id of `GET /v1/models`; may contain a slash (`<provider>/<model>`).",
-        }],
+        "parameters": [
+            {
+                "name": "model",
+                "in": "path",
+                "required": True,
+                "schema": STRING,
+                "description": "A model id of `GET /v1/models`; may contain a slash (`<provider>/<model>`).",
+            }
+        ],
         "responses": {
             "200": {"description": "The model.", "content": _json_content(_ref("Model"))},
             **auth_errors,
@@ -560,7 +725,10 @@ def _paths() -> dict[str, Any]:
     byok_chat = {
         "operationId": "chat",
         "summary": "Chat (byok's own shape)",
-        "description": "One answer with how byok got it (provider, key hint, every attempt, latency); failover as for `/v1/chat/completions`.",
+        "description": (
+            "One answer with how byok got it (provider, key hint, every attempt, latency); failover as for "
+            "`/v1/chat/completions`."
+        ),
         "tags": ["chat"],
         "security": SECURITY,
         "requestBody": {"required": True, "content": _json_content(_ref("ByokChatRequest"))},
@@ -568,7 +736,10 @@ def _paths() -> dict[str, Any]:
             "200": {
                 "description": "The answer, or " + BYOK_SSE[0].lower() + BYOK_SSE[1:],
                 "headers": SERVED_HEADERS,
-                "content": {JSON: {"schema": _ref("ByokChatResponse")}, SSE: {"schema": _sse_event(BYOK_SSE, ["delta", "tool_call", "done", "error"])}},
+                "content": {
+                    JSON: {"schema": _ref("ByokChatResponse")},
+                    SSE: {"schema": _sse_event(BYOK_SSE, ["delta", "tool_call", "done", "error"])},
+                },
             },
             **_errors(_BYOK_ERRORS, _byok_error_schema),
         },

@@ -127,7 +127,8 @@ class StrictSerializer(serializers.Serializer):
 
 def _name_field(**kwargs) -> StrictCharField:
     return StrictCharField(
-        max_length=64, trim_whitespace=False,
+        max_length=64,
+        trim_whitespace=False,
         validators=[RegexValidator(r"^[A-Za-z0-9_-]+$", "Use 1-64 letters, digits, '-' or '_'.")],
         help_text="Unique name (1-64 letters, digits, '-' or '_'); the prefix in `<provider>/<model>`.",
         **kwargs,
@@ -136,7 +137,9 @@ def _name_field(**kwargs) -> StrictCharField:
 
 def _api_key_field(**kwargs) -> StrictCharField:
     return StrictCharField(
-        write_only=True, min_length=8, max_length=500,
+        write_only=True,
+        min_length=8,
+        max_length=500,
         help_text="The provider API key (write-only: stored encrypted, never returned; responses show its hint).",
         **kwargs,
     )
@@ -150,16 +153,37 @@ class KeyOptionsSerializer(StrictSerializer):
 
     label = StrictCharField(required=False, allow_blank=True, max_length=100, help_text="A name for people.")  # type: ignore[assignment]  # a field named like a DRF attribute
     quota_group = StrictCharField(
-        required=False, allow_blank=True, max_length=100,
+        required=False,
+        allow_blank=True,
+        max_length=100,
         help_text="Keys of one account or project share rate limits and cool down together.",
     )
-    rpm = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_LIMIT, help_text="Requests per minute; null: unlimited.")
-    tpm = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_LIMIT, help_text="Tokens per minute; null: unlimited.")
+    rpm = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_LIMIT,
+        help_text="Requests per minute; null: unlimited.",
+    )
+    tpm = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_LIMIT,
+        help_text="Tokens per minute; null: unlimited.",
+    )
     token_quota = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_LIMIT, help_text="Tokens per `quota_window`; null: unlimited."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_LIMIT,
+        help_text="Tokens per `quota_window`; null: unlimited.",
     )
     quota_window = StrictChoiceField(
-        ApiKey.QuotaWindow.choices, required=False, allow_blank=True, help_text="The window of `token_quota` (required with it)."
+        ApiKey.QuotaWindow.choices,
+        required=False,
+        allow_blank=True,
+        help_text="The window of `token_quota` (required with it).",
     )
 
     KEY_OPTIONS = ("label", "quota_group", "rpm", "tpm", "token_quota", "quota_window")
@@ -175,12 +199,16 @@ class ProviderSettingsSerializer(StrictSerializer):
     name = _name_field(required=False)
     model = StrictCharField(required=False, allow_blank=True, max_length=200, help_text="The default model.")
     base_url = StrictCharField(
-        required=False, allow_blank=True, max_length=500,
+        required=False,
+        allow_blank=True,
+        max_length=500,
         help_text="An http(s) URL; empty: the kind's default (required for openai_compatible).",
     )
     timeout = StrictFloatField(required=False, min_value=0.1, max_value=3600, help_text="Seconds.")
     max_retries = StrictIntegerField(required=False, min_value=0, max_value=10)
-    priority = StrictIntegerField(required=False, min_value=-MAX_INT32 - 1, max_value=MAX_INT32, help_text="Lower is tried first.")
+    priority = StrictIntegerField(
+        required=False, min_value=-MAX_INT32 - 1, max_value=MAX_INT32, help_text="Lower is tried first."
+    )
     enabled = StrictBooleanField(required=False)
     is_default = StrictBooleanField(required=False, help_text="The one default provider; setting it clears the others.")
 
@@ -223,7 +251,10 @@ class RotateKeySerializer(StrictSerializer):
 
     api_key = _api_key_field()
     key_id = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
         help_text="The key to retire; may be left out when the provider has at most one active key.",
     )
 
@@ -243,14 +274,30 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
     last_error = RedactedCharField(read_only=True)
     quota_window = serializers.ChoiceField(
-        ApiKey.QuotaWindow.choices, allow_blank=True, read_only=True, help_text="The window of `token_quota`; empty: none."
+        ApiKey.QuotaWindow.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The window of `token_quota`; empty: none.",
     )
 
     class Meta:
         model = ApiKey
         fields = [
-            "id", "hint", "fingerprint", "status", "label", "quota_group", "rpm", "tpm", "token_quota", "quota_window",
-            "parked_until", "last_used_at", "last_error", "created_at", "retired_at",
+            "id",
+            "hint",
+            "fingerprint",
+            "status",
+            "label",
+            "quota_group",
+            "rpm",
+            "tpm",
+            "token_quota",
+            "quota_window",
+            "parked_until",
+            "last_used_at",
+            "last_error",
+            "created_at",
+            "retired_at",
         ]
         read_only_fields = fields
 
@@ -267,8 +314,20 @@ class ProviderSerializer(serializers.ModelSerializer):
     class Meta:
         model = Provider
         fields = [
-            "id", "name", "provider", "model", "base_url", "effective_base_url", "timeout", "max_retries",
-            "enabled", "is_default", "priority", "created_at", "updated_at", "keys",
+            "id",
+            "name",
+            "provider",
+            "model",
+            "base_url",
+            "effective_base_url",
+            "timeout",
+            "max_retries",
+            "enabled",
+            "is_default",
+            "priority",
+            "created_at",
+            "updated_at",
+            "keys",
         ]
         read_only_fields = fields
 
@@ -280,14 +339,25 @@ class ProviderSerializer(serializers.ModelSerializer):
 class AuditEventSerializer(serializers.ModelSerializer):
     """One audit event: who changed what, when, from where (never a secret)."""
 
-    provider = serializers.CharField(source="provider_name", read_only=True, help_text="The provider's name at the time.")
+    provider = serializers.CharField(
+        source="provider_name", read_only=True, help_text="The provider's name at the time."
+    )
     details = serializers.JSONField(read_only=True)
 
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "created_at", "actor", "action", "target_type", "target_id", "target_repr", "provider",
-            "key_fingerprint", "source_address", "details",
+            "id",
+            "created_at",
+            "actor",
+            "action",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "provider",
+            "key_fingerprint",
+            "source_address",
+            "details",
         ]
         read_only_fields = fields
 
@@ -303,7 +373,9 @@ class ErrorSerializer(serializers.Serializer):
 class ValidationErrorSerializer(ErrorSerializer):
     """An invalid body or query (422): the messages per field."""
 
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), help_text="field -> messages")  # type: ignore[assignment]  # a field named like a DRF attribute
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="field -> messages"
+    )  # type: ignore[assignment]  # a field named like a DRF attribute
 
 
 class TestResultSerializer(serializers.Serializer):
@@ -335,12 +407,21 @@ class UsageStatsSerializer(serializers.Serializer):
     attempts = serializers.IntegerField(help_text="Upstream attempts, failed ones included.")
     tokens_in = serializers.IntegerField()
     tokens_out = serializers.IntegerField()
-    cost = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True, help_text="Sum of the priced requests; null when none was priced.")
+    cost = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=8,
+        allow_null=True,
+        help_text="Sum of the priced requests; null when none was priced.",
+    )
     spend = serializers.DecimalField(
-        max_digits=20, decimal_places=8, help_text="USD spent: the sum of the priced requests' cost (0 when none was priced)."
+        max_digits=20,
+        decimal_places=8,
+        help_text="USD spent: the sum of the priced requests' cost (0 when none was priced).",
     )
     unpriced = serializers.IntegerField(
-        help_text="Requests that used tokens but whose cost is unknown (model or price not in the catalog); not in `spend`."
+        help_text=(
+            "Requests that used tokens but whose cost is unknown (model or price not in the catalog); not in `spend`."
+        )
     )
     latency_ms = PercentilesSerializer()
     ttft_ms = PercentilesSerializer(help_text="Time to first token, over streamed requests.")
@@ -349,7 +430,9 @@ class UsageStatsSerializer(serializers.Serializer):
 class UsageGroupSerializer(UsageStatsSerializer):
     key = serializers.CharField(
         allow_null=True,
-        help_text="The group: provider name, key fingerprint, username, model or day (YYYY-MM-DD); null for rows without one.",
+        help_text=(
+            "The group: provider name, key fingerprint, username, model or day (YYYY-MM-DD); null for rows without one."
+        ),
     )
     provider = serializers.CharField(required=False, help_text="group_by=key: the key's provider.")
     key_hint = serializers.CharField(required=False, help_text="group_by=key: the key's hint.")

@@ -56,7 +56,7 @@ class StrictAmountField(serializers.Field):
     """A non-negative (or positive) decimal amount: a finite JSON number or a decimal string; null allowed."""
 
     default_error_messages = {
-        "invalid": "Must be a number or a decimal string such as \"2.50\".",
+        "invalid": 'Must be a number or a decimal string such as "2.50".',
         "negative": "Must not be negative.",
         "not_positive": "Must be greater than zero.",
         "digits": "At most {whole} digits before the point and {places} after it.",
@@ -134,7 +134,9 @@ class StrictDateField(serializers.Field):
 
 class CatalogQuerySerializer(serializers.Serializer):
     provider = serializers.CharField(
-        required=False, allow_blank=True, max_length=64,
+        required=False,
+        allow_blank=True,
+        max_length=64,
         help_text="Only this provider kind (openai, anthropic, ...) or configured provider name; blank: every entry.",
     )
 
@@ -153,13 +155,21 @@ class CatalogEntrySerializer(serializers.Serializer):
     model = serializers.CharField()
     context_window = serializers.IntegerField(allow_null=True, help_text="Prompt + output tokens; null: unknown.")
     max_output_tokens = serializers.IntegerField(allow_null=True)
-    max_input_tokens = serializers.IntegerField(allow_null=True, help_text="A separate prompt limit, where there is one.")
-    default_max_tokens = serializers.IntegerField(allow_null=True, help_text="Filled in when a request has no max_tokens.")
-    input_per_mtok = serializers.CharField(allow_null=True, help_text="USD per million input tokens (decimal string); null: unpriced.")
+    max_input_tokens = serializers.IntegerField(
+        allow_null=True, help_text="A separate prompt limit, where there is one."
+    )
+    default_max_tokens = serializers.IntegerField(
+        allow_null=True, help_text="Filled in when a request has no max_tokens."
+    )
+    input_per_mtok = serializers.CharField(
+        allow_null=True, help_text="USD per million input tokens (decimal string); null: unpriced."
+    )
     cached_input_per_mtok = serializers.CharField(allow_null=True, help_text="USD per million cached input tokens.")
     output_per_mtok = serializers.CharField(allow_null=True, help_text="USD per million output tokens.")
     tiers = PriceTierSerializer(many=True, help_text="Long-prompt prices.")
-    tool_prompt_tokens = serializers.DictField(child=serializers.IntegerField(), help_text="Prompt tokens a provider adds for tools.")
+    tool_prompt_tokens = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Prompt tokens a provider adds for tools."
+    )
     aliases = serializers.ListField(child=serializers.CharField())
     as_of = serializers.CharField(allow_blank=True, help_text="When the figures were taken (YYYY-MM-DD).")
     source = serializers.CharField(allow_blank=True)  # type: ignore[assignment]  # a field named like a DRF attribute
@@ -170,13 +180,23 @@ class CatalogEntrySerializer(serializers.Serializer):
 class OverrideFieldsSerializer(StrictSerializer):
     """An override's figures; null (or left out) keeps the catalog file's value."""
 
-    context_window = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_INT32, help_text="Prompt + output tokens.")
-    max_output_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_INT32)
-    max_input_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_INT32, help_text="A separate prompt limit.")
-    default_max_tokens = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_INT32, help_text="Filled in when a request has no max_tokens."
+    context_window = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_INT32, help_text="Prompt + output tokens."
     )
-    input_per_mtok = PriceField(help_text="USD per million input tokens: a number or a decimal string (6 places at most).")
+    max_output_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_INT32)
+    max_input_tokens = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_INT32, help_text="A separate prompt limit."
+    )
+    default_max_tokens = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_INT32,
+        help_text="Filled in when a request has no max_tokens.",
+    )
+    input_per_mtok = PriceField(
+        help_text="USD per million input tokens: a number or a decimal string (6 places at most)."
+    )
     cached_input_per_mtok = PriceField(help_text="USD per million cached input tokens.")
     output_per_mtok = PriceField(help_text="USD per million output tokens.")
     as_of = StrictDateField(required=False, allow_null=True, help_text="When the figures were taken.")
@@ -184,13 +204,19 @@ class OverrideFieldsSerializer(StrictSerializer):
     note = StrictCharField(required=False, allow_blank=True, max_length=500)
     enabled = StrictBooleanField(required=False, help_text="A disabled override is kept but not applied.")
 
+
 class OverrideCreateSerializer(OverrideFieldsSerializer):
     """Add figures for a model: over the file's entry field by field, or a new entry for a model the file lacks."""
 
     provider = StrictCharField(
-        max_length=64, help_text="A provider kind (openai, anthropic, gemini, deepseek, openai_compatible) or a configured provider's name."
+        max_length=64,
+        help_text=(
+            "A provider kind (openai, anthropic, gemini, deepseek, openai_compatible) or a configured provider's name."
+        ),
     )
-    model = StrictCharField(max_length=200, help_text="The model name as requests send it (a dated snapshot name also works).")
+    model = StrictCharField(
+        max_length=200, help_text="The model name as requests send it (a dated snapshot name also works)."
+    )
 
     def validate(self, attrs):
         errors = {name: ["Must not be blank."] for name in ("provider", "model") if not attrs[name].strip()}
@@ -202,11 +228,15 @@ class OverrideCreateSerializer(OverrideFieldsSerializer):
 class OverrideUpdateSerializer(OverrideCreateSerializer):
     """Change an override: only the fields given; null clears a figure (the file's applies again)."""
 
-    provider = StrictCharField(required=False, max_length=64, help_text="A provider kind or a configured provider's name.")
+    provider = StrictCharField(
+        required=False, max_length=64, help_text="A provider kind or a configured provider's name."
+    )
     model = StrictCharField(required=False, max_length=200)
 
     def validate(self, attrs):
-        errors = {name: ["Must not be blank."] for name in ("provider", "model") if name in attrs and not attrs[name].strip()}
+        errors = {
+            name: ["Must not be blank."] for name in ("provider", "model") if name in attrs and not attrs[name].strip()
+        }
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -222,9 +252,22 @@ class OverrideSerializer(serializers.ModelSerializer):
     class Meta:
         model = CatalogOverride
         fields = [
-            "id", "provider", "model", "context_window", "max_output_tokens", "max_input_tokens", "default_max_tokens",
-            "input_per_mtok", "cached_input_per_mtok", "output_per_mtok", "as_of", "source", "note", "enabled",
-            "created_at", "updated_at",
+            "id",
+            "provider",
+            "model",
+            "context_window",
+            "max_output_tokens",
+            "max_input_tokens",
+            "default_max_tokens",
+            "input_per_mtok",
+            "cached_input_per_mtok",
+            "output_per_mtok",
+            "as_of",
+            "source",
+            "note",
+            "enabled",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -233,19 +276,32 @@ class OverrideSerializer(serializers.ModelSerializer):
 
 
 class BudgetFieldsSerializer(StrictSerializer):
-    period = StrictChoiceField(Budget.Period.choices, required=False, help_text="The UTC calendar period it resets on (default day).")
-    token_limit = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_ID, help_text="Input + output tokens per period; null: none."
+    period = StrictChoiceField(
+        Budget.Period.choices, required=False, help_text="The UTC calendar period it resets on (default day)."
     )
-    spend_limit = SpendLimitField(required=False, help_text="USD per period (number or decimal string, 4 places at most); null: none.")
+    token_limit = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Input + output tokens per period; null: none.",
+    )
+    spend_limit = SpendLimitField(
+        required=False, help_text="USD per period (number or decimal string, 4 places at most); null: none."
+    )
     enabled = StrictBooleanField(required=False)
     note = StrictCharField(required=False, allow_blank=True, max_length=200)
+
 
 class BudgetCreateSerializer(BudgetFieldsSerializer):
     """A budget for exactly one user (by id) or one provider key (by id), with a token and/or spend limit."""
 
-    user = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID, help_text="The user's id (not the username).")
-    key = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID, help_text="The provider key's id.")
+    user = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID, help_text="The user's id (not the username)."
+    )
+    key = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID, help_text="The provider key's id."
+    )
 
 
 class BudgetUpdateSerializer(BudgetFieldsSerializer):
@@ -266,5 +322,7 @@ class BudgetSerializer(serializers.Serializer):
     note = serializers.CharField(allow_blank=True)
     used_tokens = serializers.IntegerField(help_text="Tokens counted this period.")
     used_spend = serializers.FloatField(help_text="USD counted this period.")
-    exceeded = serializers.BooleanField(help_text="Whether a limit is reached (a user's requests are refused, a key is skipped).")
+    exceeded = serializers.BooleanField(
+        help_text="Whether a limit is reached (a user's requests are refused, a key is skipped)."
+    )
     resets_at = serializers.DateTimeField(help_text="When this period's counters reset (UTC).")

@@ -14,9 +14,9 @@ is not a valid request is 422 `validation_error` with `errors` per field.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
-import json
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -146,7 +146,9 @@ class AuditedViewSet(StaffViewSet):
 
 
 class CreateMixin:
-    """``create`` for an `AuditedViewSet`: ``create_serializer`` validates, the ``perform_create(values)`` hook creates."""
+    """``create`` for an `AuditedViewSet`: ``create_serializer``
+    validates, the ``perform_create(values)`` hook creates.
+    """
 
     create_serializer: type | None = None
 
@@ -171,10 +173,15 @@ def path_id(name: str, description: str) -> OpenApiParameter:
 
 _ERRORS = {
     400: "The body is not JSON (`parse_error`).",
-    401: "No or invalid credentials (`not_authenticated`, `authentication_failed`); with a `WWW-Authenticate` challenge.",
+    401: (
+        "No or invalid credentials (`not_authenticated`, `authentication_failed`); with a `WWW-Authenticate` challenge."
+    ),
     403: "Not a staff user, or a session request without its CSRF token (`permission_denied`).",
     404: "No such provider or key (`not_found`).",
-    409: "Conflicts with the current state: a duplicate name (`duplicate_name`) or a key that is not active (`conflict`).",
+    409: (
+        "Conflicts with the current state: a duplicate name (`duplicate_name`) or a key that is not active "
+        "(`conflict`)."
+    ),
     413: "The body is larger than the configured limit (`payload_too_large`).",
     415: "The body is not `application/json` (`unsupported_media_type`).",
     422: "The body or query is not valid (`validation_error`); `errors` maps each field to its messages.",
@@ -204,7 +211,9 @@ class BearerOrTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "A byok API token (`manage.py drf_create_token <user>`), as `Bearer <token>` or `Token <token>`.",
+            "description": (
+                "A byok API token (`manage.py drf_create_token <user>`), as `Bearer <token>` or `Token <token>`."
+            ),
         }
 
 

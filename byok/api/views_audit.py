@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from datetime import timezone
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +33,9 @@ class AuditEventViewSet(StaffOnly, ListModelMixin, GenericViewSet):
         return query.apply(AuditEvent.objects.all())
 
     @extend_schema(
-        operation_id="audit_events_list", tags=["audit"], parameters=[AuditQuerySerializer],
+        operation_id="audit_events_list",
+        tags=["audit"],
+        parameters=[AuditQuerySerializer],
         responses={200: AuditEventSerializer(many=True), **error_responses(*READ_ERRORS, 422)},
         summary="The audit trail, newest first",
     )
@@ -55,8 +57,11 @@ def percentile(ordered, p: float) -> float | None:
 def _percentiles(values) -> dict[str, float | None]:
     ordered = sorted(values)
     return {
-        "p50": percentile(ordered, 50), "p95": percentile(ordered, 95), "p99": percentile(ordered, 99),
-        "mean": (sum(ordered) / len(ordered)) if ordered else None, "max": float(ordered[-1]) if ordered else None,
+        "p50": percentile(ordered, 50),
+        "p95": percentile(ordered, 95),
+        "p99": percentile(ordered, 99),
+        "mean": (sum(ordered) / len(ordered)) if ordered else None,
+        "max": float(ordered[-1]) if ordered else None,
     }
 
 
@@ -64,8 +69,20 @@ class _Stats:
     """Running totals of one group."""
 
     __slots__ = (
-        "requests", "ok", "errors", "cancelled", "codes", "attempts", "tokens_in", "tokens_out", "cost", "spend", "unpriced",
-        "latency", "ttft", "extra",
+        "requests",
+        "ok",
+        "errors",
+        "cancelled",
+        "codes",
+        "attempts",
+        "tokens_in",
+        "tokens_out",
+        "cost",
+        "spend",
+        "unpriced",
+        "latency",
+        "ttft",
+        "extra",
     )
 
     def __init__(self, extra: dict[str, Any] | None = None) -> None:
@@ -102,12 +119,19 @@ class _Stats:
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.extra,
-            "requests": self.requests, "ok": self.ok, "errors": self.errors, "cancelled": self.cancelled,
-            "error_codes": dict(sorted(self.codes.items())), "attempts": self.attempts,
-            "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+            "requests": self.requests,
+            "ok": self.ok,
+            "errors": self.errors,
+            "cancelled": self.cancelled,
+            "error_codes": dict(sorted(self.codes.items())),
+            "attempts": self.attempts,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
             "cost": None if self.cost is None else f"{self.cost:.8f}",
-            "spend": f"{self.spend:.8f}", "unpriced": self.unpriced,
-            "latency_ms": _percentiles(self.latency), "ttft_ms": _percentiles(self.ttft),
+            "spend": f"{self.spend:.8f}",
+            "unpriced": self.unpriced,
+            "latency_ms": _percentiles(self.latency),
+            "ttft_ms": _percentiles(self.ttft),
         }
 
 
@@ -131,9 +155,9 @@ def usage_report(qs, group_by: str) -> dict[str, Any]:
     totals = _Stats()
     groups: dict[Any, _Stats] = {}
     for row in qs.order_by().values_list(*columns, *_VALUE_COLUMNS).iterator(chunk_size=2000):
-        head, values = row[: len(columns)], row[len(columns):]
+        head, values = row[: len(columns)], row[len(columns) :]
         if group_by == "day":
-            group = head[0].astimezone(timezone.utc).date().isoformat()
+            group = head[0].astimezone(UTC).date().isoformat()
         else:
             group = head[0] or None  # rows without a key, user or model
         stats = groups.get(group)
@@ -149,10 +173,14 @@ def usage_report(qs, group_by: str) -> dict[str, Any]:
 
 
 class UsageView(StaffAPIView):
-    """Requests, tokens, cost, latency percentiles (p50/p95/p99) and errors, in total and per group, over a time range."""
+    """Requests, tokens, cost, latency percentiles (p50/p95/p99) and
+    errors, in total and per group, over a time range.
+    """
 
     @extend_schema(
-        operation_id="usage_report", tags=["usage"], parameters=[UsageQuerySerializer],
+        operation_id="usage_report",
+        tags=["usage"],
+        parameters=[UsageQuerySerializer],
         responses={200: UsageReportSerializer, **error_responses(*READ_ERRORS, 422)},
         summary="Usage and latency: totals, p50/p95/p99 and error counts per provider, key, user, model or day",
     )

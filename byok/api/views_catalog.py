@@ -29,10 +29,14 @@ OVERRIDE_ID = path_id("id", "The override's id.")
 
 
 class CatalogViewSet(StaffViewSet):
-    """Every model byok knows: context window, output limit, prices, their date and source (file and overrides merged)."""
+    """Every model byok knows: context window, output limit, prices,
+    their date and source (file and overrides merged).
+    """
 
     @extend_schema(
-        operation_id="catalog_list", tags=TAG, parameters=[CatalogQuerySerializer],
+        operation_id="catalog_list",
+        tags=TAG,
+        parameters=[CatalogQuerySerializer],
         responses={200: CatalogEntrySerializer(many=True), **error_responses(*READ_ERRORS, 422)},
         summary="The model catalog: limits and prices per model (file + enabled overrides)",
     )
@@ -44,32 +48,56 @@ class CatalogViewSet(StaffViewSet):
 
 @extend_schema_view(
     list=extend_schema(
-        operation_id="catalog_overrides_list", description="The admins' catalog overrides.", tags=TAG,
+        operation_id="catalog_overrides_list",
+        description="The admins' catalog overrides.",
+        tags=TAG,
         responses={200: OverrideSerializer(many=True), **error_responses(*READ_ERRORS)},
         summary="List the catalog overrides",
     ),
     create=extend_schema(
-        operation_id="catalog_overrides_create", description="Figures for a model of a provider kind or a named provider: over the file's entry field by field, or a new entry (one audit event; 409 for a second override of the same pair).", tags=TAG, request=OverrideCreateSerializer,
+        operation_id="catalog_overrides_create",
+        description=(
+            "Figures for a model of a provider kind or a named provider: over the file's entry field by field, or a "
+            "new entry (one audit event; 409 for a second override of the same pair)."
+        ),
+        tags=TAG,
+        request=OverrideCreateSerializer,
         responses={201: OverrideSerializer, **error_responses(*BODY_ERRORS, 409)},
         summary="Add a catalog override (figures for a model, over the file's or new)",
     ),
     retrieve=extend_schema(
-        operation_id="catalog_overrides_retrieve", description='One catalog override.', tags=TAG, parameters=[OVERRIDE_ID],
-        responses={200: OverrideSerializer, **error_responses(*READ_ERRORS, 404)}, summary="One catalog override",
+        operation_id="catalog_overrides_retrieve",
+        description="One catalog override.",
+        tags=TAG,
+        parameters=[OVERRIDE_ID],
+        responses={200: OverrideSerializer, **error_responses(*READ_ERRORS, 404)},
+        summary="One catalog override",
     ),
     partial_update=extend_schema(
-        operation_id="catalog_overrides_update", description='Change a catalog override; the change is audited once (no fields: no change, no event).', tags=TAG, parameters=[OVERRIDE_ID], request=OverrideUpdateSerializer,
+        operation_id="catalog_overrides_update",
+        description="Change a catalog override; the change is audited once (no fields: no change, no event).",
+        tags=TAG,
+        parameters=[OVERRIDE_ID],
+        request=OverrideUpdateSerializer,
         responses={200: OverrideSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
         summary="Change a catalog override (only the fields given; null clears a figure)",
     ),
     destroy=extend_schema(
-        operation_id="catalog_overrides_destroy", description="Delete a catalog override (one audit event); the file's figures apply again.", tags=TAG, parameters=[OVERRIDE_ID],
-        responses={204: OpenApiResponse(description="Deleted (audited); the file's figures apply again."), **error_responses(*READ_ERRORS, 404)},
+        operation_id="catalog_overrides_destroy",
+        description="Delete a catalog override (one audit event); the file's figures apply again.",
+        tags=TAG,
+        parameters=[OVERRIDE_ID],
+        responses={
+            204: OpenApiResponse(description="Deleted (audited); the file's figures apply again."),
+            **error_responses(*READ_ERRORS, 404),
+        },
         summary="Delete a catalog override",
     ),
 )
 class OverrideViewSet(CreateMixin, AuditedViewSet):
-    """The admins' catalog overrides: add, read, change or delete one (the file's figures apply again). Every change is audited."""
+    """The admins' catalog overrides: add, read, change or delete one (the file's figures apply again). Every change is
+    audited.
+    """
 
     noun = "catalog override"
     create_serializer = OverrideCreateSerializer

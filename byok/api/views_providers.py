@@ -53,26 +53,48 @@ async def _live_test(provider_id: int) -> dict[str, Any]:
 
 @extend_schema_view(
     list=extend_schema(
-        operation_id="providers_list", description='Every provider with its key pool (hints, statuses and limits; never a secret), in routing order.', tags=TAG, responses={200: ProviderSerializer(many=True), **error_responses(*READ_ERRORS)},
+        operation_id="providers_list",
+        description="Every provider with its key pool (hints, statuses and limits; never a secret), in routing order.",
+        tags=TAG,
+        responses={200: ProviderSerializer(many=True), **error_responses(*READ_ERRORS)},
         summary="List providers (keys masked), in routing order",
     ),
     retrieve=extend_schema(
-        operation_id="providers_retrieve", description='One provider with its key pool (keys masked).', tags=TAG, parameters=[PROVIDER_ID],
-        responses={200: ProviderSerializer, **error_responses(*READ_ERRORS, 404)}, summary="One provider",
+        operation_id="providers_retrieve",
+        description="One provider with its key pool (keys masked).",
+        tags=TAG,
+        parameters=[PROVIDER_ID],
+        responses={200: ProviderSerializer, **error_responses(*READ_ERRORS, 404)},
+        summary="One provider",
     ),
     partial_update=extend_schema(
-        operation_id="providers_update", description="Change a provider's settings; the change is audited once (no fields: no change, no event).", tags=TAG, parameters=[PROVIDER_ID], request=ProviderUpdateSerializer,
+        operation_id="providers_update",
+        description="Change a provider's settings; the change is audited once (no fields: no change, no event).",
+        tags=TAG,
+        parameters=[PROVIDER_ID],
+        request=ProviderUpdateSerializer,
         responses={200: ProviderSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
         summary="Change a provider's settings (only the fields given)",
     ),
     destroy=extend_schema(
-        operation_id="providers_destroy", description='Delete a provider with its keys (one audit event). A provider deleted already, also by a concurrent request, is 404.', tags=TAG, parameters=[PROVIDER_ID],
-        responses={204: OpenApiResponse(description="Deleted, with its keys (audited)."), **error_responses(*READ_ERRORS, 404)},
+        operation_id="providers_destroy",
+        description=(
+            "Delete a provider with its keys (one audit event). A provider deleted already, also by a concurrent "
+            "request, is 404."
+        ),
+        tags=TAG,
+        parameters=[PROVIDER_ID],
+        responses={
+            204: OpenApiResponse(description="Deleted, with its keys (audited)."),
+            **error_responses(*READ_ERRORS, 404),
+        },
         summary="Delete a provider and its keys",
     ),
 )
 class ProviderViewSet(AuditedViewSet):
-    """Providers with their key pools (hints, statuses and limits; never a secret), in routing order. Every change is audited."""
+    """Providers with their key pools (hints, statuses and limits; never a secret), in routing order. Every change is
+    audited.
+    """
 
     noun = "provider"
     update_serializer = ProviderUpdateSerializer
@@ -94,22 +116,33 @@ class ProviderViewSet(AuditedViewSet):
         registry.delete_provider(pk, actor=self.actor)
 
     @extend_schema(
-        operation_id="providers_register", tags=TAG, request=ProviderRegisterSerializer,
+        operation_id="providers_register",
+        tags=TAG,
+        request=ProviderRegisterSerializer,
         responses={201: ProviderSerializer, **error_responses(*BODY_ERRORS, 409)},
         summary="Register a provider, optionally with its first key",
     )
     @action(detail=False, methods=["post"], url_path="register")
     def register(self, request):
-        """Register a provider (`provider` is its kind), optionally with its first key. 201 with the provider, keys masked."""
+        """Register a provider (`provider` is its kind), optionally with its first key. 201 with the provider, keys
+        masked.
+        """
         body = self.valid(ProviderRegisterSerializer)
         provider = registry.register_provider(
-            actor=self.actor, api_key=body.validated_data.get("api_key"), key_options=body.key_options(), **body.service_values(),
+            actor=self.actor,
+            api_key=body.validated_data.get("api_key"),
+            key_options=body.key_options(),
+            **body.service_values(),
         )
         return self.created(provider)
 
     @extend_schema(
-        operation_id="providers_keys_create", tags=TAG, parameters=[PROVIDER_ID], request=KeyCreateSerializer,
-        responses={201: ApiKeySerializer, **error_responses(*BODY_ERRORS, 404)}, summary="Add a key to the provider's pool",
+        operation_id="providers_keys_create",
+        tags=TAG,
+        parameters=[PROVIDER_ID],
+        request=KeyCreateSerializer,
+        responses={201: ApiKeySerializer, **error_responses(*BODY_ERRORS, 404)},
+        summary="Add a key to the provider's pool",
     )
     @action(detail=True, methods=["post"], url_path="keys")
     def add_key(self, request, **kwargs):
@@ -120,10 +153,15 @@ class ProviderViewSet(AuditedViewSet):
         return Response(ApiKeySerializer(key).data, status=201)
 
     @extend_schema(
-        operation_id="providers_keys_revoke", tags=TAG, parameters=[PROVIDER_ID, KEY_ID],
+        operation_id="providers_keys_revoke",
+        tags=TAG,
+        parameters=[PROVIDER_ID, KEY_ID],
         responses={
-            200: OpenApiResponse(ApiKeySerializer, description="The key, now `revoked` (it stays in the pool's history). "
-                                 "A key revoked already is answered as it is, with no new audit event."),
+            200: OpenApiResponse(
+                ApiKeySerializer,
+                description="The key, now `revoked` (it stays in the pool's history). "
+                "A key revoked already is answered as it is, with no new audit event.",
+            ),
             **error_responses(*READ_ERRORS, 404),
         },
         summary="Revoke a key",
@@ -139,7 +177,10 @@ class ProviderViewSet(AuditedViewSet):
         return Response(ApiKeySerializer(key).data)
 
     @extend_schema(
-        operation_id="providers_rotate_key", tags=TAG, parameters=[PROVIDER_ID], request=RotateKeySerializer,
+        operation_id="providers_rotate_key",
+        tags=TAG,
+        parameters=[PROVIDER_ID],
+        request=RotateKeySerializer,
         responses={
             200: OpenApiResponse(ApiKeySerializer, description="The new, active key; the old one is now `retired`."),
             **error_responses(*BODY_ERRORS, 404, 409),
@@ -148,14 +189,21 @@ class ProviderViewSet(AuditedViewSet):
     )
     @action(detail=True, methods=["post"], url_path="rotate-key")
     def rotate_key(self, request, **kwargs):
-        """Rotate a key: the new key is active for new requests, the old one (`key_id`, or the only active key) is retired."""
+        """Rotate a key: the new key is active for new requests, the old one (`key_id`, or the only active key) is
+        retired.
+        """
         provider_id = self.object_id()
         body = self.valid(RotateKeySerializer)
-        key = registry.rotate_key(provider_id, body.validated_data["api_key"], key_id=body.validated_data.get("key_id"), actor=self.actor)
+        key = registry.rotate_key(
+            provider_id, body.validated_data["api_key"], key_id=body.validated_data.get("key_id"), actor=self.actor
+        )
         return Response(ApiKeySerializer(key).data)
 
     @extend_schema(
-        operation_id="providers_test", tags=TAG, parameters=[PROVIDER_ID], request=None,
+        operation_id="providers_test",
+        tags=TAG,
+        parameters=[PROVIDER_ID],
+        request=None,
         responses={200: TestResultSerializer, **error_responses(*READ_ERRORS, 404)},
         summary="A minimal live call to the provider: ok, latency, error",
         description="Sends one tiny request (no failover) with a usable key of the provider. "

@@ -109,30 +109,52 @@ def load_snapshot() -> Snapshot:
     """Read providers, their usable keys and the enabled policies (synchronous ORM)."""
     keys: dict[int, list[KeyConfig]] = {}
     for k in ApiKey.objects.filter(status__in=[ApiKey.Status.ACTIVE, ApiKey.Status.PARKED]).order_by("id"):
-        keys.setdefault(k.provider_id, []).append(KeyConfig(
-            id=k.pk, provider_id=k.provider_id, hint=k.hint, fingerprint=k.fingerprint, status=k.status,
-            quota_group=k.quota_group, rpm=k.rpm, tpm=k.tpm, token_quota=k.token_quota,
-            quota_window_s=WINDOW_SECONDS.get(k.quota_window) if k.token_quota else None,
-            parked_until=_ts(k.parked_until), sealed=k.secret,  # type: ignore[arg-type]  # the field reads a SealedSecret
-        ))
+        keys.setdefault(k.provider_id, []).append(
+            KeyConfig(
+                id=k.pk,
+                provider_id=k.provider_id,
+                hint=k.hint,
+                fingerprint=k.fingerprint,
+                status=k.status,
+                quota_group=k.quota_group,
+                rpm=k.rpm,
+                tpm=k.tpm,
+                token_quota=k.token_quota,
+                quota_window_s=WINDOW_SECONDS.get(k.quota_window) if k.token_quota else None,
+                parked_until=_ts(k.parked_until),
+                sealed=k.secret,  # type: ignore[arg-type]  # the field reads a SealedSecret
+            )
+        )
     providers = [
         ProviderConfig(
-            id=p.pk, name=p.name, kind=p.kind, base_url=p.base_url, default_model=p.default_model,
-            timeout=p.timeout, max_retries=p.max_retries, enabled=p.enabled, is_default=p.is_default,
-            priority=p.priority, keys=tuple(keys.get(p.pk, ())),
+            id=p.pk,
+            name=p.name,
+            kind=p.kind,
+            base_url=p.base_url,
+            default_model=p.default_model,
+            timeout=p.timeout,
+            max_retries=p.max_retries,
+            enabled=p.enabled,
+            is_default=p.is_default,
+            priority=p.priority,
+            keys=tuple(keys.get(p.pk, ())),
         )
         for p in Provider.objects.order_by("priority", "name")
     ]
     policies = tuple(
         PolicyConfig(
-            name=pol.name, primary_id=pol.primary_id,
-            fallback_ids=tuple(s.provider_id for s in pol.steps.all()), max_retries=pol.max_retries,
+            name=pol.name,
+            primary_id=pol.primary_id,
+            fallback_ids=tuple(s.provider_id for s in pol.steps.all()),
+            max_retries=pol.max_retries,
         )
         for pol in FailoverPolicy.objects.filter(enabled=True).prefetch_related("steps").order_by("name")
     )
     return Snapshot(
-        by_id={p.id: p for p in providers}, by_name={p.name: p for p in providers},
-        ordered=tuple(providers), policies=policies,
+        by_id={p.id: p for p in providers},
+        by_name={p.name: p for p in providers},
+        ordered=tuple(providers),
+        policies=policies,
     )
 
 
@@ -145,7 +167,11 @@ class ConfigCache:
     """This process's snapshot and the shared-state backend of each event loop (see the module doc)."""
 
     def __init__(
-        self, *, state_factory: Callable[[], StateBackend], clock: Callable[[], float], poll_s: float,
+        self,
+        *,
+        state_factory: Callable[[], StateBackend],
+        clock: Callable[[], float],
+        poll_s: float,
         on_load: Callable[[Snapshot, Book], None],
     ) -> None:
         self._state_factory = state_factory

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -70,7 +70,13 @@ class Attempt:
     ms: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"provider": self.provider, "key_hint": self.key_hint, "status": self.status, "error_class": self.error_class, "ms": round(self.ms, 2)}
+        return {
+            "provider": self.provider,
+            "key_hint": self.key_hint,
+            "status": self.status,
+            "error_class": self.error_class,
+            "ms": round(self.ms, 2),
+        }
 
 
 @dataclass(slots=True)
@@ -113,15 +119,28 @@ class Failover:
     """Tries a call across keys, retries and targets (see the module doc)."""
 
     def __init__(
-        self, *, pool: KeyPool, state: Callable[[], StateBackend], secret: Callable[[KeyConfig], str],
-        clock: Callable[[], float], wall: Callable[[], float], sleep: Callable[[float], Awaitable[Any]],
+        self,
+        *,
+        pool: KeyPool,
+        state: Callable[[], StateBackend],
+        secret: Callable[[KeyConfig], str],
+        clock: Callable[[], float],
+        wall: Callable[[], float],
+        sleep: Callable[[float], Awaitable[Any]],
         rand: Callable[[], float],
     ) -> None:
         self.pool, self._state, self._secret = pool, state, secret
         self.clock, self.wall, self.sleep, self.rand = clock, wall, sleep, rand
 
     async def run(
-        self, run: Run, targets: list[Target], tokens_for: Callable[[Target], int], call: Call[T], *, deadline: float, blocked: Blocker | None,
+        self,
+        run: Run,
+        targets: list[Target],
+        tokens_for: Callable[[Target], int],
+        call: Call[T],
+        *,
+        deadline: float,
+        blocked: Blocker | None,
     ) -> tuple[T, Target, KeyConfig]:
         """Try `call(target, key, secret)` until one succeeds; return (result, target, key) or raise."""
         state = self._state()
@@ -130,7 +149,9 @@ class Failover:
                 retries, tried = 0, set[int]()
                 tokens = tokens_for(target)
                 while True:
-                    key, retry_at = await self.pool.pick(state, target.provider, tokens=tokens, exclude=tried, now=self.wall(), blocked=blocked)
+                    key, retry_at = await self.pool.pick(
+                        state, target.provider, tokens=tokens, exclude=tried, now=self.wall(), blocked=blocked
+                    )
                     if key is None:
                         run.note_recovery(retry_at)
                         if retry_at is None:
@@ -172,7 +193,12 @@ class Failover:
                         return result, target, key
             # Everything is cooling down: wait for the earliest recovery if the deadline allows, once.
             wait = (run.earliest_recovery - self.wall()) if run.earliest_recovery else None
-            if round_ == 0 and run.only_rate_limited and wait is not None and 0 < wait <= min(MAX_COOLDOWN_WAIT_S, deadline - self.clock()):
+            if (
+                round_ == 0
+                and run.only_rate_limited
+                and wait is not None
+                and 0 < wait <= min(MAX_COOLDOWN_WAIT_S, deadline - self.clock())
+            ):
                 await self._wait(run, wait)
                 continue
             break
@@ -188,10 +214,18 @@ class Failover:
     def _attempt(self, run: Run, target: Target, key: KeyConfig, started: float, exc: ByokError | None) -> None:
         status = getattr(exc, "status", None) if exc else 200
         error_class = getattr(exc, "error_class", exc.code) if exc else None
-        run.attempts.append(Attempt(target.provider.name, key.hint, status, error_class, (self.clock() - started) * 1000))
+        run.attempts.append(
+            Attempt(target.provider.name, key.hint, status, error_class, (self.clock() - started) * 1000)
+        )
         if exc is not None:
-            log.info("failover request_id=%s provider=%s key=%s status=%s class=%s", run.request_id,
-                     target.provider.name, key.hint, status, error_class)
+            log.info(
+                "failover request_id=%s provider=%s key=%s status=%s class=%s",
+                run.request_id,
+                target.provider.name,
+                key.hint,
+                status,
+                error_class,
+            )
 
     async def _key_fault(self, state: StateBackend, key: KeyConfig, exc: KeyFaultError) -> None:
         """Take a key the provider rejected out of the pool, here at once and everywhere through the DB."""
@@ -199,15 +233,19 @@ class Failover:
         until = self.wall() + exc.retry_after if parked and exc.retry_after else None
         await state.cooldown(key_scope(key.id), until if until else self.wall() + 3600)
         await sync_to_async(registry.set_key_status)(
-            key.id, "parked" if parked else "invalid", reason=f"{exc.code}: {exc.message}",
-            parked_until=datetime.fromtimestamp(until, timezone.utc) if until else None,
+            key.id,
+            "parked" if parked else "invalid",
+            reason=f"{exc.code}: {exc.message}",
+            parked_until=datetime.fromtimestamp(until, UTC) if until else None,
         )
 
     def final_error(self, run: Run) -> ByokError:
         attempts = run.attempt_dicts()
         if run.only_rate_limited and run.earliest_recovery is not None:
             wait = min(max(run.earliest_recovery - self.wall(), 1.0), MAX_RETRY_AFTER_S * 20)
-            return RateLimitedError(f"Every target is rate limited; retry in {wait:.0f}s.", retry_after=wait, attempts=attempts)
+            return RateLimitedError(
+                f"Every target is rate limited; retry in {wait:.0f}s.", retry_after=wait, attempts=attempts
+            )
         if not run.attempts:
             if isinstance(run.last_error, MasterKeyMismatchError):
                 return run.last_error

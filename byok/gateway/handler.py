@@ -89,16 +89,22 @@ class BYOKHandler:
         self.usage = usage or shared_writer()
         self.pool = KeyPool()
         self.upstream = Upstream(
-            clients or ClientRegistry(settings.BYOK.get("HTTP_TRANSPORT", "default")), self.pool,
-            state=self.state, clock=clock, wall=wall,
+            clients or ClientRegistry(settings.BYOK.get("HTTP_TRANSPORT", "default")),
+            self.pool,
+            state=self.state,
+            clock=clock,
+            wall=wall,
         )
-        self.failover = Failover(pool=self.pool, state=self.state, secret=self._secret, clock=clock, wall=wall, sleep=sleep, rand=rand)
+        self.failover = Failover(
+            pool=self.pool, state=self.state, secret=self._secret, clock=clock, wall=wall, sleep=sleep, rand=rand
+        )
         self.gate = BudgetGate()  # catalog limits, cost, user and key budgets (byok.budgets)
         self.config = ConfigCache(
-            state_factory=state_factory or (
-                lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)
-            ),
-            clock=clock, poll_s=settings.BYOK.get("CONFIG_POLL_S", 0.5), on_load=self._loaded,
+            state_factory=state_factory
+            or (lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)),
+            clock=clock,
+            poll_s=settings.BYOK.get("CONFIG_POLL_S", 0.5),
+            on_load=self._loaded,
         )
         self._secrets: dict[bytes, str] = {}
         self._unreadable: set[bytes] = set()  # keys this process's master key(s) cannot open, logged once each
@@ -133,9 +139,12 @@ class BYOKHandler:
             except MasterKeyMismatchError:
                 if key.sealed.token not in self._unreadable:
                     self._unreadable.add(key.sealed.token)
-                    log.error("master_key_mismatch: key id=%s %s cannot be decrypted with BYOK_MASTER_KEY (nor "
-                              "BYOK_MASTER_KEY_PREVIOUS); this process skips it until it runs with the right master key",
-                              key.id, key.hint)
+                    log.error(
+                        "master_key_mismatch: key id=%s %s cannot be decrypted with BYOK_MASTER_KEY (nor "
+                        "BYOK_MASTER_KEY_PREVIOUS); this process skips it until it runs with the right master key",
+                        key.id,
+                        key.hint,
+                    )
                 raise
             remember_secret(secret)
             self._secrets[key.sealed.token] = secret
@@ -148,13 +157,21 @@ class BYOKHandler:
     async def test_provider(self, provider_id: int | str) -> dict[str, Any]:
         """A minimal live call (one short answer, no failover): ok, latency, error."""
         provider = await sync_to_async(registry.get_provider)(provider_id)
-        req = ChatRequest(model=provider.default_model or "", messages=(Message(role="user", content="ping"),), max_tokens=1)
+        req = ChatRequest(
+            model=provider.default_model or "", messages=(Message(role="user", content="ping"),), max_tokens=1
+        )
         started = self.clock()
         try:
             result = await self.chat(req, provider=provider.name, interface="test", failover=False)
         except ByokError as exc:
             return {"ok": False, "latency_ms": (self.clock() - started) * 1000, "error": exc.to_dict()}
-        return {"ok": True, "latency_ms": result.latency_ms, "model": result.model, "key_hint": result.key_hint, "error": None}
+        return {
+            "ok": True,
+            "latency_ms": result.latency_ms,
+            "model": result.model,
+            "key_hint": result.key_hint,
+            "error": None,
+        }
 
     # -- routing ----------------------------------------------------------------------------
 
@@ -173,17 +190,28 @@ class BYOKHandler:
     def _catalog_knows(self, provider: ProviderConfig, model: str) -> bool:
         return self.gate.current.catalog.lookup(provider.kind, model, provider.name) is not None
 
-    async def _admit(self, req: ChatRequest, provider: str | None, user_id: int | None, *, failover: bool = True) -> list[Target]:
+    async def _admit(
+        self, req: ChatRequest, provider: str | None, user_id: int | None, *, failover: bool = True
+    ) -> list[Target]:
         """Route, then prepare every target for its model and check the user's budgets."""
         targets = await self.route(req, provider, failover=failover)
-        admitted = await self.gate.admit(req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall())
+        admitted = await self.gate.admit(
+            req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall()
+        )
         return [replace(target, prepared=prepared) for target, prepared in admitted]
 
     # -- chat -----------------------------------------------------------------------------------
 
     async def chat(
-        self, req: ChatRequest, *, provider: str | None = None, user_id: int | None = None,
-        interface: str = "rest", failover: bool = True, deadline_s: float = 300.0, before_ms: float = 0.0,
+        self,
+        req: ChatRequest,
+        *,
+        provider: str | None = None,
+        user_id: int | None = None,
+        interface: str = "rest",
+        failover: bool = True,
+        deadline_s: float = 300.0,
+        before_ms: float = 0.0,
     ) -> ChatResult:
         """A complete answer, with failover; raises a ByokError subclass when it cannot get one.
 
@@ -191,15 +219,29 @@ class BYOKHandler:
         parsing), counted in the answer's overhead.
         """
         run = Run(uuid.uuid4().hex, self.clock(), before_ms=before_ms)
-        entry = UsageEntry(request_id=run.request_id, created_at=now_utc(), user_id=user_id, interface=interface, stream=False, model=req.model)
+        entry = UsageEntry(
+            request_id=run.request_id,
+            created_at=now_utc(),
+            user_id=user_id,
+            interface=interface,
+            stream=False,
+            model=req.model,
+        )
         try:
             targets = await self._admit(req, provider, user_id, failover=failover)
 
             async def call(target: Target, key: KeyConfig, secret: str) -> ChatResponse:
-                return await self.upstream.send(target.provider, key, secret, _with_model(_prepared(target, req), target.model, stream=False))
+                return await self.upstream.send(
+                    target.provider, key, secret, _with_model(_prepared(target, req), target.model, stream=False)
+                )
 
             answer, target, key = await self.failover.run(
-                run, targets, lambda t: _prepared_reserve(t, req), call, deadline=run.started + deadline_s, blocked=self.gate.key_blocker(self.state()),
+                run,
+                targets,
+                lambda t: _prepared_reserve(t, req),
+                call,
+                deadline=run.started + deadline_s,
+                blocked=self.gate.key_blocker(self.state()),
             )
         except BaseException as exc:
             self._finish(entry, run, error=exc)
@@ -207,16 +249,30 @@ class BYOKHandler:
         usage = answer.usage or Usage()
         self._fill(entry, run, target, key, usage)
         self._finish(entry, run)
-        await self.gate.spend(self.state(), user_id=user_id, key_id=key.id, kind=target.provider.kind, usage=usage, cost=entry.cost)
+        await self.gate.spend(
+            self.state(), user_id=user_id, key_id=key.id, kind=target.provider.kind, usage=usage, cost=entry.cost
+        )
         return ChatResult(
-            response=answer, provider=target.provider.name, model=answer.model or target.model, key_hint=key.hint,
-            attempts=run.attempts, latency_ms=entry.latency_ms, failover_ms=entry.failover_ms, request_id=run.request_id,
+            response=answer,
+            provider=target.provider.name,
+            model=answer.model or target.model,
+            key_hint=key.hint,
+            attempts=run.attempts,
+            latency_ms=entry.latency_ms,
+            failover_ms=entry.failover_ms,
+            request_id=run.request_id,
             overhead_ms=entry.overhead_ms or 0.0,
         )
 
     async def stream(
-        self, req: ChatRequest, *, provider: str | None = None, user_id: int | None = None,
-        interface: str = "rest", deadline_s: float = 300.0, before_ms: float = 0.0,
+        self,
+        req: ChatRequest,
+        *,
+        provider: str | None = None,
+        user_id: int | None = None,
+        interface: str = "rest",
+        deadline_s: float = 300.0,
+        before_ms: float = 0.0,
     ) -> AsyncGenerator[GatewayEvent, None]:
         """StreamStarted, then normalised events as they arrive, then exactly one StreamDone or StreamFailed.
 
@@ -230,7 +286,14 @@ class BYOKHandler:
         for `chat()`.
         """
         run = Run(uuid.uuid4().hex, self.clock(), before_ms=before_ms)
-        entry = UsageEntry(request_id=run.request_id, created_at=now_utc(), user_id=user_id, interface=interface, stream=True, model=req.model)
+        entry = UsageEntry(
+            request_id=run.request_id,
+            created_at=now_utc(),
+            user_id=user_id,
+            interface=interface,
+            stream=True,
+            model=req.model,
+        )
         opened: UpstreamStream | None = None
         usage = Usage()
         outcome: BaseException | None = None
@@ -239,10 +302,17 @@ class BYOKHandler:
                 targets = await self._admit(req, provider, user_id)
 
                 async def call(target: Target, key: KeyConfig, secret: str) -> UpstreamStream:
-                    return await self.upstream.open_stream(target.provider, key, secret, _with_model(_prepared(target, req), target.model, stream=True))
+                    return await self.upstream.open_stream(
+                        target.provider, key, secret, _with_model(_prepared(target, req), target.model, stream=True)
+                    )
 
                 opened, target, key = await self.failover.run(
-                    run, targets, lambda t: _prepared_reserve(t, req), call, deadline=run.started + deadline_s, blocked=self.gate.key_blocker(self.state()),
+                    run,
+                    targets,
+                    lambda t: _prepared_reserve(t, req),
+                    call,
+                    deadline=run.started + deadline_s,
+                    blocked=self.gate.key_blocker(self.state()),
                 )
             except ByokError as exc:
                 outcome = exc
@@ -253,8 +323,12 @@ class BYOKHandler:
             entry.ttft_ms = (opened.first_token_at - run.started) * 1000 if opened.first_token_at else None
             entry.overhead_ms = run.overhead_ms(self.clock())
             yield StreamStarted(
-                provider=target.provider.name, model=opened.model or target.model, key_hint=key.hint,
-                attempts=run.attempt_dicts(), request_id=run.request_id, failover_ms=entry.failover_ms,
+                provider=target.provider.name,
+                model=opened.model or target.model,
+                key_hint=key.hint,
+                attempts=run.attempt_dicts(),
+                request_id=run.request_id,
+                failover_ms=entry.failover_ms,
                 overhead_ms=entry.overhead_ms,
             )
             finish = None
@@ -277,9 +351,15 @@ class BYOKHandler:
             yield StreamDone(
                 finish_reason=finish.finish_reason if finish else "stop",  # type: ignore[arg-type]  # a finish event has one
                 raw_finish_reason=finish.raw_finish_reason if finish else None,
-                usage=usage, provider=target.provider.name, model=opened.model or target.model, key_hint=key.hint,
-                attempts=run.attempt_dicts(), latency_ms=(self.clock() - run.started) * 1000,
-                failover_ms=entry.failover_ms, ttft_ms=entry.ttft_ms, request_id=run.request_id,
+                usage=usage,
+                provider=target.provider.name,
+                model=opened.model or target.model,
+                key_hint=key.hint,
+                attempts=run.attempt_dicts(),
+                latency_ms=(self.clock() - run.started) * 1000,
+                failover_ms=entry.failover_ms,
+                ttft_ms=entry.ttft_ms,
+                request_id=run.request_id,
             )
         except BaseException as exc:  # cancelled, or the consumer closed us (GeneratorExit)
             outcome = exc
@@ -289,8 +369,14 @@ class BYOKHandler:
                 await opened.aclose()
             self._finish(entry, run, error=outcome)
             if run.current is not None:
-                await self.gate.spend(self.state(), user_id=user_id, key_id=run.current[1].id,
-                                      kind=run.current[0].provider.kind, usage=usage, cost=entry.cost)
+                await self.gate.spend(
+                    self.state(),
+                    user_id=user_id,
+                    key_id=run.current[1].id,
+                    kind=run.current[0].provider.kind,
+                    usage=usage,
+                    cost=entry.cost,
+                )
 
     # -- accounting -----------------------------------------------------------------------------
 
@@ -322,9 +408,16 @@ class BYOKHandler:
         else:
             entry.status, entry.error_code = "error", "internal_error"
         self.usage.add(entry)
-        log.info("chat request_id=%s provider=%s model=%s attempts=%d status=%s code=%s latency_ms=%.1f",
-                 run.request_id, entry.provider_name or "-", entry.model, entry.attempts, entry.status,
-                 entry.error_code or "-", entry.latency_ms)
+        log.info(
+            "chat request_id=%s provider=%s model=%s attempts=%d status=%s code=%s latency_ms=%.1f",
+            run.request_id,
+            entry.provider_name or "-",
+            entry.model,
+            entry.attempts,
+            entry.status,
+            entry.error_code or "-",
+            entry.latency_ms,
+        )
 
     async def flush_usage(self) -> None:
         await self.usage.flush()
@@ -333,8 +426,6 @@ class BYOKHandler:
         await self.upstream.aclose()
         await self.config.aclose()
         await self.usage.flush()
-
-
 
 
 def _with_model(req: ChatRequest, model: str, *, stream: bool) -> ChatRequest:

@@ -29,7 +29,13 @@ class KeyPool:
         return group_scope(key.quota_group) if key.quota_group else key_scope(key.id)
 
     async def pick(
-        self, state: StateBackend, provider: ProviderConfig, *, tokens: int, exclude: set[int], now: float,
+        self,
+        state: StateBackend,
+        provider: ProviderConfig,
+        *,
+        tokens: int,
+        exclude: set[int],
+        now: float,
         blocked: Callable[[KeyConfig], Awaitable[float | None]] | None = None,
     ) -> tuple[KeyConfig | None, float | None]:
         """A key that took this request's slot, or (None, earliest time one could).
@@ -49,8 +55,13 @@ class KeyPool:
                 earliest = until if earliest is None else min(earliest, until)
                 continue
             got = await state.acquire(
-                str(key.id), rpm=key.rpm, tpm=key.tpm, tokens=tokens, quota=key.token_quota,
-                quota_window_s=key.quota_window_s, groups=(group_scope(key.quota_group),) if key.quota_group else (),
+                str(key.id),
+                rpm=key.rpm,
+                tpm=key.tpm,
+                tokens=tokens,
+                quota=key.token_quota,
+                quota_window_s=key.quota_window_s,
+                groups=(group_scope(key.quota_group),) if key.quota_group else (),
             )
             if got:
                 return key, None
@@ -64,7 +75,9 @@ class KeyPool:
             return
         resets = [r for r in (info.reset_requests_s, info.reset_tokens_s) if r is not None]
         await state.note_remaining(
-            str(key.id), remaining_requests=info.remaining_requests, remaining_tokens=info.remaining_tokens,
+            str(key.id),
+            remaining_requests=info.remaining_requests,
+            remaining_tokens=info.remaining_tokens,
             reset_at=now + max(resets) if resets else None,
         )
 

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from byok.maxtokens import Prepared
 from byok.exceptions import NoUsableProviderError, ProviderNotFoundError
 from byok.gateway.config_cache import ProviderConfig, Snapshot
+from byok.maxtokens import Prepared
 from byok.providers.types import ChatRequest
 
 __all__ = ["Target", "route", "split_model"]
@@ -48,7 +48,11 @@ def split_model(model: str, known: dict[str, Any]) -> tuple[str | None, str]:
 
 
 def route(
-    snap: Snapshot, req: ChatRequest, provider: str | None, *, failover: bool = True,
+    snap: Snapshot,
+    req: ChatRequest,
+    provider: str | None,
+    *,
+    failover: bool = True,
     knows: Callable[[ProviderConfig, str], bool] | None = None,
 ) -> list[Target]:
     """The ordered targets for a request; raises ProviderNotFoundError / NoUsableProviderError.
@@ -76,7 +80,10 @@ def route(
             auto = [p for p in snap.ordered if p.enabled and p.keys]
             if not auto:
                 raise NoUsableProviderError("No enabled provider with a usable key is configured.")
-            targets = [Target(p, (model or p.default_model) if i == 0 else p.default_model, p.max_retries) for i, p in enumerate(auto)]
+            targets = [
+                Target(p, (model or p.default_model) if i == 0 else p.default_model, p.max_retries)
+                for i, p in enumerate(auto)
+            ]
             return targets[:1] if not failover else targets
     retries = policy.max_retries if policy else primary.max_retries
     targets = [Target(primary, model or primary.default_model, retries)]
@@ -88,7 +95,9 @@ def route(
     return targets
 
 
-def _catalog_owner(snap: Snapshot, model: str, knows: Callable[[ProviderConfig, str], bool] | None, failover: bool) -> str | None:
+def _catalog_owner(
+    snap: Snapshot, model: str, knows: Callable[[ProviderConfig, str], bool] | None, failover: bool
+) -> str | None:
     """For a slash model whose prefix is no provider: None (default route) if the default route's provider
     knows the whole id, else the name of the first provider that does; ProviderNotFoundError if none does."""
     owners = [p for p in snap.ordered if knows is not None and knows(p, model)]

@@ -127,7 +127,9 @@ async def aiter_body(response: httpx.Response, provider: str) -> AsyncIterator[b
 class UpstreamStream:
     """A provider stream that has produced its first token (or ended); `events()` replays what was held."""
 
-    def __init__(self, exits: contextlib.AsyncExitStack, parser: StreamParser, body: AsyncIterator[bytes], provider: str) -> None:
+    def __init__(
+        self, exits: contextlib.AsyncExitStack, parser: StreamParser, body: AsyncIterator[bytes], provider: str
+    ) -> None:
         self._exits = exits
         self._parser = parser
         self._body = body
@@ -195,8 +197,13 @@ class Upstream:
     """Sends requests to providers and feeds what their headers say back to the key pool."""
 
     def __init__(
-        self, clients: ClientRegistry, pool: KeyPool, *, state: Callable[[], StateBackend],
-        clock: Callable[[], float], wall: Callable[[], float],
+        self,
+        clients: ClientRegistry,
+        pool: KeyPool,
+        *,
+        state: Callable[[], StateBackend],
+        clock: Callable[[], float],
+        wall: Callable[[], float],
     ) -> None:
         self.clients = clients
         self.pool = pool
@@ -209,18 +216,24 @@ class Upstream:
         adapter = provider.adapter
         up = adapter.build_request(req, api_key=secret, base_url=provider.base_url or None)
         with map_transport_errors(provider.name):
-            response = await self.clients.get().request(up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout)
+            response = await self.clients.get().request(
+                up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout
+            )
             body = await response.aread()
         if response.status_code >= 400:
             raise adapter.classify_error(response.status_code, response.headers, body)
         await self.pool.note_headers(self._state(), key, adapter.parse_rate_limits(response.headers), self.wall())
         return adapter.parse_response(body, status=response.status_code)
 
-    async def open_stream(self, provider: ProviderConfig, key: KeyConfig, secret: str, req: ChatRequest) -> UpstreamStream:
+    async def open_stream(
+        self, provider: ProviderConfig, key: KeyConfig, secret: str, req: ChatRequest
+    ) -> UpstreamStream:
         """A stream read up to its first token; on any failure it is closed (no pooled connection leaks) and raises."""
         adapter = provider.adapter
         up = adapter.build_request(req, api_key=secret, base_url=provider.base_url or None)
-        context = self.clients.get().stream(up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout)
+        context = self.clients.get().stream(
+            up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout
+        )
         async with contextlib.AsyncExitStack() as exits:
             with map_transport_errors(provider.name):
                 response = await exits.enter_async_context(context)
@@ -229,7 +242,9 @@ class Upstream:
                     body = await response.aread()
                 raise adapter.classify_error(response.status_code, response.headers, body)
             await self.pool.note_headers(self._state(), key, adapter.parse_rate_limits(response.headers), self.wall())
-            stream = UpstreamStream(exits.pop_all(), adapter.stream_parser(), aiter_body(response, provider.name), provider.name)
+            stream = UpstreamStream(
+                exits.pop_all(), adapter.stream_parser(), aiter_body(response, provider.name), provider.name
+            )
         try:
             await stream.prime(self.clock)
         except BaseException:

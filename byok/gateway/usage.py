@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -89,13 +89,27 @@ def _record(e: UsageEntry, users: set[int], known: set[int]):
     from byok.models import UsageRecord
 
     return UsageRecord(
-        request_id=clean_text(e.request_id), created_at=e.created_at, user_id=e.user_id if e.user_id in users else None,
-        interface=clean_text(e.interface), stream=e.stream, model=clean_text(e.model)[:200],
-        provider_id=e.provider_id if e.provider_id in known else None, provider_name=clean_text(e.provider_name)[:64],
-        key_fingerprint=clean_text(e.key_fingerprint), key_hint=clean_text(e.key_hint), status=e.status,
-        error_code=clean_text(e.error_code)[:64], attempts=e.attempts, failover_path=_clean_json(e.failover_path),
-        tokens_in=e.tokens_in, tokens_out=e.tokens_out, latency_ms=e.latency_ms, ttft_ms=e.ttft_ms,
-        failover_ms=e.failover_ms, cost=e.cost, overhead_ms=e.overhead_ms,
+        request_id=clean_text(e.request_id),
+        created_at=e.created_at,
+        user_id=e.user_id if e.user_id in users else None,
+        interface=clean_text(e.interface),
+        stream=e.stream,
+        model=clean_text(e.model)[:200],
+        provider_id=e.provider_id if e.provider_id in known else None,
+        provider_name=clean_text(e.provider_name)[:64],
+        key_fingerprint=clean_text(e.key_fingerprint),
+        key_hint=clean_text(e.key_hint),
+        status=e.status,
+        error_code=clean_text(e.error_code)[:64],
+        attempts=e.attempts,
+        failover_path=_clean_json(e.failover_path),
+        tokens_in=e.tokens_in,
+        tokens_out=e.tokens_out,
+        latency_ms=e.latency_ms,
+        ttft_ms=e.ttft_ms,
+        failover_ms=e.failover_ms,
+        cost=e.cost,
+        overhead_ms=e.overhead_ms,
     )
 
 
@@ -107,15 +121,21 @@ def _write(entries: list[UsageEntry]) -> int:
     from byok.models import ApiKey, Provider, UsageRecord
 
     # Providers and users deleted while their request ran are recorded by name / as anonymous.
-    known = set(Provider.objects.filter(pk__in={e.provider_id for e in entries if e.provider_id}).values_list("pk", flat=True))
-    users = set(get_user_model().objects.filter(pk__in={e.user_id for e in entries if e.user_id}).values_list("pk", flat=True))
+    known = set(
+        Provider.objects.filter(pk__in={e.provider_id for e in entries if e.provider_id}).values_list("pk", flat=True)
+    )
+    users = set(
+        get_user_model().objects.filter(pk__in={e.user_id for e in entries if e.user_id}).values_list("pk", flat=True)
+    )
     records = [_record(e, users, known) for e in entries]
     failed = 0
     try:
         with transaction.atomic():
             UsageRecord.objects.bulk_create(records, ignore_conflicts=True)
     except Exception as exc:  # one bad row must not cost the others: write them one by one
-        log.warning("a batch of %d usage records failed (%s); writing them one by one", len(records), type(exc).__name__)
+        log.warning(
+            "a batch of %d usage records failed (%s); writing them one by one", len(records), type(exc).__name__
+        )
         for record in records:
             try:
                 with transaction.atomic():
@@ -172,8 +192,11 @@ class UsageWriter:
     def stats(self) -> dict[str, int]:
         """The writer's figures, for metrics."""
         return {
-            "queued": self._queue.qsize(), "high_water": self.high_water, "dropped": self.dropped,
-            "written": self.written, "failed_rows": self.failed_rows,
+            "queued": self._queue.qsize(),
+            "high_water": self.high_water,
+            "dropped": self.dropped,
+            "written": self.written,
+            "failed_rows": self.failed_rows,
         }
 
     async def flush(self) -> None:
@@ -265,4 +288,4 @@ def flush_all(timeout: float = 10.0) -> None:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -15,7 +15,7 @@ Differences from the OpenAI shape that this module absorbs:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -31,7 +31,7 @@ from byok.exceptions import (
     RateLimitError,
     ServerError,
 )
-from byok.providers.anthropic_stream import PROVIDER, FINISH_REASONS, AnthropicStreamParser, read_usage
+from byok.providers.anthropic_stream import FINISH_REASONS, PROVIDER, AnthropicStreamParser, read_usage
 from byok.providers.base import ProviderAdapter
 from byok.providers.ratelimit import int_header, retry_after_seconds, seconds_until
 from byok.providers.types import (
@@ -267,6 +267,6 @@ def _rate_limit_wait(h: Mapping[str, str]) -> float | None:
 
 
 def _seconds_until_next_month(now: datetime | None = None) -> float:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
-    return (datetime(year, month, 1, tzinfo=timezone.utc) - now).total_seconds()
+    return (datetime(year, month, 1, tzinfo=UTC) - now).total_seconds()

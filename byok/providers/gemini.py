@@ -17,7 +17,7 @@ Differences from the OpenAI shape that this module absorbs:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,10 +78,14 @@ class GeminiAdapter(ProviderAdapter):
             body["tools"] = [{"functionDeclarations": declarations}]
         if req.tool_choice:
             mode = _TOOL_MODES.get(req.tool_choice)
-            config: dict[str, Any] = {"mode": mode} if mode else {
-                "mode": "ANY",
-                "allowedFunctionNames": [req.tool_choice],
-            }
+            config: dict[str, Any] = (
+                {"mode": mode}
+                if mode
+                else {
+                    "mode": "ANY",
+                    "allowedFunctionNames": [req.tool_choice],
+                }
+            )
             body["toolConfig"] = {"functionCallingConfig": config}
         generation: dict[str, Any] = {}
         if req.temperature is not None:
@@ -177,10 +181,10 @@ def seconds_until_pacific_midnight(now: datetime | None = None) -> float:
     quotas reset at midnight Pacific time"). Computed in the zone itself, so a
     day with a daylight-saving change is 23 or 25 hours long.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     local = now.astimezone(_PACIFIC)
     midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=_PACIFIC)
-    return (midnight.astimezone(timezone.utc) - now.astimezone(timezone.utc)).total_seconds()
+    return (midnight.astimezone(UTC) - now.astimezone(UTC)).total_seconds()
 
 
 def _is_daily(details: list[dict[str, Any]]) -> bool:

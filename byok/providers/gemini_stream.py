@@ -26,10 +26,24 @@ PROVIDER = "gemini"
 
 # https://ai.google.dev/api/generate-content#FinishReason. A STOP after function calls
 # becomes tool_calls (Gemini has no tool-specific reason); values not listed map to stop.
-_FILTERED = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-             "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION")
-_FAILED = ("MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "LANGUAGE", "OTHER",
-           "FINISH_REASON_UNSPECIFIED")
+_FILTERED = (
+    "SAFETY",
+    "RECITATION",
+    "BLOCKLIST",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION",
+)
+_FAILED = (
+    "MALFORMED_FUNCTION_CALL",
+    "UNEXPECTED_TOOL_CALL",
+    "TOO_MANY_TOOL_CALLS",
+    "LANGUAGE",
+    "OTHER",
+    "FINISH_REASON_UNSPECIFIED",
+)
 FINISH_REASONS: dict[str, FinishReason] = {
     "STOP": "stop",
     "MAX_TOKENS": "length",

@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 __all__ = ["int_header", "parse_duration", "retry_after_seconds", "seconds_until"]
@@ -66,7 +66,7 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     if when is None:
         return None
     if when.tzinfo is None:  # RFC 9110 dates are GMT
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 
@@ -105,7 +105,7 @@ def seconds_until(timestamp: str, now: float | None = None) -> float | None:
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 

@@ -65,7 +65,11 @@ def stored_text_problem(value: str) -> str | None:
 def content_problem(value: str) -> str | None:
     """Message text: tabs and line breaks are fine, other control characters are not."""
     found = _CONTENT_CONTROL.search(value)
-    return None if found is None else f"must not contain control characters other than tab and line breaks (found {_describe(found.group())})"
+    return (
+        None
+        if found is None
+        else f"must not contain control characters other than tab and line breaks (found {_describe(found.group())})"
+    )
 
 
 def is_number(value: Any) -> bool:

@@ -50,7 +50,9 @@ __all__ = [
 _PROCESS_STORE = MemoryStore()
 
 
-def disable_keys(key_ids: Sequence[object], *, redis_url: str | None, prefix: str = "byok:", ttl_s: float = DISABLED_TTL_S) -> None:
+def disable_keys(
+    key_ids: Sequence[object], *, redis_url: str | None, prefix: str = "byok:", ttl_s: float = DISABLED_TTL_S
+) -> None:
     """Mark revoked keys unusable in the shared state, synchronously (see ``StateBackend.disable_key``).
 
     Called by the registry when a revoke commits, before the API answers; with

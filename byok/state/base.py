@@ -139,7 +139,9 @@ class BudgetStatus:
             reason = "tokens"
         elif spend_limit is not None and nanos >= round(spend_limit * NANO):
             reason = "spend"
-        return cls(ok=reason is None, reset_at=reset_at, used_tokens=used_tokens, used_spend=nanos / NANO, reason=reason)
+        return cls(
+            ok=reason is None, reset_at=reset_at, used_tokens=used_tokens, used_spend=nanos / NANO, reason=reason
+        )
 
 
 class StateBackend(abc.ABC):

@@ -179,7 +179,13 @@ class RedisStateBackend(StateBackend):
             return
         now = self._now()
         keys = [self._window_key(key_id), self._quota_key(key_id)]
-        args: list[Any] = [_num(now if at is None else at), int(tokens_delta), _num(now), _num(BUCKET_S), WINDOW_BUCKETS]
+        args: list[Any] = [
+            _num(now if at is None else at),
+            int(tokens_delta),
+            _num(now),
+            _num(BUCKET_S),
+            WINDOW_BUCKETS,
+        ]
         await self._call(self._record(keys=keys, args=args))
 
     async def note_remaining(

@@ -73,7 +73,10 @@ def handler(fake_time):
     store = MemoryStore()
     return BYOKHandler(
         state_factory=lambda: MemoryStateBackend(now=fake_time.wall, store=store),
-        clock=fake_time.mono, wall=fake_time.wall, sleep=fake_time.sleep, rand=lambda: 0.5,
+        clock=fake_time.mono,
+        wall=fake_time.wall,
+        sleep=fake_time.sleep,
+        rand=lambda: 0.5,
     )
 
 
@@ -164,8 +167,15 @@ def _missing(service: str) -> str | None:
     if service == "redis":
         import redis
 
-        urls = dict.fromkeys(u for u in (os.environ.get("REDIS_URL"), test_redis_url(),
-                                         os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")) if u)
+        urls = dict.fromkeys(
+            u
+            for u in (
+                os.environ.get("REDIS_URL"),
+                test_redis_url(),
+                os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+            )
+            if u
+        )
         for url in urls:
             try:
                 with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as client:
@@ -198,8 +208,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 # The modules whose tests start real processes (daphne, the fake provider, manage.py) are `live`.
 LIVE_MODULES = (
-    "e2e/", "api/test_live_management.py", "test_bench_smoke.py", "test_chat_page_browser.py", "test_demo.py",
-    "test_fakeprovider.py", "test_live_server.py", "test_openai_sdk_live.py", "test_serve.py", "test_startup.py",
+    "e2e/",
+    "api/test_live_management.py",
+    "test_bench_smoke.py",
+    "test_chat_page_browser.py",
+    "test_demo.py",
+    "test_fakeprovider.py",
+    "test_live_server.py",
+    "test_openai_sdk_live.py",
+    "test_serve.py",
+    "test_startup.py",
     "test_ws_live.py",
 )
 

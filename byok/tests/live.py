@@ -96,7 +96,10 @@ def start_fake_provider(tmp: Path, *args: str) -> FakeProvider:
     with log.open("w") as err:
         proc = subprocess.Popen(
             python_command("-m", "devtools.fakeprovider", "--host", "127.0.0.1", "--port", "0", *args),
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
         )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -109,9 +112,13 @@ def start_fake_provider(tmp: Path, *args: str) -> FakeProvider:
 def _base_env() -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "DJANGO_", "DATABASE_URL", "COV_CORE"))}
     keep.update(
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(40), BYOK_MASTER_KEY=new_master_key(),
-        BYOK_ALLOW_PRIVATE_BASE_URLS="true", ALLOWED_HOSTS="127.0.0.1,localhost",
-        BYOK_ADMIN_USER=ADMIN_USER, BYOK_ADMIN_PASSWORD=ADMIN_PASSWORD, PYTHONUNBUFFERED="1",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        BYOK_MASTER_KEY=new_master_key(),
+        BYOK_ALLOW_PRIVATE_BASE_URLS="true",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        BYOK_ADMIN_USER=ADMIN_USER,
+        BYOK_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        PYTHONUNBUFFERED="1",
     )
     return keep
 
@@ -183,7 +190,12 @@ def start_daphne(env: dict[str, str], tmp: Path, *, extra_env: dict[str, str] | 
 
 
 def start_served(
-    env: dict[str, str], tmp: Path, *, server: str = "daphne", workers: int = 1, extra_env: dict[str, str] | None = None,
+    env: dict[str, str],
+    tmp: Path,
+    *,
+    server: str = "daphne",
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> LiveServer:
     """byok as `make serve` starts it (`python -m byok_project.serve`): `server`, `workers` processes."""
     port = free_port()
@@ -193,7 +205,12 @@ def start_served(
 
 
 def _start_server(
-    command: list[str], port: int, env: dict[str, str], tmp: Path, name: str, extra_env: dict[str, str] | None,
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    tmp: Path,
+    name: str,
+    extra_env: dict[str, str] | None,
 ) -> LiveServer:
     log = tmp / f"{name}-{port}.log"
     full_env = {**env, **(extra_env or {})}

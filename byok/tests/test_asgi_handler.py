@@ -26,7 +26,10 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 UPSTREAM = "https://api.openai.com/v1/chat/completions"
 ANSWER = {
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4o-mini",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
 }
@@ -57,8 +60,10 @@ def _measure(app, send):
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             await send(client)  # warm: token cached, configuration loaded
             await asyncio.sleep(0.5)  # the warm request's usage is written
-            with mock.patch.object(asgiref_sync.SyncToAsync, "__call__", counting), \
-                    mock.patch.object(threading.Thread, "start", starting):
+            with (
+                mock.patch.object(asgiref_sync.SyncToAsync, "__call__", counting),
+                mock.patch.object(threading.Thread, "start", starting),
+            ):
                 result = await send(client)
             return result, hops, started
 
@@ -67,7 +72,9 @@ def _measure(app, send):
 
 @pytest.fixture
 def chat(alice):
-    registry.register_provider(kind="openai", name="up", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini")
+    registry.register_provider(
+        kind="openai", name="up", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini"
+    )
     return {"Authorization": f"Bearer {Token.objects.create(user=alice).key}"}
 
 
@@ -93,7 +100,9 @@ def test_a_chat_answer_through_the_asgi_app_starts_no_thread_and_makes_no_sync_c
 def test_a_streamed_chat_answer_through_the_asgi_app_starts_no_thread_and_makes_no_sync_call(chat):
     from byok_project.asgi import application
 
-    respx.post(UPSTREAM).mock(return_value=httpx.Response(200, content=STREAM, headers={"content-type": "text/event-stream"}))
+    respx.post(UPSTREAM).mock(
+        return_value=httpx.Response(200, content=STREAM, headers={"content-type": "text/event-stream"})
+    )
     body = {"model": "up/gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
 
     async def send(client):
@@ -146,6 +155,7 @@ def test_async_request_started_receivers_are_still_awaited(alice):
 
     signals.request_started.connect(started, dispatch_uid="test-asgi-handler-started")
     try:
+
         async def run():
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

@@ -70,11 +70,14 @@ def test_a_chat_request_through_the_asgi_app_runs_no_middleware_hook_in_a_thread
     from byok_project.asgi import application
 
     auth = {"Authorization": f"Bearer {Token.objects.create(user=alice).key}"}
-    results = _hops_during(application, [
-        ("GET", "/v1/models", {"headers": auth}),
-        ("POST", "/v1/chat/completions", {"headers": auth, "json": {"model": "x", "messages": "not a list"}}),
-        ("POST", "/api/chat", {"headers": auth, "json": {"messages": 3}}),
-    ])
+    results = _hops_during(
+        application,
+        [
+            ("GET", "/v1/models", {"headers": auth}),
+            ("POST", "/v1/chat/completions", {"headers": auth, "json": {"model": "x", "messages": "not a list"}}),
+            ("POST", "/api/chat", {"headers": auth, "json": {"messages": 3}}),
+        ],
+    )
     assert [status for status, _ in results] == [200, 400, 422]
     assert results[0][1] == []  # the 200: not one thread hop
     for _, hops in results:

@@ -11,11 +11,12 @@ import asyncio
 import json
 import math
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
 
+from byok.tests.live import start_fake_provider
 from devtools.bench import __main__ as cli
 from devtools.bench.http import HttpRun, Plan, baseline_targets, gateway_targets, measure_openai
 from devtools.bench.inprocess import measure_inprocess
@@ -25,7 +26,6 @@ from devtools.bench.servers import read_memory, summarize_profile
 from devtools.bench.setup import BENCH_KEY, MODEL, register_bench_providers
 from devtools.bench.stats import LoadResult, Sample, added, per_chunk, percentile, ratio, summarize
 from devtools.bench.websocket import ramp
-from byok.tests.live import start_fake_provider
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +83,13 @@ async def test_run_load_stops_starting_requests_at_its_time_limit():
 
 
 def test_profiles_are_summarized_by_leaf_and_package():
-    collapsed = "\n".join([
-        "run (twisted/internet/base.py:10);view (byok/api/chat_views.py:3);loads (json/decoder.py:5) 6",
-        "run (twisted/internet/base.py:10);select (selectors.py:1) 4",
-        "garbage line",
-    ])
+    collapsed = "\n".join(
+        [
+            "run (twisted/internet/base.py:10);view (byok/api/chat_views.py:3);loads (json/decoder.py:5) 6",
+            "run (twisted/internet/base.py:10);select (selectors.py:1) 4",
+            "garbage line",
+        ]
+    )
     profile = summarize_profile(collapsed)
     assert profile.samples == 10
     assert profile.leaves[0] == ("loads (json/decoder.py)", 60.0)
@@ -144,7 +146,9 @@ async def test_the_load_generator_tells_answers_from_failures(fake):
         assert (await chat_once(client, Target(f"{fake.url}/v1/chat/completions", MODEL, headers))).ok
         refused = await chat_once(client, Target(f"{fake.url}/cfg/fault=500/v1/chat/completions", MODEL, headers))
         assert (refused.ok, refused.status, refused.error) == (False, 500, "http 500")
-        broken = await stream_once(client, Target(f"{fake.url}/cfg/fault=stream_error/v1/chat/completions", MODEL, headers))
+        broken = await stream_once(
+            client, Target(f"{fake.url}/cfg/fault=stream_error/v1/chat/completions", MODEL, headers)
+        )
         assert (broken.ok, broken.error) == (False, "stream error event")
         denied = await stream_once(client, Target(f"{fake.url}/cfg/fault=503/v1/chat/completions", MODEL, headers))
         assert (denied.ok, denied.status) == (False, 503)
@@ -161,18 +165,34 @@ def test_a_small_bench_run_measures_and_reports(fake, tmp_path, settings):
     settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}  # the fake provider is on loopback
     register_bench_providers(fake.url)
     register_bench_providers(fake.url)  # idempotent
-    inprocess = [asyncio.run(measure_inprocess(fake.url, t, requests=5, streams=2, warmup=1, chunk_streams=2))
-                 for t in ("default", "aiohttp")]
+    inprocess = [
+        asyncio.run(measure_inprocess(fake.url, t, requests=5, streams=2, warmup=1, chunk_streams=2))
+        for t in ("default", "aiohttp")
+    ]
     for r in inprocess:
         assert r.errors == 0 and r.chunks_per_stream == 100
         assert r.handler_chat.n == 5 and r.handler_ttft.n == 2
-        assert not math.isnan(r.added_chat_median_ms + r.added_chat_p99_ms + r.added_ttft_ms + r.added_chunk_us
-                              + r.added_chat_cpu_ms + r.parsing_chunk_us + r.added_interval_us)
+        assert not math.isnan(
+            r.added_chat_median_ms
+            + r.added_chat_p99_ms
+            + r.added_ttft_ms
+            + r.added_chunk_us
+            + r.added_chat_cpu_ms
+            + r.parsing_chunk_us
+            + r.added_interval_us
+        )
         assert r.chunk_cost.handler_us > 0 and r.chunk_cost.direct_us > 0 and r.chunk_cost.parser_us > 0
 
-    baseline = asyncio.run(measure_openai("baseline", baseline_targets(fake.url), Plan.smoke(), server_pid=fake.proc.pid))
+    baseline = asyncio.run(
+        measure_openai("baseline", baseline_targets(fake.url), Plan.smoke(), server_pid=fake.proc.pid)
+    )
     assert {k: len(v.samples) for k, v in baseline.results.items()} == {
-        ("chat", 1): 5, ("chat", 4): 12, ("stream", 1): 2, ("stream", 4): 4, ("paced", 1): 2}
+        ("chat", 1): 5,
+        ("chat", 4): 12,
+        ("stream", 1): 2,
+        ("stream", 4): 4,
+        ("paced", 1): 2,
+    }
     assert all(r.errors == 0 for r in baseline.results.values())
     assert baseline.memory["VmHWM"] > 0
     assert baseline.cpu[("chat", 4)] >= 0 and baseline.cpu_per_chunk() is not None  # ticks of 10 ms: may be 0
@@ -190,15 +210,32 @@ def test_a_small_bench_run_measures_and_reports(fake, tmp_path, settings):
     at50 = {("chat", 50): baseline.results[("chat", 4)]}
     one = HttpRun("byok HTTP, stand-in, Redis state", "aiohttp", at50, {"VmHWM": 90.0, "processes": 1.0})
     two = HttpRun("byok HTTP, stand-in, 2 workers", "aiohttp", at50, {"VmHWM": 90.0, "processes": 3.0})
-    data = BenchData(started=datetime.now(timezone.utc), mode="quick", seconds=12.0, baseline={"aiohttp": baseline},
-                     inprocess=inprocess, gateways=[stand_in], ws=ws, ws_setup={"chunks": 3, "delay_ms": 1, "direct_s": 0.0,
-                                                                               "transport": "aiohttp"},
-                     notes=["Redis figures: not measured."], servers=[ServerRun("uvicorn", stand_in, ws)],
-                     workers={1: one, 2: two})
+    data = BenchData(
+        started=datetime.now(UTC),
+        mode="quick",
+        seconds=12.0,
+        baseline={"aiohttp": baseline},
+        inprocess=inprocess,
+        gateways=[stand_in],
+        ws=ws,
+        ws_setup={"chunks": 3, "delay_ms": 1, "direct_s": 0.0, "transport": "aiohttp"},
+        notes=["Redis figures: not measured."],
+        servers=[ServerRun("uvicorn", stand_in, ws)],
+        workers={1: one, 2: two},
+    )
     stand_in.profile = summarize_profile("a (byok/x.py:1) 3")
     text = render(data)
-    for heading in ("## Targets", "## Side by side", "## Baseline", "## `BYOKHandler` in process", "## HTTP",
-                    "## Servers", "## Workers", "## Websocket", "## Where the time goes"):
+    for heading in (
+        "## Targets",
+        "## Side by side",
+        "## Baseline",
+        "## `BYOKHandler` in process",
+        "## HTTP",
+        "## Servers",
+        "## Workers",
+        "## Websocket",
+        "## Where the time goes",
+    ):
         assert heading in text
     assert "Redis figures: not measured." in text and " cores, " in text
     assert "| uvicorn | " in text and "stand-in, 2 workers" in text
@@ -209,14 +246,16 @@ def test_a_small_bench_run_measures_and_reports(fake, tmp_path, settings):
     assert names["HTTP (stand-in): added latency at c=1, median"].met is not None
     assert names["HTTP (stand-in): added time to first token (c=1)"].met is not None
     assert names["HTTP (stand-in): peak RSS"].met is True
-    assert names["BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's"].met is False  # same figures: 1×
+    assert (
+        names["BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's"].met is False
+    )  # same figures: 1×
     assert names["in process (default): added latency, median"].met is not None
 
     out = tmp_path / "benchmarks.md"
     write(out, text)
     assert ANALYSIS_MARKER in out.read_text() and "## Analysis" in out.read_text()
     out.write_text(out.read_text().replace("(to be written after a full run)", "Kept by hand."))
-    write(out, render(BenchData(started=datetime.now(timezone.utc), mode="full")))
+    write(out, render(BenchData(started=datetime.now(UTC), mode="full")))
     assert "Kept by hand." in out.read_text() and "not measured" in out.read_text()
 
 
@@ -233,13 +272,20 @@ async def _ramp_against_stub():
             frame = json.loads(msg.data)
             if frame["type"] == "auth":
                 ok = frame["token"] == "good"
-                await ws.send_json({"type": "chat.ready"} if ok else {"type": "chat.error", "id": None, "code": "unauthenticated"})
+                await ws.send_json(
+                    {"type": "chat.ready"} if ok else {"type": "chat.error", "id": None, "code": "unauthenticated"}
+                )
             elif frame["type"] == "chat.request":
                 await ws.send_json({"type": "chat.notice", "event": "hello"})
                 for i in range(3):
                     await ws.send_json({"type": "chat.delta", "id": frame["id"], "text": f"w{i} "})
-                await ws.send_json({"type": "chat.done" if frame["model"] != "fail" else "chat.error", "id": frame["id"],
-                                    "code": "upstream_error"})
+                await ws.send_json(
+                    {
+                        "type": "chat.done" if frame["model"] != "fail" else "chat.error",
+                        "id": frame["id"],
+                        "code": "upstream_error",
+                    }
+                )
         return ws
 
     app = web.Application()
@@ -256,7 +302,16 @@ async def _ramp_against_stub():
         assert failing.held == 0 and failing.steps[0].errors == {"upstream_error": 1}
         timed = await ramp(url, "good", steps=(1, 2), model="m", direct_s=0.0, chunks=3, time_limit=0.0)
         assert "time limit" in timed.stopped and len(timed.steps) == 1
-        return await ramp(url, "good", steps=(1, 5), model="m", direct_s=0.0, chunks=3, server_pid=os.getpid(),
-                          single_model="m", singles=1)
+        return await ramp(
+            url,
+            "good",
+            steps=(1, 5),
+            model="m",
+            direct_s=0.0,
+            chunks=3,
+            server_pid=os.getpid(),
+            single_model="m",
+            singles=1,
+        )
     finally:
         await runner.cleanup()

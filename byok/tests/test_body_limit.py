@@ -35,10 +35,18 @@ def _asgi_post(app, path: str, chunks: int, chunk_size: int, headers=()):
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
         "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"), *headers],
-        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
     }
     asyncio.run(asyncio.wait_for(app(scope, receive, send), 30))
     start = next(m for m in sent if m["type"] == "http.response.start")
@@ -64,7 +72,11 @@ def test_a_declared_length_past_the_limit_is_refused_without_reading_or_calling_
         raise AssertionError("the application must not run")
 
     status, body, pulled = _asgi_post(
-        BodyLimitApp(app), "/api/providers/register", chunks=1, chunk_size=10, headers=[(b"content-length", b"104857600")]
+        BodyLimitApp(app),
+        "/api/providers/register",
+        chunks=1,
+        chunk_size=10,
+        headers=[(b"content-length", b"104857600")],
     )
     assert (status, body["code"], pulled) == (413, "payload_too_large", 0)
 
@@ -121,7 +133,10 @@ def test_daphne_refuses_a_chunked_upload_at_the_limit_without_holding_it_in_memo
     before = _rss_kib(server.proc.pid)
     one_mb = b"x" * MB
     chunk = b"%x\r\n" % len(one_mb) + one_mb + b"\r\n"
-    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+        b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     started = time.monotonic()
     answer, sent = _send_until_answered(server.url, head, chunk, 100 * MB)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
@@ -132,7 +147,9 @@ def test_daphne_refuses_a_chunked_upload_at_the_limit_without_holding_it_in_memo
     assert time.monotonic() - started < 20
 
 
-@pytest.mark.parametrize("path,code", [("/api/providers/register", "payload_too_large"), ("/v1/chat/completions", "payload_too_large")])
+@pytest.mark.parametrize(
+    "path,code", [("/api/providers/register", "payload_too_large"), ("/v1/chat/completions", "payload_too_large")]
+)
 def test_daphne_refuses_a_declared_length_past_the_limit_before_the_body_is_sent(server, path, code):
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

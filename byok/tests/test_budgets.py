@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -22,7 +22,6 @@ from byok import budget_store as budgets
 from byok.audit import Actor
 from byok.budget_store import spend_summary
 from byok.budgets import BudgetGate
-from byok.maxtokens import prepare_request
 from byok.catalog import Catalog, ModelInfo, file_entries
 from byok.exceptions import (
     BudgetExceededError,
@@ -33,9 +32,9 @@ from byok.exceptions import (
     RateLimitedError,
 )
 from byok.gateway.handler import BYOKHandler
-from byok.providers.types import StreamFailed
+from byok.maxtokens import prepare_request
 from byok.models import ApiKey, AuditEvent, Budget, UsageRecord
-from byok.providers.types import ChatRequest, Message, Usage
+from byok.providers.types import ChatRequest, Message, StreamFailed, Usage
 from byok.state import MemoryStateBackend, MemoryStore, get_state_backend
 from byok.tests.test_handler import (
     ANTHROPIC,
@@ -53,7 +52,7 @@ from byok.tests.test_handler import (
 
 ADMIN = Actor("alice", "203.0.113.9")
 REDIS_URL = os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-MIDNIGHT = datetime(2023, 11, 15, tzinfo=timezone.utc).timestamp()  # the day after FakeTime's start (1_700_000_000)
+MIDNIGHT = datetime(2023, 11, 15, tzinfo=UTC).timestamp()  # the day after FakeTime's start (1_700_000_000)
 CATALOG = Catalog(file_entries())
 
 
@@ -69,19 +68,22 @@ def prep(kind: str, model: str, **kw):
 # -- max_tokens: defaults, clamping, refusals --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,model,expected", [
-    ("openai", "gpt-4o", 16384),              # the model's output limit: what OpenAI does itself
-    ("openai", "o4-mini", 100000),
-    ("anthropic", "claude-sonnet-4", 4096),   # Anthropic requires one: the adapter default, within the limit
-    ("anthropic", "claude-3-haiku", 4096),
-    ("anthropic", "claude-x", 4096),          # unknown Anthropic model: still gets one
-    ("gemini", "gemini-2.0-flash", 8192),
-    ("gemini", "gemini-2.5-pro", 65536),
-    ("deepseek", "deepseek-chat", 4096),      # DeepSeek's documented defaults, from the catalog
-    ("deepseek", "deepseek-reasoner", 32768),
-    ("openai", "m", None),                    # unknown model of an optional-max_tokens provider: left alone
-    ("openai_compatible", "llama", None),
-])
+@pytest.mark.parametrize(
+    "kind,model,expected",
+    [
+        ("openai", "gpt-4o", 16384),  # the model's output limit: what OpenAI does itself
+        ("openai", "o4-mini", 100000),
+        ("anthropic", "claude-sonnet-4", 4096),  # Anthropic requires one: the adapter default, within the limit
+        ("anthropic", "claude-3-haiku", 4096),
+        ("anthropic", "claude-x", 4096),  # unknown Anthropic model: still gets one
+        ("gemini", "gemini-2.0-flash", 8192),
+        ("gemini", "gemini-2.5-pro", 65536),
+        ("deepseek", "deepseek-chat", 4096),  # DeepSeek's documented defaults, from the catalog
+        ("deepseek", "deepseek-reasoner", 32768),
+        ("openai", "m", None),  # unknown model of an optional-max_tokens provider: left alone
+        ("openai_compatible", "llama", None),
+    ],
+)
 def test_default_max_tokens_per_provider(kind, model, expected):
     p = prep(kind, model)
     assert p.request.max_tokens == expected
@@ -89,15 +91,18 @@ def test_default_max_tokens_per_provider(kind, model, expected):
     assert p.reserve == p.prompt_tokens  # a filled default does not take rate-window room
 
 
-@pytest.mark.parametrize("kind,model,asked,expected", [
-    ("openai", "gpt-4o", 100_000, 16384),
-    ("anthropic", "claude-sonnet-4", 100_000, 64000),
-    ("anthropic", "claude-3-haiku", 8000, 4096),
-    ("gemini", "gemini-2.0-flash", 50_000, 8192),
-    ("deepseek", "deepseek-chat", 10_000, 8192),
-    ("openai", "gpt-4o", 500, 500),           # within the limit: untouched
-    ("openai", "m", 10**6, 10**6),            # unknown model: nothing to clamp to
-])
+@pytest.mark.parametrize(
+    "kind,model,asked,expected",
+    [
+        ("openai", "gpt-4o", 100_000, 16384),
+        ("anthropic", "claude-sonnet-4", 100_000, 64000),
+        ("anthropic", "claude-3-haiku", 8000, 4096),
+        ("gemini", "gemini-2.0-flash", 50_000, 8192),
+        ("deepseek", "deepseek-chat", 10_000, 8192),
+        ("openai", "gpt-4o", 500, 500),  # within the limit: untouched
+        ("openai", "m", 10**6, 10**6),  # unknown model: nothing to clamp to
+    ],
+)
 def test_max_tokens_above_the_output_limit_is_clamped(kind, model, asked, expected):
     p = prep(kind, model, max_tokens=asked)
     assert p.request.max_tokens == expected
@@ -111,11 +116,18 @@ def test_context_window_refusals():
     ok = prepare_request(req, kind="openai", model="tiny", info=tiny)
     assert ok.request.max_tokens is None  # the room (100 - 60 x 1.1) is tighter than the default: left to the provider
     with pytest.raises(ContextLengthExceededError) as err:
-        prepare_request(ChatRequest(model="tiny", messages=req.messages, max_tokens=40), kind="openai", model="tiny", info=tiny)
+        prepare_request(
+            ChatRequest(model="tiny", messages=req.messages, max_tokens=40), kind="openai", model="tiny", info=tiny
+        )
     assert err.value.status_code == 400 and err.value.code == "context_length_exceeded"
     assert err.value.to_dict()["context_window"] == 100 and err.value.to_dict()["max_tokens"] == 40
     with pytest.raises(ContextLengthExceededError):  # no room at all
-        prepare_request(ChatRequest(model="tiny", messages=(Message(role="user", content=words(120)),)), kind="openai", model="tiny", info=tiny)
+        prepare_request(
+            ChatRequest(model="tiny", messages=(Message(role="user", content=words(120)),)),
+            kind="openai",
+            model="tiny",
+            info=tiny,
+        )
     # Anthropic needs a max_tokens: it gets the room left.
     claude = ModelInfo(provider="anthropic", model="c", context_window=100, max_output_tokens=50)
     p = prepare_request(ChatRequest(model="c", messages=req.messages), kind="anthropic", model="c", info=claude)
@@ -163,7 +175,9 @@ class TestHandlerPromptBudget:
             route = mock.post(OPENAI).respond(200, json=openai_json())
             with pytest.raises(ContextLengthExceededError) as err:
                 await handler.chat(ask(words(130_000)))
-            events = await collect(handler.stream(ask(words(115_000), max_tokens=40_000)))  # clamped to 16384: still too long
+            events = await collect(
+                handler.stream(ask(words(115_000), max_tokens=40_000))
+            )  # clamped to 16384: still too long
         assert route.call_count == 0 and picks == []
         assert err.value.status_code == 400
         assert isinstance(events[-1], StreamFailed) and events[-1].error.code == "context_length_exceeded"
@@ -199,7 +213,14 @@ class TestHandlerPromptBudget:
     async def test_a_fallback_that_cannot_fit_is_dropped(self, handler):
         from byok.models import FailoverPolicy, FailoverStep, Provider
 
-        await register(kind="openai", name="big", api_key="sk-openai-0123456789abcdef", default_model="gpt-4.1", is_default=True, max_retries=0)
+        await register(
+            kind="openai",
+            name="big",
+            api_key="sk-openai-0123456789abcdef",
+            default_model="gpt-4.1",
+            is_default=True,
+            max_retries=0,
+        )
         await register(kind="openai", name="small", api_key="sk-openai-1123456789abcdef", default_model="gpt-4o")
 
         def policy():
@@ -238,14 +259,14 @@ class TestBudgets:
         await make_budget(user=carol.pk, token_limit=20, period="day")
         with respx.mock:
             route = respx.post(OPENAI).respond(200, json=openai_json(usage=(9, 3)))  # 12 tokens an answer
-            await handler.chat(ask(), user_id=carol.pk)   # 12 used
-            await handler.chat(ask(), user_id=carol.pk)   # 12 + the prompt (8) fits 20: 24 used
+            await handler.chat(ask(), user_id=carol.pk)  # 12 used
+            await handler.chat(ask(), user_id=carol.pk)  # 12 + the prompt (8) fits 20: 24 used
             with pytest.raises(BudgetExceededError) as err:
                 await handler.chat(ask(), user_id=carol.pk)
             assert route.call_count == 2
             await handler.chat(ask())  # other callers are not affected
             fake_time.now = MIDNIGHT + 1
-            await handler.chat(ask(), user_id=carol.pk)   # a new day
+            await handler.chat(ask(), user_id=carol.pk)  # a new day
         exc = err.value
         assert (exc.status_code, exc.code, exc.period, exc.reason) == (429, "budget_exceeded", "day", "tokens")
         assert exc.retry_after == pytest.approx(MIDNIGHT - 1_700_000_000)
@@ -260,7 +281,7 @@ class TestBudgets:
             with pytest.raises(BudgetExceededError) as err:
                 await handler.chat(ask(words(200)), user_id=carol.pk)
         assert route.call_count == 0 and err.value.period == "month"
-        assert err.value.retry_after == pytest.approx(datetime(2023, 12, 1, tzinfo=timezone.utc).timestamp() - 1_700_000_000)
+        assert err.value.retry_after == pytest.approx(datetime(2023, 12, 1, tzinfo=UTC).timestamp() - 1_700_000_000)
 
     async def test_user_spend_budget_counts_catalog_cost(self, handler, django_user_model):
         carol = await user(django_user_model)
@@ -273,7 +294,9 @@ class TestBudgets:
             with pytest.raises(BudgetExceededError) as err:
                 await handler.chat(ask(), user_id=carol.pk)
         assert err.value.reason == "spend" and err.value.used == pytest.approx(0.000105)
-        status = await handler.state().check_budget(f"user:{carol.pk}", token_limit=None, spend_limit=None, period="day")
+        status = await handler.state().check_budget(
+            f"user:{carol.pk}", token_limit=None, spend_limit=None, period="day"
+        )
         assert status.used_tokens == 24
 
     async def test_streams_count_and_are_refused_too(self, handler, django_user_model):
@@ -281,12 +304,16 @@ class TestBudgets:
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")
         await make_budget(user=carol.pk, token_limit=10, period="day")
         with respx.mock:
-            respx.post(OPENAI).respond(200, headers={"content-type": "text/event-stream"}, content=openai_chunks("a", "b"))
+            respx.post(OPENAI).respond(
+                200, headers={"content-type": "text/event-stream"}, content=openai_chunks("a", "b")
+            )
             first = await collect(handler.stream(ask(), user_id=carol.pk))
             second = await collect(handler.stream(ask(), user_id=carol.pk))
         assert first[-1].usage.input_tokens == 5
         assert isinstance(second[-1], StreamFailed) and second[-1].error.code == "budget_exceeded"
-        status = await handler.state().check_budget(f"user:{carol.pk}", token_limit=None, spend_limit=None, period="day")
+        status = await handler.state().check_budget(
+            f"user:{carol.pk}", token_limit=None, spend_limit=None, period="day"
+        )
         assert status.used_tokens == 7
 
     async def test_a_key_over_budget_is_skipped_like_a_key_over_quota(self, handler, fake_time):
@@ -317,7 +344,10 @@ class TestBudgets:
         def make():
             return BYOKHandler(
                 state_factory=lambda: get_state_backend(REDIS_URL, prefix=prefix, now=fake_time.wall),
-                clock=fake_time.mono, wall=fake_time.wall, sleep=fake_time.sleep, rand=lambda: 0.5,
+                clock=fake_time.mono,
+                wall=fake_time.wall,
+                sleep=fake_time.sleep,
+                rand=lambda: 0.5,
             )
 
         a, b = make(), make()
@@ -325,8 +355,8 @@ class TestBudgets:
             assert await a.state().ping()  # fails the test (never skips) when Redis is down
             with respx.mock:
                 route = respx.post(OPENAI).respond(200, json=openai_json(usage=(9, 3)))
-                await a.chat(ask(), user_id=carol.pk)   # 12
-                await b.chat(ask(), user_id=carol.pk)   # 24, counted in the same place
+                await a.chat(ask(), user_id=carol.pk)  # 12
+                await b.chat(ask(), user_id=carol.pk)  # 24, counted in the same place
                 with pytest.raises(BudgetExceededError):
                     await a.chat(ask(), user_id=carol.pk)  # 24 + 8 > 30
                 with pytest.raises(BudgetExceededError):
@@ -413,8 +443,19 @@ async def test_budget_rows_report_this_periods_use():
     await state.spend("user:3", tokens=120, cost=0.25, period="day")
     (row,) = await budgets.budget_rows(state, [b])
     assert row == {
-        "id": 7, "scope": "user", "user": 3, "key": None, "period": "day", "token_limit": 100, "spend_limit": "1.00",
-        "enabled": True, "note": "", "used_tokens": 120, "used_spend": 0.25, "exceeded": True, "resets_at": "2023-11-15T00:00:00Z",
+        "id": 7,
+        "scope": "user",
+        "user": 3,
+        "key": None,
+        "period": "day",
+        "token_limit": 100,
+        "spend_limit": "1.00",
+        "enabled": True,
+        "note": "",
+        "used_tokens": 120,
+        "used_spend": 0.25,
+        "exceeded": True,
+        "resets_at": "2023-11-15T00:00:00Z",
     }
 
 
@@ -430,7 +471,9 @@ async def test_gate_without_budgets_and_spend_failures(caplog):
     from byok.budgets import Book, BudgetRule
 
     gate._book = Book(Catalog(file_entries()), users={1: (BudgetRule(1, "user:1", "day", 10, None),)})
-    await gate.spend(Broken(), user_id=1, key_id=None, kind="openai", usage=Usage(input_tokens=3, output_tokens=1), cost=None)
+    await gate.spend(
+        Broken(), user_id=1, key_id=None, kind="openai", usage=Usage(input_tokens=3, output_tokens=1), cost=None
+    )
     assert "could not count spend" in caplog.text
     await gate.spend(Broken(), user_id=1, key_id=None, kind="openai", usage=Usage(), cost=None)  # nothing to count
 
@@ -441,20 +484,47 @@ async def test_gate_without_budgets_and_spend_failures(caplog):
 @pytest.mark.django_db
 def test_spend_summary_groups(django_user_model):
     carol = django_user_model.objects.create_user("carol", password="pw-123456789")
-    day1 = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    day1 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
     def rec(i, provider, model, cost, at=day1, user=carol, key="fp1"):
-        UsageRecord.objects.create(request_id=f"r{i}", created_at=at, user=user, provider_name=provider, model=model,
-                                   key_fingerprint=key, status="ok", tokens_in=10, tokens_out=5, cost=cost)
+        UsageRecord.objects.create(
+            request_id=f"r{i}",
+            created_at=at,
+            user=user,
+            provider_name=provider,
+            model=model,
+            key_fingerprint=key,
+            status="ok",
+            tokens_in=10,
+            tokens_out=5,
+            cost=cost,
+        )
 
     rec(1, "openai", "gpt-4o", Decimal("0.001"))
     rec(2, "openai", "gpt-4o", Decimal("0.002"), at=day1 + timedelta(days=1))
     rec(3, "local", "m", None, key="fp2", user=None, at=day1 + timedelta(days=3))
     by_provider = {r["provider"]: r for r in spend_summary(by=["provider"])}
-    assert by_provider["openai"] == {"provider": "openai", "requests": 2, "tokens_in": 20, "tokens_out": 10, "spend": "0.00300000", "unpriced": 0}
+    assert by_provider["openai"] == {
+        "provider": "openai",
+        "requests": 2,
+        "tokens_in": 20,
+        "tokens_out": 10,
+        "spend": "0.00300000",
+        "unpriced": 0,
+    }
     assert by_provider["local"]["spend"] == "0.00000000" and by_provider["local"]["unpriced"] == 1
     days = spend_summary(by=("day", "model"), since=day1 - timedelta(hours=1), until=day1 + timedelta(hours=1))
-    assert days == [{"day": "2026-11-01", "model": "gpt-4o", "requests": 1, "tokens_in": 10, "tokens_out": 5, "spend": "0.00100000", "unpriced": 0}]
+    assert days == [
+        {
+            "day": "2026-11-01",
+            "model": "gpt-4o",
+            "requests": 1,
+            "tokens_in": 10,
+            "tokens_out": 5,
+            "spend": "0.00100000",
+            "unpriced": 0,
+        }
+    ]
     assert {r["user"] for r in spend_summary(by=("user",))} == {carol.pk, None}
     assert {r["key"] for r in spend_summary(UsageRecord.objects.filter(provider_name="local"), by=("key",))} == {"fp2"}
     with pytest.raises(ValueError):
@@ -467,19 +537,39 @@ def test_spend_summary_groups(django_user_model):
 @pytest.mark.django_db(transaction=True)
 def test_admin_budget_and_override_changes_are_audited_once(admin_browser, alice, django_user_model):
     carol = django_user_model.objects.create_user("carol", password="pw-123456789")
-    response = admin_browser.post(reverse("admin:byok_budget_add"), {
-        "user": str(carol.pk), "key": "", "period": "day", "token_limit": "1000", "spend_limit": "", "note": "", "enabled": "on",
-    }, REMOTE_ADDR="203.0.113.9")
+    response = admin_browser.post(
+        reverse("admin:byok_budget_add"),
+        {
+            "user": str(carol.pk),
+            "key": "",
+            "period": "day",
+            "token_limit": "1000",
+            "spend_limit": "",
+            "note": "",
+            "enabled": "on",
+        },
+        REMOTE_ADDR="203.0.113.9",
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     budget = Budget.objects.get()
     page = admin_browser.get(reverse("admin:byok_budget_changelist")).content.decode()
     assert "0 tokens" in page and "resets" in page
-    bad = admin_browser.post(reverse("admin:byok_budget_add"), {"user": str(carol.pk), "period": "day", "token_limit": "", "spend_limit": ""})
+    bad = admin_browser.post(
+        reverse("admin:byok_budget_add"), {"user": str(carol.pk), "period": "day", "token_limit": "", "spend_limit": ""}
+    )
     assert bad.status_code == 200 and "Set a token limit, a spend limit, or both." in bad.content.decode()
-    response = admin_browser.post(reverse("admin:byok_catalogoverride_add"), {
-        "provider": "openai", "model": "gpt-4o", "input_per_mtok": "2.00", "output_per_mtok": "8.00", "source": "", "note": "",
-        "enabled": "on",
-    })
+    response = admin_browser.post(
+        reverse("admin:byok_catalogoverride_add"),
+        {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_per_mtok": "2.00",
+            "output_per_mtok": "8.00",
+            "source": "",
+            "note": "",
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     page = admin_browser.get(reverse("admin:byok_catalogoverride_changelist")).content.decode()
     assert "window 128000" in page
@@ -493,8 +583,18 @@ def test_admin_budget_and_override_changes_are_audited_once(admin_browser, alice
 def test_admin_spend_report(admin_browser, alice):
     from byok.gateway.usage import now_utc
 
-    UsageRecord.objects.create(request_id="r1", created_at=now_utc(), user=alice, provider_name="openai", model="gpt-4o",
-                               key_fingerprint="fp1", status="ok", tokens_in=10, tokens_out=5, cost=Decimal("0.00123"))
+    UsageRecord.objects.create(
+        request_id="r1",
+        created_at=now_utc(),
+        user=alice,
+        provider_name="openai",
+        model="gpt-4o",
+        key_fingerprint="fp1",
+        status="ok",
+        tokens_in=10,
+        tokens_out=5,
+        cost=Decimal("0.00123"),
+    )
     page = admin_browser.get(reverse("admin:byok_spendreport_changelist") + "?days=7").content.decode()
     assert "0.00123000" in page and "alice" in page and "gpt-4o" in page
     assert admin_browser.get(reverse("admin:byok_spendreport_changelist") + "?days=x").status_code == 200

@@ -21,9 +21,8 @@ from byok import registry
 from byok.api import chat_views
 from byok.exceptions import AllProvidersFailedError
 from byok.gateway.handler import BYOKHandler
-from byok.providers.types import StreamDone, StreamFailed, StreamStarted
 from byok.models import UsageRecord
-from byok.providers.types import StreamEvent
+from byok.providers.types import StreamDone, StreamEvent, StreamFailed, StreamStarted
 from byok.state import MemoryStateBackend, MemoryStore
 from byok.tests.conftest import CANARY
 from byok.tests.providers.replay import corpus_case
@@ -72,9 +71,13 @@ def openai_json(text="Hello!", *, tool_calls=None, finish="stop"):
     message = {"role": "assistant", "content": text}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    return {"id": "x", "object": "chat.completion", "model": "gpt-4o",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+    }
 
 
 def sse(*payloads, done=True) -> bytes:
@@ -86,7 +89,12 @@ def chunk(delta, finish=None):
     return {"id": "c", "model": "gpt-4o", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
-USAGE_CHUNK = {"id": "c", "model": "gpt-4o", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+USAGE_CHUNK = {
+    "id": "c",
+    "model": "gpt-4o",
+    "choices": [],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+}
 
 
 class Pieces(httpx.AsyncByteStream):
@@ -132,15 +140,34 @@ async def test_byok_chat_answer_shape_and_headers(handler, api):
     await register(kind="openai", name="oai", default_model="gpt-4o", api_key=CANARY)
     with respx.mock:
         route = respx.post(OPENAI).respond(200, json=openai_json("Bonjour"))
-        response = await api.post("/api/chat", {
-            "messages": [{"role": "system", "content": "Be brief."}, USER, {"role": "assistant", "content": "Hi!"}, USER],
-            "provider": "oai", "model": "gpt-4o-mini",
-            "temperature": 0.1, "top_p": 0.5, "max_tokens": 20, "stop": "END",
-        }, content_type="application/json")
+        response = await api.post(
+            "/api/chat",
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    USER,
+                    {"role": "assistant", "content": "Hi!"},
+                    USER,
+                ],
+                "provider": "oai",
+                "model": "gpt-4o-mini",
+                "temperature": 0.1,
+                "top_p": 0.5,
+                "max_tokens": 20,
+                "stop": "END",
+            },
+            content_type="application/json",
+        )
     assert response.status_code == 200
     body = response.json()
     assert body["provider"] == "oai" and body["model"] == "gpt-4o" and body["key_hint"] == "sk-…9c2e"
-    assert body["message"] == {"role": "assistant", "content": "Bonjour", "reasoning": None, "refusal": None, "tool_calls": []}
+    assert body["message"] == {
+        "role": "assistant",
+        "content": "Bonjour",
+        "reasoning": None,
+        "refusal": None,
+        "tool_calls": [],
+    }
     assert body["finish_reason"] == "stop" and body["usage"]["input_tokens"] == 9
     assert [a["provider"] for a in body["attempts"]] == ["oai"] and body["failover_ms"] == 0
     assert response["x-byok-provider"] == "oai" and response["x-byok-key-hint"] == "sk-...9c2e"
@@ -154,16 +181,35 @@ async def test_byok_chat_answer_shape_and_headers(handler, api):
 async def test_byok_chat_tool_calls_round_trip(handler, api):
     await register(kind="openai", name="oai", default_model="gpt-4o")
     call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
-    tool = {"name": "get_weather", "description": "Weather.", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    tool = {
+        "name": "get_weather",
+        "description": "Weather.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
     with respx.mock:
         route = respx.post(OPENAI).respond(200, json=openai_json(None, tool_calls=[call], finish="tool_calls"))
-        response = await api.post("/api/chat", {"messages": [USER], "tools": [tool], "tool_choice": "get_weather"},
-                                  content_type="application/json")
-        assert response.json()["message"]["tool_calls"] == [{"id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'}]
+        response = await api.post(
+            "/api/chat",
+            {"messages": [USER], "tools": [tool], "tool_choice": "get_weather"},
+            content_type="application/json",
+        )
+        assert response.json()["message"]["tool_calls"] == [
+            {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'}
+        ]
         assert response.json()["finish_reason"] == "tool_calls"
-        assert json.loads(route.calls.last.request.content)["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
-        history = [USER, {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]},
-                   {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "21C"}]
+        assert json.loads(route.calls.last.request.content)["tool_choice"] == {
+            "type": "function",
+            "function": {"name": "get_weather"},
+        }
+        history = [
+            USER,
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "21C"},
+        ]
         route.respond(200, json=openai_json("Sunny"))
         response = await api.post("/api/chat", {"messages": history, "tools": [tool]}, content_type="application/json")
     assert response.json()["message"]["content"] == "Sunny"
@@ -177,9 +223,11 @@ async def test_byok_chat_stream_events(handler, api):
     _, body = corpus_case("deepseek_stream_reasoner_tool_call")
     with respx.mock:
         respx.post(DEEPSEEK).respond(200, headers=SSE, content=body)
-        response = await api.post("/api/chat", {"messages": [USER], "stream": True,
-                                                "tools": [{"name": "weather", "parameters": {"type": "object"}}]},
-                                  content_type="application/json")
+        response = await api.post(
+            "/api/chat",
+            {"messages": [USER], "stream": True, "tools": [{"name": "weather", "parameters": {"type": "object"}}]},
+            content_type="application/json",
+        )
         assert response.status_code == 200 and response["content-type"].startswith("text/event-stream")
         assert response["x-byok-provider"] == "ds" and response["cache-control"] == "no-cache"
         events = events_of(await body_of(response))
@@ -197,8 +245,14 @@ async def test_byok_chat_stream_events(handler, api):
 
 async def test_byok_chat_stream_text_and_refusal(handler, api):
     await register(kind="openai", name="oai", default_model="gpt-4o")
-    body = sse(chunk({"role": "assistant", "content": ""}), chunk({"content": "Hel"}), chunk({"content": "lo"}),
-               chunk({"refusal": "nope"}), chunk({}, "stop"), USAGE_CHUNK)
+    body = sse(
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Hel"}),
+        chunk({"content": "lo"}),
+        chunk({"refusal": "nope"}),
+        chunk({}, "stop"),
+        USAGE_CHUNK,
+    )
     with respx.mock:
         respx.post(OPENAI).respond(200, headers=SSE, content=body)
         response = await api.post("/api/chat", {"messages": [USER], "stream": True}, content_type="application/json")
@@ -217,7 +271,12 @@ async def test_byok_chat_stream_error_after_first_token(handler, api):
         events = events_of(await body_of(response))
     assert events[0] == ("delta", {"text": "Hel"})
     kind, error = events[-1]
-    assert kind == "error" and error["partial"] is True and error["code"] == "upstream_server_error" and error["status"] == 502
+    assert (
+        kind == "error"
+        and error["partial"] is True
+        and error["code"] == "upstream_server_error"
+        and error["status"] == 502
+    )
     assert len(events) == 2
 
 
@@ -239,11 +298,17 @@ async def test_byok_chat_errors(handler, api):
     unknown = await api.post("/api/chat", {"messages": [USER], "provider": "nosuch"}, content_type="application/json")
     assert unknown.status_code == 404 and unknown.json()["code"] == "provider_not_found"
     with respx.mock:
-        respx.post(OPENAI).respond(400, json={"error": {"message": "context too long", "type": "invalid_request_error"}})
-        client_error = await api.post("/api/chat", {"messages": [USER], "provider": "oai"}, content_type="application/json")
+        respx.post(OPENAI).respond(
+            400, json={"error": {"message": "context too long", "type": "invalid_request_error"}}
+        )
+        client_error = await api.post(
+            "/api/chat", {"messages": [USER], "provider": "oai"}, content_type="application/json"
+        )
     assert client_error.status_code == 400 and "context too long" in client_error.json()["message"]
     with respx.mock:
-        respx.post(OPENAI).respond(429, headers={"retry-after": "20"}, json={"error": {"message": "slow", "type": "rate_limit"}})
+        respx.post(OPENAI).respond(
+            429, headers={"retry-after": "20"}, json={"error": {"message": "slow", "type": "rate_limit"}}
+        )
         limited = await api.post("/api/chat", {"messages": [USER]}, content_type="application/json")
     assert limited.status_code == 429 and limited.json()["code"] == "rate_limited" and limited["Retry-After"] == "20"
     not_json = await api.post("/api/chat", b"{nope", content_type="application/json")
@@ -258,17 +323,54 @@ async def test_byok_chat_errors(handler, api):
         ([], ["non_field_errors"]),
         ({}, ["messages"]),
         ({"messages": [], "extra": 1}, ["extra", "messages"]),
-        ({"messages": ["x", {"role": "robot"}, {"role": "user", "content": 3}, {"role": "user"}, {"role": "tool", "content": "r"}]},
-         ["messages[0]", "messages[1].role", "messages[2].content", "messages[3].content", "messages[4].tool_call_id"]),
+        (
+            {
+                "messages": [
+                    "x",
+                    {"role": "robot"},
+                    {"role": "user", "content": 3},
+                    {"role": "user"},
+                    {"role": "tool", "content": "r"},
+                ]
+            },
+            [
+                "messages[0]",
+                "messages[1].role",
+                "messages[2].content",
+                "messages[3].content",
+                "messages[4].tool_call_id",
+            ],
+        ),
         ({"messages": [{"role": "assistant", "tool_calls": {}}]}, ["messages[0].tool_calls", "messages[0].content"]),
-        ({"messages": [{"role": "assistant", "tool_calls": [1, {"name": "f", "arguments": 5}, {"name": "f", "id": 3}]}]},
-         ["messages[0].tool_calls[0]", "messages[0].tool_calls[1].arguments", "messages[0].tool_calls[2].id", "messages[0].content"]),
+        (
+            {
+                "messages": [
+                    {"role": "assistant", "tool_calls": [1, {"name": "f", "arguments": 5}, {"name": "f", "id": 3}]}
+                ]
+            },
+            [
+                "messages[0].tool_calls[0]",
+                "messages[0].tool_calls[1].arguments",
+                "messages[0].tool_calls[2].id",
+                "messages[0].content",
+            ],
+        ),
         ({"messages": [USER], "tools": {}}, ["tools"]),
-        ({"messages": [USER], "tools": [{"name": "bad name"}, {"name": "f", "description": 1}, {"name": "g", "parameters": []}]},
-         ["tools[0].name", "tools[1].description", "tools[2].parameters"]),
-        ({"messages": [USER], "provider": 5, "model": "m" * 201, "tool_choice": "f"}, ["provider", "model", "tool_choice"]),
-        ({"messages": [USER], "temperature": 3, "top_p": "x", "max_tokens": 0, "stop": [1], "stream": "yes"},
-         ["temperature", "top_p", "max_tokens", "stop", "stream"]),
+        (
+            {
+                "messages": [USER],
+                "tools": [{"name": "bad name"}, {"name": "f", "description": 1}, {"name": "g", "parameters": []}],
+            },
+            ["tools[0].name", "tools[1].description", "tools[2].parameters"],
+        ),
+        (
+            {"messages": [USER], "provider": 5, "model": "m" * 201, "tool_choice": "f"},
+            ["provider", "model", "tool_choice"],
+        ),
+        (
+            {"messages": [USER], "temperature": 3, "top_p": "x", "max_tokens": 0, "stop": [1], "stream": "yes"},
+            ["temperature", "top_p", "max_tokens", "stop", "stream"],
+        ),
         ({"messages": [USER], "stop": ["a", "b", "c", "d", "e"]}, ["stop"]),
     ],
 )
@@ -281,14 +383,21 @@ async def test_byok_chat_validation_is_422_with_every_field(handler, api, body, 
 
 async def test_byok_chat_accepts_a_tool_result_by_function_name(handler, api):
     await register(kind="openai", name="oai", default_model="gpt-4o")
-    history = [USER, {"role": "assistant", "content": None, "tool_calls": [{"name": "f", "arguments": "{}"}]},
-               {"role": "tool", "name": "f", "content": "ok"}]
+    history = [
+        USER,
+        {"role": "assistant", "content": None, "tool_calls": [{"name": "f", "arguments": "{}"}]},
+        {"role": "tool", "name": "f", "content": "ok"},
+    ]
     with respx.mock:
         route = respx.post(OPENAI).respond(200, json=openai_json("fine"))
-        response = await api.post("/api/chat", {"messages": history, "stop": ["X"], "model": "oai/gpt-4o"}, content_type="application/json")
+        response = await api.post(
+            "/api/chat", {"messages": history, "stop": ["X"], "model": "oai/gpt-4o"}, content_type="application/json"
+        )
     assert response.status_code == 200
     sent = json.loads(route.calls.last.request.content)
-    assert sent["model"] == "gpt-4o" and sent["messages"][2]["tool_call_id"] == sent["messages"][1]["tool_calls"][0]["id"]
+    assert (
+        sent["model"] == "gpt-4o" and sent["messages"][2]["tool_call_id"] == sent["messages"][1]["tool_calls"][0]["id"]
+    )
 
 
 # -- authentication --------------------------------------------------------------------------------
@@ -320,13 +429,17 @@ async def test_session_auth_needs_csrf(handler, django_user_model):
     await client.aforce_login(user)
     refused = await client.post("/api/chat", {"messages": [USER]}, content_type="application/json")
     assert refused.status_code == 403 and "CSRF" in refused.json()["message"]
-    v1_refused = await client.post("/v1/chat/completions", {"model": "m", "messages": [USER]}, content_type="application/json")
+    v1_refused = await client.post(
+        "/v1/chat/completions", {"model": "m", "messages": [USER]}, content_type="application/json"
+    )
     assert v1_refused.status_code == 403 and v1_refused.json()["error"]["type"] == "permission_error"
     secret = "c" * 32
     client.cookies["csrftoken"] = secret
     with respx.mock:
         respx.post(OPENAI).respond(200, json=openai_json())
-        accepted = await client.post("/api/chat", {"messages": [USER]}, content_type="application/json", headers={"X-CSRFToken": secret})
+        accepted = await client.post(
+            "/api/chat", {"messages": [USER]}, content_type="application/json", headers={"X-CSRFToken": secret}
+        )
     assert accepted.status_code == 200
     assert (await client.get("/v1/models")).status_code == 200  # safe methods need no CSRF token
 
@@ -342,30 +455,51 @@ async def test_v1_methods_and_models(handler, api):
     assert (await api.delete("/v1/models/oai/gpt-4o")).status_code == 405
     models = (await api.get("/v1/models")).json()
     assert [m["id"] for m in models["data"]] == ["claude/claude-x", "oai/gpt-4o", "claude-x", "gpt-4o"]
-    assert (await api.get("/v1/models/oai/gpt-4o")).json() == {"id": "oai/gpt-4o", "object": "model", "created": 0, "owned_by": "oai"}
+    assert (await api.get("/v1/models/oai/gpt-4o")).json() == {
+        "id": "oai/gpt-4o",
+        "object": "model",
+        "created": 0,
+        "owned_by": "oai",
+    }
     missing = await api.get("/v1/models/nope")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
     assert (await AsyncClient().get("/v1/models/oai/gpt-4o")).status_code == 401
 
 
 async def test_v1_validation_and_errors_in_openai_shape(handler, api):
-    bad = await api.post("/v1/chat/completions", {"model": "m", "messages": [USER], "n": 3}, content_type="application/json")
-    assert bad.status_code == 400 and bad.json() == {"error": {
-        "message": "Invalid 'n': byok returns one choice; n must be 1.", "type": "invalid_request_error", "param": "n", "code": "unsupported_value"}}
+    bad = await api.post(
+        "/v1/chat/completions", {"model": "m", "messages": [USER], "n": 3}, content_type="application/json"
+    )
+    assert bad.status_code == 400 and bad.json() == {
+        "error": {
+            "message": "Invalid 'n': byok returns one choice; n must be 1.",
+            "type": "invalid_request_error",
+            "param": "n",
+            "code": "unsupported_value",
+        }
+    }
     none = await api.post("/v1/chat/completions", {"model": "m", "messages": [USER]}, content_type="application/json")
     assert none.status_code == 503 and none.json()["error"]["code"] == "no_usable_provider"
     await register(kind="openai", name="oai", default_model="gpt-4o")
-    unknown = await api.post("/v1/chat/completions", {"model": "m", "messages": [USER]}, content_type="application/json",
-                             headers={"X-Byok-Provider": "nosuch"})
+    unknown = await api.post(
+        "/v1/chat/completions",
+        {"model": "m", "messages": [USER]},
+        content_type="application/json",
+        headers={"X-Byok-Provider": "nosuch"},
+    )
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
-    prefixed = await api.post("/v1/chat/completions", {"model": "nosuchprovider/gpt-4o", "messages": [USER]}, content_type="application/json")
+    prefixed = await api.post(
+        "/v1/chat/completions", {"model": "nosuchprovider/gpt-4o", "messages": [USER]}, content_type="application/json"
+    )
     assert prefixed.status_code == 404 and prefixed.json()["error"]["code"] == "provider_not_found"
 
 
 async def test_v1_request_body_too_large(handler, api, settings):
     """Django's own limit (for a body without a Content-Length the middleware could check)."""
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
-    request = AsyncRequestFactory().post("/v1/chat/completions", {"model": "m", "messages": [USER]}, content_type="application/json")
+    request = AsyncRequestFactory().post(
+        "/v1/chat/completions", {"model": "m", "messages": [USER]}, content_type="application/json"
+    )
     request.META.pop("CONTENT_LENGTH")
     request.META["HTTP_AUTHORIZATION"] = api.defaults["AUTHORIZATION"]
     response = await chat_views.chat_completions(request)
@@ -380,23 +514,42 @@ async def test_v1_request_body_too_large(handler, api, settings):
 @pytest.fixture
 def sdk(token):
     transport = httpx2.ASGITransport(app=ASGIHandler())
-    return openai.AsyncOpenAI(base_url="http://testserver/v1", api_key=token, max_retries=0,
-                              http_client=httpx2.AsyncClient(transport=transport))
+    return openai.AsyncOpenAI(
+        base_url="http://testserver/v1",
+        api_key=token,
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=transport),
+    )
 
 
 async def test_sdk_in_process_non_stream_and_stream(handler, sdk):
     await register(kind="openai", name="oai", default_model="gpt-4o", api_key=CANARY)
     with respx.mock:
         respx.post(OPENAI).respond(200, json=openai_json("Hello"))
-        raw = await sdk.chat.completions.with_raw_response.create(model="oai/gpt-4o", messages=[USER], max_completion_tokens=5)
+        raw = await sdk.chat.completions.with_raw_response.create(
+            model="oai/gpt-4o", messages=[USER], max_completion_tokens=5
+        )
         completion = raw.parse()
         assert completion.choices[0].message.content == "Hello" and completion.model == "oai/gpt-4o"
         assert raw.headers["x-byok-provider"] == "oai" and completion.usage.total_tokens == 12
-        body = sse(chunk({"role": "assistant", "content": ""}), chunk({"content": "Hi"}),
-                   chunk({"tool_calls": [{"index": 0, "id": "call_9", "type": "function", "function": {"name": "f", "arguments": ""}}]}),
-                   chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}), chunk({}, "tool_calls"), USAGE_CHUNK)
+        body = sse(
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "Hi"}),
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": 0, "id": "call_9", "type": "function", "function": {"name": "f", "arguments": ""}}
+                    ]
+                }
+            ),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+            chunk({}, "tool_calls"),
+            USAGE_CHUNK,
+        )
         respx.post(OPENAI).respond(200, headers=SSE, content=body)
-        stream = await sdk.chat.completions.create(model="oai/gpt-4o", messages=[USER], stream=True, stream_options={"include_usage": True})
+        stream = await sdk.chat.completions.create(
+            model="oai/gpt-4o", messages=[USER], stream=True, stream_options={"include_usage": True}
+        )
         chunks = [c async for c in stream]
     assert chunks[0].choices[0].delta.content == "Hi"
     assert chunks[1].choices[0].delta.tool_calls[0].id == "call_9"
@@ -408,7 +561,9 @@ async def test_sdk_in_process_legacy_functions(handler, sdk):
     call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
     with respx.mock:
         route = respx.post(OPENAI).respond(200, json=openai_json(None, tool_calls=[call], finish="tool_calls"))
-        completion = await sdk.chat.completions.create(model="oai/gpt-4o", messages=[USER], functions=[{"name": "f"}], function_call="auto")
+        completion = await sdk.chat.completions.create(
+            model="oai/gpt-4o", messages=[USER], functions=[{"name": "f"}], function_call="auto"
+        )
     assert completion.choices[0].finish_reason == "function_call"
     assert completion.choices[0].message.function_call.name == "f"
     assert json.loads(route.calls.last.request.content)["tools"][0]["function"]["name"] == "f"
@@ -448,14 +603,19 @@ async def _view_stream(api, path, body):
     return await view(request)
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [USER], "stream": True}),
-    ("/api/chat", {"messages": [USER], "stream": True}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [USER], "stream": True}),
+        ("/api/chat", {"messages": [USER], "stream": True}),
+    ],
+)
 async def test_disconnect_closes_the_upstream(handler, api, path, body):
     """Django cancels the task that iterates the body when the client goes away: the upstream closes at once."""
     await register(kind="openai", name="oai", default_model="gpt-4o")
-    upstream = Pieces(sse(chunk({"content": "one"}), done=False), sse(chunk({"content": "two"}), done=False), hang_after=1)
+    upstream = Pieces(
+        sse(chunk({"content": "one"}), done=False), sse(chunk({"content": "two"}), done=False), hang_after=1
+    )
     with respx.mock:
         respx.post(OPENAI).mock(return_value=httpx.Response(200, headers=SSE, stream=upstream))
         response = await _view_stream(api, path, body)
@@ -474,16 +634,21 @@ async def test_disconnect_closes_the_upstream(handler, api, path, body):
     assert row.status == "cancelled"
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [USER], "stream": True}),
-    ("/api/chat", {"messages": [USER], "stream": True}),
-    ("/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [USER]}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [USER], "stream": True}),
+        ("/api/chat", {"messages": [USER], "stream": True}),
+        ("/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [USER]}),
+    ],
+)
 async def test_disconnect_before_the_first_token_closes_the_upstream(handler, api, path, body):
     await register(kind="openai", name="oai", default_model="gpt-4o")
     upstream = Pieces(b": waiting\n\n", b"never", hang_after=1)
     with respx.mock:
-        respx.post(OPENAI).mock(return_value=httpx.Response(200, headers=SSE if body.get("stream") else {}, stream=upstream))
+        respx.post(OPENAI).mock(
+            return_value=httpx.Response(200, headers=SSE if body.get("stream") else {}, stream=upstream)
+        )
         task = asyncio.create_task(_view_stream(api, path, body))
         await asyncio.wait_for(upstream.hanging.wait(), 10)  # the request is open upstream, waiting for a token
         assert not task.done()
@@ -497,10 +662,14 @@ async def test_disconnect_before_the_first_token_closes_the_upstream(handler, ap
 
 async def test_closing_the_body_between_chunks_closes_the_upstream(handler, api):
     await register(kind="openai", name="oai", default_model="gpt-4o")
-    upstream = Pieces(sse(chunk({"content": "one"}), done=False), sse(chunk({"content": "two"}), done=False), hang_after=1)
+    upstream = Pieces(
+        sse(chunk({"content": "one"}), done=False), sse(chunk({"content": "two"}), done=False), hang_after=1
+    )
     with respx.mock:
         respx.post(OPENAI).mock(return_value=httpx.Response(200, headers=SSE, stream=upstream))
-        response = await _view_stream(api, "/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [USER], "stream": True})
+        response = await _view_stream(
+            api, "/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [USER], "stream": True}
+        )
         body = response._iterator  # byok's generator, as Django's response holds it
         await anext(body)
         await body.aclose()
@@ -541,13 +710,35 @@ async def test_a_stream_that_ends_without_a_terminal_event_still_ends_with_an_er
 
 
 def test_served_headers_come_from_the_stream_started_event():
-    started = StreamStarted(provider="p", model="m", key_hint="sk-\u2026abcd", attempts=[{}, {}], request_id="r", failover_ms=12.34,
-                            overhead_ms=0.456)
+    started = StreamStarted(
+        provider="p",
+        model="m",
+        key_hint="sk-\u2026abcd",
+        attempts=[{}, {}],
+        request_id="r",
+        failover_ms=12.34,
+        overhead_ms=0.456,
+    )
     assert chat_views._served_stream(started).headers() == {
-        "x-byok-provider": "p", "x-byok-attempts": "2", "x-byok-failover-ms": "12.3", "x-byok-request-id": "r",
-        "x-byok-key-hint": "sk-...abcd", "x-byok-overhead-ms": "0.46",
+        "x-byok-provider": "p",
+        "x-byok-attempts": "2",
+        "x-byok-failover-ms": "12.3",
+        "x-byok-request-id": "r",
+        "x-byok-key-hint": "sk-...abcd",
+        "x-byok-overhead-ms": "0.46",
     }
-    done = StreamDone(finish_reason="stop", raw_finish_reason=None, usage=None, provider="p", model="m", key_hint="k",
-                      attempts=[], latency_ms=1, failover_ms=0, ttft_ms=None, request_id="r")
+    done = StreamDone(
+        finish_reason="stop",
+        raw_finish_reason=None,
+        usage=None,
+        provider="p",
+        model="m",
+        key_hint="k",
+        attempts=[],
+        latency_ms=1,
+        failover_ms=0,
+        ttft_ms=None,
+        request_id="r",
+    )
     failed = StreamFailed(error=AllProvidersFailedError(attempts=[]), partial=True, request_id="r")
     assert (started.kind, done.kind, failed.kind) == ("started", "done", "error")

@@ -19,7 +19,16 @@ import pytest
 from django.core.management import call_command
 
 from byok import registry
-from byok.tests.live import ADMIN_PASSWORD, ADMIN_USER, ROOT, drop_live_env, live_env, manage, start_daphne, start_fake_provider
+from byok.tests.live import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    ROOT,
+    drop_live_env,
+    live_env,
+    manage,
+    start_daphne,
+    start_fake_provider,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts"
@@ -36,7 +45,9 @@ def test_the_chat_page_needs_a_login(client):
 
 @pytest.mark.django_db
 def test_the_chat_page_lists_the_enabled_providers(client, bob):
-    registry.register_provider(kind="openai", name="main", api_key="sk-main-0123456789abcdef", default_model="gpt-4o", is_default=True)
+    registry.register_provider(
+        kind="openai", name="main", api_key="sk-main-0123456789abcdef", default_model="gpt-4o", is_default=True
+    )
     registry.register_provider(kind="anthropic", name="keyless", default_model="claude-x")
     registry.register_provider(kind="gemini", name="off", api_key="AIza-0123456789abcdef", enabled=False)
     client.force_login(bob)  # any user may chat; only staff see the admin link
@@ -71,7 +82,9 @@ def site(tmp_path_factory):
         "default_model='gpt-4o-mini', api_key='sk-browser-slow-0123456789')\n"
     )
     manage(env, "shell", "-c", code)
-    call_command("collectstatic", "--noinput", verbosity=0)  # ServeStatic (DEBUG off) serves chat.js/css from STATIC_ROOT
+    call_command(
+        "collectstatic", "--noinput", verbosity=0
+    )  # ServeStatic (DEBUG off) serves chat.js/css from STATIC_ROOT
     server = start_daphne(env, tmp)
     yield server, fake
     server.stop()
@@ -92,7 +105,11 @@ def test_a_browser_chats_streams_and_cancels(site):
     server, fake = site
     started = time.monotonic()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             errors: list[str] = []
@@ -142,7 +159,10 @@ def test_a_browser_chats_streams_and_cancels(site):
                 time.sleep(0.05)
             # The conversation went along: question, first answer, second question.
             [sent] = [r for r in fake_records(fake) if r["id"] > since]
-            roles = [m["role"] for m in (sent["body"] if isinstance(sent["body"], dict) else json.loads(sent["body"]))["messages"]]
+            roles = [
+                m["role"]
+                for m in (sent["body"] if isinstance(sent["body"], dict) else json.loads(sent["body"]))["messages"]
+            ]
             assert roles == ["user", "assistant", "user"]
             assert not errors, errors
 

@@ -9,10 +9,9 @@ upstream response being closed.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -22,15 +21,15 @@ from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 
 from byok import registry
-from byok.ws import broadcast, consumer
-from byok.ws.broadcast import abroadcast_stop, broadcast_stop
-from byok.ws.auth import Credential
-from byok.ws.consumer import CLOSE_UNAUTHENTICATED
-from byok.ws.frames import FrameError, parse_chat_request
-from byok.ws.outbox import Outbox
 from byok.gateway.handler import BYOKHandler
 from byok.models import UsageRecord
 from byok.state import MemoryStateBackend, MemoryStore
+from byok.ws import broadcast, consumer
+from byok.ws.auth import Credential
+from byok.ws.broadcast import abroadcast_stop, broadcast_stop
+from byok.ws.consumer import CLOSE_UNAUTHENTICATED
+from byok.ws.frames import FrameError, parse_chat_request
+from byok.ws.outbox import Outbox
 from byok_project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +48,13 @@ def sse(*payloads: dict, done: bool = True) -> bytes:
 
 
 def chunk(delta: dict | None = None, finish: str | None = None, usage: tuple[int, int] | None = None) -> dict:
-    out: dict[str, Any] = {"id": "c1", "model": "gpt-4o", "choices": [] if delta is None and finish is None else [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
+    out: dict[str, Any] = {
+        "id": "c1",
+        "model": "gpt-4o",
+        "choices": []
+        if delta is None and finish is None
+        else [{"index": 0, "delta": delta or {}, "finish_reason": finish}],
+    }
     if usage:
         out["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
     return out
@@ -101,7 +106,9 @@ def handler(monkeypatch):
 
 @pytest.fixture
 async def openai(handler):
-    provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")
+    provider = await sync_to_async(registry.register_provider)(
+        kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o"
+    )
     return provider
 
 
@@ -167,7 +174,9 @@ async def alice_ws(alice, handler):
 
 async def test_it_streams_deltas_then_one_done(alice_ws, openai, upstream):
     upstream.post(OPENAI).mock(return_value=respond(Upstream(text_parts("Hel", "lo", " there"))))
-    await alice_ws.send_json_to({"type": "chat.request", "id": "r1", "messages": HI, "temperature": 0.3, "max_tokens": 50})
+    await alice_ws.send_json_to(
+        {"type": "chat.request", "id": "r1", "messages": HI, "temperature": 0.3, "max_tokens": 50}
+    )
     frames = await until_terminal(alice_ws, "r1")
     assert text_of(frames, "r1") == "Hello there"
     done = frames[-1]
@@ -182,16 +191,40 @@ async def test_it_streams_deltas_then_one_done(alice_ws, openai, upstream):
 
 
 async def test_it_sends_tool_calls_reasoning_and_refusals(alice_ws, openai, upstream):
-    parts = [sse(
-        chunk({"role": "assistant", "reasoning_content": "thinking"}),
-        chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "weather", "arguments": ""}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
-        chunk({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
-        chunk({}, "tool_calls"), done=True,
-    )]
+    parts = [
+        sse(
+            chunk({"role": "assistant", "reasoning_content": "thinking"}),
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "weather", "arguments": ""},
+                        }
+                    ]
+                }
+            ),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}),
+            chunk({}, "tool_calls"),
+            done=True,
+        )
+    ]
     upstream.post(OPENAI).mock(return_value=respond(Upstream(parts)))
-    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
-    await alice_ws.send_json_to({"type": "chat.request", "id": "t", "messages": [{"role": "user", "content": "weather?"}], "tools": tools})
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    await alice_ws.send_json_to(
+        {"type": "chat.request", "id": "t", "messages": [{"role": "user", "content": "weather?"}], "tools": tools}
+    )
     frames = await until_terminal(alice_ws, "t")
     calls = [f for f in frames if f["type"] == "chat.tool_call"]
     assert calls[0]["tool_call_id"] == "call_1" and calls[0]["name"] == "weather" and calls[0]["index"] == 0
@@ -207,9 +240,25 @@ async def test_it_sends_tool_calls_reasoning_and_refusals(alice_ws, openai, upst
 
 
 async def test_it_sends_reasoning_deltas(alice_ws, handler, upstream):
-    await sync_to_async(registry.register_provider)(kind="deepseek", api_key="sk-deepseek-0123456789abcdef", default_model="deepseek-reasoner")
-    parts = [sse({"id": "d", "model": "deepseek-reasoner", "choices": [{"index": 0, "delta": {"reasoning_content": r}}]}, done=False) for r in ("Let me ", "think.")]
-    parts.append(sse({"id": "d", "model": "deepseek-reasoner", "choices": [{"index": 0, "delta": {"content": "42"}, "finish_reason": "stop"}]}))
+    await sync_to_async(registry.register_provider)(
+        kind="deepseek", api_key="sk-deepseek-0123456789abcdef", default_model="deepseek-reasoner"
+    )
+    parts = [
+        sse(
+            {"id": "d", "model": "deepseek-reasoner", "choices": [{"index": 0, "delta": {"reasoning_content": r}}]},
+            done=False,
+        )
+        for r in ("Let me ", "think.")
+    ]
+    parts.append(
+        sse(
+            {
+                "id": "d",
+                "model": "deepseek-reasoner",
+                "choices": [{"index": 0, "delta": {"content": "42"}, "finish_reason": "stop"}],
+            }
+        )
+    )
     upstream.post("https://api.deepseek.com/chat/completions").mock(return_value=respond(Upstream(parts)))
     await alice_ws.send_json_to({"type": "chat.request", "id": "d", "messages": HI, "provider": "deepseek"})
     frames = await until_terminal(alice_ws, "d")
@@ -227,7 +276,10 @@ async def test_an_upstream_failure_is_one_error_frame(alice_ws, openai, upstream
 
 
 async def test_an_error_after_tokens_is_marked_partial(alice_ws, openai, upstream):
-    parts = [sse(chunk({"content": "Hal"}), done=False), b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n']
+    parts = [
+        sse(chunk({"content": "Hal"}), done=False),
+        b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n',
+    ]
     upstream.post(OPENAI).mock(return_value=respond(Upstream(parts)))
     await alice_ws.send_json_to({"type": "chat.request", "id": "p", "messages": HI})
     frames = await until_terminal(alice_ws, "p")
@@ -386,14 +438,21 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(alice_ws, opena
     assert (await error_for(text_data=json.dumps({"id": 5})))["id"] is None
     missing = await error_for(text_data=json.dumps({"type": "chat.request", "messages": HI}))
     assert missing["code"] == "bad_request" and missing["id"] is None
-    assert (await error_for(text_data=json.dumps({"type": "chat.request", "id": "", "messages": HI})))["code"] == "bad_request"
+    assert (await error_for(text_data=json.dumps({"type": "chat.request", "id": "", "messages": HI})))[
+        "code"
+    ] == "bad_request"
     assert (await error_for(text_data=json.dumps({"type": "chat.cancel"})))["code"] == "bad_request"
     big = json.dumps({"type": "chat.request", "id": "big", "messages": [{"role": "user", "content": "x" * 300_000}]})
     assert (await error_for(text_data=big))["code"] == "frame_too_large"
-    multibyte = json.dumps({"type": "chat.request", "id": "mb", "messages": [{"role": "user", "content": "€" * 100_000}]}, ensure_ascii=False)
+    multibyte = json.dumps(
+        {"type": "chat.request", "id": "mb", "messages": [{"role": "user", "content": "€" * 100_000}]},
+        ensure_ascii=False,
+    )
     assert len(multibyte) < 256 * 1024 < len(multibyte.encode())
     assert (await error_for(text_data=multibyte))["code"] == "frame_too_large"
-    bad_field = await error_for(text_data=json.dumps({"type": "chat.request", "id": "f", "messages": HI, "temperature": 9}))
+    bad_field = await error_for(
+        text_data=json.dumps({"type": "chat.request", "id": "f", "messages": HI, "temperature": 9})
+    )
     assert bad_field["code"] == "bad_request" and bad_field["id"] == "f" and "temperature" in bad_field["message"]
 
     upstream.post(OPENAI).mock(return_value=respond(Upstream(text_parts("still", " here"))))
@@ -402,31 +461,34 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(alice_ws, opena
     assert text_of(frames, "ok") == "still here"
 
 
-@pytest.mark.parametrize("frame, fragment", [
-    ({"messages": []}, "messages"),
-    ({"messages": "hi"}, "messages"),
-    ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
-    ({"messages": [{"role": "user", "content": 5}]}, "content"),
-    ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "content parts"),
-    ({"messages": [{"role": "tool", "content": "x", "tool_call_id": 3}]}, "tool_call_id"),
-    ({"messages": [{"role": "assistant", "tool_calls": "x"}]}, "tool_calls"),
-    ({"messages": [{"role": "assistant", "tool_calls": [{"function": {}}]}]}, "function name"),
-    ({"messages": [{"role": "user", "content": "x"}] * 1001}, "At most"),
-    ({"top_p": 1.5}, "top_p"),
-    ({"temperature": True}, "temperature"),
-    ({"temperature": float("nan")}, "temperature"),
-    ({"max_tokens": 0}, "max_tokens"),
-    ({"max_tokens": 1.5}, "max_tokens"),
-    ({"stop": [""]}, "stop"),
-    ({"stop": 4}, "stop"),
-    ({"tools": {}}, "tools"),
-    ({"tools": [{"function": {"name": ""}}]}, "function name"),
-    ({"tools": [{"name": "f", "parameters": "x"}]}, "parameters"),
-    ({"tool_choice": 3}, "tool_choice"),
-    ({"tool_choice": {"type": "function"}}, "tool_choice"),
-    ({"model": 3}, "model"),
-    ({"provider": "p" * 65}, "provider"),
-])
+@pytest.mark.parametrize(
+    "frame, fragment",
+    [
+        ({"messages": []}, "messages"),
+        ({"messages": "hi"}, "messages"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
+        ({"messages": [{"role": "user", "content": 5}]}, "content"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "content parts"),
+        ({"messages": [{"role": "tool", "content": "x", "tool_call_id": 3}]}, "tool_call_id"),
+        ({"messages": [{"role": "assistant", "tool_calls": "x"}]}, "tool_calls"),
+        ({"messages": [{"role": "assistant", "tool_calls": [{"function": {}}]}]}, "function name"),
+        ({"messages": [{"role": "user", "content": "x"}] * 1001}, "At most"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"temperature": True}, "temperature"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_tokens": 1.5}, "max_tokens"),
+        ({"stop": [""]}, "stop"),
+        ({"stop": 4}, "stop"),
+        ({"tools": {}}, "tools"),
+        ({"tools": [{"function": {"name": ""}}]}, "function name"),
+        ({"tools": [{"name": "f", "parameters": "x"}]}, "parameters"),
+        ({"tool_choice": 3}, "tool_choice"),
+        ({"tool_choice": {"type": "function"}}, "tool_choice"),
+        ({"model": 3}, "model"),
+        ({"provider": "p" * 65}, "provider"),
+    ],
+)
 def test_parse_chat_request_refuses_bad_fields(frame, fragment):
     frame = {"messages": HI, **frame}
     with pytest.raises(FrameError) as caught:
@@ -435,18 +497,30 @@ def test_parse_chat_request_refuses_bad_fields(frame, fragment):
 
 
 def test_parse_chat_request_reads_openai_shaped_fields():
-    req, provider = parse_chat_request({
-        "provider": "openai", "model": "gpt-4o", "stop": "END", "top_p": 0.5, "max_tokens": 10,
-        "tool_choice": {"type": "function", "function": {"name": "lookup"}},
-        "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": [{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}]},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": {"q": 1}}}]},
-            {"role": "tool", "tool_call_id": "c1", "name": "lookup", "content": "42"},
-            {"role": "assistant", "tool_calls": [{"id": "c2", "function": {"name": "lookup", "arguments": "{}"}}]},
-        ],
-        "tools": [{"name": "lookup", "description": "Look up", "parameters": None}],
-    })
+    req, provider = parse_chat_request(
+        {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "stop": "END",
+            "top_p": 0.5,
+            "max_tokens": 10,
+            "tool_choice": {"type": "function", "function": {"name": "lookup"}},
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": {"q": 1}}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "name": "lookup", "content": "42"},
+                {"role": "assistant", "tool_calls": [{"id": "c2", "function": {"name": "lookup", "arguments": "{}"}}]},
+            ],
+            "tools": [{"name": "lookup", "description": "Look up", "parameters": None}],
+        }
+    )
     assert provider == "openai" and req.model == "gpt-4o" and req.stream is True
     assert req.stop == ("END",) and req.top_p == 0.5 and req.max_tokens == 10 and req.tool_choice == "lookup"
     assert req.messages[1].content == "Hel\nlo" and req.system == "Be brief."
@@ -503,8 +577,16 @@ async def test_a_cancel_in_the_same_tick_as_the_request_still_ends_it_once(alice
     await ws.receive_json({"type": "chat.request", "id": "now", "messages": HI})
     await ws.receive_json({"type": "chat.cancel", "id": "now"})
     await asyncio.sleep(0.05)
-    assert sent == [{"type": "chat.error", "id": "now", "code": "cancelled", "message": "Cancelled by the client.",
-                     "retryable": False, "partial": False}]
+    assert sent == [
+        {
+            "type": "chat.error",
+            "id": "now",
+            "code": "cancelled",
+            "message": "Cancelled by the client.",
+            "retryable": False,
+            "partial": False,
+        }
+    ]
     assert ws.tasks == {} and not ws._all_tasks
     ws.outbox.close()
 
@@ -513,7 +595,9 @@ async def test_concurrent_requests_interleave_and_stay_isolated(alice_ws, openai
     slow = Upstream(text_parts("a1", "a2", "a3"), held=3)  # up to "a1", then waits
     fast = Upstream(text_parts("b1", "b2"), held=2)  # up to "b1", then waits
     bodies = {"A": slow, "B": fast}
-    upstream.post(OPENAI).mock(side_effect=lambda request: respond(bodies[json.loads(request.content)["messages"][0]["content"]]))
+    upstream.post(OPENAI).mock(
+        side_effect=lambda request: respond(bodies[json.loads(request.content)["messages"][0]["content"]])
+    )
     await alice_ws.send_json_to({"type": "chat.request", "id": "ra", "messages": [{"role": "user", "content": "A"}]})
     await alice_ws.send_json_to({"type": "chat.request", "id": "rb", "messages": [{"role": "user", "content": "B"}]})
     seen = [await recv(alice_ws), await recv(alice_ws)]
@@ -568,7 +652,9 @@ async def test_disconnect_cancels_every_upstream_call(alice, handler, openai, up
 # -- the credential, re-checked (issue 11 point 5) -----------------------------------------------------------
 
 
-async def test_a_deleted_token_closes_the_socket_at_its_next_request_with_4401(bob, handler, openai, upstream, monkeypatch):
+async def test_a_deleted_token_closes_the_socket_at_its_next_request_with_4401(
+    bob, handler, openai, upstream, monkeypatch
+):
     """The token is re-checked on every chat.request; here its deletion is announced to no socket (as if the
     channel layer were down), so the check itself must find it gone, through the token cache HTTP uses."""
     from rest_framework.authtoken.models import Token
@@ -576,7 +662,11 @@ async def test_a_deleted_token_closes_the_socket_at_its_next_request_with_4401(b
     token = await sync_to_async(Token.objects.create)(user=bob)
     comm = await connect(headers=[(b"authorization", f"Token {token.key}".encode())])
     await ready(comm)
-    upstream.post(OPENAI).mock(return_value=httpx.Response(200, stream=Upstream(text_parts("ok")), headers={"content-type": "text/event-stream"}))
+    upstream.post(OPENAI).mock(
+        return_value=httpx.Response(
+            200, stream=Upstream(text_parts("ok")), headers={"content-type": "text/event-stream"}
+        )
+    )
     await comm.send_json_to({"type": "chat.request", "id": "before", "messages": HI})
     assert (await until_terminal(comm, "before"))[-1]["type"] == "chat.done"
     monkeypatch.setattr(broadcast, "get_channel_layer", lambda: None)
@@ -629,7 +719,9 @@ async def test_a_session_user_deactivated_unannounced_is_refused_at_the_next_req
     assert await closed_with(comm) == CLOSE_UNAUTHENTICATED
 
 
-async def test_a_credential_check_that_cannot_reach_the_database_refuses_the_request_and_keeps_the_socket(alice_ws, monkeypatch):
+async def test_a_credential_check_that_cannot_reach_the_database_refuses_the_request_and_keeps_the_socket(
+    alice_ws, monkeypatch
+):
     from byok.ws import auth
 
     async def down(self, *, fresh=False):
@@ -653,7 +745,12 @@ async def test_a_broadcast_stop_reaches_the_socket_and_stops_its_requests(alice_
     await recv(alice_ws)
     assert await abroadcast_stop(reason="Maintenance in 1 minute.")
     notice = await recv(alice_ws)
-    assert notice == {"type": "chat.notice", "event": "stopped", "message": "Maintenance in 1 minute.", "stopped": ["s"]}
+    assert notice == {
+        "type": "chat.notice",
+        "event": "stopped",
+        "message": "Maintenance in 1 minute.",
+        "stopped": ["s"],
+    }
     error = await recv(alice_ws)
     assert error["code"] == "stopped" and error["id"] == "s" and error["partial"] is True
     await asyncio.wait_for(body.closed.wait(), 2)
@@ -664,7 +761,9 @@ async def test_a_stop_for_one_user_reaches_only_their_sockets(alice, bob, handle
     await ready(alice_ws), await ready(bob_ws)
     assert await sync_to_async(broadcast_stop)(bob.pk, "")
     notice = await recv(bob_ws)
-    assert notice["event"] == "stopped" and notice["message"] == "Stopped by an administrator." and notice["stopped"] == []
+    assert (
+        notice["event"] == "stopped" and notice["message"] == "Stopped by an administrator." and notice["stopped"] == []
+    )
     assert await alice_ws.receive_nothing(timeout=0.2)
     await alice_ws.disconnect(), await bob_ws.disconnect()
 
@@ -684,7 +783,9 @@ async def test_the_ws_stop_command_broadcasts(alice, bob, handler):
 
 
 async def test_revoking_a_key_notifies_sockets_and_stops_requests_on_that_provider(alice_ws, openai, handler, upstream):
-    other = await sync_to_async(registry.register_provider)(kind="anthropic", name="claude", api_key="sk-ant-0123456789abcdef", default_model="claude-x")
+    other = await sync_to_async(registry.register_provider)(
+        kind="anthropic", name="claude", api_key="sk-ant-0123456789abcdef", default_model="claude-x"
+    )
     assert other
     body = Upstream(text_parts("x", "y"), held=2)
     upstream.post(OPENAI).mock(return_value=respond(body))
@@ -766,7 +867,9 @@ async def test_the_outbox_merges_deltas_while_the_socket_is_slow():
     box.put_nowait({"type": "chat.tool_call", "id": "a", "index": 0, "tool_call_id": "c", "name": "f", "arguments": ""})
     for part in ('{"x"', ": 1}"):
         await box.put({"type": "chat.tool_call", "id": "a", "index": 0, "arguments": part})
-    await box.put({"type": "chat.tool_call", "id": "a", "index": 1, "tool_call_id": "d", "name": "g", "arguments": "{}"})
+    await box.put(
+        {"type": "chat.tool_call", "id": "a", "index": 1, "tool_call_id": "d", "name": "g", "arguments": "{}"}
+    )
     box.put_nowait({"type": "chat.done", "id": "a"})
     assert len(box) == 6  # one delta per request and kind, one frame per tool call, the done
     socket.gate.set()
@@ -775,7 +878,10 @@ async def test_the_outbox_merges_deltas_while_the_socket_is_slow():
     a_text = "".join(f.get("text", "") for f in socket.sent if f["id"] == "a" and f["type"] == "chat.delta")
     assert a_text == "first" + "0123456789" * 10
     b = [f for f in socket.sent if f["id"] == "b"]
-    assert b == [{"type": "chat.delta", "id": "b", "reasoning": "r" * 100, "text": "T"}, {"type": "chat.delta", "id": "b", "reasoning": "late"}]
+    assert b == [
+        {"type": "chat.delta", "id": "b", "reasoning": "r" * 100, "text": "T"},
+        {"type": "chat.delta", "id": "b", "reasoning": "late"},
+    ]
     assert [f["arguments"] for f in socket.sent if f["type"] == "chat.tool_call"] == ['{"x": 1}', "{}"]
     assert socket.sent[-1] == {"type": "chat.done", "id": "a"}
     assert box.queued_chars == 0
@@ -833,9 +939,15 @@ def test_redis_channel_layers_read_longer_than_they_block():
     from byok_project.asgi import _layer_read_timeouts
 
     layers = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://h:6379/0", {"address": "redis://x"}]}},
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://h:6379/0", {"address": "redis://x"}]},
+        },
         "memory": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
     }
     _layer_read_timeouts(layers)
-    assert layers["default"]["CONFIG"]["hosts"] == [{"address": "redis://h:6379/0", "socket_timeout": 15.0}, {"address": "redis://x"}]
+    assert layers["default"]["CONFIG"]["hosts"] == [
+        {"address": "redis://h:6379/0", "socket_timeout": 15.0},
+        {"address": "redis://x"},
+    ]
     assert layers["memory"] == {"BACKEND": "channels.layers.InMemoryChannelLayer"}

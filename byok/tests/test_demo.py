@@ -45,7 +45,12 @@ def demo(tmp_path):
     log = (tmp_path / "demo.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "devtools.demo", "--port", str(port), "--db", str(tmp_path / "demo.sqlite3")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
     )
     try:
         line = _read_line(proc, time.monotonic() + START_DEADLINE_S)
@@ -64,17 +69,27 @@ def test_the_demo_chats_through_the_four_provider_kinds_without_a_real_key(demo)
     expected = filler_text(FAKE_CONFIG["chunks"], 0)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         for name, (_, model) in PROVIDERS.items():
-            answer = client.post("/v1/chat/completions", json={
-                "model": f"{name}/{model}", "messages": [{"role": "user", "content": "Hello"}],
-            })
+            answer = client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": f"{name}/{model}",
+                    "messages": [{"role": "user", "content": "Hello"}],
+                },
+            )
             assert answer.status_code == 200, answer.text
             assert answer.headers["x-byok-provider"] == name
             assert answer.json()["choices"][0]["message"]["content"] == expected
         # A bare model goes to the default provider (openai); the answer streams.
         text = ""
-        with client.stream("POST", "/v1/chat/completions", json={
-            "model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "Hello"}],
-        }) as stream:
+        with client.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={
+                "model": "gpt-4o-mini",
+                "stream": True,
+                "messages": [{"role": "user", "content": "Hello"}],
+            },
+        ) as stream:
             assert stream.status_code == 200
             for line in stream.iter_lines():
                 if line.startswith("data: {"):
@@ -93,9 +108,19 @@ def test_make_token_prints_a_working_token_for_a_user(tmp_path):
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'token.sqlite3'}", BYOK_LOCAL_SECRETS="1")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
-    subprocess.run([*manage, "shell", "-c", "from django.contrib.auth import get_user_model; "
-                    "get_user_model().objects.create_user('carol', password='carol-pass-123')"],
-                   cwd=ROOT, env=env, check=True, timeout=120)
+    subprocess.run(
+        [
+            *manage,
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            "get_user_model().objects.create_user('carol', password='carol-pass-123')",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     # -o: the virtualenv counts as installed (this run is using it), so make never reinstalls it here.
     make = ["make", "-s", "-o", ".venv/.runtime", "token"]
     done = subprocess.run([*make, "USER=carol"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -104,9 +129,19 @@ def test_make_token_prints_a_working_token_for_a_user(tmp_path):
     assert len(token) == 40 and token.isalnum()
     again = subprocess.run([*make, "USER=carol"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert again.stdout.strip() == token  # the user's token, not a new one each time
-    check = subprocess.run([*manage, "shell", "-c", "from rest_framework.authtoken.models import Token; "
-                            f"print(Token.objects.get(key='{token}').user.username)"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    check = subprocess.run(
+        [
+            *manage,
+            "shell",
+            "-c",
+            f"from rest_framework.authtoken.models import Token; print(Token.objects.get(key='{token}').user.username)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.stdout.split()[-1] == "carol"
     missing = subprocess.run([*make, "USER=nobody"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "nobody" in missing.stderr and not missing.stdout.strip()

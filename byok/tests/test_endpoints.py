@@ -6,7 +6,6 @@ of the same API live in `byok/tests/api/`.
 
 from __future__ import annotations
 
-import httpx
 import pytest
 import respx
 from rest_framework.test import APIClient
@@ -24,7 +23,9 @@ OTHER_KEY = "sk-test-9876543210zyxwvutsrq"
 
 def openai_json(text="pong"):
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
         "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9},
     }
@@ -75,8 +76,16 @@ def events(action: str | None = None) -> list[AuditEvent]:
 def test_register_provider_endpoint(alice_client):
     response = alice_client.post(
         "/api/providers/register",
-        {"provider": "anthropic", "api_key": KEY, "model": "claude-sonnet-4", "timeout": 30, "rpm": 60, "label": "main"},
-        format="json", REMOTE_ADDR="203.0.113.7",
+        {
+            "provider": "anthropic",
+            "api_key": KEY,
+            "model": "claude-sonnet-4",
+            "timeout": 30,
+            "rpm": 60,
+            "label": "main",
+        },
+        format="json",
+        REMOTE_ADDR="203.0.113.7",
     )
     assert response.status_code == 201, response.content
     body = response.json()
@@ -97,8 +106,15 @@ def test_register_provider_endpoint(alice_client):
 def test_register_provider_without_key_and_with_every_setting(alice_client, settings):
     settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
     body = {
-        "provider": "openai_compatible", "name": "local-llm", "base_url": "http://127.0.0.1:8080/v1", "model": "llama",
-        "timeout": 2.5, "max_retries": 0, "priority": -5, "enabled": False, "is_default": True,
+        "provider": "openai_compatible",
+        "name": "local-llm",
+        "base_url": "http://127.0.0.1:8080/v1",
+        "model": "llama",
+        "timeout": 2.5,
+        "max_retries": 0,
+        "priority": -5,
+        "enabled": False,
+        "is_default": True,
     }
     response = alice_client.post("/api/providers/register", body, format="json")
     assert response.status_code == 201, response.content
@@ -119,8 +135,21 @@ def test_list_providers_endpoint(alice_client, provider):
     assert [k["hint"] for k in keys] == ["sk-…ghij", "sk-…tsrq"]
     assert keys[1]["quota_group"] == "org-1" and keys[1]["tpm"] == 1000
     assert set(keys[0]) == {
-        "id", "hint", "fingerprint", "status", "label", "quota_group", "rpm", "tpm", "token_quota", "quota_window",
-        "parked_until", "last_used_at", "last_error", "created_at", "retired_at",
+        "id",
+        "hint",
+        "fingerprint",
+        "status",
+        "label",
+        "quota_group",
+        "rpm",
+        "tpm",
+        "token_quota",
+        "quota_window",
+        "parked_until",
+        "last_used_at",
+        "last_error",
+        "created_at",
+        "retired_at",
     }
     text = response.content.decode()
     assert KEY not in text and OTHER_KEY not in text
@@ -163,14 +192,23 @@ def test_rotate_key_endpoint(alice_client, provider):
     assert event.actor == "alice" and event.details["old_key_id"] == old.pk and event.details["new_hint"] == "sk-…tsrq"
     assert AuditEvent.objects.filter(action__startswith="key.").count() == 1  # one event for the whole rotation
     # The retired key cannot be rotated again (409); several active keys need `key_id` (422).
-    again = alice_client.post(f"/api/providers/{provider.pk}/rotate-key", {"api_key": KEY, "key_id": old.pk}, format="json")
+    again = alice_client.post(
+        f"/api/providers/{provider.pk}/rotate-key", {"api_key": KEY, "key_id": old.pk}, format="json"
+    )
     assert_error(again, 409, "conflict")
     registry.add_key(provider.pk, "sk-test-third-key-000000000")
-    body = assert_error(alice_client.post(f"/api/providers/{provider.pk}/rotate-key", {"api_key": KEY}, format="json"), 422)
+    body = assert_error(
+        alice_client.post(f"/api/providers/{provider.pk}/rotate-key", {"api_key": KEY}, format="json"), 422
+    )
     assert "key_id" in body["errors"]
-    by_id = alice_client.post(f"/api/providers/{provider.pk}/rotate-key", {"api_key": KEY, "key_id": new["id"]}, format="json")
+    by_id = alice_client.post(
+        f"/api/providers/{provider.pk}/rotate-key", {"api_key": KEY, "key_id": new["id"]}, format="json"
+    )
     assert by_id.status_code == 200 and ApiKey.objects.get(pk=new["id"]).status == "retired"
-    assert_error(alice_client.post(f"/api/providers/{provider.pk}/rotate-key", {"api_key": KEY, "key_id": 10**6}, format="json"), 404)
+    assert_error(
+        alice_client.post(f"/api/providers/{provider.pk}/rotate-key", {"api_key": KEY, "key_id": 10**6}, format="json"),
+        404,
+    )
     assert_error(alice_client.post("/api/providers/424242/rotate-key", {"api_key": KEY}, format="json"), 404)
 
 
@@ -189,7 +227,16 @@ def test_test_provider_endpoint(alice_client, provider, fresh_handler):
 
 def test_test_provider_endpoint_reports_an_upstream_failure(alice_client, provider, fresh_handler):
     with respx.mock:
-        respx.post(OPENAI).respond(401, json={"error": {"message": f"Incorrect API key provided: {KEY}", "type": "invalid_request_error", "code": "invalid_api_key"}})
+        respx.post(OPENAI).respond(
+            401,
+            json={
+                "error": {
+                    "message": f"Incorrect API key provided: {KEY}",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+        )
         response = alice_client.post(f"/api/providers/{provider.pk}/test")
     assert response.status_code == 200
     body = response.json()
@@ -209,7 +256,9 @@ def test_add_and_revoke_key_endpoints(alice_client, provider):
     )
     assert response.status_code == 201, response.content
     key = response.json()
-    assert key["hint"] == "sk-…tsrq" and key["token_quota"] == 5000 and key["quota_window"] == "day" and key["rpm"] is None
+    assert (
+        key["hint"] == "sk-…tsrq" and key["token_quota"] == 5000 and key["quota_window"] == "day" and key["rpm"] is None
+    )
     assert events("key.create")[0].key_fingerprint == key["fingerprint"]
 
     revoked = alice_client.delete(f"/api/providers/{provider.pk}/keys/{key['id']}")
@@ -223,13 +272,17 @@ def test_add_and_revoke_key_endpoints(alice_client, provider):
     assert_error(alice_client.delete(f"/api/providers/{provider.pk}/keys/nope"), 404)
     assert_error(alice_client.delete(f"/api/providers/999999/keys/{other_key.pk}"), 404)
     assert_error(alice_client.post("/api/providers/999999/keys", {"api_key": OTHER_KEY}, format="json"), 404)
-    body = assert_error(alice_client.post(f"/api/providers/{provider.pk}/keys", {"api_key": "short"}, format="json"), 422)
+    body = assert_error(
+        alice_client.post(f"/api/providers/{provider.pk}/keys", {"api_key": "short"}, format="json"), 422
+    )
     assert "api_key" in body["errors"]
 
 
 def test_patch_provider_endpoint(alice_client, provider):
     response = alice_client.patch(
-        f"/api/providers/{provider.pk}", {"model": "gpt-4.1", "priority": 3, "enabled": False, "name": "oa"}, format="json"
+        f"/api/providers/{provider.pk}",
+        {"model": "gpt-4.1", "priority": 3, "enabled": False, "name": "oa"},
+        format="json",
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -240,10 +293,14 @@ def test_patch_provider_endpoint(alice_client, provider):
     assert alice_client.patch(f"/api/providers/{provider.pk}", {}, format="json").status_code == 200
     assert len(events("provider.update")) == 1
     registry.register_provider(kind="gemini", name="gemini")
-    assert_error(alice_client.patch(f"/api/providers/{provider.pk}", {"name": "gemini"}, format="json"), 409, "duplicate_name")
+    assert_error(
+        alice_client.patch(f"/api/providers/{provider.pk}", {"name": "gemini"}, format="json"), 409, "duplicate_name"
+    )
     assert_error(alice_client.patch("/api/providers/999999", {"priority": 1}, format="json"), 404)
     assert_error(alice_client.patch("/api/providers/999999", {}, format="json"), 404)
-    body = assert_error(alice_client.patch(f"/api/providers/{provider.pk}", {"provider": "openai_compatible"}, format="json"), 422)
+    body = assert_error(
+        alice_client.patch(f"/api/providers/{provider.pk}", {"provider": "openai_compatible"}, format="json"), 422
+    )
     assert "base_url" in body["errors"]  # an openai_compatible provider needs a base URL
 
 
@@ -258,7 +315,9 @@ def test_is_default_moves_between_providers(alice_client, provider):
 
 
 def test_duplicate_name_is_409(alice_client, provider):
-    body = assert_error(alice_client.post("/api/providers/register", {"provider": "openai"}, format="json"), 409, "duplicate_name")
+    body = assert_error(
+        alice_client.post("/api/providers/register", {"provider": "openai"}, format="json"), 409, "duplicate_name"
+    )
     assert "openai" in body["message"]
     assert Provider.objects.count() == 1 and len(events("provider.create")) == 1
 
@@ -311,7 +370,7 @@ def test_invalid_register_bodies_are_422_with_field_errors(alice_client, body, f
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{not json", b"{\"provider\": \"openai\",}", b"\xff\xfe\x00", b"[" * 50_000, b"{\"timeout\": NaN}", b"1" * 5000],
+    [b"{not json", b'{"provider": "openai",}', b"\xff\xfe\x00", b"[" * 50_000, b'{"timeout": NaN}', b"1" * 5000],
 )
 def test_bodies_that_are_not_json_are_400(alice_client, raw):
     response = alice_client.post("/api/providers/register", data=raw, content_type="application/json")
@@ -320,7 +379,12 @@ def test_bodies_that_are_not_json_are_400(alice_client, raw):
 
 @pytest.mark.parametrize(
     "raw, field",
-    [(b'{"provider": "openai", "model": "\\ud800"}', "model"), (b"null", "non_field_errors"), (b'"x"', "non_field_errors"), (b"[]", "non_field_errors")],
+    [
+        (b'{"provider": "openai", "model": "\\ud800"}', "model"),
+        (b"null", "non_field_errors"),
+        (b'"x"', "non_field_errors"),
+        (b"[]", "non_field_errors"),
+    ],
 )
 def test_json_that_is_not_a_valid_request_is_422(alice_client, raw, field):
     response = alice_client.post("/api/providers/register", data=raw, content_type="application/json")
@@ -328,7 +392,9 @@ def test_json_that_is_not_a_valid_request_is_422(alice_client, raw, field):
 
 
 def test_bodies_of_another_media_type_are_415(alice_client):
-    response = alice_client.post("/api/providers/register", data="provider=openai", content_type="application/x-www-form-urlencoded")
+    response = alice_client.post(
+        "/api/providers/register", data="provider=openai", content_type="application/x-www-form-urlencoded"
+    )
     assert_error(response, 415, "unsupported_media_type")
 
 
@@ -337,7 +403,9 @@ def test_empty_body_is_a_422_not_a_crash(alice_client):
     assert "provider" in body["errors"]
 
 
-@pytest.mark.parametrize("path", ["/api/providers/register", "/api/providers/1/keys", "/v1/chat/completions", "/api/chat"])
+@pytest.mark.parametrize(
+    "path", ["/api/providers/register", "/api/providers/1/keys", "/v1/chat/completions", "/api/chat"]
+)
 def test_oversized_bodies_are_413_json(alice_client, settings, path):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = alice_client.post(path, data=b'{"x": "' + b"a" * 2000 + b'"}', content_type="application/json")
@@ -424,7 +492,12 @@ def test_every_mutation_writes_exactly_one_audit_event(alice_client, provider):
     steps = [
         ("patch", f"/api/providers/{pid}", {"priority": 7}, "provider.update"),
         ("post", f"/api/providers/{pid}/keys", {"api_key": OTHER_KEY}, "key.create"),
-        ("post", f"/api/providers/{pid}/rotate-key", {"api_key": "sk-test-rotated-key-000000", "key_id": provider.keys.first().pk}, "key.rotate"),
+        (
+            "post",
+            f"/api/providers/{pid}/rotate-key",
+            {"api_key": "sk-test-rotated-key-000000", "key_id": provider.keys.first().pk},
+            "key.rotate",
+        ),
         ("delete", f"/api/providers/{pid}/keys/{provider.keys.first().pk}", None, "key.revoke"),
         ("post", "/api/providers/register", {"provider": "deepseek", "api_key": KEY}, "provider.create"),
         ("delete", f"/api/providers/{pid}", None, "provider.delete"),
@@ -452,22 +525,34 @@ def test_failed_requests_write_no_audit_event(alice_client, bob_client, provider
 
 
 def test_canary_key_never_appears_in_any_response(alice_client, fresh_handler):
-    created = alice_client.post("/api/providers/register", {"provider": "openai", "name": "canary", "api_key": CANARY}, format="json")
+    created = alice_client.post(
+        "/api/providers/register", {"provider": "openai", "name": "canary", "api_key": CANARY}, format="json"
+    )
     assert created.status_code == 201
     pid = created.json()["id"]
     key_id = created.json()["keys"][0]["id"]
     responses = [created]
     with respx.mock:
-        respx.post(OPENAI).respond(401, json={"error": {"message": f"Incorrect API key provided: {CANARY}", "code": "invalid_api_key"}})
+        respx.post(OPENAI).respond(
+            401, json={"error": {"message": f"Incorrect API key provided: {CANARY}", "code": "invalid_api_key"}}
+        )
         responses.append(alice_client.post(f"/api/providers/{pid}/test"))
     responses += [
         alice_client.get("/api/providers"),
         alice_client.get(f"/api/providers/{pid}"),
         alice_client.patch(f"/api/providers/{pid}", {"model": "gpt-4o"}, format="json"),
         alice_client.post(f"/api/providers/{pid}/keys", {"api_key": CANARY, "label": "second"}, format="json"),
-        alice_client.post("/api/providers/register", {"provider": "openai", "name": "canary", "api_key": CANARY}, format="json"),
-        alice_client.post("/api/providers/register", {"provider": CANARY, CANARY: CANARY, "api_key": CANARY + " x"}, format="json"),
-        alice_client.post(f"/api/providers/{pid}/rotate-key", {"api_key": "sk-test-replacement-0000000", "key_id": key_id}, format="json"),
+        alice_client.post(
+            "/api/providers/register", {"provider": "openai", "name": "canary", "api_key": CANARY}, format="json"
+        ),
+        alice_client.post(
+            "/api/providers/register", {"provider": CANARY, CANARY: CANARY, "api_key": CANARY + " x"}, format="json"
+        ),
+        alice_client.post(
+            f"/api/providers/{pid}/rotate-key",
+            {"api_key": "sk-test-replacement-0000000", "key_id": key_id},
+            format="json",
+        ),
         alice_client.get("/api/audit-events?limit=500"),
         alice_client.get("/api/usage?group_by=key"),
         alice_client.delete(f"/api/providers/{pid}/keys/{key_id}"),

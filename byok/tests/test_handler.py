@@ -7,11 +7,10 @@ waits for real backoff. Recorded provider bodies come from the shared corpus
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -44,7 +43,9 @@ GEMINI_STREAM = "https://generativelanguage.googleapis.com/v1beta/models/gemini-
 
 def openai_json(text="Hello!", *, model="gpt-4o", finish="stop", usage=(9, 3)):
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "model": model,
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
         "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
     }
@@ -52,8 +53,12 @@ def openai_json(text="Hello!", *, model="gpt-4o", finish="stop", usage=(9, 3)):
 
 def anthropic_json(text="Bonjour"):
     return {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4",
-        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
         "usage": {"input_tokens": 12, "output_tokens": 4},
     }
 
@@ -72,10 +77,19 @@ def sse(*payloads: dict, done=True) -> bytes:
 
 
 def openai_chunks(*texts: str, finish="stop") -> bytes:
-    chunks: list[dict[str, Any]] = [{"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+    chunks: list[dict[str, Any]] = [
+        {"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}
+    ]
     chunks += [{"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {"content": t}}]} for t in texts]
     chunks.append({"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-    chunks.append({"id": "c1", "model": "gpt-4o", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": len(texts), "total_tokens": 5 + len(texts)}})
+    chunks.append(
+        {
+            "id": "c1",
+            "model": "gpt-4o",
+            "choices": [],
+            "usage": {"prompt_tokens": 5, "completion_tokens": len(texts), "total_tokens": 5 + len(texts)},
+        }
+    )
     return sse(*chunks)
 
 
@@ -141,7 +155,9 @@ class TestTokenStreaming:
         sidecar, body = corpus_case("gemini_stream_cjk_multichunk")
         await register(kind="gemini", api_key="AIzaSyA-0123456789abcdefghijklmnop", default_model="gemini-2.0-flash")
         with respx.mock:
-            route = respx.post(url__startswith=GEMINI_STREAM).respond(200, headers={"content-type": "text/event-stream"}, content=body)
+            route = respx.post(url__startswith=GEMINI_STREAM).respond(
+                200, headers={"content-type": "text/event-stream"}, content=body
+            )
             events = await collect(handler.stream(ask()))
         assert text_of(events) == sidecar["expected"]["text"]
         assert "key=" not in str(route.calls.last.request.url)
@@ -162,7 +178,9 @@ class TestTokenStreaming:
                 yield rest
 
         with respx.mock:
-            respx.post(OPENAI).mock(return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Slow()))
+            respx.post(OPENAI).mock(
+                return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Slow())
+            )
             agen = handler.stream(ask())
             seen = []
             async for event in agen:
@@ -180,9 +198,12 @@ class TestTokenStreaming:
         """An error after the first token ends the stream with one partial error event."""
         await register(kind="anthropic", api_key="sk-ant-0123456789abcdef", default_model="claude-x")
         body = (
-            b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"claude-x","usage":{"input_tokens":3,"output_tokens":0}}}\n\n'
-            b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
-            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n'
+            b"event: message_start\ndata: "
+            b'{"type":"message_start","message":{"id":"m","model":"claude-x","usage":{"input_tokens":3,"output_tokens":0}}}\n\n'
+            b"event: content_block_start\ndata: "
+            b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+            b"event: content_block_delta\ndata: "
+            b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n'
             b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
         )
         with respx.mock:
@@ -219,7 +240,9 @@ class TestChatCompletion:
 
     async def test_system_prompt_handling(self, handler):
         await register(kind="anthropic", api_key="sk-ant-0123456789abcdef", default_model="claude-sonnet-4")
-        req = ChatRequest(model="", messages=(Message(role="system", content="Be terse."), Message(role="user", content="Hi")))
+        req = ChatRequest(
+            model="", messages=(Message(role="system", content="Be terse."), Message(role="user", content="Hi"))
+        )
         with respx.mock:
             route = respx.post(ANTHROPIC).respond(200, json=anthropic_json())
             await handler.chat(req)
@@ -230,7 +253,8 @@ class TestChatCompletion:
     async def test_conversation_history(self, handler):
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")
         history = (
-            Message(role="user", content="My name is Ada."), Message(role="assistant", content="Hello Ada."),
+            Message(role="user", content="My name is Ada."),
+            Message(role="assistant", content="Hello Ada."),
             Message(role="user", content="What is my name?"),
         )
         with respx.mock:
@@ -243,10 +267,16 @@ class TestChatCompletion:
     async def test_function_calling(self, handler):
         sidecar, body = corpus_case("openai_json_parallel_tool_calls")
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")
-        tool = Tool(name="get_weather", description="Weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
+        tool = Tool(
+            name="get_weather",
+            description="Weather",
+            parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+        )
         with respx.mock:
             route = respx.post(OPENAI).respond(200, content=body, headers={"content-type": "application/json"})
-            result = await handler.chat(ChatRequest(model="", messages=(Message(role="user", content="Weather?"),), tools=(tool,)))
+            result = await handler.chat(
+                ChatRequest(model="", messages=(Message(role="user", content="Weather?"),), tools=(tool,))
+            )
         sent = json.loads(route.calls.last.request.content)
         assert sent["tools"][0]["function"]["name"] == "get_weather"
         assert [c.name for c in result.response.tool_calls] == [c["name"] for c in sidecar["expected"]["tool_calls"]]
@@ -270,7 +300,9 @@ class TestBYOKHandlerInit:
         assert (await handler.snapshot()).default is None
 
     async def test_register_provider(self, handler):
-        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key=CANARY, default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(
+            kind="openai", api_key=CANARY, default_model="gpt-4o"
+        )
         assert provider.name == "openai"
         keys = await sync_to_async(lambda: list(provider.keys.all()))()
         assert [k.status for k in keys] == ["active"]
@@ -286,7 +318,9 @@ class TestBYOKHandlerInit:
 
     async def test_get_default_provider(self, handler):
         await sync_to_async(registry.register_provider)(kind="openai", api_key=CANARY)
-        await sync_to_async(registry.register_provider)(kind="gemini", api_key="AIzaSyA-0123456789abcdefghijklmnop", is_default=True)
+        await sync_to_async(registry.register_provider)(
+            kind="gemini", api_key="AIzaSyA-0123456789abcdefghijklmnop", is_default=True
+        )
         assert ((await handler.snapshot()).default).name == "gemini"
         await sync_to_async(registry.update_provider)("openai", {"is_default": True})
         assert ((await handler.snapshot()).default).name == "openai"
@@ -315,23 +349,39 @@ class TestBYOKHandlerInit:
 
     async def test_private_base_urls_are_refused_unless_allowed(self, handler, settings):
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": False}
-        for url in ("http://127.0.0.1:8080/v1", "http://10.0.0.8/v1", "http://169.254.169.254/", "http://localhost/v1", "http://[::1]/v1"):
+        for url in (
+            "http://127.0.0.1:8080/v1",
+            "http://10.0.0.8/v1",
+            "http://169.254.169.254/",
+            "http://localhost/v1",
+            "http://[::1]/v1",
+        ):
             with pytest.raises(InvalidConfigError) as info:
                 await sync_to_async(registry.register_provider)(kind="openai_compatible", name="local", base_url=url)
             assert "base_url" in info.value.errors, url
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
-        await sync_to_async(registry.register_provider)(kind="openai_compatible", name="local", base_url="http://127.0.0.1:8080/v1")
+        await sync_to_async(registry.register_provider)(
+            kind="openai_compatible", name="local", base_url="http://127.0.0.1:8080/v1"
+        )
 
 
 class TestProviderRouting:
-    @pytest.mark.parametrize("kind,url,auth_header,auth_value,answer", [
-        ("openai", OPENAI, "authorization", "Bearer sk-route-0123456789abcdef", openai_json("ok")),
-        ("anthropic", ANTHROPIC, "x-api-key", "sk-route-0123456789abcdef", anthropic_json("ok")),
-        ("deepseek", DEEPSEEK, "authorization", "Bearer sk-route-0123456789abcdef", openai_json("ok")),
-        ("gemini", GEMINI, "x-goog-api-key", "sk-route-0123456789abcdef", gemini_json("ok")),
-    ])
+    @pytest.mark.parametrize(
+        "kind,url,auth_header,auth_value,answer",
+        [
+            ("openai", OPENAI, "authorization", "Bearer sk-route-0123456789abcdef", openai_json("ok")),
+            ("anthropic", ANTHROPIC, "x-api-key", "sk-route-0123456789abcdef", anthropic_json("ok")),
+            ("deepseek", DEEPSEEK, "authorization", "Bearer sk-route-0123456789abcdef", openai_json("ok")),
+            ("gemini", GEMINI, "x-goog-api-key", "sk-route-0123456789abcdef", gemini_json("ok")),
+        ],
+    )
     async def test_route_by_kind(self, handler, kind, url, auth_header, auth_value, answer):
-        await register(kind=kind, api_key="sk-route-0123456789abcdef", default_model="gemini-2.0-flash" if kind == "gemini" else "m", timeout=7)
+        await register(
+            kind=kind,
+            api_key="sk-route-0123456789abcdef",
+            default_model="gemini-2.0-flash" if kind == "gemini" else "m",
+            timeout=7,
+        )
         await register(kind="openai", name="other", api_key="sk-other-0123456789abcdef", default_model="gpt-4o")
         with respx.mock:
             route = respx.post(url).respond(200, json=answer)
@@ -342,20 +392,33 @@ class TestProviderRouting:
         assert result.provider == kind and result.response.text == "ok"
 
     async def test_route_to_openai(self, handler):
-        await self.test_route_by_kind(handler, "openai", OPENAI, "authorization", "Bearer sk-route-0123456789abcdef", openai_json("ok"))
+        await self.test_route_by_kind(
+            handler, "openai", OPENAI, "authorization", "Bearer sk-route-0123456789abcdef", openai_json("ok")
+        )
 
     async def test_route_to_anthropic(self, handler):
-        await self.test_route_by_kind(handler, "anthropic", ANTHROPIC, "x-api-key", "sk-route-0123456789abcdef", anthropic_json("ok"))
+        await self.test_route_by_kind(
+            handler, "anthropic", ANTHROPIC, "x-api-key", "sk-route-0123456789abcdef", anthropic_json("ok")
+        )
 
     async def test_route_to_deepseek(self, handler):
-        await self.test_route_by_kind(handler, "deepseek", DEEPSEEK, "authorization", "Bearer sk-route-0123456789abcdef", openai_json("ok"))
+        await self.test_route_by_kind(
+            handler, "deepseek", DEEPSEEK, "authorization", "Bearer sk-route-0123456789abcdef", openai_json("ok")
+        )
 
     async def test_route_to_gemini(self, handler):
-        await self.test_route_by_kind(handler, "gemini", GEMINI, "x-goog-api-key", "sk-route-0123456789abcdef", gemini_json("ok"))
+        await self.test_route_by_kind(
+            handler, "gemini", GEMINI, "x-goog-api-key", "sk-route-0123456789abcdef", gemini_json("ok")
+        )
 
     async def test_model_prefix_names_the_provider_and_base_url_overrides(self, handler, settings):
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
-        await register(kind="openai_compatible", name="local", base_url="http://127.0.0.1:9999/v1", api_key="sk-local-0123456789abcdef")
+        await register(
+            kind="openai_compatible",
+            name="local",
+            base_url="http://127.0.0.1:9999/v1",
+            api_key="sk-local-0123456789abcdef",
+        )
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
         with respx.mock:
             route = respx.post("http://127.0.0.1:9999/v1/chat/completions").respond(200, json=openai_json("local"))
@@ -367,7 +430,10 @@ class TestProviderRouting:
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
         with respx.mock(assert_all_called=False) as mock:
             mock.post(OPENAI).respond(200, json=openai_json("wrongly served"))
-            for call in (handler.chat(ask(model="nosuchprovider/gpt-4o")), collect(handler.stream(ask(model="nosuchprovider/gpt-4o")))):
+            for call in (
+                handler.chat(ask(model="nosuchprovider/gpt-4o")),
+                collect(handler.stream(ask(model="nosuchprovider/gpt-4o"))),
+            ):
                 try:
                     events = await call
                 except ProviderNotFoundError as exc:
@@ -382,8 +448,15 @@ class TestProviderRouting:
 
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
-        await register(kind="openai_compatible", name="router", base_url="http://127.0.0.1:9999/v1", api_key="sk-router-0123456789abcdef")
-        await sync_to_async(CatalogOverride.objects.create)(provider="router", model="meta-llama/llama-3.1-8b", context_window=8192)
+        await register(
+            kind="openai_compatible",
+            name="router",
+            base_url="http://127.0.0.1:9999/v1",
+            api_key="sk-router-0123456789abcdef",
+        )
+        await sync_to_async(CatalogOverride.objects.create)(
+            provider="router", model="meta-llama/llama-3.1-8b", context_window=8192
+        )
         await sync_to_async(announce)(None)
         with respx.mock(assert_all_called=False) as mock:
             openai = mock.post(OPENAI).respond(200, json=openai_json("default"))
@@ -392,16 +465,23 @@ class TestProviderRouting:
             assert result.provider == "router" and not openai.called
             assert json.loads(router.calls.last.request.content)["model"] == "meta-llama/llama-3.1-8b"
             # The same id known to the default route's provider stays on the default route.
-            await sync_to_async(CatalogOverride.objects.create)(provider="openai", model="meta-llama/llama-3.1-8b", context_window=8192)
+            await sync_to_async(CatalogOverride.objects.create)(
+                provider="openai", model="meta-llama/llama-3.1-8b", context_window=8192
+            )
             await sync_to_async(announce)(None)
             result = await handler.chat(ask(model="meta-llama/llama-3.1-8b"))
-            assert result.provider == "openai" and json.loads(openai.calls.last.request.content)["model"] == "meta-llama/llama-3.1-8b"
+            assert (
+                result.provider == "openai"
+                and json.loads(openai.calls.last.request.content)["model"] == "meta-llama/llama-3.1-8b"
+            )
 
     async def test_auto_provider_selection(self, handler):
         """No default: the enabled provider with a usable key, by priority."""
         await register(kind="openai", priority=1, default_model="gpt-4o")  # no key: skipped
         await register(kind="anthropic", priority=5, enabled=False, api_key="sk-ant-0123456789abcdef")
-        await register(kind="gemini", priority=9, api_key="AIzaSyA-0123456789abcdefghijklmnop", default_model="gemini-2.0-flash")
+        await register(
+            kind="gemini", priority=9, api_key="AIzaSyA-0123456789abcdefghijklmnop", default_model="gemini-2.0-flash"
+        )
         with respx.mock:
             respx.post(GEMINI).respond(200, json=gemini_json("auto"))
             result = await handler.chat(ask())
@@ -425,7 +505,9 @@ async def _policy(primary: str, *fallbacks: str, max_retries=2):
     from byok.models import FailoverPolicy, FailoverStep, Provider
 
     def make():
-        policy = FailoverPolicy.objects.create(name=f"{primary}-chain", primary=Provider.objects.get(name=primary), max_retries=max_retries)
+        policy = FailoverPolicy.objects.create(
+            name=f"{primary}-chain", primary=Provider.objects.get(name=primary), max_retries=max_retries
+        )
         for i, name in enumerate(fallbacks):
             FailoverStep.objects.create(policy=policy, provider=Provider.objects.get(name=name), position=i)
         announce(None)
@@ -437,7 +519,9 @@ async def _policy(primary: str, *fallbacks: str, max_retries=2):
 
 class TestFailover:
     async def test_failover_on_provider_error(self, handler, fake_time):
-        await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True, max_retries=1)
+        await register(
+            kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True, max_retries=1
+        )
         await register(kind="anthropic", api_key="sk-ant-0123456789abcdef", default_model="claude-sonnet-4")
         await _policy("openai", "anthropic", max_retries=1)
         with respx.mock:
@@ -469,9 +553,13 @@ class TestFailover:
     async def test_retry_on_transient_error(self, handler, fake_time):
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", max_retries=3)
         with respx.mock:
-            route = respx.post(OPENAI).mock(side_effect=[
-                httpx.Response(502, text="x"), httpx.ConnectTimeout("slow"), httpx.Response(200, json=openai_json("third time")),
-            ])
+            route = respx.post(OPENAI).mock(
+                side_effect=[
+                    httpx.Response(502, text="x"),
+                    httpx.ConnectTimeout("slow"),
+                    httpx.Response(200, json=openai_json("third time")),
+                ]
+            )
             result = await handler.chat(ask())
         assert route.call_count == 3
         assert result.response.text == "third time"
@@ -480,24 +568,37 @@ class TestFailover:
     async def test_retry_after_is_honoured(self, handler, fake_time):
         await register(kind="anthropic", api_key="sk-ant-0123456789abcdef", default_model="claude-x", max_retries=1)
         with respx.mock:
-            respx.post(ANTHROPIC).mock(side_effect=[
-                httpx.Response(529, headers={"retry-after": "7"}, json={"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}),
-                httpx.Response(200, json=anthropic_json("ok")),
-            ])
+            respx.post(ANTHROPIC).mock(
+                side_effect=[
+                    httpx.Response(
+                        529,
+                        headers={"retry-after": "7"},
+                        json={"type": "error", "error": {"type": "overloaded_error", "message": "busy"}},
+                    ),
+                    httpx.Response(200, json=anthropic_json("ok")),
+                ]
+            )
             await handler.chat(ask())
         assert fake_time.slept == [7.0]
 
     async def test_no_retry_on_auth_error(self, handler):
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", max_retries=3)
         with respx.mock:
-            route = respx.post(OPENAI).respond(401, json={"error": {"message": "Incorrect API key", "code": "invalid_api_key"}})
+            route = respx.post(OPENAI).respond(
+                401, json={"error": {"message": "Incorrect API key", "code": "invalid_api_key"}}
+            )
             with pytest.raises(AllProvidersFailedError) as info:
                 await handler.chat(ask())
         assert route.call_count == 1
         assert info.value.status_code == 502  # the caller's own token was fine: an upstream failure
         key = await sync_to_async(ApiKey.objects.get)()
         assert key.status == "invalid"
-        assert await sync_to_async(AuditEvent.objects.filter(action="key.invalid", key_fingerprint=key.fingerprint).count)() == 1
+        assert (
+            await sync_to_async(
+                AuditEvent.objects.filter(action="key.invalid", key_fingerprint=key.fingerprint).count
+            )()
+            == 1
+        )
 
     async def test_client_errors_are_neither_retried_nor_failed_over(self, handler):
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
@@ -512,17 +613,29 @@ class TestFailover:
         assert "too long" in info.value.message and info.value.status_code == 400
 
     async def test_failover_preserves_context(self, handler):
-        await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True, max_retries=0)
+        await register(
+            kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True, max_retries=0
+        )
         await register(kind="gemini", api_key="AIzaSyA-0123456789abcdefghijklmnop", default_model="gemini-2.0-flash")
         await _policy("openai", "gemini", max_retries=0)
-        tool = Tool(name="lookup", description="Look up", parameters={"type": "object", "properties": {"q": {"type": "string"}}})
-        req = ChatRequest(model="", temperature=0.3, max_tokens=64, tools=(tool,), messages=(
-            Message(role="system", content="You are byok."),
-            Message(role="user", content="Find cats"),
-            Message(role="assistant", tool_calls=(ToolCall(id="call_1", name="lookup", arguments='{"q": "cats"}'),)),
-            Message(role="tool", tool_call_id="call_1", name="lookup", content='{"n": 3}'),
-            Message(role="user", content="And dogs?"),
-        ))
+        tool = Tool(
+            name="lookup", description="Look up", parameters={"type": "object", "properties": {"q": {"type": "string"}}}
+        )
+        req = ChatRequest(
+            model="",
+            temperature=0.3,
+            max_tokens=64,
+            tools=(tool,),
+            messages=(
+                Message(role="system", content="You are byok."),
+                Message(role="user", content="Find cats"),
+                Message(
+                    role="assistant", tool_calls=(ToolCall(id="call_1", name="lookup", arguments='{"q": "cats"}'),)
+                ),
+                Message(role="tool", tool_call_id="call_1", name="lookup", content='{"n": 3}'),
+                Message(role="user", content="And dogs?"),
+            ),
+        )
         with respx.mock:
             respx.post(OPENAI).respond(500, json={"error": {"message": "x"}})
             route = respx.post(GEMINI).respond(200, json=gemini_json("3 cats"))
@@ -539,7 +652,9 @@ class TestFailover:
         assert result.provider == "gemini"
 
     async def test_failover_latency_tracking(self, handler, fake_time):
-        await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True, max_retries=0)
+        await register(
+            kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True, max_retries=0
+        )
         await register(kind="anthropic", api_key="sk-ant-0123456789abcdef", default_model="claude-x")
         await _policy("openai", "anthropic", max_retries=0)
 
@@ -559,11 +674,18 @@ class TestFailover:
         assert round(result.failover_ms) == 250
         assert round(result.latency_ms) == 350
         [row] = await usage_rows(handler)
-        assert (row.provider_name, row.attempts, round(row.failover_ms), round(row.latency_ms)) == ("anthropic", 2, 250, 350)
+        assert (row.provider_name, row.attempts, round(row.failover_ms), round(row.latency_ms)) == (
+            "anthropic",
+            2,
+            250,
+            350,
+        )
         assert [(p["provider"], p["status"]) for p in row.failover_path] == [("openai", 503), ("anthropic", 200)]
 
     async def test_stream_fails_over_before_the_first_token(self, handler):
-        await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True, max_retries=0)
+        await register(
+            kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True, max_retries=0
+        )
         await register(kind="anthropic", api_key="sk-ant-0123456789abcdef", default_model="claude-3-opus-20240229")
         await _policy("openai", "anthropic", max_retries=0)
         error_after_200 = sse({"error": {"message": "overloaded", "type": "server_error"}}, done=False)
@@ -578,8 +700,14 @@ class TestFailover:
         # Who serves it is known before the first token: the first event says so, and only the first.
         started = events[0]
         assert isinstance(started, StreamStarted) and [isinstance(e, StreamStarted) for e in events].count(True) == 1
-        assert (started.provider, started.model, started.request_id) == ("anthropic", events[-1].model, events[-1].request_id)
-        assert [a["provider"] for a in started.attempts] == ["openai", "anthropic"] and started.key_hint == events[-1].key_hint
+        assert (started.provider, started.model, started.request_id) == (
+            "anthropic",
+            events[-1].model,
+            events[-1].request_id,
+        )
+        assert [a["provider"] for a in started.attempts] == ["openai", "anthropic"] and started.key_hint == events[
+            -1
+        ].key_hint
         assert started.failover_ms == events[-1].failover_ms
         assert events[1].kind != "text_delta" or events[1].text  # tokens follow the StreamStarted
 
@@ -606,7 +734,9 @@ class TestFailover:
                 closed.set()
 
         with respx.mock:
-            respx.post(OPENAI).mock(return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Endless()))
+            respx.post(OPENAI).mock(
+                return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Endless())
+            )
 
             async def consume():
                 async for _ in handler.stream(ask()):
@@ -624,7 +754,9 @@ class TestFailover:
 
 class TestKeyManagement:
     async def test_rotate_api_key(self, handler):
-        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-old-0123456789abcdef", default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-old-0123456789abcdef", default_model="gpt-4o"
+        )
         new = await sync_to_async(registry.rotate_key)(provider.pk, "sk-new-0123456789abcdef")
         with respx.mock:
             route = respx.post(OPENAI).respond(200, json=openai_json())
@@ -637,7 +769,9 @@ class TestKeyManagement:
         assert "sk-new-0123456789abcdef" not in json.dumps(events[0].details)
 
     async def test_in_flight_stream_finishes_on_the_old_key(self, handler):
-        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-old-0123456789abcdef", default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-old-0123456789abcdef", default_model="gpt-4o"
+        )
         release = asyncio.Event()
         body = openai_chunks("a", "b")
         cut = body.index(b"data: ", body.index(b'"content": "a"'))  # after the first token's event
@@ -649,10 +783,12 @@ class TestKeyManagement:
                 yield body[cut:]
 
         with respx.mock:
-            route = respx.post(OPENAI).mock(side_effect=[
-                httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Held()),
-                httpx.Response(200, json=openai_json("new")),
-            ])
+            route = respx.post(OPENAI).mock(
+                side_effect=[
+                    httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Held()),
+                    httpx.Response(200, json=openai_json("new")),
+                ]
+            )
             agen = handler.stream(ask())
             first = await agen.__anext__()
             await sync_to_async(registry.rotate_key)(provider.pk, "sk-new-0123456789abcdef")
@@ -666,13 +802,27 @@ class TestKeyManagement:
 
     async def test_key_quota_exceeded(self, handler):
         """OpenAI 429 insufficient_quota parks the key; the next key takes over."""
-        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-first-0123456789abcdef", default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-first-0123456789abcdef", default_model="gpt-4o"
+        )
         await sync_to_async(registry.add_key)(provider.pk, "sk-second-0123456789abcdef")
         with respx.mock:
-            route = respx.post(OPENAI).mock(side_effect=lambda req: (
-                httpx.Response(429, json={"error": {"message": "You exceeded your current quota", "code": "insufficient_quota", "type": "insufficient_quota"}})
-                if "first" in req.headers["authorization"] else httpx.Response(200, json=openai_json("second"))
-            ))
+            route = respx.post(OPENAI).mock(
+                side_effect=lambda req: (
+                    httpx.Response(
+                        429,
+                        json={
+                            "error": {
+                                "message": "You exceeded your current quota",
+                                "code": "insufficient_quota",
+                                "type": "insufficient_quota",
+                            }
+                        },
+                    )
+                    if "first" in req.headers["authorization"]
+                    else httpx.Response(200, json=openai_json("second"))
+                )
+            )
             results = [await handler.chat(ask()) for _ in range(3)]
         assert {r.response.text for r in results} == {"second"}
         statuses = await sync_to_async(lambda: dict(ApiKey.objects.values_list("label", "status").order_by("id")))()
@@ -692,7 +842,9 @@ class TestKeyManagement:
         assert set(info.value.errors) == {"rpm", "quota_window"}
 
     async def test_multiple_keys_per_provider(self, handler):
-        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o"
+        )
         await sync_to_async(registry.add_key)(provider.pk, "sk-bbbb-0123456789abcdef")
         with respx.mock:
             route = respx.post(OPENAI).respond(200, json=openai_json())
@@ -703,13 +855,22 @@ class TestKeyManagement:
 
     async def test_key_rate_limiting(self, handler, fake_time):
         """A 429 cools the key until its reset; the next key is tried before failing over; then 429 with Retry-After."""
-        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o"
+        )
         await sync_to_async(registry.add_key)(provider.pk, "sk-bbbb-0123456789abcdef", rpm=2)
         with respx.mock:
-            route = respx.post(OPENAI).mock(side_effect=lambda req: (
-                httpx.Response(429, headers={"retry-after": "120"}, json={"error": {"message": "Rate limit", "code": "rate_limit_exceeded"}})
-                if "aaaa" in req.headers["authorization"] else httpx.Response(200, json=openai_json("b"))
-            ))
+            route = respx.post(OPENAI).mock(
+                side_effect=lambda req: (
+                    httpx.Response(
+                        429,
+                        headers={"retry-after": "120"},
+                        json={"error": {"message": "Rate limit", "code": "rate_limit_exceeded"}},
+                    )
+                    if "aaaa" in req.headers["authorization"]
+                    else httpx.Response(200, json=openai_json("b"))
+                )
+            )
             assert (await handler.chat(ask())).response.text == "b"
             assert (await handler.chat(ask())).response.text == "b"
             with pytest.raises(RateLimitedError) as info:  # a cooling, b over its rpm of 2
@@ -722,7 +883,9 @@ class TestKeyManagement:
             assert (await handler.chat(ask())).response.text == "again"
 
     async def test_key_revocation(self, handler):
-        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-aaaa-0123456789abcdef", default_model="gpt-4o"
+        )
         other = await sync_to_async(registry.add_key)(provider.pk, "sk-bbbb-0123456789abcdef")
         first = await sync_to_async(lambda: provider.keys.order_by("id").first())()
         await sync_to_async(registry.revoke_key)(provider.pk, first.pk)
@@ -742,10 +905,12 @@ class TestKeyManagement:
             logging.getLogger(name).setLevel(logging.DEBUG)
         await sync_to_async(registry.register_provider)(kind="openai", api_key=CANARY, default_model="gpt-4o")
         with respx.mock:
-            respx.post(OPENAI).mock(side_effect=[
-                httpx.Response(500, json={"error": {"message": f"echo {CANARY}"}}),
-                httpx.Response(200, json=openai_json()),
-            ])
+            respx.post(OPENAI).mock(
+                side_effect=[
+                    httpx.Response(500, json={"error": {"message": f"echo {CANARY}"}}),
+                    httpx.Response(200, json=openai_json()),
+                ]
+            )
             await handler.chat(ask())
             respx.post(OPENAI).respond(401, json={"error": {"message": f"bad key {CANARY}"}})
             with pytest.raises(Exception) as info:

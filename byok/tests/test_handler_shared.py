@@ -49,7 +49,10 @@ def redis_settings(settings):
 def _process(fake_time: FakeTime, prefix: str, *, listens: bool = True) -> BYOKHandler:
     handler = BYOKHandler(
         state_factory=lambda: get_state_backend(REDIS_URL, prefix=prefix, now=fake_time.wall),
-        clock=fake_time.mono, wall=fake_time.wall, sleep=fake_time.sleep, rand=lambda: 0.5,
+        clock=fake_time.mono,
+        wall=fake_time.wall,
+        sleep=fake_time.sleep,
+        rand=lambda: 0.5,
     )
     if not listens:  # another process hears of changes only through Redis
         config_changed.disconnect(handler._on_config_changed)
@@ -61,7 +64,9 @@ class TestSharedThroughRedis:
     async def test_an_rpm_limit_holds_across_two_processes(self, redis_settings):
         fake_time = FakeTime()
         a, b = _process(fake_time, redis_settings), _process(fake_time, redis_settings)
-        await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-shared-0123456789abcdef", default_model="gpt-4o", key_options={"rpm": 3})
+        await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-shared-0123456789abcdef", default_model="gpt-4o", key_options={"rpm": 3}
+        )
         served, refused = 0, 0
         with respx.mock:
             respx.post(OPENAI).respond(200, json=openai_json())
@@ -76,9 +81,15 @@ class TestSharedThroughRedis:
     async def test_a_cooldown_in_one_process_is_respected_by_the_other(self, redis_settings):
         fake_time = FakeTime()
         a, b = _process(fake_time, redis_settings), _process(fake_time, redis_settings)
-        await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-cool-0123456789abcdef", default_model="gpt-4o")
+        await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-cool-0123456789abcdef", default_model="gpt-4o"
+        )
         with respx.mock:
-            route = respx.post(OPENAI).respond(429, headers={"retry-after": "30"}, json={"error": {"message": "slow down", "code": "rate_limit_exceeded"}})
+            route = respx.post(OPENAI).respond(
+                429,
+                headers={"retry-after": "30"},
+                json={"error": {"message": "slow down", "code": "rate_limit_exceeded"}},
+            )
             with pytest.raises(RateLimitedError):
                 await a.chat(ask())
             with pytest.raises(RateLimitedError) as info:
@@ -89,7 +100,9 @@ class TestSharedThroughRedis:
     async def test_a_revoke_in_one_process_reaches_the_other_within_a_second(self, redis_settings):
         fake_time = FakeTime()
         b = _process(fake_time, redis_settings, listens=False)
-        provider = await sync_to_async(registry.register_provider)(kind="openai", api_key="sk-first-0123456789abcdef", default_model="gpt-4o")
+        provider = await sync_to_async(registry.register_provider)(
+            kind="openai", api_key="sk-first-0123456789abcdef", default_model="gpt-4o"
+        )
         second = await sync_to_async(registry.add_key)(provider.pk, "sk-second-0123456789abcdef")
         with respx.mock:
             route = respx.post(OPENAI).respond(200, json=openai_json())

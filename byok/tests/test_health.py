@@ -7,9 +7,9 @@ from django.conf import settings
 from django.db import OperationalError
 from django.test import override_settings
 
-from byok.gateway import handler as handler_module
 from byok import health, registry
 from byok.crypto import SealedSecret, fernet_for
+from byok.gateway import handler as handler_module
 from byok.gateway.handler import BYOKHandler
 from byok.models import ApiKey
 from byok.state import MemoryStateBackend, MemoryStore
@@ -55,7 +55,8 @@ def test_readyz_fails_when_a_stored_key_was_sealed_under_another_master_key(clie
     body = response.json()
     assert body["status"] == "not_ready"
     assert body["checks"]["master_key"] == {
-        "ok": False, "reason": "1 stored key(s) cannot be decrypted with this process's master key",
+        "ok": False,
+        "reason": "1 stored key(s) cannot be decrypted with this process's master key",
     }
     assert body["checks"]["database"] == {"ok": True}
 

@@ -16,9 +16,8 @@ from rest_framework.authtoken.models import Token
 
 from byok import registry
 from byok.api import chat_views
-from byok.providers.types import StreamDone
 from byok.models import ApiKey, AuditEvent
-from byok.providers.types import ChatRequest, Message
+from byok.providers.types import ChatRequest, Message, StreamDone
 from byok.secrets import fingerprint, hint
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,9 +25,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 OPENAI = "https://api.openai.com/v1/chat/completions"
 GOOD = "sk-good-0123456789abcdef"
 BAD = "sk-caf\u00e9-0123456789abcdef"
-ANSWER = {"id": "x", "object": "chat.completion", "model": "gpt-4o",
-          "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
-          "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+ANSWER = {
+    "id": "x",
+    "object": "chat.completion",
+    "model": "gpt-4o",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
 
 
 def _store_unchecked(provider, secret: str) -> ApiKey:
@@ -56,7 +59,9 @@ async def test_the_bad_key_is_marked_invalid_audited_and_the_next_key_answers(ha
     assert {c.request.headers["authorization"] for c in route.calls} == {f"Bearer {GOOD}"}
     await sync_to_async(bad.refresh_from_db)()
     assert bad.status == "invalid" and "HTTP header" in bad.last_error
-    events = await sync_to_async(list)(AuditEvent.objects.filter(action="key.invalid").values_list("key_fingerprint", flat=True))
+    events = await sync_to_async(list)(
+        AuditEvent.objects.filter(action="key.invalid").values_list("key_fingerprint", flat=True)
+    )
     assert events == [bad.fingerprint]
 
 
@@ -64,8 +69,10 @@ async def test_streaming_skips_the_bad_key_too(handler):
     provider = await sync_to_async(registry.register_provider)(kind="openai", name="openai")
     await sync_to_async(_store_unchecked)(provider, BAD)
     await sync_to_async(registry.add_key)(provider.pk, GOOD)
-    body = (b'data: {"id":"c","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\n\n'
-            b"data: [DONE]\n\n")
+    body = (
+        b'data: {"id":"c","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
     with respx.mock:
         respx.post(OPENAI).respond(200, content=body, headers={"content-type": "text/event-stream"})
         events = [e async for e in handler.stream(_ask(stream=True))]
@@ -83,8 +90,11 @@ async def test_a_provider_with_only_the_bad_key_answers_a_json_error(handler, dj
     client = AsyncClient(AUTHORIZATION=f"Bearer {token}")
     with respx.mock:
         route = respx.post(OPENAI).respond(200, json=ANSWER)
-        response = await client.post("/v1/chat/completions", {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
-                                     content_type="application/json")
+        response = await client.post(
+            "/v1/chat/completions",
+            {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            content_type="application/json",
+        )
     assert route.call_count == 0
     assert response.status_code == 502 and response["content-type"].startswith("application/json")
     assert BAD not in response.content.decode()
@@ -98,7 +108,10 @@ def test_the_admin_test_action_reports_the_fault_instead_of_crashing(admin_brows
     get_handler().invalidate()
     with respx.mock:
         respx.post(OPENAI).respond(200, json=ANSWER)
-        response = admin_browser.post(reverse("admin:byok_provider_changelist"),
-                                      {"action": "test_providers", "_selected_action": [provider.pk]}, follow=True)
+        response = admin_browser.post(
+            reverse("admin:byok_provider_changelist"),
+            {"action": "test_providers", "_selected_action": [provider.pk]},
+            follow=True,
+        )
     assert response.status_code == 200 and b"Oa: failed" in response.content
     assert BAD not in response.content.decode()

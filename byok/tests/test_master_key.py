@@ -72,10 +72,13 @@ def test_a_failure_midway_rolls_every_key_back(keys, monkeypatch):
     assert [bytes(k.secret.token) for k in ApiKey.objects.order_by("pk")] == before
 
 
-@pytest.mark.parametrize("old,new,message", [
-    (None, "x", "BYOK_OLD_MASTER_KEY is not set"),
-    ("not-a-key", "x", "BYOK_OLD_MASTER_KEY must be 32 random bytes"),
-])
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        (None, "x", "BYOK_OLD_MASTER_KEY is not set"),
+        ("not-a-key", "x", "BYOK_OLD_MASTER_KEY must be 32 random bytes"),
+    ],
+)
 def test_bad_master_keys_are_refused_by_name(keys, monkeypatch, old, new, message):
     if old is None:
         monkeypatch.delenv("BYOK_OLD_MASTER_KEY", raising=False)
@@ -105,8 +108,14 @@ def test_generate_master_key_runs_with_an_empty_environment(tmp_path):
     from pathlib import Path
 
     manage = Path(__file__).resolve().parents[2] / "manage.py"
-    result = subprocess.run([sys.executable, str(manage), "generate_master_key"], env={}, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(manage), "generate_master_key"],
+        env={},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     fernet_for(result.stdout.strip())  # raises if invalid
 
@@ -136,5 +145,7 @@ def test_keys_written_under_the_new_key_during_a_rollout_are_left_as_they_are(ke
     monkeypatch.setenv("BYOK_OLD_MASTER_KEY", keys)
     monkeypatch.setenv("BYOK_NEW_MASTER_KEY", new)
     call_command("rotate_master_key")
-    assert sorted(k.secret.reveal(fernet_for(new)) for k in ApiKey.objects.all()) == sorted([*SECRETS, "sk-during-rollout-0123456789"])
+    assert sorted(k.secret.reveal(fernet_for(new)) for k in ApiKey.objects.all()) == sorted(
+        [*SECRETS, "sk-during-rollout-0123456789"]
+    )
     assert AuditEvent.objects.get(action="master_key.rotate").details == {"keys": 3, "already_new": 1}

@@ -17,17 +17,20 @@ from django.test import AsyncClient
 
 from byok import registry
 from byok.crypto import SealedSecret, fernet_for
-from byok.models import undecryptable_key_count
 from byok.exceptions import MasterKeyMismatchError
-from byok.models import ApiKey
+from byok.models import ApiKey, undecryptable_key_count
 from byok.providers.types import ChatRequest, Message
 from byok.tests.live import drop_live_env, live_env, manage, start_daphne, start_fake_provider
 from byok_project.envconfig import new_master_key
 
 OPENAI = "https://api.openai.com/v1/chat/completions"
-ANSWER = {"id": "x", "object": "chat.completion", "model": "gpt-4o",
-          "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
-          "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+ANSWER = {
+    "id": "x",
+    "object": "chat.completion",
+    "model": "gpt-4o",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
 OLD_SECRET, NEW_SECRET = "sk-written-under-old-0123456789", "sk-written-under-new-0123456789"
 
 
@@ -81,7 +84,9 @@ def test_the_previous_master_key_is_tried_after_the_current_one_and_writes_use_t
     settings.BYOK_MASTER_KEY_PREVIOUS = old
     assert undecryptable_key_count() == 0
     assert sorted(k.secret.reveal() for k in ApiKey.objects.all()) == sorted([OLD_SECRET, NEW_SECRET])
-    written = ApiKey.objects.get(hint=registry.add_key(ApiKey.objects.first().provider_id, "sk-third-0123456789abc").hint)
+    written = ApiKey.objects.get(
+        hint=registry.add_key(ApiKey.objects.first().provider_id, "sk-third-0123456789abc").hint
+    )
     assert written.secret.reveal(fernet_for(new)) == "sk-third-0123456789abc"
     with pytest.raises(Exception):
         written.secret.reveal(fernet_for(old))
@@ -94,10 +99,20 @@ def test_an_invalid_previous_master_key_stops_start_up_by_name(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    env = {"DJANGO_SECRET_KEY": "x" * 50, "BYOK_MASTER_KEY": new_master_key(), "BYOK_MASTER_KEY_PREVIOUS": "nope",
-           "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, str(root / "manage.py"), "check"], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    env = {
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "BYOK_MASTER_KEY": new_master_key(),
+        "BYOK_MASTER_KEY_PREVIOUS": "nope",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, str(root / "manage.py"), "check"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0 and "BYOK_MASTER_KEY_PREVIOUS must be 32 random bytes" in result.stderr
 
 
@@ -106,7 +121,9 @@ def test_an_invalid_previous_master_key_stops_start_up_by_name(tmp_path):
 
 def _chat(server, model: str) -> httpx.Response:
     with server.admin() as client:
-        return client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+        return client.post(
+            "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        )
 
 
 def test_a_daphne_started_with_the_old_key_after_a_rotation(tmp_path):
@@ -118,9 +135,16 @@ def test_a_daphne_started_with_the_old_key_after_a_rotation(tmp_path):
         first = start_daphne(env, tmp_path)
         servers.append(first)
         with first.admin() as admin:
-            created = admin.post("/api/providers/register", json={
-                "provider": "openai", "name": "p1", "base_url": fake.url + "/v1", "model": "gpt-4o-mini",
-                "api_key": "sk-p1-0123456789abcdef"})
+            created = admin.post(
+                "/api/providers/register",
+                json={
+                    "provider": "openai",
+                    "name": "p1",
+                    "base_url": fake.url + "/v1",
+                    "model": "gpt-4o-mini",
+                    "api_key": "sk-p1-0123456789abcdef",
+                },
+            )
             assert created.status_code == 201, created.text
         assert _chat(first, "p1/gpt-4o-mini").status_code == 200
         first.stop()
@@ -134,9 +158,19 @@ def test_a_daphne_started_with_the_old_key_after_a_rotation(tmp_path):
             assert response.headers["content-type"].startswith("application/json")
             assert response.json()["error"]["code"] == "master_key_mismatch"
         with stale.admin() as admin:  # a key written by this process (under its own key) it can read
-            assert admin.post("/api/providers/register", json={
-                "provider": "openai", "name": "p2", "base_url": fake.url + "/v1", "model": "gpt-4o-mini",
-                "api_key": "sk-p2-0123456789abcdef"}).status_code == 201
+            assert (
+                admin.post(
+                    "/api/providers/register",
+                    json={
+                        "provider": "openai",
+                        "name": "p2",
+                        "base_url": fake.url + "/v1",
+                        "model": "gpt-4o-mini",
+                        "api_key": "sk-p2-0123456789abcdef",
+                    },
+                ).status_code
+                == 201
+            )
         assert _chat(stale, "p2/gpt-4o-mini").status_code == 200
         log = stale.log.read_text()
         assert log.count("master_key_mismatch:") == 1, log[-3000:]

@@ -31,8 +31,10 @@ class TinyServer:
     """A loopback HTTP server that counts the connections it accepts and answers every request 200."""
 
     def __init__(self, answer: bytes | None = None) -> None:
-        self.answer = answer or (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
-                                 % len(OPENAI_ANSWER) + OPENAI_ANSWER)
+        self.answer = answer or (
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(OPENAI_ANSWER)
+            + OPENAI_ANSWER
+        )
         self.connections = 0
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -52,8 +54,14 @@ class TinyServer:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 await reader.readexactly(length)
                 writer.write(self.answer)
                 await writer.drain()
@@ -73,12 +81,17 @@ def _guarded_client(transport_name: str, guard: ConnectGuard) -> httpx.AsyncClie
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_byok_upstream_clients_refuse_a_loopback_connect_when_private_addresses_are_not_allowed(transport, settings):
+async def test_byok_upstream_clients_refuse_a_loopback_connect_when_private_addresses_are_not_allowed(
+    transport, settings
+):
     settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": False}
     async with TinyServer() as server:
         async with _make_client(transport) as client:
-            for url in (f"http://127.0.0.1:{server.port}/v1", f"http://localhost:{server.port}/v1",
-                        f"http://127.1:{server.port}/v1"):
+            for url in (
+                f"http://127.0.0.1:{server.port}/v1",
+                f"http://localhost:{server.port}/v1",
+                f"http://127.1:{server.port}/v1",
+            ):
                 with pytest.raises(BlockedAddressError):
                     await client.post(url, content=b"{}")
             settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}  # read at request time
@@ -132,8 +145,9 @@ async def test_the_connection_goes_to_the_checked_address_and_dns_is_asked_again
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("host", ["::7f00:1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1",
-                                  "2002:a9fe:a9fe::1", "fec0::1"])
+@pytest.mark.parametrize(
+    "host", ["::7f00:1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "2002:a9fe:a9fe::1", "fec0::1"]
+)
 async def test_ipv6_forms_embedding_private_ipv4_are_refused_at_connect(host):
     guard = ConnectGuard(allow_private=lambda: False)
     with pytest.raises(BlockedAddressError):
@@ -150,12 +164,18 @@ async def test_ipv6_forms_embedding_private_ipv4_are_refused_at_connect(host):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_provider_registered_while_private_was_allowed_is_refused_after_the_flag_is_turned_off(
-    transport, settings, monkeypatch, django_user_model,
+    transport,
+    settings,
+    monkeypatch,
+    django_user_model,
 ):
     async with TinyServer() as server:
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
         await sync_to_async(registry.register_provider)(
-            kind="openai", name="local", base_url=f"http://127.0.0.1:{server.port}/v1", default_model="m",
+            kind="openai",
+            name="local",
+            base_url=f"http://127.0.0.1:{server.port}/v1",
+            default_model="m",
             api_key="sk-test-0123456789abcdef",
         )
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": False}
@@ -166,8 +186,11 @@ async def test_a_provider_registered_while_private_was_allowed_is_refused_after_
         token = (await sync_to_async(Token.objects.create)(user=user)).key
         api = AsyncClient(AUTHORIZATION=f"Bearer {token}")
         try:
-            response = await api.post("/api/chat", {"messages": [{"role": "user", "content": "hi"}], "provider": "local"},
-                                      content_type="application/json")
+            response = await api.post(
+                "/api/chat",
+                {"messages": [{"role": "user", "content": "hi"}], "provider": "local"},
+                content_type="application/json",
+            )
         finally:
             await clients.aclose()
         assert response.status_code == 502, response.content

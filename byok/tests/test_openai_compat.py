@@ -18,8 +18,8 @@ from byok.exceptions import (
     AllProvidersFailedError,
     BadRequestError,
     ByokError,
-    NoUsableProviderError,
     NotFoundError,
+    NoUsableProviderError,
     ProviderNotFoundError,
     RateLimitedError,
 )
@@ -51,10 +51,26 @@ def test_minimal_request():
 
 def test_every_parameter():
     parsed = parse(
-        temperature=0.5, top_p=1, max_completion_tokens=64, stop=["END", ""], stream=True,
-        stream_options={"include_usage": True}, n=1, user="u-1", seed=7, parallel_tool_calls=True,
-        response_format={"type": "text"}, logprobs=False, presence_penalty=0.1, metadata={"a": "b"},
-        tools=[{"type": "function", "function": {"name": "get_weather", "description": "d", "parameters": {"type": "object"}}}],
+        temperature=0.5,
+        top_p=1,
+        max_completion_tokens=64,
+        stop=["END", ""],
+        stream=True,
+        stream_options={"include_usage": True},
+        n=1,
+        user="u-1",
+        seed=7,
+        parallel_tool_calls=True,
+        response_format={"type": "text"},
+        logprobs=False,
+        presence_penalty=0.1,
+        metadata={"a": "b"},
+        tools=[
+            {
+                "type": "function",
+                "function": {"name": "get_weather", "description": "d", "parameters": {"type": "object"}},
+            }
+        ],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     req = parsed.request
@@ -76,8 +92,17 @@ def test_roles_content_parts_and_tool_history():
         {"role": "developer", "content": "Be brief."},
         {"role": "system", "content": [{"type": "text", "text": "Rule one."}, {"type": "text", "text": "Rule two."}]},
         {"role": "user", "content": "Weather?", "name": "ann"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "21C"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "It is "}, {"type": "refusal", "refusal": "no"}]},
     ]
@@ -92,9 +117,13 @@ def test_roles_content_parts_and_tool_history():
 
 def test_legacy_functions():
     parsed = parse(
-        messages=[USER, {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
-                  {"role": "function", "name": "f", "content": "ok"}],
-        functions=[{"name": "f", "parameters": {"type": "object", "properties": {}}}], function_call={"name": "f"},
+        messages=[
+            USER,
+            {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+            {"role": "function", "name": "f", "content": "ok"},
+        ],
+        functions=[{"name": "f", "parameters": {"type": "object", "properties": {}}}],
+        function_call={"name": "f"},
     )
     req = parsed.request
     assert parsed.legacy_functions and req.tool_choice == "f" and req.tools[0].name == "f"
@@ -121,33 +150,94 @@ def test_legacy_functions():
         ({"model": "m", "messages": [{"role": "user"}]}, "messages[0].content", "missing_required_parameter"),
         ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content", "invalid_type"),
         ({"model": "m", "messages": [{"role": "user", "content": [5]}]}, "messages[0].content[0]", "invalid_type"),
-        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]}, "messages[0].content[0].text", "invalid_type"),
-        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
-         "messages[0].content[0].type", "unsupported_content"),
-        ({"model": "m", "messages": [{"role": "user", "content": [{"text": "x"}]}]}, "messages[0].content[0].type", "invalid_value"),
-        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "refusal", "refusal": "x"}]}]},
-         "messages[0].content[0].type", "unsupported_content"),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            "messages[0].content[0].text",
+            "invalid_type",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            "messages[0].content[0].type",
+            "unsupported_content",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [{"text": "x"}]}]},
+            "messages[0].content[0].type",
+            "invalid_value",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "refusal", "refusal": "x"}]}]},
+            "messages[0].content[0].type",
+            "unsupported_content",
+        ),
         ({"model": "m", "messages": [{"role": "assistant", "content": None}]}, "messages[0].content", "invalid_value"),
-        ({"model": "m", "messages": [{"role": "assistant", "tool_calls": {}}]}, "messages[0].tool_calls", "invalid_type"),
-        ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [1]}]}, "messages[0].tool_calls[0]", "invalid_type"),
-        ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "web"}]}]},
-         "messages[0].tool_calls[0].type", "invalid_value"),
-        ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f"}}]}]},
-         "messages[0].tool_calls[0].id", "missing_required_parameter"),
-        ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": "f"}]}]},
-         "messages[0].tool_calls[0].function", "invalid_type"),
-        ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"arguments": "{}"}}]}]},
-         "messages[0].tool_calls[0].function.name", "missing_required_parameter"),
-        ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {}}}]}]},
-         "messages[0].tool_calls[0].function.arguments", "invalid_type"),
-        ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id", "missing_required_parameter"),
-        ({"model": "m", "messages": [{"role": "tool", "content": "x", "tool_call_id": "nope"}]}, "messages[0].tool_call_id", "invalid_value"),
-        ({"model": "m", "messages": [{"role": "function", "content": "x"}]}, "messages[0].name", "missing_required_parameter"),
+        (
+            {"model": "m", "messages": [{"role": "assistant", "tool_calls": {}}]},
+            "messages[0].tool_calls",
+            "invalid_type",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "assistant", "tool_calls": [1]}]},
+            "messages[0].tool_calls[0]",
+            "invalid_type",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "web"}]}]},
+            "messages[0].tool_calls[0].type",
+            "invalid_value",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f"}}]}]},
+            "messages[0].tool_calls[0].id",
+            "missing_required_parameter",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": "f"}]}]},
+            "messages[0].tool_calls[0].function",
+            "invalid_type",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"arguments": "{}"}}]}],
+            },
+            "messages[0].tool_calls[0].function.name",
+            "missing_required_parameter",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [
+                    {"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {}}}]}
+                ],
+            },
+            "messages[0].tool_calls[0].function.arguments",
+            "invalid_type",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "tool", "content": "x"}]},
+            "messages[0].tool_call_id",
+            "missing_required_parameter",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "tool", "content": "x", "tool_call_id": "nope"}]},
+            "messages[0].tool_call_id",
+            "invalid_value",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "function", "content": "x"}]},
+            "messages[0].name",
+            "missing_required_parameter",
+        ),
         ({"model": "m", "messages": [USER], "bogus": 1}, "bogus", "unknown_parameter"),
         ({"model": "m", "messages": [USER], "n": 2}, "n", "unsupported_value"),
         ({"model": "m", "messages": [USER], "n": True}, "n", "unsupported_value"),
         ({"model": "m", "messages": [USER], "logprobs": True}, "logprobs", "unsupported_parameter"),
-        ({"model": "m", "messages": [USER], "response_format": {"type": "json_object"}}, "response_format", "unsupported_value"),
+        (
+            {"model": "m", "messages": [USER], "response_format": {"type": "json_object"}},
+            "response_format",
+            "unsupported_value",
+        ),
         ({"model": "m", "messages": [USER], "user": 5}, "user", "invalid_type"),
         ({"model": "m", "messages": [USER], "temperature": "hot"}, "temperature", "invalid_type"),
         ({"model": "m", "messages": [USER], "temperature": True}, "temperature", "invalid_type"),
@@ -155,38 +245,94 @@ def test_legacy_functions():
         ({"model": "m", "messages": [USER], "top_p": -0.1}, "top_p", "invalid_value"),
         ({"model": "m", "messages": [USER], "max_tokens": 0}, "max_tokens", "invalid_value"),
         ({"model": "m", "messages": [USER], "max_tokens": 1.5}, "max_tokens", "invalid_type"),
-        ({"model": "m", "messages": [USER], "max_tokens": 5, "max_completion_tokens": 6}, "max_tokens", "invalid_value"),
+        (
+            {"model": "m", "messages": [USER], "max_tokens": 5, "max_completion_tokens": 6},
+            "max_tokens",
+            "invalid_value",
+        ),
         ({"model": "m", "messages": [USER], "stop": 5}, "stop", "invalid_type"),
         ({"model": "m", "messages": [USER], "stop": ["a", 1]}, "stop", "invalid_type"),
         ({"model": "m", "messages": [USER], "stop": ["a", "b", "c", "d", "e"]}, "stop", "invalid_value"),
         ({"model": "m", "messages": [USER], "stream": "yes"}, "stream", "invalid_type"),
-        ({"model": "m", "messages": [USER], "stream_options": {"include_usage": True}}, "stream_options", "invalid_value"),
+        (
+            {"model": "m", "messages": [USER], "stream_options": {"include_usage": True}},
+            "stream_options",
+            "invalid_value",
+        ),
         ({"model": "m", "messages": [USER], "stream": True, "stream_options": []}, "stream_options", "invalid_type"),
-        ({"model": "m", "messages": [USER], "stream": True, "stream_options": {"x": 1}}, "stream_options", "unknown_parameter"),
-        ({"model": "m", "messages": [USER], "stream": True, "stream_options": {"include_usage": 1}},
-         "stream_options.include_usage", "invalid_type"),
+        (
+            {"model": "m", "messages": [USER], "stream": True, "stream_options": {"x": 1}},
+            "stream_options",
+            "unknown_parameter",
+        ),
+        (
+            {"model": "m", "messages": [USER], "stream": True, "stream_options": {"include_usage": 1}},
+            "stream_options.include_usage",
+            "invalid_type",
+        ),
         ({"model": "m", "messages": [USER], "tools": {}}, "tools", "invalid_type"),
         ({"model": "m", "messages": [USER], "tools": [1]}, "tools[0]", "invalid_type"),
         ({"model": "m", "messages": [USER], "tools": [{"type": "retrieval"}]}, "tools[0].type", "invalid_value"),
-        ({"model": "m", "messages": [USER], "tools": [{"type": "function", "function": []}]}, "tools[0].function", "invalid_type"),
-        ({"model": "m", "messages": [USER], "tools": [{"type": "function", "function": {"name": "bad name"}}]},
-         "tools[0].function.name", "invalid_value"),
-        ({"model": "m", "messages": [USER], "tools": [{"type": "function", "function": {"name": "f", "description": 1}}]},
-         "tools[0].function.description", "invalid_type"),
-        ({"model": "m", "messages": [USER], "tools": [{"type": "function", "function": {"name": "f", "parameters": "x"}}]},
-         "tools[0].function.parameters", "invalid_type"),
-        ({"model": "m", "messages": [USER], "tools": [{"type": "function", "function": {"name": "f"}}] * 2}, "tools", "invalid_value"),
+        (
+            {"model": "m", "messages": [USER], "tools": [{"type": "function", "function": []}]},
+            "tools[0].function",
+            "invalid_type",
+        ),
+        (
+            {"model": "m", "messages": [USER], "tools": [{"type": "function", "function": {"name": "bad name"}}]},
+            "tools[0].function.name",
+            "invalid_value",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [USER],
+                "tools": [{"type": "function", "function": {"name": "f", "description": 1}}],
+            },
+            "tools[0].function.description",
+            "invalid_type",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [USER],
+                "tools": [{"type": "function", "function": {"name": "f", "parameters": "x"}}],
+            },
+            "tools[0].function.parameters",
+            "invalid_type",
+        ),
+        (
+            {"model": "m", "messages": [USER], "tools": [{"type": "function", "function": {"name": "f"}}] * 2},
+            "tools",
+            "invalid_value",
+        ),
         ({"model": "m", "messages": [USER], "tool_choice": "always"}, "tool_choice", "invalid_value"),
         ({"model": "m", "messages": [USER], "tool_choice": "required"}, "tool_choice", "invalid_value"),
         ({"model": "m", "messages": [USER], "tool_choice": 3}, "tool_choice", "invalid_type"),
         ({"model": "m", "messages": [USER], "tool_choice": {"type": "web"}}, "tool_choice.type", "invalid_value"),
-        ({"model": "m", "messages": [USER], "tool_choice": {"type": "function", "function": {}}}, "tool_choice", "missing_required_parameter"),
-        ({"model": "m", "messages": [USER], "tool_choice": {"type": "function", "function": {"name": "g"}}}, "tool_choice", "invalid_value"),
+        (
+            {"model": "m", "messages": [USER], "tool_choice": {"type": "function", "function": {}}},
+            "tool_choice",
+            "missing_required_parameter",
+        ),
+        (
+            {"model": "m", "messages": [USER], "tool_choice": {"type": "function", "function": {"name": "g"}}},
+            "tool_choice",
+            "invalid_value",
+        ),
         ({"model": "m", "messages": [USER], "functions": {}}, "functions", "invalid_type"),
         ({"model": "m", "messages": [USER], "functions": [{"name": "f"}], "tools": []}, "functions", "invalid_value"),
         ({"model": "m", "messages": [USER], "function_call": "auto"}, "function_call", "invalid_value"),
-        ({"model": "m", "messages": [USER], "functions": [{"name": "f"}], "tool_choice": "auto"}, "tool_choice", "invalid_value"),
-        ({"model": "m", "messages": [USER], "functions": [{"name": "f"}], "function_call": "required"}, "function_call", "invalid_value"),
+        (
+            {"model": "m", "messages": [USER], "functions": [{"name": "f"}], "tool_choice": "auto"},
+            "tool_choice",
+            "invalid_value",
+        ),
+        (
+            {"model": "m", "messages": [USER], "functions": [{"name": "f"}], "function_call": "required"},
+            "function_call",
+            "invalid_value",
+        ),
     ],
 )
 def test_invalid_requests_name_the_parameter(body, param, code):
@@ -199,20 +345,33 @@ def test_invalid_requests_name_the_parameter(body, param, code):
 
 
 def test_render_text_answer_is_a_valid_chat_completion():
-    response = ChatResponse(text="Hello", reasoning="thought", refusal=None, finish_reason="length",
-                            usage=Usage(input_tokens=3, output_tokens=5, cached_input_tokens=1, reasoning_tokens=2))
+    response = ChatResponse(
+        text="Hello",
+        reasoning="thought",
+        refusal=None,
+        finish_reason="length",
+        usage=Usage(input_tokens=3, output_tokens=5, cached_input_tokens=1, reasoning_tokens=2),
+    )
     body = oa.render_completion(response, completion_id="chatcmpl-1", created=10, model="oai/gpt-4o")
     parsed = ChatCompletion.model_validate(body)
     assert parsed.choices[0].message.content == "Hello" and parsed.choices[0].finish_reason == "length"
     assert body["choices"][0]["message"]["reasoning_content"] == "thought"
-    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8,
-                             "prompt_tokens_details": {"cached_tokens": 1}, "completion_tokens_details": {"reasoning_tokens": 2}}
+    assert body["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 5,
+        "total_tokens": 8,
+        "prompt_tokens_details": {"cached_tokens": 1},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
     assert "tool_calls" not in body["choices"][0]["message"]
 
 
 def test_render_tool_calls_and_legacy_function_call():
-    response = ChatResponse(text=None, tool_calls=(ToolCall(id=None, name="f", arguments='{"a":1}'),
-                                                   ToolCall(id="call_x", name="g", arguments="{}")), finish_reason="stop")
+    response = ChatResponse(
+        text=None,
+        tool_calls=(ToolCall(id=None, name="f", arguments='{"a":1}'), ToolCall(id="call_x", name="g", arguments="{}")),
+        finish_reason="stop",
+    )
     body = oa.render_completion(response, completion_id="chatcmpl-abc", created=1, model="m")
     choice = ChatCompletion.model_validate(body).choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -224,8 +383,18 @@ def test_render_tool_calls_and_legacy_function_call():
     assert legacy["choices"][0]["finish_reason"] == "function_call"
 
 
-@pytest.mark.parametrize("reason, mapped", [("stop", "stop"), ("length", "length"), ("tool_calls", "tool_calls"),
-                                            ("content_filter", "content_filter"), ("error", "length"), (None, "stop"), ("odd", "stop")])
+@pytest.mark.parametrize(
+    "reason, mapped",
+    [
+        ("stop", "stop"),
+        ("length", "length"),
+        ("tool_calls", "tool_calls"),
+        ("content_filter", "content_filter"),
+        ("error", "length"),
+        (None, "stop"),
+        ("odd", "stop"),
+    ],
+)
 def test_finish_reasons(reason, mapped):
     assert oa.finish_reason(reason) == mapped
 
@@ -242,14 +411,19 @@ def _events(raw: bytes) -> list:
 
 def test_chunks_text_reasoning_refusal_and_usage():
     w = oa.ChunkWriter("chatcmpl-1", 5, "oai/gpt-4o", include_usage=True)
-    raw = b"".join(filter(None, [
-        w.event(StreamEvent(kind="meta", model="gpt-4o")),
-        w.event(StreamEvent(kind="reasoning_delta", text="hmm")),
-        w.event(StreamEvent(kind="text_delta", text="Hi")),
-        w.event(StreamEvent(kind="refusal_delta", text="no")),
-        w.event(StreamEvent(kind="usage", usage=Usage(input_tokens=1))),
-        w.done("stop", Usage(input_tokens=2, output_tokens=3, total_tokens=5)),
-    ]))
+    raw = b"".join(
+        filter(
+            None,
+            [
+                w.event(StreamEvent(kind="meta", model="gpt-4o")),
+                w.event(StreamEvent(kind="reasoning_delta", text="hmm")),
+                w.event(StreamEvent(kind="text_delta", text="Hi")),
+                w.event(StreamEvent(kind="refusal_delta", text="no")),
+                w.event(StreamEvent(kind="usage", usage=Usage(input_tokens=1))),
+                w.done("stop", Usage(input_tokens=2, output_tokens=3, total_tokens=5)),
+            ],
+        )
+    )
     events = _events(raw)
     assert events[-1] == b"[DONE]"
     chunks = [ChatCompletionChunk.model_validate(e) for e in events[:-1]]
@@ -264,14 +438,19 @@ def test_chunks_text_reasoning_refusal_and_usage():
 
 def test_chunks_tool_calls():
     w = oa.ChunkWriter("chatcmpl-1", 5, "m")
-    raw = b"".join(filter(None, [
-        w.event(StreamEvent(kind="tool_call_start", index=0, tool_call_id=None, name="f")),
-        w.event(StreamEvent(kind="tool_call_delta", index=0, arguments='{"a"')),
-        w.event(StreamEvent(kind="tool_call_delta", index=0, arguments=":1}")),
-        w.event(StreamEvent(kind="tool_call_start", index=1, tool_call_id="call_2", name="g")),
-        w.event(StreamEvent(kind="finish", finish_reason="tool_calls")),
-        w.done("stop", None),
-    ]))
+    raw = b"".join(
+        filter(
+            None,
+            [
+                w.event(StreamEvent(kind="tool_call_start", index=0, tool_call_id=None, name="f")),
+                w.event(StreamEvent(kind="tool_call_delta", index=0, arguments='{"a"')),
+                w.event(StreamEvent(kind="tool_call_delta", index=0, arguments=":1}")),
+                w.event(StreamEvent(kind="tool_call_start", index=1, tool_call_id="call_2", name="g")),
+                w.event(StreamEvent(kind="finish", finish_reason="tool_calls")),
+                w.done("stop", None),
+            ],
+        )
+    )
     events = _events(raw)
     chunks = [ChatCompletionChunk.model_validate(e) for e in events[:-1]]
     first = chunks[0].choices[0].delta.tool_calls[0]
@@ -299,7 +478,10 @@ def test_chunks_legacy_function_call_carries_the_first_call_only():
 
 def test_failed_chunk_is_an_error_then_done():
     events = _events(oa.ChunkWriter("c", 1, "m").failed(AllProvidersFailedError("boom", attempts=[])))
-    assert events == [{"error": {"message": "boom", "type": "upstream_error", "param": None, "code": "upstream_failed"}}, b"[DONE]"]
+    assert events == [
+        {"error": {"message": "boom", "type": "upstream_error", "param": None, "code": "upstream_failed"}},
+        b"[DONE]",
+    ]
 
 
 # -- errors and models --------------------------------------------------------------------------------
@@ -326,7 +508,9 @@ class _Provider:
 
 
 def test_model_list():
-    body = oa.model_list([_Provider("a", "gpt-4o"), _Provider("b", "gpt-4o"), _Provider("c", ""), _Provider("d", "x", False)])
+    body = oa.model_list(
+        [_Provider("a", "gpt-4o"), _Provider("b", "gpt-4o"), _Provider("c", ""), _Provider("d", "x", False)]
+    )
     assert [m["id"] for m in body["data"]] == ["a/gpt-4o", "b/gpt-4o", "gpt-4o"]
     assert body["object"] == "list" and body["data"][2]["owned_by"] == "a"
 
@@ -336,13 +520,17 @@ def test_model_list():
 
 def _sdk(responder) -> openai.OpenAI:
     transport = httpx2.MockTransport(responder)
-    return openai.OpenAI(base_url="http://byok.test/v1", api_key="t", max_retries=0, http_client=httpx2.Client(transport=transport))
+    return openai.OpenAI(
+        base_url="http://byok.test/v1", api_key="t", max_retries=0, http_client=httpx2.Client(transport=transport)
+    )
 
 
 def _error_responder(exc: ByokError):
     def respond(request):
         status, body, headers = oa.error_response(exc)
-        return httpx2.Response(status, content=orjson.dumps(body), headers={**headers, "content-type": "application/json"})
+        return httpx2.Response(
+            status, content=orjson.dumps(body), headers={**headers, "content-type": "application/json"}
+        )
 
     return respond
 
@@ -383,7 +571,9 @@ def test_sdk_reads_a_stream_and_its_error_event():
     assert chunks[0].choices[0].delta.content == "Hi" and chunks[-1].usage.total_tokens == 2
 
     broken = oa.ChunkWriter("c", 1, "m")
-    body = broken.event(StreamEvent(kind="text_delta", text="Hi")) + broken.failed(AllProvidersFailedError("gone", attempts=[]))
+    body = broken.event(StreamEvent(kind="text_delta", text="Hi")) + broken.failed(
+        AllProvidersFailedError("gone", attempts=[])
+    )
     with _sdk(lambda r: httpx2.Response(200, content=body, headers=sse)) as client:
         stream = client.chat.completions.create(model="m", messages=[USER], stream=True)
         with pytest.raises(openai.APIError, match="gone"):

@@ -7,11 +7,10 @@ pace the answer. A normal (non-staff) user's byok token is the SDK's api key.
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 import time
 import uuid
+from typing import Any
 
 import httpx
 import openai
@@ -39,27 +38,71 @@ WEATHER_TOOL = {
 
 def _providers(fake: str) -> list[dict]:
     """Register bodies in the management API's shape."""
-    bases = {"openai": f"{fake}/v1", "anthropic": f"{fake}/anthropic", "deepseek": f"{fake}/deepseek", "gemini": f"{fake}/v1beta"}
+    bases = {
+        "openai": f"{fake}/v1",
+        "anthropic": f"{fake}/anthropic",
+        "deepseek": f"{fake}/deepseek",
+        "gemini": f"{fake}/v1beta",
+    }
     out: list[dict[str, Any]] = [
-        {"provider": kind, "name": name, "model": model, "base_url": bases[kind],
-         "api_key": CANARY if name == "oai" else f"sk-live-{name}-0123456789abcdef"}
+        {
+            "provider": kind,
+            "name": name,
+            "model": model,
+            "base_url": bases[kind],
+            "api_key": CANARY if name == "oai" else f"sk-live-{name}-0123456789abcdef",
+        }
         for name, (kind, model) in KINDS.items()
     ]
     cfg = f"{fake}/cfg"
     out += [
         # every key rate limited for 30 s: more than byok waits, so it answers 429 at once
-        {"provider": "openai", "name": "limited", "model": "gpt-limited", "base_url": f"{cfg}/fault=429;retry_after=30/v1",
-         "api_key": "sk-live-limited-0123456789abcdef", "max_retries": 0},
-        {"provider": "openai", "name": "down", "model": "gpt-down", "base_url": f"{cfg}/fault=500/v1",
-         "api_key": "sk-live-down-0123456789abcdef", "max_retries": 0},
-        {"provider": "openai", "name": "midfail", "model": "gpt-midfail", "base_url": f"{cfg}/fault=stream_error;chunks=6;fault_after=2;delay_ms=100/v1",
-         "api_key": "sk-live-midfail-0123456789abcdef", "max_retries": 0},
-        {"provider": "openai", "name": "paced", "model": "gpt-paced", "base_url": f"{cfg}/first_delay_ms=400;delay_ms=150;chunks=6/v1",
-         "api_key": "sk-live-paced-0123456789abcdef"},
-        {"provider": "openai", "name": "slow", "model": "gpt-slow", "base_url": f"{cfg}/chunks=400;delay_ms=50/v1",
-         "api_key": "sk-live-slow-0123456789abcdef"},
-        {"provider": "gemini", "name": "gembad", "model": "gemini-bad", "base_url": f"{cfg}/fault=gemini_key_invalid/v1beta",
-         "api_key": GEMINI_CANARY, "max_retries": 0},
+        {
+            "provider": "openai",
+            "name": "limited",
+            "model": "gpt-limited",
+            "base_url": f"{cfg}/fault=429;retry_after=30/v1",
+            "api_key": "sk-live-limited-0123456789abcdef",
+            "max_retries": 0,
+        },
+        {
+            "provider": "openai",
+            "name": "down",
+            "model": "gpt-down",
+            "base_url": f"{cfg}/fault=500/v1",
+            "api_key": "sk-live-down-0123456789abcdef",
+            "max_retries": 0,
+        },
+        {
+            "provider": "openai",
+            "name": "midfail",
+            "model": "gpt-midfail",
+            "base_url": f"{cfg}/fault=stream_error;chunks=6;fault_after=2;delay_ms=100/v1",
+            "api_key": "sk-live-midfail-0123456789abcdef",
+            "max_retries": 0,
+        },
+        {
+            "provider": "openai",
+            "name": "paced",
+            "model": "gpt-paced",
+            "base_url": f"{cfg}/first_delay_ms=400;delay_ms=150;chunks=6/v1",
+            "api_key": "sk-live-paced-0123456789abcdef",
+        },
+        {
+            "provider": "openai",
+            "name": "slow",
+            "model": "gpt-slow",
+            "base_url": f"{cfg}/chunks=400;delay_ms=50/v1",
+            "api_key": "sk-live-slow-0123456789abcdef",
+        },
+        {
+            "provider": "gemini",
+            "name": "gembad",
+            "model": "gemini-bad",
+            "base_url": f"{cfg}/fault=gemini_key_invalid/v1beta",
+            "api_key": GEMINI_CANARY,
+            "max_retries": 0,
+        },
     ]
     return out
 
@@ -112,8 +155,12 @@ def _recorded(fake, model: str) -> dict:
 @pytest.mark.parametrize("name", list(KINDS))
 def test_non_stream_each_kind(client, name):
     raw = client.chat.completions.with_raw_response.create(
-        model=f"{name}/{KINDS[name][1]}", messages=[{"role": "user", "content": "Say something."}],
-        temperature=0.2, top_p=0.9, max_tokens=50, stop=["\n\n\n"],
+        model=f"{name}/{KINDS[name][1]}",
+        messages=[{"role": "user", "content": "Say something."}],
+        temperature=0.2,
+        top_p=0.9,
+        max_tokens=50,
+        stop=["\n\n\n"],
     )
     completion = raw.parse()
     assert raw.headers["x-byok-provider"] == name
@@ -133,8 +180,10 @@ def test_non_stream_each_kind(client, name):
 @pytest.mark.parametrize("name", list(KINDS))
 def test_stream_with_usage_each_kind(client, name):
     stream = client.chat.completions.create(
-        model=f"{name}/{KINDS[name][1]}", messages=[{"role": "user", "content": "Stream please."}],
-        stream=True, stream_options={"include_usage": True},
+        model=f"{name}/{KINDS[name][1]}",
+        messages=[{"role": "user", "content": "Stream please."}],
+        stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -175,8 +224,17 @@ def test_tool_calls_each_kind(client, name):
 
     # The tool's result goes back with the history; the model answers in text.
     history = ask + [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": streamed_id, "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": streamed_id,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": streamed_id, "content": '{"temperature": 21}'},
     ]
     after = client.chat.completions.create(model=model, messages=history, tools=[WEATHER_TOOL])
@@ -187,12 +245,15 @@ def test_tool_calls_each_kind(client, name):
 def test_system_prompt_and_history_reach_the_provider(live, client, name):
     _, fake, _ = live
     model = KINDS[name][1]
-    completion = client.chat.completions.create(model=f"{name}/{model}", messages=[
-        {"role": "system", "content": "You are SYSTEM-MARKER."},
-        {"role": "user", "content": "first USER-ONE"},
-        {"role": "assistant", "content": "reply ASSISTANT-ONE"},
-        {"role": "user", "content": [{"type": "text", "text": "second USER-TWO"}]},
-    ])
+    completion = client.chat.completions.create(
+        model=f"{name}/{model}",
+        messages=[
+            {"role": "system", "content": "You are SYSTEM-MARKER."},
+            {"role": "user", "content": "first USER-ONE"},
+            {"role": "assistant", "content": "reply ASSISTANT-ONE"},
+            {"role": "user", "content": [{"type": "text", "text": "second USER-TWO"}]},
+        ],
+    )
     assert completion.choices[0].message.content
     sent = json.dumps(_recorded(fake, model)["body"])
     for marker in ("SYSTEM-MARKER", "USER-ONE", "ASSISTANT-ONE", "USER-TWO"):
@@ -219,9 +280,12 @@ def test_stream_is_real_first_byte_with_first_token(live):
     server, _, token = live
     body = {"model": "paced/gpt-paced", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     started = time.monotonic()
-    with httpx.Client(timeout=20) as c, c.stream(
-        "POST", server.url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}
-    ) as response:
+    with (
+        httpx.Client(timeout=20) as c,
+        c.stream(
+            "POST", server.url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
         headers_at = time.monotonic() - started
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["x-byok-provider"] == "paced"
@@ -236,7 +300,9 @@ def test_stream_is_real_first_byte_with_first_token(live):
 
 def test_client_disconnect_cancels_the_upstream_request(live, client):
     _, fake, _ = live
-    stream = client.chat.completions.create(model="slow/gpt-slow", messages=[{"role": "user", "content": "long"}], stream=True)
+    stream = client.chat.completions.create(
+        model="slow/gpt-slow", messages=[{"role": "user", "content": "long"}], stream=True
+    )
     received = 0
     for chunk in stream:
         received += bool(chunk.choices and chunk.choices[0].delta.content)
@@ -281,7 +347,9 @@ def test_sdk_typed_exceptions(live, client):
 
 
 def test_failure_mid_stream_is_an_error_event(client):
-    stream = client.chat.completions.create(model="midfail/gpt-midfail", messages=[{"role": "user", "content": "hi"}], stream=True)
+    stream = client.chat.completions.create(
+        model="midfail/gpt-midfail", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
     texts = []
     with pytest.raises(openai.APIError) as exc:
         for chunk in stream:

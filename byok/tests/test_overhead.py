@@ -28,8 +28,9 @@ SLOW_S = 0.2
 
 @pytest.fixture
 def auth(alice):
-    registry.register_provider(kind="openai", name="up", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini",
-                               max_retries=0)
+    registry.register_provider(
+        kind="openai", name="up", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini", max_retries=0
+    )
     return {"Authorization": f"Bearer {Token.objects.create(user=alice).key}"}
 
 
@@ -82,7 +83,9 @@ def test_a_chat_answer_says_what_byok_cost_without_the_upstreams_time(auth, path
 @respx.mock
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat"])
 def test_a_stream_says_what_byok_cost_up_to_its_first_token(auth, path):
-    respx.post(UPSTREAM).mock(side_effect=_slow(httpx.Response(200, content=STREAM, headers={"content-type": "text/event-stream"})))
+    respx.post(UPSTREAM).mock(
+        side_effect=_slow(httpx.Response(200, content=STREAM, headers={"content-type": "text/event-stream"}))
+    )
     response = _post(path, {**BODY, "stream": True}, auth)
     assert response.status_code == 200 and "lo!" in response.text
     overhead = float(response.headers[HEADER])
@@ -100,7 +103,11 @@ def test_an_upstream_failure_still_leaves_the_upstreams_time_out(auth):
     assert response.status_code == 502
     assert 0 < float(response.headers[HEADER]) < SLOW_S * 1000 / 2
     record = UsageRecord.objects.order_by("-created_at", "-id").first()  # the second of two failures
-    assert UsageRecord.objects.count() == 2 and record.status == "error" and record.overhead_ms == pytest.approx(float(response.headers[HEADER]), abs=0.01)
+    assert (
+        UsageRecord.objects.count() == 2
+        and record.status == "error"
+        and record.overhead_ms == pytest.approx(float(response.headers[HEADER]), abs=0.01)
+    )
 
 
 @override_settings(ALLOWED_HOSTS=["127.0.0.1"])

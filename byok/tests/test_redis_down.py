@@ -46,7 +46,9 @@ async def test_every_http_endpoint_answers_json_without_the_redis_address(down):
         ]
     for response in answers:
         assert response.status_code == 503, (response.request.url, response.status_code, response.text[:300])
-        assert response.headers["content-type"].startswith(("application/json", "text/event-stream")), response.text[:300]
+        assert response.headers["content-type"].startswith(("application/json", "text/event-stream")), response.text[
+            :300
+        ]
         _no_address(response.text, port)
     assert answers[0].json()["error"]["code"] == "state_unavailable"
     assert answers[3].json()["code"] == "state_unavailable" and answers[3].json()["retryable"] is True
@@ -58,10 +60,20 @@ async def test_every_http_endpoint_answers_json_without_the_redis_address(down):
 async def test_the_websocket_sends_chat_error_before_any_close(down):
     server, port = down
     frames = []
-    async with connect(server.ws_url + "/ws/chat/", additional_headers={"Authorization": f"Token {server.admin_token}"}) as ws:
+    async with connect(
+        server.ws_url + "/ws/chat/", additional_headers={"Authorization": f"Token {server.admin_token}"}
+    ) as ws:
         try:
-            await ws.send(json.dumps({"type": "chat.request", "id": "r1", "provider": "pn",
-                                      "messages": [{"role": "user", "content": "hi"}]}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "chat.request",
+                        "id": "r1",
+                        "provider": "pn",
+                        "messages": [{"role": "user", "content": "hi"}],
+                    }
+                )
+            )
             while True:
                 frames.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
                 if frames[-1]["type"] in ("chat.error", "chat.done"):

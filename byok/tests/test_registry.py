@@ -39,15 +39,18 @@ def actions() -> list[str]:
 # -- validation -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values,field", [
-    ({"kind": "nope"}, "kind"),
-    ({"kind": "openai", "name": "has space"}, "name"),
-    ({"kind": "openai_compatible"}, "base_url"),
-    ({"kind": "openai", "timeout": 0}, "timeout"),
-    ({"kind": "openai", "max_retries": 11}, "max_retries"),
-    ({"kind": "openai", "priority": True}, "priority"),
-    ({"kind": "openai", "colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "values,field",
+    [
+        ({"kind": "nope"}, "kind"),
+        ({"kind": "openai", "name": "has space"}, "name"),
+        ({"kind": "openai_compatible"}, "base_url"),
+        ({"kind": "openai", "timeout": 0}, "timeout"),
+        ({"kind": "openai", "max_retries": 11}, "max_retries"),
+        ({"kind": "openai", "priority": True}, "priority"),
+        ({"kind": "openai", "colour": "red"}, "colour"),
+    ],
+)
 def test_register_refuses_invalid_values_by_field(values, field):
     with pytest.raises(InvalidConfigError) as info:
         registry.register_provider(**values)
@@ -55,13 +58,16 @@ def test_register_refuses_invalid_values_by_field(values, field):
     assert not Provider.objects.exists() and not AuditEvent.objects.exists()
 
 
-@pytest.mark.parametrize("secret", [
-    "sk-caf\u00e9-0123456789",           # é
-    "sk-\u043a\u043b\u044e\u0447-0123456789",  # Cyrillic
-    "sk-abc\u200b0123456789",           # zero-width space
-    "\ufeffsk-abc0123456789",           # byte-order mark
-    "sk-abc\x7f0123456789",             # DEL, a control character
-])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-caf\u00e9-0123456789",  # é
+        "sk-\u043a\u043b\u044e\u0447-0123456789",  # Cyrillic
+        "sk-abc\u200b0123456789",  # zero-width space
+        "\ufeffsk-abc0123456789",  # byte-order mark
+        "sk-abc\x7f0123456789",  # DEL, a control character
+    ],
+)
 def test_a_key_that_cannot_travel_in_an_http_header_is_refused_naming_the_field(secret):
     with pytest.raises(InvalidConfigError) as info:
         registry.register_provider(kind="openai", api_key=secret)
@@ -89,8 +95,12 @@ def test_a_duplicate_name_is_a_conflict_and_rolls_back():
 
 
 def test_unknown_ids_are_not_found():
-    for call in (lambda: registry.get_provider(99), lambda: registry.get_provider("nope"),
-                 lambda: registry.delete_provider(99), lambda: registry.add_key(99, SECRET)):
+    for call in (
+        lambda: registry.get_provider(99),
+        lambda: registry.get_provider("nope"),
+        lambda: registry.delete_provider(99),
+        lambda: registry.add_key(99, SECRET),
+    ):
         with pytest.raises(NotFound):
             call()
     provider = registry.register_provider(kind="openai")
@@ -113,7 +123,10 @@ def test_every_change_is_one_event_and_one_announcement_after_commit(announced):
     assert actions() == ["provider.create", "provider.update", "key.rotate", "key.revoke", "provider.delete"]
     assert announced == [provider.pk] * 5
     assert set(AuditEvent.objects.values_list("actor", flat=True)) == {"alice"}
-    assert AuditEvent.objects.get(action="provider.delete").details["keys_deleted"] == [key.fingerprint, new.fingerprint]
+    assert AuditEvent.objects.get(action="provider.delete").details["keys_deleted"] == [
+        key.fingerprint,
+        new.fingerprint,
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -26,7 +26,9 @@ CASES = {  # corpus case -> adapter kind
 }
 
 
-STARTED = StreamStarted(provider="p", model="m", key_hint="sk-…abcd", attempts=[{"provider": "p"}], request_id="req1", failover_ms=0.0)
+STARTED = StreamStarted(
+    provider="p", model="m", key_hint="sk-…abcd", attempts=[{"provider": "p"}], request_id="req1", failover_ms=0.0
+)
 
 
 def recorded_events(case: str) -> list[StreamStarted | StreamEvent]:
@@ -39,8 +41,19 @@ def recorded_events(case: str) -> list[StreamStarted | StreamEvent]:
 def done_for(events: list[StreamEvent]) -> StreamDone:
     usage = next((e.usage for e in reversed(events) if e.kind == "usage"), None) or Usage()
     finish = next((e.finish_reason for e in reversed(events) if e.kind == "finish"), "stop")
-    return StreamDone(finish_reason=finish, raw_finish_reason=None, usage=usage, provider="p", model="m", key_hint="sk-…abcd",  # type: ignore[arg-type]
-                      attempts=[{"provider": "p"}], latency_ms=12.345, failover_ms=0.0, ttft_ms=3.21, request_id="req1")
+    return StreamDone(
+        finish_reason=finish,  # type: ignore[arg-type]
+        raw_finish_reason=None,
+        usage=usage,
+        provider="p",
+        model="m",
+        key_hint="sk-…abcd",
+        attempts=[{"provider": "p"}],
+        latency_ms=12.345,
+        failover_ms=0.0,
+        ttft_ms=3.21,
+        request_id="req1",
+    )
 
 
 def expected(events: list[StreamEvent]) -> tuple[str, str, dict[int, tuple[str | None, str]]]:
@@ -70,10 +83,14 @@ def test_openai_chunks(case):
     events = recorded_events(case)
     text, reasoning, calls = expected(events)
     writer = ChunkWriter("chatcmpl-1", 1700000000, "p/m", include_usage=True)
-    raw = b"".join(writer.event(e) or b"" for e in events) + writer.done(done_for(events).finish_reason, done_for(events).usage)
+    raw = b"".join(writer.event(e) or b"" for e in events) + writer.done(
+        done_for(events).finish_reason, done_for(events).usage
+    )
     assert raw.endswith(DONE)
     chunks = [json.loads(data) for _, data in sse_blocks(raw[: -len(DONE)])]
-    assert all(c["object"] == "chat.completion.chunk" and c["id"] == "chatcmpl-1" and c["model"] == "p/m" for c in chunks)
+    assert all(
+        c["object"] == "chat.completion.chunk" and c["id"] == "chatcmpl-1" and c["model"] == "p/m" for c in chunks
+    )
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
     assert deltas[0]["role"] == "assistant"
     assert "".join(d.get("content") or "" for d in deltas) == text
@@ -87,7 +104,9 @@ def test_openai_chunks(case):
     assert {i: tuple(v) for i, v in got.items()} == calls
     finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
     assert finish == ["tool_calls" if calls else "stop" if done_for(events).finish_reason == "stop" else finish[0]]
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == done_for(events).usage.output_tokens
+    assert (
+        chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == done_for(events).usage.output_tokens
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -98,7 +117,10 @@ def test_byok_sse_events(case):
     done = done_for(events)
     blocks = sse_blocks(b"".join(render.event(e) for e in events) + render.done(done))
     deltas = [json.loads(d) for kind, d in blocks if kind == "delta"]
-    assert "".join(d.get("text", "") for d in deltas) == text and "".join(d.get("reasoning", "") for d in deltas) == reasoning
+    assert (
+        "".join(d.get("text", "") for d in deltas) == text
+        and "".join(d.get("reasoning", "") for d in deltas) == reasoning
+    )
     tool_calls = [json.loads(d) for kind, d in blocks if kind == "tool_call"]
     assert {c["index"]: (c["name"], c["arguments"]) for c in tool_calls} == calls  # each call whole, once
     kind, data = blocks[-1]
@@ -116,7 +138,10 @@ def test_websocket_frames(case):
     frames.append(ws_render.done_frame("r1", done_for(events)))
     assert all(f["id"] == "r1" for f in frames)
     deltas = [f for f in frames if f["type"] == "chat.delta"]
-    assert "".join(f.get("text", "") for f in deltas) == text and "".join(f.get("reasoning", "") for f in deltas) == reasoning
+    assert (
+        "".join(f.get("text", "") for f in deltas) == text
+        and "".join(f.get("reasoning", "") for f in deltas) == reasoning
+    )
     got: dict[int, list[str]] = {}
     for f in frames:
         if f["type"] == "chat.tool_call":
@@ -124,8 +149,17 @@ def test_websocket_frames(case):
             entry[1] += f["arguments"]
     assert {i: tuple(v) for i, v in got.items()} == calls
     assert frames[-1] == {
-        "type": "chat.done", "id": "r1", "finish_reason": done_for(events).finish_reason, "usage": done_for(events).usage.to_dict(),
-        "provider": "p", "model": "m", "latency_ms": 12.3, "ttft_ms": 3.2, "attempts": 1, "failover_ms": 0.0, "request_id": "req1",
+        "type": "chat.done",
+        "id": "r1",
+        "finish_reason": done_for(events).finish_reason,
+        "usage": done_for(events).usage.to_dict(),
+        "provider": "p",
+        "model": "m",
+        "latency_ms": 12.3,
+        "ttft_ms": 3.2,
+        "attempts": 1,
+        "failover_ms": 0.0,
+        "request_id": "req1",
     }
 
 
@@ -135,7 +169,9 @@ def test_a_failure_renders_in_each_dialect_with_partial_known():
     render = ByokStreamRenderer()
     render.event(StreamEvent(kind="text_delta", text="half"))
     kind, data = sse_blocks(render.failed(failed))[0]
-    assert kind == "error" and json.loads(data)["partial"] is True and json.loads(data)["id"] == "req9"  # a token went out
+    assert (
+        kind == "error" and json.loads(data)["partial"] is True and json.loads(data)["id"] == "req9"
+    )  # a token went out
     frame = ws_render.failed_frame("r", failed)
     assert frame["type"] == "chat.error" and frame["code"] == error.code and frame["partial"] is False
     raw = ChunkWriter("c", 0, "m").failed(error)

@@ -54,7 +54,10 @@ def test_stored_strings_refuse_control_characters_naming_the_field(char):
 def test_message_content_refuses_control_characters_but_tab_and_line_breaks(char):
     content = [{"role": "user", "content": f"a{char}b"}]
     assert openai_param({"messages": content}) == "messages[0].content"
-    assert openai_param({"messages": [{"role": "user", "content": [{"type": "text", "text": f"a{char}"}]}]}) == "messages[0].content"
+    assert (
+        openai_param({"messages": [{"role": "user", "content": [{"type": "text", "text": f"a{char}"}]}]})
+        == "messages[0].content"
+    )
     assert byok_fields({"messages": content}) == {"messages[0].content"}
     assert "messages[0].content" in ws_message({"messages": content})
 
@@ -66,10 +69,20 @@ def test_tab_and_line_breaks_in_content_are_fine_everywhere():
     assert parse_chat_request({"messages": content})[0].messages[0].content == "a\tb\r\nc"
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("max_tokens", 2**31), ("max_tokens", 2**63), ("max_tokens", 0), ("max_tokens", -1), ("max_tokens", 1.5),
-    ("temperature", 2.01), ("temperature", -0.1), ("top_p", 1.5), ("top_p", -1),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_tokens", 2**31),
+        ("max_tokens", 2**63),
+        ("max_tokens", 0),
+        ("max_tokens", -1),
+        ("max_tokens", 1.5),
+        ("temperature", 2.01),
+        ("temperature", -0.1),
+        ("top_p", 1.5),
+        ("top_p", -1),
+    ],
+)
 def test_out_of_range_numbers_are_refused_naming_the_parameter_in_every_dialect(name, value):
     assert openai_param({name: value}) == name
     assert byok_fields({name: value}) == {name}
@@ -78,7 +91,10 @@ def test_out_of_range_numbers_are_refused_naming_the_parameter_in_every_dialect(
 
 def test_max_completion_tokens_has_the_same_upper_bound():
     assert openai_param({"max_completion_tokens": rules.MAX_TOKENS + 1}) == "max_completion_tokens"
-    assert parse_chat_completion({"model": "m", "messages": HI, "max_tokens": rules.MAX_TOKENS}).request.max_tokens == rules.MAX_TOKENS
+    assert (
+        parse_chat_completion({"model": "m", "messages": HI, "max_tokens": rules.MAX_TOKENS}).request.max_tokens
+        == rules.MAX_TOKENS
+    )
 
 
 def test_stop_count_and_message_cap_are_the_same_everywhere():
@@ -105,13 +121,18 @@ async def test_huge_max_tokens_on_a_key_with_a_tpm_limit_is_a_400_not_a_503(hand
     await register(kind="openai", default_model="gpt-4o", key_options={"tpm": 10_000})
     with respx.mock(assert_all_called=False) as upstream:
         route = upstream.post(OPENAI).respond(json=openai_json())
-        response = await api.post("/v1/chat/completions", {"model": "gpt-4o", "messages": HI, "max_tokens": 2**31},
-                                  content_type="application/json")
+        response = await api.post(
+            "/v1/chat/completions",
+            {"model": "gpt-4o", "messages": HI, "max_tokens": 2**31},
+            content_type="application/json",
+        )
         assert response.status_code == 400, response.content
         assert json.loads(response.content)["error"]["param"] == "max_tokens"
         byok = await api.post("/api/chat", {"messages": HI, "max_tokens": 2**31}, content_type="application/json")
         assert byok.status_code == 422 and "max_tokens" in json.loads(byok.content)["errors"]
-        nul = await api.post("/v1/chat/completions", {"model": "gpt-4o\u0000", "messages": HI}, content_type="application/json")
+        nul = await api.post(
+            "/v1/chat/completions", {"model": "gpt-4o\u0000", "messages": HI}, content_type="application/json"
+        )
         assert nul.status_code == 400 and json.loads(nul.content)["error"]["param"] == "model"
         assert not route.called
     assert await sync_to_async(UsageRecord.objects.count)() == 0

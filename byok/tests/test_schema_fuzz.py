@@ -39,7 +39,13 @@ schema = schemathesis.openapi.from_wsgi("/api/schema", get_wsgi_application()).i
 # The staff token is sent by the test itself: no generated Authorization header.
 schema.config.generation.update(max_examples=MAX_EXAMPLES, allow_x00=True, with_security_parameters=False)
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 @pytest.fixture
@@ -66,9 +72,13 @@ def upstream(monkeypatch):
     from byok.gateway import handler as handler_module
 
     store = MemoryStore()
-    monkeypatch.setattr(handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store)))
+    monkeypatch.setattr(
+        handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store))
+    )
     with respx.mock(assert_all_called=False) as mock:
-        mock.route().mock(return_value=httpx.Response(503, json={"error": {"message": "fuzzing", "type": "server_error"}}))
+        mock.route().mock(
+            return_value=httpx.Response(503, json={"error": {"message": "fuzzing", "type": "server_error"}})
+        )
         yield mock
 
 
@@ -76,7 +86,9 @@ def _existing() -> tuple[int, int]:
     """A provider with an active key, created again whenever a fuzzed DELETE removed it."""
     provider = Provider.objects.filter(name="fuzz-target").first()
     if provider is None:
-        provider = registry.register_provider(kind="openai", name="fuzz-target", api_key="sk-fuzz-0000000000000000", max_retries=0)
+        provider = registry.register_provider(
+            kind="openai", name="fuzz-target", api_key="sk-fuzz-0000000000000000", max_retries=0
+        )
     key = ApiKey.objects.filter(provider=provider, status=ApiKey.Status.ACTIVE).order_by("id").first()
     if key is None:
         key = registry.add_key(provider.pk, "sk-fuzz-1111111111111111")
@@ -110,14 +122,20 @@ chat_schema = schemathesis.openapi.from_wsgi("/api/schema", get_wsgi_application
 chat_schema.config.generation.update(max_examples=CHAT_EXAMPLES, allow_x00=True, with_security_parameters=False)
 
 COMPLETION = {
-    "id": "chatcmpl-fuzz", "object": "chat.completion", "created": 0, "model": "gpt-fuzz",
+    "id": "chatcmpl-fuzz",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "gpt-fuzz",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
 }
 CHUNKS = (
-    b'data: {"id":"c","object":"chat.completion.chunk","created":0,"model":"gpt-fuzz","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}\n\n'
-    b'data: {"id":"c","object":"chat.completion.chunk","created":0,"model":"gpt-fuzz","choices":[{"index":0,"delta":{"content":"lo."},"finish_reason":"stop"}]}\n\n'
-    b'data: {"id":"c","object":"chat.completion.chunk","created":0,"model":"gpt-fuzz","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n'
+    b"data: "
+    b'{"id":"c","object":"chat.completion.chunk","created":0,"model":"gpt-fuzz","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}\n\n'
+    b"data: "
+    b'{"id":"c","object":"chat.completion.chunk","created":0,"model":"gpt-fuzz","choices":[{"index":0,"delta":{"content":"lo."},"finish_reason":"stop"}]}\n\n'
+    b"data: "
+    b'{"id":"c","object":"chat.completion.chunk","created":0,"model":"gpt-fuzz","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n'
     b"data: [DONE]\n\n"
 )
 
@@ -138,8 +156,12 @@ def chat_upstream(monkeypatch, settings):
 
     settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
     store = MemoryStore()
-    monkeypatch.setattr(handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store)))
-    provider = registry.register_provider(kind="openai", name="fuzz-chat", api_key="sk-fuzz-2222222222222222", max_retries=0)
+    monkeypatch.setattr(
+        handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store))
+    )
+    provider = registry.register_provider(
+        kind="openai", name="fuzz-chat", api_key="sk-fuzz-2222222222222222", max_retries=0
+    )
     with respx.mock(assert_all_called=False) as mock:
         mock.post(url__startswith=provider.base_url.rstrip("/")).mock(side_effect=_upstream_answer)
         yield provider

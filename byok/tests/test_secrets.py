@@ -21,7 +21,10 @@ def test_fingerprints_are_stable_and_short():
 
 
 def test_redact_scrubs_provider_key_shapes_and_remembered_secrets():
-    text = "keys sk-ant-api03-abcdefghijkl sk-proj-ABCDEFGHIJKLMNOPQRST AIzaSyA0123456789abcdefghijk Bearer abcdefghijklmnopqrstuv"
+    text = (
+        "keys sk-ant-api03-abcdefghijkl sk-proj-ABCDEFGHIJKLMNOPQRST AIzaSyA0123456789abcdefghijk Bearer "
+        "abcdefghijklmnopqrstuv"
+    )
     cleaned = redact(text)
     assert "abcdefghijkl" not in cleaned and "ABCDEFGH" not in cleaned and "0123456789" not in cleaned
     remember_secret("odd-shaped-credential-42")

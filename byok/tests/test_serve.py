@@ -18,10 +18,10 @@ import uuid
 import httpx
 import pytest
 
-from devtools.fakeprovider.answer import filler_text
 from byok.tests.live import ROOT, drop_live_env, live_env, manage, start_fake_provider, start_served
 from byok_project import serve
 from byok_project.serve import Plan, ServeError, plan
+from devtools.fakeprovider.answer import filler_text
 
 
 def test_the_defaults_are_one_daphne_process_on_loopback_port_8000():
@@ -29,8 +29,13 @@ def test_the_defaults_are_one_daphne_process_on_loopback_port_8000():
 
 
 def test_server_workers_host_and_port_come_from_the_environment():
-    env = {"BYOK_SERVER": " Uvicorn ", "BYOK_WORKERS": "3", "REDIS_URL": "redis://127.0.0.1:6379/0", "HOST": "0.0.0.0",
-           "PORT": "9000"}
+    env = {
+        "BYOK_SERVER": " Uvicorn ",
+        "BYOK_WORKERS": "3",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "HOST": "0.0.0.0",
+        "PORT": "9000",
+    }
     assert plan(env) == Plan("uvicorn", 3, "0.0.0.0", 9000)
 
 
@@ -41,12 +46,15 @@ def test_several_workers_without_redis_are_refused_naming_redis_url():
         plan({"BYOK_WORKERS": "2", "REDIS_URL": "  "})
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"BYOK_SERVER": "gunicorn"}, r"BYOK_SERVER='gunicorn' is not one of daphne, uvicorn, granian"),
-    ({"BYOK_WORKERS": "two"}, r"BYOK_WORKERS must be a whole number of processes, not 'two'"),
-    ({"BYOK_WORKERS": "0"}, r"BYOK_WORKERS must be at least 1, not 0"),
-    ({"PORT": "http"}, r"PORT must be a number, not 'http'"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BYOK_SERVER": "gunicorn"}, r"BYOK_SERVER='gunicorn' is not one of daphne, uvicorn, granian"),
+        ({"BYOK_WORKERS": "two"}, r"BYOK_WORKERS must be a whole number of processes, not 'two'"),
+        ({"BYOK_WORKERS": "0"}, r"BYOK_WORKERS must be at least 1, not 0"),
+        ({"PORT": "http"}, r"PORT must be a number, not 'http'"),
+    ],
+)
 def test_settings_that_cannot_be_served_are_refused_with_what_to_change(env, message):
     with pytest.raises(ServeError, match=message):
         plan(env)
@@ -60,16 +68,20 @@ def test_a_server_that_is_not_installed_names_what_to_install(monkeypatch):
 
 def test_the_launcher_exits_with_the_message_before_starting_anything():
     env = {"PATH": "/usr/bin:/bin", "BYOK_WORKERS": "4"}
-    done = subprocess.run([sys.executable, "-m", "byok_project.serve"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "byok_project.serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("byok: BYOK_WORKERS=4 needs REDIS_URL")
 
 
 def test_workers_share_the_launchers_socket_by_file_descriptor():
     assert Plan("daphne", 2, "127.0.0.1", 8000).command(7)[-3:] == ["--fd", "7", "byok_project.asgi:application"]
-    assert Plan("daphne", 2, "::1", 8000).command(7)[-3:] == ["-e", "fd:fileno=7:domain=INET6",
-                                                             "byok_project.asgi:application"]
+    assert Plan("daphne", 2, "::1", 8000).command(7)[-3:] == [
+        "-e",
+        "fd:fileno=7:domain=INET6",
+        "byok_project.asgi:application",
+    ]
     uvicorn = Plan("uvicorn", 2, "127.0.0.1", 8000).command(7)
     assert uvicorn[uvicorn.index("--fd") + 1] == "7"
     assert {"uvloop", "httptools"} <= set(uvicorn)
@@ -100,10 +112,15 @@ def upstream(tmp_path_factory):
     fake = start_fake_provider(tmp)
     env = live_env(tmp)
     env["BYOK_STATE_PREFIX"] = f"byok-serve-{uuid.uuid4().hex[:8]}:"
-    manage(env, "shell", "-c", (
-        "from byok import registry; registry.register_provider(kind='openai', name='up', "
-        f"base_url={fake.url + '/v1'!r}, default_model='gpt-4o-mini', api_key='sk-serve-0123456789abcdef')"
-    ))
+    manage(
+        env,
+        "shell",
+        "-c",
+        (
+            "from byok import registry; registry.register_provider(kind='openai', name='up', "
+            f"base_url={fake.url + '/v1'!r}, default_model='gpt-4o-mini', api_key='sk-serve-0123456789abcdef')"
+        ),
+    )
     yield env, tmp
     fake.stop()
     drop_live_env(env)
@@ -115,8 +132,16 @@ async def _ws_chat(url: str, token: str) -> str:
     text = ""
     async with connect(url.replace("http://", "ws://") + "/ws/chat/", open_timeout=20) as ws:
         await ws.send(json.dumps({"type": "auth", "token": token}))
-        await ws.send(json.dumps({"type": "chat.request", "id": "r1", "model": "up/gpt-4o-mini",
-                                  "messages": [{"role": "user", "content": "hi"}]}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "chat.request",
+                    "id": "r1",
+                    "model": "up/gpt-4o-mini",
+                    "messages": [{"role": "user", "content": "hi"}],
+                }
+            )
+        )
         async with asyncio.timeout(20):
             async for raw in ws:
                 frame = json.loads(raw)

@@ -3,11 +3,11 @@ event within the grace period, write their usage, exit. Real servers (daphne, uv
 
 from __future__ import annotations
 
-from typing import Any
 import asyncio
 import json
 import signal
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -66,9 +66,19 @@ def served(request, tmp_path):
 async def _socket_chat(server, ready: asyncio.Event) -> tuple[list[dict], int | None]:
     """One websocket chat on the long provider, read until the server closes the socket."""
     frames: list[dict] = []
-    async with connect(server.ws_url + "/ws/chat/", additional_headers={"Authorization": f"Token {server.admin_token}"}) as ws:
-        await ws.send(json.dumps({"type": "chat.request", "id": "w1", "provider": "long",
-                                  "messages": [{"role": "user", "content": "hi"}]}))
+    async with connect(
+        server.ws_url + "/ws/chat/", additional_headers={"Authorization": f"Token {server.admin_token}"}
+    ) as ws:
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "chat.request",
+                    "id": "w1",
+                    "provider": "long",
+                    "messages": [{"role": "user", "content": "hi"}],
+                }
+            )
+        )
         try:
             while True:
                 frames.append(json.loads(await ws.recv()))
@@ -113,9 +123,14 @@ async def test_sigterm_with_thirty_streams_in_flight_drains_within_the_grace_per
     # daphne exits 0; uvicorn re-raises the signal it caught once it has shut down (-SIGTERM).
     assert exit_code in (0, -signal.SIGTERM), server.log.read_text()[-3000:]
     assert "shutdown drained" in server.log.read_text()
-    rows = manage(env, "shell", "-c", (
-        "from byok.models import UsageRecord as U\n"
-        "print('ROWS', U.objects.filter(provider_name='short', status='ok').count(), "
-        "U.objects.filter(provider_name='long').exclude(status='ok').count())"
-    ))
+    rows = manage(
+        env,
+        "shell",
+        "-c",
+        (
+            "from byok.models import UsageRecord as U\n"
+            "print('ROWS', U.objects.filter(provider_name='short', status='ok').count(), "
+            "U.objects.filter(provider_name='long').exclude(status='ok').count())"
+        ),
+    )
     assert f"ROWS {SHORT} {LONG + 1}" in rows, rows  # the websocket chat's usage too

@@ -88,8 +88,12 @@ async def test_a_websocket_gets_chat_error_for_each_open_chat_then_close_4503():
                 return
             frame = json.loads(message["text"])
             rid = frame["id"]
-            await send({"type": "websocket.send", "text": json.dumps({"type": "chat.delta", "id": rid, "text": "x"},
-                                                                     separators=(",", ":"))})
+            await send(
+                {
+                    "type": "websocket.send",
+                    "text": json.dumps({"type": "chat.delta", "id": rid, "text": "x"}, separators=(",", ":")),
+                }
+            )
             if rid == "quick":
                 await send({"type": "websocket.send", "text": json.dumps({"type": "chat.done", "id": rid})})
 
@@ -104,6 +108,14 @@ async def test_a_websocket_gets_chat_error_for_each_open_chat_then_close_4503():
     await asyncio.wait_for(served, 1)
     frames = [json.loads(m["text"]) for m in sent if m["type"] == "websocket.send"]
     errors = [f for f in frames if f["type"] == "chat.error"]
-    assert errors == [{"type": "chat.error", "id": "slow", "code": "shutting_down", "retryable": True, "partial": True,
-                       "message": errors[0]["message"]}]
+    assert errors == [
+        {
+            "type": "chat.error",
+            "id": "slow",
+            "code": "shutting_down",
+            "retryable": True,
+            "partial": True,
+            "message": errors[0]["message"],
+        }
+    ]
     assert sent[-1] == {"type": "websocket.close", "code": 4503}

@@ -20,7 +20,12 @@ def _start(env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))}
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-c", "import byok_project.asgi"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", "import byok_project.asgi"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -33,14 +38,17 @@ def test_a_production_start_refuses_without_each_secret(missing):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("env,named", [
-    ({"BYOK_MASTER_KEY": "too-short"}, "BYOK_MASTER_KEY must be 32 random bytes"),
-    ({"DATABASE_URL": "nonsense://"}, "DATABASE_URL"),
-    ({"DATABASE_URL": "postgres://u@h:notaport/db"}, "DATABASE_URL"),
-    ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
-    ({"REDIS_URL": "redis://127.0.0.1:notaport/0"}, "REDIS_URL"),
-    ({"DEBUG": "maybe"}, "DEBUG"),
-])
+@pytest.mark.parametrize(
+    "env,named",
+    [
+        ({"BYOK_MASTER_KEY": "too-short"}, "BYOK_MASTER_KEY must be 32 random bytes"),
+        ({"DATABASE_URL": "nonsense://"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://u@h:notaport/db"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://127.0.0.1:notaport/0"}, "REDIS_URL"),
+        ({"DEBUG": "maybe"}, "DEBUG"),
+    ],
+)
 def test_bad_configuration_stops_start_up_naming_the_variable(env, named):
     result = _start({**GOOD, **env})
     assert result.returncode != 0
@@ -55,6 +63,8 @@ def test_a_complete_configuration_starts():
 
 def test_manage_py_names_the_missing_secret():
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "DJANGO_"))}
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY is not set" in result.stderr

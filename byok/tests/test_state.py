@@ -14,8 +14,8 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -69,7 +69,7 @@ async def redis_factory(clock: FakeClock) -> AsyncIterator[Factory]:
     admin = aioredis.Redis.from_url(REDIS_URL, decode_responses=True, socket_connect_timeout=2)
     try:
         await admin.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure to reach Redis means the same thing here
+    except Exception as exc:
         await admin.aclose()
         pytest.fail(
             f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}: {exc}). "

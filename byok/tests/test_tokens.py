@@ -25,10 +25,19 @@ def request_from_sidecar(case: str) -> tuple[ChatRequest, int, str]:
     summary = sidecar["request"]["body_summary"]
     messages = tuple(Message(role=m["role"], content=m["content"]) for m in summary["messages"])
     tools = tuple(
-        Tool(name=t["function"]["name"], description=t["function"].get("description", ""), parameters=t["function"]["parameters"])
-        for t in summary.get("tools", ()) if isinstance(t, dict)
+        Tool(
+            name=t["function"]["name"],
+            description=t["function"].get("description", ""),
+            parameters=t["function"]["parameters"],
+        )
+        for t in summary.get("tools", ())
+        if isinstance(t, dict)
     )
-    return ChatRequest(model=summary["model"], messages=messages, tools=tools), sidecar["expected"]["usage"]["input_tokens"], sidecar["provider"]
+    return (
+        ChatRequest(model=summary["model"], messages=messages, tools=tools),
+        sidecar["expected"]["usage"]["input_tokens"],
+        sidecar["provider"],
+    )
 
 
 # Every corpus case whose request is fully shown in its sidecar (model, messages, tool schemas).
@@ -75,20 +84,51 @@ def test_estimator_on_corpus_cases_whose_tools_are_only_summarised():
     tools carry schema text the summary does not show and the TypeScript-like
     rendering does not reproduce; treat estimates for strict tools as low.
     """
-    weather = Tool(name="get_weather", parameters={"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]})
-    req = ChatRequest(model="claude-sonnet-4-20250514", messages=(Message(role="user", content="What's the weather in Paris?"),), tools=(weather,))
+    weather = Tool(
+        name="get_weather",
+        parameters={"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+    )
+    req = ChatRequest(
+        model="claude-sonnet-4-20250514",
+        messages=(Message(role="user", content="What's the weather in Paris?"),),
+        tools=(weather,),
+    )
     info = Catalog(file_entries()).lookup("anthropic", req.model)
     assert abs(estimate_prompt_tokens(req, "anthropic", info) - 377) / 377 <= 0.05
 
     strict = {"additionalProperties": False}
     tools = (
-        Tool(name="GetWeatherArgs", parameters={"type": "object", "required": ["city", "country", "units"], **strict, "properties": {
-            "city": {"type": "string"}, "country": {"type": "string"}, "units": {"type": "string", "enum": ["c", "f"]}}}),
-        Tool(name="get_stock_price", parameters={"type": "object", "required": ["ticker", "exchange"], **strict, "properties": {
-            "ticker": {"type": "string"}, "exchange": {"type": "string"}}}),
+        Tool(
+            name="GetWeatherArgs",
+            parameters={
+                "type": "object",
+                "required": ["city", "country", "units"],
+                **strict,
+                "properties": {
+                    "city": {"type": "string"},
+                    "country": {"type": "string"},
+                    "units": {"type": "string", "enum": ["c", "f"]},
+                },
+            },
+        ),
+        Tool(
+            name="get_stock_price",
+            parameters={
+                "type": "object",
+                "required": ["ticker", "exchange"],
+                **strict,
+                "properties": {"ticker": {"type": "string"}, "exchange": {"type": "string"}},
+            },
+        ),
     )
-    req = ChatRequest(model="gpt-4o", tools=tools, messages=(
-        Message(role="user", content="What's the weather like in Edinburgh?"), Message(role="user", content="What's the price of AAPL?")))
+    req = ChatRequest(
+        model="gpt-4o",
+        tools=tools,
+        messages=(
+            Message(role="user", content="What's the weather like in Edinburgh?"),
+            Message(role="user", content="What's the price of AAPL?"),
+        ),
+    )
     estimate = estimate_prompt_tokens(req, "openai")
     assert 0.5 * 149 < estimate < 149  # the documented under-estimate, not a promise
 
@@ -111,16 +151,19 @@ def test_content_estimate_against_o200k_counts():
     assert statistics.mean(abs(e) for e in naive) > statistics.mean(abs(e) for e in errors)
 
 
-@pytest.mark.parametrize("text,low,high", [
-    ("", 0, 0),
-    ("Hello", 1, 1),
-    ("What's the weather like in SF?", 7, 7),
-    ("internationalization", 3, 5),
-    ("12345678", 3, 3),
-    ("今天天气很好", 4, 6),
-    ("\n\n    ", 2, 2),
-    ("=> {}", 2, 4),
-])
+@pytest.mark.parametrize(
+    "text,low,high",
+    [
+        ("", 0, 0),
+        ("Hello", 1, 1),
+        ("What's the weather like in SF?", 7, 7),
+        ("internationalization", 3, 5),
+        ("12345678", 3, 3),
+        ("今天天气很好", 4, 6),
+        ("\n\n    ", 2, 2),
+        ("=> {}", 2, 4),
+    ],
+)
 def test_count_text_tokens_pieces(text, low, high):
     assert low <= count_text_tokens(text) <= high
 
@@ -140,7 +183,9 @@ def test_counts_of_long_texts_are_remembered_without_the_texts(monkeypatch):
 
 
 def test_framing_per_family_and_tool_calls():
-    base = ChatRequest(model="m", messages=(Message(role="system", content="Be terse."), Message(role="user", content="Hi")))
+    base = ChatRequest(
+        model="m", messages=(Message(role="system", content="Be terse."), Message(role="user", content="Hi"))
+    )
     openai = estimate_prompt_tokens(base)
     assert openai == estimate_prompt_tokens(base, "openai") == estimate_prompt_tokens(base, "deepseek")
     assert estimate_prompt_tokens(base, "no-such-kind") == openai
@@ -149,14 +194,24 @@ def test_framing_per_family_and_tool_calls():
     assert estimate_prompt_tokens(base, "anthropic") == 4 + 2 * 3 + 5  # content x 1.1, rounded up
 
     named = ChatRequest(model="m", messages=(Message(role="user", content="Hi", name="ada"),))
-    assert estimate_prompt_tokens(named) == estimate_prompt_tokens(ChatRequest(model="m", messages=(Message(role="user", content="Hi"),))) + 2
+    assert (
+        estimate_prompt_tokens(named)
+        == estimate_prompt_tokens(ChatRequest(model="m", messages=(Message(role="user", content="Hi"),))) + 2
+    )
 
     call = ToolCall(id="c1", name="get_weather", arguments='{"city": "Paris"}')
-    history = ChatRequest(model="m", messages=(
-        Message(role="user", content="Weather?"), Message(role="assistant", tool_calls=(call,)),
-        Message(role="tool", content='{"temp": 21}', tool_call_id="c1", name="get_weather"),
-    ))
-    assert estimate_prompt_tokens(history) > estimate_prompt_tokens(ChatRequest(model="m", messages=history.messages[:1])) + 15
+    history = ChatRequest(
+        model="m",
+        messages=(
+            Message(role="user", content="Weather?"),
+            Message(role="assistant", tool_calls=(call,)),
+            Message(role="tool", content='{"temp": 21}', tool_call_id="c1", name="get_weather"),
+        ),
+    )
+    assert (
+        estimate_prompt_tokens(history)
+        > estimate_prompt_tokens(ChatRequest(model="m", messages=history.messages[:1])) + 15
+    )
 
 
 def test_anthropic_tool_prompt_depends_on_tool_choice_and_model():
@@ -165,7 +220,10 @@ def test_anthropic_tool_prompt_depends_on_tool_choice_and_model():
     forced = ChatRequest(model="claude-3-opus", messages=auto.messages, tools=(tool,), tool_choice="required")
     without = ChatRequest(model="claude-3-opus", messages=auto.messages)
     default = FAMILIES["anthropic"].tool_prompt
-    assert estimate_prompt_tokens(auto, "anthropic") - estimate_prompt_tokens(forced, "anthropic") == default["auto"] - default["any"]
+    assert (
+        estimate_prompt_tokens(auto, "anthropic") - estimate_prompt_tokens(forced, "anthropic")
+        == default["auto"] - default["any"]
+    )
     info = Catalog(file_entries()).lookup("anthropic", "claude-3-opus-20240229")
     assert estimate_prompt_tokens(auto, "anthropic", info) - estimate_prompt_tokens(without, "anthropic", info) > 530
     assert estimate_prompt_tokens(forced, "anthropic", info) - estimate_prompt_tokens(without, "anthropic", info) < 300
@@ -173,19 +231,26 @@ def test_anthropic_tool_prompt_depends_on_tool_choice_and_model():
 
 def test_openai_tool_rendering():
     tools = (
-        Tool(name="search", description="Search the web", parameters={
-            "type": "object", "required": ["q"], "properties": {
-                "q": {"type": "string", "description": "The query"},
-                "limit": {"type": "integer"},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "mode": {"enum": ["fast", "deep"]},
-                "strict": {"type": "boolean"},
-                "extra": {"type": "object", "properties": {"x": {"type": "number"}}},
-                "either": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                "multi": {"type": ["string", "number"]},
-                "blank": {},
-                "raw": "not a schema",
-            }}),
+        Tool(
+            name="search",
+            description="Search the web",
+            parameters={
+                "type": "object",
+                "required": ["q"],
+                "properties": {
+                    "q": {"type": "string", "description": "The query"},
+                    "limit": {"type": "integer"},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "mode": {"enum": ["fast", "deep"]},
+                    "strict": {"type": "boolean"},
+                    "extra": {"type": "object", "properties": {"x": {"type": "number"}}},
+                    "either": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    "multi": {"type": ["string", "number"]},
+                    "blank": {},
+                    "raw": "not a schema",
+                },
+            },
+        ),
         Tool(name="now", parameters={"type": "object", "properties": {}}),
     )
     text = render_openai_tools(tools)
@@ -195,4 +260,7 @@ def test_openai_tool_rendering():
     assert "type now = () => any;" in text
     assert text.endswith("} // namespace functions")
     with_tools = ChatRequest(model="m", messages=(Message(role="user", content="Hi"),), tools=tools)
-    assert estimate_prompt_tokens(with_tools, "gemini") > estimate_prompt_tokens(ChatRequest(model="m", messages=with_tools.messages), "gemini") + 20
+    assert (
+        estimate_prompt_tokens(with_tools, "gemini")
+        > estimate_prompt_tokens(ChatRequest(model="m", messages=with_tools.messages), "gemini") + 20
+    )

@@ -23,9 +23,17 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from devtools.fakeprovider.answer import filler_text
-from byok.tests.live import ADMIN_PASSWORD, ADMIN_USER, drop_live_env, live_env, manage, start_daphne, start_fake_provider
 from byok.tests.conftest import test_redis_url
+from byok.tests.live import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    drop_live_env,
+    live_env,
+    manage,
+    start_daphne,
+    start_fake_provider,
+)
+from devtools.fakeprovider.answer import filler_text
 
 PACED_CHUNKS = 20
 
@@ -50,7 +58,9 @@ def live(tmp_path_factory):
     # Key ids restart with each live database: keep this run's rate windows and cooldowns apart in a shared Redis.
     env["BYOK_STATE_PREFIX"] = f"byok-wslive-{uuid.uuid4().hex[:8]}:"
     keys = {
-        "paced": register(env, "paced", f"{fake.url}/cfg/chunks={PACED_CHUNKS};delay_ms=20/v1", "sk-live-paced-0123456789"),
+        "paced": register(
+            env, "paced", f"{fake.url}/cfg/chunks={PACED_CHUNKS};delay_ms=20/v1", "sk-live-paced-0123456789"
+        ),
         "slow": register(env, "slow", f"{fake.url}/cfg/chunks=600;delay_ms=20/v1", "sk-live-slow-0123456789"),
         "spare": register(env, "spare", f"{fake.url}/cfg/chunks=600;delay_ms=20/v1", "sk-live-spare-0123456789"),
     }  # registered before daphne starts: without Redis a server learns of changes made elsewhere only on restart
@@ -115,7 +125,10 @@ def admin_session(server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         page = client.get("/admin/login/")
         csrf = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[0]
-        answer = client.post("/admin/login/", data={"username": ADMIN_USER, "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": csrf, "next": "/admin/"})
+        answer = client.post(
+            "/admin/login/",
+            data={"username": ADMIN_USER, "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": csrf, "next": "/admin/"},
+        )
         assert answer.status_code == 302, answer.text[:500]
         yield client
 
@@ -124,7 +137,16 @@ async def test_tokens_arrive_over_time_over_a_real_socket(live):
     server, fake, *_ = live
     async with connect(ws_url(server), additional_headers=token_header(server)) as ws:
         assert (await frame(ws))["type"] == "chat.ready"
-        await ws.send(json.dumps({"type": "chat.request", "id": "t1", "provider": "paced", "messages": [{"role": "user", "content": "Hello"}]}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "chat.request",
+                    "id": "t1",
+                    "provider": "paced",
+                    "messages": [{"role": "user", "content": "Hello"}],
+                }
+            )
+        )
         frames, times = [], []
         while True:
             frames.append(await frame(ws))
@@ -145,12 +167,23 @@ async def test_cancel_closes_the_upstream_request(live):
     since = last_request_id(fake)
     async with connect(ws_url(server), additional_headers=token_header(server)) as ws:
         await frame(ws)
-        await ws.send(json.dumps({"type": "chat.request", "id": "c1", "provider": "slow", "messages": [{"role": "user", "content": "Tell me"}]}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "chat.request",
+                    "id": "c1",
+                    "provider": "slow",
+                    "messages": [{"role": "user", "content": "Tell me"}],
+                }
+            )
+        )
         deltas = await until(ws, lambda f: f["type"] == "chat.delta" and f["id"] == "c1")
         assert deltas[-1]["text"]
         await ws.send(json.dumps({"type": "chat.cancel", "id": "c1"}))
         frames = await until(ws, terminal("c1"))
-        assert frames[-1]["type"] == "chat.error" and frames[-1]["code"] == "cancelled" and frames[-1]["partial"] is True
+        assert (
+            frames[-1]["type"] == "chat.error" and frames[-1]["code"] == "cancelled" and frames[-1]["partial"] is True
+        )
     [record] = wait_for_outcome(fake, "cancelled", since)
     assert record["chunks_sent"] < 600
 
@@ -161,7 +194,16 @@ async def test_two_requests_on_one_socket_and_a_disconnect_cancelling_both(live)
     async with connect(ws_url(server), additional_headers=token_header(server)) as ws:
         await frame(ws)
         for rid in ("a", "b"):
-            await ws.send(json.dumps({"type": "chat.request", "id": rid, "provider": "slow", "messages": [{"role": "user", "content": rid}]}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "chat.request",
+                        "id": rid,
+                        "provider": "slow",
+                        "messages": [{"role": "user", "content": rid}],
+                    }
+                )
+            )
         seen = set()
         while seen != {"a", "b"}:
             f = await frame(ws)
@@ -201,7 +243,11 @@ async def test_a_revoked_key_stops_requests_on_its_provider(live):
     since = last_request_id(fake)
     async with connect(ws_url(server), additional_headers=token_header(server)) as ws:
         await frame(ws)
-        await ws.send(json.dumps({"type": "chat.request", "id": "k", "provider": "spare", "messages": [{"role": "user", "content": "x"}]}))
+        await ws.send(
+            json.dumps(
+                {"type": "chat.request", "id": "k", "provider": "spare", "messages": [{"role": "user", "content": "x"}]}
+            )
+        )
         await until(ws, lambda f: f["type"] == "chat.delta")
         with admin_session(server) as admin:
             revoke_in_admin(admin, keys["spare"])
@@ -213,10 +259,16 @@ async def test_a_revoked_key_stops_requests_on_its_provider(live):
 
 
 def revoke_in_admin(admin: httpx.Client, key_id: int) -> None:
-    answer = admin.post("/admin/byok/apikey/", data={
-        "action": "revoke_keys", "_selected_action": str(key_id), "index": "0", "select_across": "0",
-        "csrfmiddlewaretoken": admin.cookies["csrftoken"],
-    })
+    answer = admin.post(
+        "/admin/byok/apikey/",
+        data={
+            "action": "revoke_keys",
+            "_selected_action": str(key_id),
+            "index": "0",
+            "select_across": "0",
+            "csrfmiddlewaretoken": admin.cookies["csrftoken"],
+        },
+    )
     assert answer.status_code == 302, answer.text[:500]
 
 
@@ -230,10 +282,21 @@ async def test_a_revoke_on_one_process_and_ws_stop_reach_sockets_on_another(live
     server_b = start_daphne(env, tmp)
     try:
         since = last_request_id(fake)
-        async with connect(ws_url(server_b), additional_headers=token_header(server_b)) as on_b, \
-                connect(ws_url(server_a), additional_headers=token_header(server_a)) as on_a:
+        async with (
+            connect(ws_url(server_b), additional_headers=token_header(server_b)) as on_b,
+            connect(ws_url(server_a), additional_headers=token_header(server_a)) as on_a,
+        ):
             await frame(on_b), await frame(on_a)
-            await on_b.send(json.dumps({"type": "chat.request", "id": "b1", "provider": "slow", "messages": [{"role": "user", "content": "x"}]}))
+            await on_b.send(
+                json.dumps(
+                    {
+                        "type": "chat.request",
+                        "id": "b1",
+                        "provider": "slow",
+                        "messages": [{"role": "user", "content": "x"}],
+                    }
+                )
+            )
             await until(on_b, lambda f: f["type"] == "chat.delta")
             with admin_session(server_a) as admin:  # the revoke happens in process A
                 revoke_in_admin(admin, keys["slow"])
@@ -283,16 +346,41 @@ async def test_a_token_deleted_by_another_process_closes_the_socket_at_its_next_
     token = new_user_token(env, name)
     async with connect(ws_url(server), additional_headers={"Authorization": f"Bearer {token}"}) as ws:
         assert (await frame(ws))["type"] == "chat.ready"
-        await ws.send(json.dumps({"type": "chat.request", "id": "ok", "provider": "paced", "messages": [{"role": "user", "content": "x"}]}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "chat.request",
+                    "id": "ok",
+                    "provider": "paced",
+                    "messages": [{"role": "user", "content": "x"}],
+                }
+            )
+        )
         assert (await until(ws, terminal("ok")))[-1]["type"] == "chat.done"
         # In a thread: the client keeps reading while the other process runs (a blocked loop would miss
         # the server's close handshake, which daphne gives up on after a second).
-        await asyncio.to_thread(manage, env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.filter(user__username={name!r}).delete()")
+        await asyncio.to_thread(
+            manage,
+            env,
+            "shell",
+            "-c",
+            f"from rest_framework.authtoken.models import Token; "
+            f"Token.objects.filter(user__username={name!r}).delete()",
+        )
         deleted = time.monotonic()
         code = None
         for attempt in range(30):  # one request every 0.25 s until refused
             try:
-                await ws.send(json.dumps({"type": "chat.request", "id": f"r{attempt}", "provider": "paced", "messages": [{"role": "user", "content": "x"}]}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "chat.request",
+                            "id": f"r{attempt}",
+                            "provider": "paced",
+                            "messages": [{"role": "user", "content": "x"}],
+                        }
+                    )
+                )
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd else -1
                 break
@@ -322,16 +410,41 @@ async def test_a_token_delete_or_user_deactivation_elsewhere_closes_open_sockets
     try:
         first, second = f"ws-{uuid.uuid4().hex[:6]}", f"ws-{uuid.uuid4().hex[:6]}"
         token_1, token_2 = new_user_token(env, first), new_user_token(env, second)
-        async with connect(ws_url(server_a), additional_headers={"Authorization": f"Token {token_1}"}) as on_a, \
-                connect(ws_url(server_b), additional_headers={"Authorization": f"Token {token_2}"}) as on_b:
+        async with (
+            connect(ws_url(server_a), additional_headers={"Authorization": f"Token {token_1}"}) as on_a,
+            connect(ws_url(server_b), additional_headers={"Authorization": f"Token {token_2}"}) as on_b,
+        ):
             await frame(on_a), await frame(on_b)
-            await on_b.send(json.dumps({"type": "chat.request", "id": "b1", "provider": "slow2", "messages": [{"role": "user", "content": "x"}]}))
+            await on_b.send(
+                json.dumps(
+                    {
+                        "type": "chat.request",
+                        "id": "b1",
+                        "provider": "slow2",
+                        "messages": [{"role": "user", "content": "x"}],
+                    }
+                )
+            )
             await until(on_b, lambda f: f["type"] == "chat.delta")
             # A third process deletes the token of the socket on A, deactivates the user of the socket on B.
-            await asyncio.to_thread(manage, env, "shell", "-c", f"from rest_framework.authtoken.models import Token; Token.objects.get(user__username={first!r}).delete()")
+            await asyncio.to_thread(
+                manage,
+                env,
+                "shell",
+                "-c",
+                f"from rest_framework.authtoken.models import Token; "
+                f"Token.objects.get(user__username={first!r}).delete()",
+            )
             started = time.monotonic()
             assert await closed_code(on_a, 5) == 4401
-            await asyncio.to_thread(manage, env, "shell", "-c", f"from django.contrib.auth import get_user_model; u = get_user_model().objects.get(username={second!r}); u.is_active = False; u.save()")
+            await asyncio.to_thread(
+                manage,
+                env,
+                "shell",
+                "-c",
+                f"from django.contrib.auth import get_user_model; u = "
+                f"get_user_model().objects.get(username={second!r}); u.is_active = False; u.save()",
+            )
             frames = await until(on_b, terminal("b1"), timeout=5)
             assert frames[-1]["code"] == "unauthenticated"
             assert await closed_code(on_b, 5) == 4401

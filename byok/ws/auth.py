@@ -25,15 +25,22 @@ from typing import Any
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.exceptions import SynchronousOnlyOperation
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
-from channels.middleware import BaseMiddleware
-from channels.security.websocket import AllowedHostsOriginValidator
 
 from byok.api.authentication import TOKEN_CACHE_TTL, BearerOrTokenAuthentication
 
-__all__ = ["ByokAuthMiddlewareStack", "Credential", "HostOriginValidator", "TokenHeaderAuthMiddleware", "user_for_token", "user_still_active"]
+__all__ = [
+    "ByokAuthMiddlewareStack",
+    "Credential",
+    "HostOriginValidator",
+    "TokenHeaderAuthMiddleware",
+    "user_for_token",
+    "user_still_active",
+]
 
 SCHEMES = (b"token", b"bearer")
 
@@ -147,12 +154,12 @@ class TokenHeaderAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
-def ByokAuthMiddlewareStack(inner):  # noqa: N802 - named like Channels' AuthMiddlewareStack
+def ByokAuthMiddlewareStack(inner):
     """Session cookie auth, then the `Authorization` header (which wins when present)."""
     return AuthMiddlewareStack(TokenHeaderAuthMiddleware(inner))
 
 
-def HostOriginValidator(application):  # noqa: N802 - named like Channels' AllowedHostsOriginValidator
+def HostOriginValidator(application):
     """Channels' ALLOWED_HOSTS origin check, with handshakes that carry no Origin (non-browser clients) allowed."""
     validator = AllowedHostsOriginValidator(application)
     strict = validator.valid_origin

@@ -67,7 +67,9 @@ def broadcast_stop(user_id: int | None = None, reason: str = "") -> bool:
 
 def broadcast_key_revoked(provider: str, key_hint: str | None) -> bool:
     """Tell every socket that a key of `provider` was revoked (they stop requests routed there)."""
-    return async_to_sync(_group_send)(ALL_GROUP, {"type": "byok.key_revoked", "provider": provider, "key_hint": key_hint})
+    return async_to_sync(_group_send)(
+        ALL_GROUP, {"type": "byok.key_revoked", "provider": provider, "key_hint": key_hint}
+    )
 
 
 def broadcast_credentials_changed(user_id: int) -> bool:

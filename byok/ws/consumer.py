@@ -52,7 +52,6 @@ The package: `frames` (parse/refuse client frames), `render` (events -> frames),
 a dispatch table by frame type, orjson as the JSON codec.
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -135,7 +134,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             token = self.scope.get("byok_token")
             await self._authenticated(user, Credential(token=token) if token else Credential(user_id=user.pk))
         else:
-            self._deadline = asyncio.get_running_loop().create_task(self._auth_deadline(float(ws_setting("AUTH_TIMEOUT_S"))))
+            self._deadline = asyncio.get_running_loop().create_task(
+                self._auth_deadline(float(ws_setting("AUTH_TIMEOUT_S")))
+            )
 
     async def _write(self, frame: dict) -> None:
         code = frame.get("__close__")
@@ -156,21 +157,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     self.groups.append(group)
                 except Exception:  # the chat works without the cross-process notices
                     log.warning("could not join channel-layer group %s", group, exc_info=True)
-        self.outbox.put_nowait({
-            "type": "chat.ready", "user": user.get_username(),
-            "limits": {"max_in_flight": self.max_in_flight, "max_frame_bytes": self.max_frame},
-        })
+        self.outbox.put_nowait(
+            {
+                "type": "chat.ready",
+                "user": user.get_username(),
+                "limits": {"max_in_flight": self.max_in_flight, "max_frame_bytes": self.max_frame},
+            }
+        )
 
     async def _auth_deadline(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
         if self.user is None:
-            self._reject("unauthenticated", f"Not authenticated within {seconds:g} s: connect with a session cookie or an "
-                         "Authorization header, or send {\"type\": \"auth\", \"token\": ...} first.")
+            self._reject(
+                "unauthenticated",
+                f"Not authenticated within {seconds:g} s: connect with a session cookie or an "
+                'Authorization header, or send {"type": "auth", "token": ...} first.',
+            )
 
     async def _credential_gone(self) -> None:
         """The token was deleted or the user deactivated: stop every request, say why, close with 4401."""
         message = "This socket's credentials were revoked (token deleted or user deactivated): authenticate again."
-        running = [task for rid, task in self.tasks.items() if self._stop(rid, "unauthenticated", message, retryable=False)]
+        running = [
+            task for rid, task in self.tasks.items() if self._stop(rid, "unauthenticated", message, retryable=False)
+        ]
         if running:
             await asyncio.wait(running, timeout=10)
         self.user = None
@@ -207,7 +216,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         try:
             if text_data is None:
                 raise FrameError("bad_frame", "Binary frames are not supported: send JSON text.")
-            if len(text_data) > self.max_frame or (len(text_data) * 4 > self.max_frame and len(text_data.encode()) > self.max_frame):
+            if len(text_data) > self.max_frame or (
+                len(text_data) * 4 > self.max_frame and len(text_data.encode()) > self.max_frame
+            ):
                 raise FrameError("frame_too_large", f"Frames are limited to {self.max_frame} bytes.")
             frame = await self.decode_json(text_data)
             await self.receive_json(frame)
@@ -220,7 +231,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("bad_frame", "A frame must be a JSON object with a type.")
         kind = content.get("type")
         if kind != "auth" and self.user is None:
-            raise FrameError("unauthenticated", "Authenticate first: send {\"type\": \"auth\", \"token\": ...}.")
+            raise FrameError("unauthenticated", 'Authenticate first: send {"type": "auth", "token": ...}.')
         handle = self.DISPATCH.get(kind) if isinstance(kind, str) else None
         if handle is None:
             raise FrameError("unknown_type", f"Unknown frame type {kind!r}: use chat.request or chat.cancel.")
@@ -246,15 +257,27 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             holds = await self.credential.holds()
         except Exception:  # the database is away: refuse this request, keep the socket
             log.warning("websocket request %s: could not re-check the credential", rid, exc_info=True)
-            self.outbox.put_nowait(error_frame(rid, "service_unavailable", "byok could not check this socket's credentials "
-                                               "just now; send the request again.", retryable=True))
+            self.outbox.put_nowait(
+                error_frame(
+                    rid,
+                    "service_unavailable",
+                    "byok could not check this socket's credentials just now; send the request again.",
+                    retryable=True,
+                )
+            )
             return
         if not holds:
             await self._credential_gone()
             return
         if len(self.tasks) >= self.max_in_flight:
-            self.outbox.put_nowait(error_frame(rid, "too_many_requests",
-                                               f"At most {self.max_in_flight} requests may run at once on one socket.", retryable=True))
+            self.outbox.put_nowait(
+                error_frame(
+                    rid,
+                    "too_many_requests",
+                    f"At most {self.max_in_flight} requests may run at once on one socket.",
+                    retryable=True,
+                )
+            )
             return
         req, provider = parse_chat_request(frame)
         task = asyncio.get_running_loop().create_task(self._run(rid, req, provider))
@@ -314,7 +337,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             log.exception("websocket request %s failed", rid)
             if self.tasks.get(rid) is asyncio.current_task():  # not after its terminal frame
-                self._end(rid, error_frame(rid, "internal_error", "byok failed to handle this request.", partial=partial))
+                self._end(
+                    rid, error_frame(rid, "internal_error", "byok failed to handle this request.", partial=partial)
+                )
         finally:
             await stream.aclose()
 
@@ -323,7 +348,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self._all_tasks.discard(task)
         if self.tasks.get(rid) is task:
             stop = self._stops.get(rid) or {"code": "cancelled", "message": "Cancelled.", "retryable": False}
-            self._end(rid, error_frame(rid, stop["code"], stop["message"], retryable=stop["retryable"], partial=rid in self.partial))
+            self._end(
+                rid,
+                error_frame(
+                    rid, stop["code"], stop["message"], retryable=stop["retryable"], partial=rid in self.partial
+                ),
+            )
 
     def _end(self, rid: str, terminal: dict) -> None:
         """Send the request's one terminal frame and free its id (before the upstream is closed)."""
@@ -357,7 +387,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def byok_key_revoked(self, event: dict) -> None:
         provider = event.get("provider") or ""
         hit = [rid for rid in self.tasks if self.providers.get(rid) == provider]
-        message = f"A key of provider {provider!r} was revoked" + ("; its running requests were stopped." if hit else ".")
-        self.outbox.put_nowait(notice_frame("key_revoked", message, provider=provider, key_hint=event.get("key_hint"), stopped=hit))
+        message = f"A key of provider {provider!r} was revoked" + (
+            "; its running requests were stopped." if hit else "."
+        )
+        self.outbox.put_nowait(
+            notice_frame("key_revoked", message, provider=provider, key_hint=event.get("key_hint"), stopped=hit)
+        )
         for rid in hit:
-            self._stop(rid, "key_revoked", f"A key of provider {provider!r} was revoked; send the request again.", retryable=True)
+            self._stop(
+                rid,
+                "key_revoked",
+                f"A key of provider {provider!r} was revoked; send the request again.",
+                retryable=True,
+            )

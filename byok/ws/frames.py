@@ -28,8 +28,18 @@ class FrameError(Exception):
         self.code, self.message = code, message
 
 
-def error_frame(rid: Any, code: str, message: str, *, retryable: bool = False, partial: bool = False, **extra: Any) -> dict:
-    return {"type": "chat.error", "id": rid, "code": code, "message": message, "retryable": retryable, "partial": partial, **extra}
+def error_frame(
+    rid: Any, code: str, message: str, *, retryable: bool = False, partial: bool = False, **extra: Any
+) -> dict:
+    return {
+        "type": "chat.error",
+        "id": rid,
+        "code": code,
+        "message": message,
+        "retryable": retryable,
+        "partial": partial,
+        **extra,
+    }
 
 
 def notice_frame(event: str, message: str, **extra: Any) -> dict:
@@ -55,7 +65,7 @@ def _text(value: Any, where: str) -> str | None:
         parts = []
         for part in value:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise _bad(f"{where}: content parts must be {{\"type\": \"text\", \"text\": ...}}.")
+                raise _bad(f'{where}: content parts must be {{"type": "text", "text": ...}}.')
             parts.append(part["text"])
         return _text(rules.join_parts(parts), where)
     raise _bad(f"{where}: content must be a string.")
@@ -91,9 +101,15 @@ def _messages(value: Any) -> tuple[Message, ...]:
         for field in ("tool_call_id", "name"):
             if m.get(field) is not None and not isinstance(m[field], str):
                 raise _bad(f"{where}: {field} must be a string.")
-        out.append(Message(role=m["role"], content=_text(m.get("content"), where),
-                           tool_calls=_tool_calls(m.get("tool_calls"), where),
-                           tool_call_id=m.get("tool_call_id"), name=m.get("name")))
+        out.append(
+            Message(
+                role=m["role"],
+                content=_text(m.get("content"), where),
+                tool_calls=_tool_calls(m.get("tool_calls"), where),
+                tool_call_id=m.get("tool_call_id"),
+                name=m.get("name"),
+            )
+        )
     return tuple(out)
 
 
@@ -143,7 +159,9 @@ def parse_chat_request(frame: dict) -> tuple[ChatRequest, str | None]:
     stop = frame.get("stop")
     if isinstance(stop, str):
         stop = [stop]
-    if stop is not None and (not isinstance(stop, list) or len(stop) > rules.MAX_STOP or not all(isinstance(s, str) and s for s in stop)):
+    if stop is not None and (
+        not isinstance(stop, list) or len(stop) > rules.MAX_STOP or not all(isinstance(s, str) and s for s in stop)
+    ):
         raise _bad(f"stop must be a string or a list of at most {rules.MAX_STOP} strings.")
     choice = frame.get("tool_choice")
     if isinstance(choice, dict):
@@ -153,8 +171,14 @@ def parse_chat_request(frame: dict) -> tuple[ChatRequest, str | None]:
     elif choice is not None and not isinstance(choice, str):
         raise _bad("tool_choice must be auto, none, required or a function name.")
     req = ChatRequest(
-        model=_string(frame, "model", 200) or "", messages=_messages(frame.get("messages")), tools=_tools(frame.get("tools")),
-        tool_choice=choice, temperature=_number(frame, "temperature", *rules.TEMPERATURE), top_p=_number(frame, "top_p", *rules.TOP_P),
-        max_tokens=max_tokens, stop=tuple(stop or ()), stream=True,
+        model=_string(frame, "model", 200) or "",
+        messages=_messages(frame.get("messages")),
+        tools=_tools(frame.get("tools")),
+        tool_choice=choice,
+        temperature=_number(frame, "temperature", *rules.TEMPERATURE),
+        top_p=_number(frame, "top_p", *rules.TOP_P),
+        max_tokens=max_tokens,
+        stop=tuple(stop or ()),
+        stream=True,
     )
     return req, _string(frame, "provider", 64)

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +37,36 @@ SERVER_WS_SOCKETS = 500
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer requests and shorter runs (~2-3 minutes); prints only unless --out")
-    p.add_argument("--out", type=Path, default=None, help="where to write the report (default: docs/benchmarks.md, not with --quick)")
-    p.add_argument("--transports", default="default,aiohttp", help="byok's upstream transports to measure (default: both)")
-    p.add_argument("--redis-url", default=None, help=f"Redis for the shared-state figures (default: REDIS_URL or {DEFAULT_REDIS} if up)")
+    p.add_argument(
+        "--quick", action="store_true", help="fewer requests and shorter runs (~2-3 minutes); prints only unless --out"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write the report (default: docs/benchmarks.md, not with --quick)",
+    )
+    p.add_argument(
+        "--transports", default="default,aiohttp", help="byok's upstream transports to measure (default: both)"
+    )
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help=f"Redis for the shared-state figures (default: REDIS_URL or {DEFAULT_REDIS} if up)",
+    )
     p.add_argument("--no-redis", action="store_true", help="skip the Redis figures (the workers phase)")
-    p.add_argument("--servers", default=",".join(OTHER_SERVERS), help="servers compared with daphne (default: uvicorn,granian)")
+    p.add_argument(
+        "--servers", default=",".join(OTHER_SERVERS), help="servers compared with daphne (default: uvicorn,granian)"
+    )
     p.add_argument("--no-ws", action="store_true", help="skip the websocket ramp")
     p.add_argument("--ws-max", type=int, default=5000, help="most sockets the websocket ramp tries (default 5000)")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the gateway")
-    p.add_argument("--budget", type=float, default=None, help="seconds after which no new phase starts (default 560, quick 240)")
-    p.add_argument("--only", default=",".join(PHASES), help=f"phases to run, comma-separated (default: all of {','.join(PHASES)})")
+    p.add_argument(
+        "--budget", type=float, default=None, help="seconds after which no new phase starts (default 560, quick 240)"
+    )
+    p.add_argument(
+        "--only", default=",".join(PHASES), help=f"phases to run, comma-separated (default: all of {','.join(PHASES)})"
+    )
     args = p.parse_args(argv)
     args.phases = {x.strip() for x in args.only.split(",") if x.strip()}
     unknown = args.phases - set(PHASES)
@@ -107,17 +126,18 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
     tmp = Path(tempfile.mkdtemp(prefix="byok-bench-"))
     setup_django(tmp)
 
+    from django.conf import settings
+
     from devtools.bench.http import Plan, baseline_targets, measure_openai, run_gateway
     from devtools.bench.inprocess import measure_inprocess
-    from devtools.bench.load import Target, run_load, stream_once, make_client
+    from devtools.bench.load import Target, make_client, run_load, stream_once
     from devtools.bench.report import BenchData, ServerRun, render, write
     from devtools.bench.servers import profile_pid, start_fake_provider, start_gateway, summarize_profile
     from devtools.bench.setup import BENCH_KEY, MODEL, register_bench_providers
     from devtools.bench.stats import summarize
     from devtools.bench.websocket import ramp
-    from django.conf import settings
 
-    data = BenchData(started=datetime.now(timezone.utc), mode="quick" if args.quick else "full")
+    data = BenchData(started=datetime.now(UTC), mode="quick" if args.quick else "full")
     plan = Plan.quick() if args.quick else Plan()
     short = Plan.quick() if args.quick else Plan.short()
     transports = [t.strip() for t in args.transports.split(",") if t.strip()]
@@ -149,60 +169,118 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
 
         def baseline() -> None:
             for client in ("aiohttp", "httpx"):
-                data.baseline[client] = asyncio.run(measure_openai(
-                    f"baseline, httpx {client} client", baseline_targets(fake.url), plan, client=client,
-                    server_pid=fake.proc.pid))
+                data.baseline[client] = asyncio.run(
+                    measure_openai(
+                        f"baseline, httpx {client} client",
+                        baseline_targets(fake.url),
+                        plan,
+                        client=client,
+                        server_pid=fake.proc.pid,
+                    )
+                )
 
         def inprocess() -> None:
             for t in transports:
-                data.inprocess.append(asyncio.run(measure_inprocess(
-                    fake.url, t, requests=100 if args.quick else 300, streams=12 if args.quick else 30,
-                    time_limit=20 if args.quick else 30, warmup=3 if args.quick else 5)))
+                data.inprocess.append(
+                    asyncio.run(
+                        measure_inprocess(
+                            fake.url,
+                            t,
+                            requests=100 if args.quick else 300,
+                            streams=12 if args.quick else 30,
+                            time_limit=20 if args.quick else 30,
+                            warmup=3 if args.quick else 5,
+                        )
+                    )
+                )
 
         def gateways() -> None:
             for i, t in enumerate(transports):
-                data.gateways.append(run_gateway(tmp / f"gw-{t}", fake.url, plan if i == 0 else short, transport=t,
-                                                 redis_url=None, profile_s=0.0 if args.no_profile or i else 8.0))
+                data.gateways.append(
+                    run_gateway(
+                        tmp / f"gw-{t}",
+                        fake.url,
+                        plan if i == 0 else short,
+                        transport=t,
+                        redis_url=None,
+                        profile_s=0.0 if args.no_profile or i else 8.0,
+                    )
+                )
 
         def direct_ws_seconds() -> float:
-            direct_target = Target(f"{fake.url}/cfg/chunks={ws_chunks};delay_ms={ws_delay_ms}/v1/chat/completions",
-                                   MODEL, {"Authorization": f"Bearer {BENCH_KEY}"})
+            direct_target = Target(
+                f"{fake.url}/cfg/chunks={ws_chunks};delay_ms={ws_delay_ms}/v1/chat/completions",
+                MODEL,
+                {"Authorization": f"Bearer {BENCH_KEY}"},
+            )
 
             async def direct() -> float:
                 async with make_client("aiohttp") as client:
-                    res = await run_load(lambda: stream_once(client, direct_target), total=5, concurrency=5, time_limit=30)
+                    res = await run_load(
+                        lambda: stream_once(client, direct_target), total=5, concurrency=5, time_limit=30
+                    )
                 return summarize(s.latency for s in res.ok).median
 
             if "direct_s" not in data.ws_setup:
-                data.ws_setup.update(chunks=ws_chunks, delay_ms=ws_delay_ms, transport=serve_transport,
-                                     direct_s=asyncio.run(direct()))
+                data.ws_setup.update(
+                    chunks=ws_chunks, delay_ms=ws_delay_ms, transport=serve_transport, direct_s=asyncio.run(direct())
+                )
             return data.ws_setup["direct_s"]  # type: ignore[return-value]
 
         def servers() -> None:
             for name in ["daphne", *others]:
-                http = data.gateways[0] if name == "daphne" and data.gateways else run_gateway(
-                    tmp / f"srv-{name}", fake.url, short, transport=serve_transport, redis_url=None, server=name)
+                http = (
+                    data.gateways[0]
+                    if name == "daphne" and data.gateways
+                    else run_gateway(
+                        tmp / f"srv-{name}", fake.url, short, transport=serve_transport, redis_url=None, server=name
+                    )
+                )
                 entry = ServerRun(name, http)
                 data.servers.append(entry)
-                gateway = start_gateway(tmp / f"srv-ws-{name}", fake.url, transport=serve_transport, redis_url=None,
-                                        ws_chunks=ws_chunks, ws_delay_ms=ws_delay_ms, server=name)
+                gateway = start_gateway(
+                    tmp / f"srv-ws-{name}",
+                    fake.url,
+                    transport=serve_transport,
+                    redis_url=None,
+                    ws_chunks=ws_chunks,
+                    ws_delay_ms=ws_delay_ms,
+                    server=name,
+                )
                 try:
-                    entry.ws = asyncio.run(ramp(
-                        gateway.server.ws_url + "/ws/chat/", gateway.server.admin_token, steps=(SERVER_WS_SOCKETS,),
-                        model=f"benchws/{MODEL}", direct_s=direct_ws_seconds(), chunks=ws_chunks, server_pid=gateway.pid,
-                        time_limit=60, stream_timeout=ws_timeout, singles=0))
+                    entry.ws = asyncio.run(
+                        ramp(
+                            gateway.server.ws_url + "/ws/chat/",
+                            gateway.server.admin_token,
+                            steps=(SERVER_WS_SOCKETS,),
+                            model=f"benchws/{MODEL}",
+                            direct_s=direct_ws_seconds(),
+                            chunks=ws_chunks,
+                            server_pid=gateway.pid,
+                            time_limit=60,
+                            stream_timeout=ws_timeout,
+                            singles=0,
+                        )
+                    )
                 finally:
                     gateway.stop()
 
         def workers() -> None:
             for n in (1, 2):
-                data.workers[n] = run_gateway(tmp / f"workers-{n}", fake.url, short, transport=serve_transport,
-                                              redis_url=redis_url, workers=n)
+                data.workers[n] = run_gateway(
+                    tmp / f"workers-{n}", fake.url, short, transport=serve_transport, redis_url=redis_url, workers=n
+                )
 
         def websocket() -> None:
             direct_s = direct_ws_seconds()
-            gateway = start_gateway(tmp / "ws", fake.url, transport=serve_transport, redis_url=None,
-                                    ws_chunks=ws_chunks, ws_delay_ms=ws_delay_ms)
+            gateway = start_gateway(
+                tmp / "ws",
+                fake.url,
+                transport=serve_transport,
+                redis_url=None,
+                ws_chunks=ws_chunks,
+                ws_delay_ms=ws_delay_ms,
+            )
             spy: dict = {}
             out = tmp / "profile-ws.txt"
 
@@ -211,13 +289,22 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
                     spy["proc"] = profile_pid(gateway.pid, 8, out)
 
             try:
-                data.ws = asyncio.run(ramp(
-                    gateway.server.ws_url + "/ws/chat/", gateway.server.admin_token,
-                    steps=ws_steps(min(args.ws_max, 1000) if args.quick else args.ws_max),
-                    model=f"benchws/{MODEL}", direct_s=direct_s, chunks=ws_chunks, server_pid=gateway.pid,
-                    time_limit=90 if args.quick else 200, stream_timeout=ws_timeout, single_model=f"bench20p/{MODEL}",
-                    singles=5 if args.quick else 10, on_start=on_start,
-                ))
+                data.ws = asyncio.run(
+                    ramp(
+                        gateway.server.ws_url + "/ws/chat/",
+                        gateway.server.admin_token,
+                        steps=ws_steps(min(args.ws_max, 1000) if args.quick else args.ws_max),
+                        model=f"benchws/{MODEL}",
+                        direct_s=direct_s,
+                        chunks=ws_chunks,
+                        server_pid=gateway.pid,
+                        time_limit=90 if args.quick else 200,
+                        stream_timeout=ws_timeout,
+                        single_model=f"bench20p/{MODEL}",
+                        singles=5 if args.quick else 10,
+                        on_start=on_start,
+                    )
+                )
                 if spy.get("proc") is not None:
                     spy["proc"].wait(timeout=30)
                     data.ws.profile = summarize_profile(out.read_text()) if out.exists() else None
@@ -236,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - the whole 
         if "workers" in want and redis_url:
             phase(f"workers: 1 and 2 with Redis state ({redis_url})", workers)
         elif "workers" in want:
-            data.notes.append("workers: not measured (no Redis answered at REDIS_URL or 127.0.0.1:6379; "
-                              "BYOK_WORKERS > 1 needs it).")
+            data.notes.append(
+                "workers: not measured (no Redis answered at REDIS_URL or 127.0.0.1:6379; BYOK_WORKERS > 1 needs it)."
+            )
         if "ws" in want and not args.no_ws:
             phase("websocket ramp", websocket)
     finally:

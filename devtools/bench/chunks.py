@@ -42,7 +42,15 @@ def sse_pieces(chunks: int) -> list[bytes]:
     out = [_data(choice({"role": "assistant", "content": ""}))]
     out += [_data(choice({"content": f"word{i} "})) for i in range(chunks)]
     out.append(_data(choice({}, "stop")))
-    out.append(_data({**head, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": chunks, "total_tokens": 9 + chunks}}))
+    out.append(
+        _data(
+            {
+                **head,
+                "choices": [],
+                "usage": {"prompt_tokens": 9, "completion_tokens": chunks, "total_tokens": 9 + chunks},
+            }
+        )
+    )
     return out + [b"data: [DONE]\n\n"]
 
 
@@ -85,9 +93,9 @@ async def measure_chunk_cost(*, streams: int = 60, time_limit: float = 15.0) -> 
     """Time 100-chunk and 1-chunk streams through the handler, a direct client and the parser (needs `bench1`
     and `bench100p` registered, see `devtools.bench.setup`)."""
     from byok.gateway.handler import BYOKHandler
+    from byok.gateway.upstream import ClientRegistry
     from byok.providers import get_adapter
     from byok.providers.types import ChatRequest, Message
-    from byok.gateway.upstream import ClientRegistry
 
     handler = BYOKHandler(clients=ClientRegistry(factory=mock_client))
     client = mock_client()
@@ -103,8 +111,9 @@ async def measure_chunk_cost(*, streams: int = 60, time_limit: float = 15.0) -> 
 
     async def direct(n: int) -> float:
         started = _cpu()
-        async with client.stream("POST", f"http://bench.invalid/cfg/chunks={n}/v1/chat/completions",
-                                 json=chat_body(MODEL, stream=True)) as response:
+        async with client.stream(
+            "POST", f"http://bench.invalid/cfg/chunks={n}/v1/chat/completions", json=chat_body(MODEL, stream=True)
+        ) as response:
             async for line in response.aiter_lines():
                 if line.startswith("data:") and not line.endswith("[DONE]"):
                     orjson.loads(line[5:])
@@ -137,6 +146,8 @@ async def measure_chunk_cost(*, streams: int = 60, time_limit: float = 15.0) -> 
         await client.aclose()
 
     def marginal(arm: str) -> float:
-        return (percentile(times[(arm, STREAM_CHUNKS)], 50) - percentile(times[(arm, 1)], 50)) * 1e6 / (STREAM_CHUNKS - 1)
+        return (
+            (percentile(times[(arm, STREAM_CHUNKS)], 50) - percentile(times[(arm, 1)], 50)) * 1e6 / (STREAM_CHUNKS - 1)
+        )
 
     return ChunkCost(marginal("handler"), marginal("direct"), marginal("parser"))

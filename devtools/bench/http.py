@@ -71,8 +71,11 @@ def gateway_targets(gateway_url: str, token: str) -> Targets:
     """byok's OpenAI-compatible endpoint, routed by the `<provider>/<model>` prefix to the same fake answers."""
     url = f"{gateway_url}/v1/chat/completions"
     headers = {"Authorization": f"Bearer {token}"}
-    return Targets(Target(url, f"bench/{MODEL}", headers), Target(url, f"bench20/{MODEL}", headers),
-                   Target(url, f"bench20p/{MODEL}", headers))
+    return Targets(
+        Target(url, f"bench/{MODEL}", headers),
+        Target(url, f"bench20/{MODEL}", headers),
+        Target(url, f"bench20p/{MODEL}", headers),
+    )
 
 
 @dataclass(slots=True)
@@ -100,14 +103,26 @@ class HttpRun:
 
 
 async def measure_openai(
-    label: str, targets: Targets, plan: Plan, *, client: str = "aiohttp", server_pid: int | None = None,
+    label: str,
+    targets: Targets,
+    plan: Plan,
+    *,
+    client: str = "aiohttp",
+    server_pid: int | None = None,
 ) -> HttpRun:
     """Run the plan's loads one after another (warm-up first); `server_pid`'s memory is read at the end."""
     run = HttpRun(label, client)
     peak_connections = max(plan.levels) + 10
     async with make_client(client, connections=peak_connections) as http:
-        warm = await run_load(lambda: chat_once(http, targets.chat), total=plan.warmup, concurrency=5, time_limit=plan.time_limit)
-        await run_load(lambda: stream_once(http, targets.stream), total=max(2, plan.warmup // 4), concurrency=2, time_limit=plan.time_limit)
+        warm = await run_load(
+            lambda: chat_once(http, targets.chat), total=plan.warmup, concurrency=5, time_limit=plan.time_limit
+        )
+        await run_load(
+            lambda: stream_once(http, targets.stream),
+            total=max(2, plan.warmup // 4),
+            concurrency=2,
+            time_limit=plan.time_limit,
+        )
         if not warm.ok:
             raise RuntimeError(f"{label}: no warm-up request succeeded: {warm.error_kinds()}")
         steps: list[tuple[str, int, int, Target, Callable]] = []
@@ -118,11 +133,18 @@ async def measure_openai(
         steps.append(("paced", 1, plan.paced, targets.paced, stream_once))
         for kind, level, n, target, one in steps:
             if level > 5 and n:  # open the level's connections first: measure answers, not TCP handshakes
-                await run_load(lambda one=one, target=target: one(http, target), total=level, concurrency=level,  # type: ignore[misc]
-                               time_limit=plan.time_limit)
+                await run_load(
+                    lambda one=one, target=target: one(http, target),  # type: ignore[misc]
+                    total=level,
+                    concurrency=level,
+                    time_limit=plan.time_limit,
+                )
             cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
             result = run.results[(kind, level)] = await run_load(
-                lambda one=one, target=target: one(http, target), total=n, concurrency=level, time_limit=plan.time_limit,  # type: ignore[misc]
+                lambda one=one, target=target: one(http, target),  # type: ignore[misc]
+                total=n,
+                concurrency=level,
+                time_limit=plan.time_limit,
             )
             await asyncio.sleep(0.3)  # the server writes this load's last usage batch, counted with it
             cpu_after = tree_cpu_seconds(server_pid) if server_pid else None
@@ -134,8 +156,15 @@ async def measure_openai(
 
 
 def run_gateway(
-    tmp: Path, fake_url: str, plan: Plan, *, transport: str, redis_url: str | None, profile_s: float = 0.0,
-    server: str = "daphne", workers: int = 1,
+    tmp: Path,
+    fake_url: str,
+    plan: Plan,
+    *,
+    transport: str,
+    redis_url: str | None,
+    profile_s: float = 0.0,
+    server: str = "daphne",
+    workers: int = 1,
 ) -> HttpRun:  # pragma: no cover - starts servers; run by `make bench`
     """Start byok (`server`, `workers`, `transport`, Redis or not), measure, optionally profile a c=50 load, stop it."""
     from devtools.bench.servers import profile_pid, start_gateway, summarize_profile
@@ -166,5 +195,8 @@ def run_gateway(
 
 def gateway_label(server: str, workers: int, transport: str, redis: bool) -> str:
     """`byok HTTP, daphne, default transport` (+ `, 2 workers`, `, Redis state`)."""
-    return (f"byok HTTP, {server}, {transport} transport" + (f", {workers} workers" if workers > 1 else "")
-            + (", Redis state" if redis else ""))
+    return (
+        f"byok HTTP, {server}, {transport} transport"
+        + (f", {workers} workers" if workers > 1 else "")
+        + (", Redis state" if redis else "")
+    )

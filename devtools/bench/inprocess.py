@@ -84,15 +84,20 @@ async def _direct_chat(client, target: Target) -> Sample:
     started, cpu = time.perf_counter(), time.thread_time()
     response = await client.post(target.url, json=chat_body(target.model, stream=False), headers=target.headers)
     body = orjson.loads(await response.aread())
-    return Sample(response.status_code == 200 and bool(body["choices"][0]["message"]["content"]), time.perf_counter() - started,
-                  cpu=time.thread_time() - cpu)
+    return Sample(
+        response.status_code == 200 and bool(body["choices"][0]["message"]["content"]),
+        time.perf_counter() - started,
+        cpu=time.thread_time() - cpu,
+    )
 
 
 async def _direct_stream(client, target: Target) -> Sample:
     started = time.perf_counter()
     first = last = None
     chunks = 0
-    async with client.stream("POST", target.url, json=chat_body(target.model, stream=True), headers=target.headers) as response:
+    async with client.stream(
+        "POST", target.url, json=chat_body(target.model, stream=True), headers=target.headers
+    ) as response:
         async for line in response.aiter_lines():
             if not line.startswith("data:") or line.endswith("[DONE]"):
                 continue
@@ -134,7 +139,13 @@ async def _handler_stream(handler) -> Sample:
 
 
 async def measure_inprocess(
-    fake_url: str, transport: str, *, requests: int = 300, streams: int = 60, time_limit: float = 30.0, warmup: int = 10,
+    fake_url: str,
+    transport: str,
+    *,
+    requests: int = 300,
+    streams: int = 60,
+    time_limit: float = 30.0,
+    warmup: int = 10,
     chunk_streams: int = 60,
 ) -> InProcessResult:
     """Alternate direct and handler requests (then streams) on one event loop; bounded by count and time."""
@@ -146,7 +157,9 @@ async def measure_inprocess(
     client = direct_clients.get()
     headers = {"Authorization": f"Bearer {BENCH_KEY}"}
     chat_target = Target(f"{fake_url}/v1/chat/completions", MODEL, headers)
-    stream_target = Target(f"{fake_url}/cfg/chunks={STREAM_CHUNKS};delay_ms={PACED_DELAY_MS}/v1/chat/completions", MODEL, headers)
+    stream_target = Target(
+        f"{fake_url}/cfg/chunks={STREAM_CHUNKS};delay_ms={PACED_DELAY_MS}/v1/chat/completions", MODEL, headers
+    )
     direct_chat: list[Sample] = []
     handler_chat: list[Sample] = []
     direct_stream: list[Sample] = []

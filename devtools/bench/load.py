@@ -44,7 +44,9 @@ def make_client(transport: str = "aiohttp", *, connections: int = 1000) -> httpx
     if transport == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
-        transport_ = AiohttpTransport(limits=limits, trust_env=False)  # its own pool: the client's limits do not reach it
+        transport_ = AiohttpTransport(
+            limits=limits, trust_env=False
+        )  # its own pool: the client's limits do not reach it
         return httpx.AsyncClient(transport=transport_, limits=limits, timeout=CLIENT_TIMEOUT_S, trust_env=False)
     if transport != "httpx":
         raise ValueError(f"unknown client transport {transport!r}: httpx or aiohttp")
@@ -80,17 +82,31 @@ async def stream_once(client: httpx.AsyncClient, target: Target) -> Sample:
     first = last = None
     chunks = 0
     try:
-        async with client.stream("POST", target.url, json=chat_body(target.model, stream=True), headers=target.headers) as response:
+        async with client.stream(
+            "POST", target.url, json=chat_body(target.model, stream=True), headers=target.headers
+        ) as response:
             if response.status_code != 200:
                 await response.aread()
-                return Sample(False, time.perf_counter() - started, status=response.status_code, error=f"http {response.status_code}")
+                return Sample(
+                    False,
+                    time.perf_counter() - started,
+                    status=response.status_code,
+                    error=f"http {response.status_code}",
+                )
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
                     continue
                 payload = line[5:].strip()
                 if payload == "[DONE]":
-                    return Sample(chunks > 0, time.perf_counter() - started, first, last, chunks, 200,
-                                  "" if chunks else "no content")
+                    return Sample(
+                        chunks > 0,
+                        time.perf_counter() - started,
+                        first,
+                        last,
+                        chunks,
+                        200,
+                        "" if chunks else "no content",
+                    )
                 event = orjson.loads(payload)
                 if "error" in event:
                     return Sample(False, time.perf_counter() - started, first, last, chunks, 200, "stream error event")
@@ -106,7 +122,11 @@ async def stream_once(client: httpx.AsyncClient, target: Target) -> Sample:
 
 
 async def run_load(
-    one: Callable[[], Awaitable[Sample]], *, total: int, concurrency: int, time_limit: float,
+    one: Callable[[], Awaitable[Sample]],
+    *,
+    total: int,
+    concurrency: int,
+    time_limit: float,
 ) -> LoadResult:
     """Run `one()` `total` times, `concurrency` at once, starting no new request after `time_limit` seconds.
 

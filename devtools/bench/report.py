@@ -18,17 +18,29 @@ from importlib import metadata
 from pathlib import Path
 
 from devtools.bench.http import HttpRun
-from devtools.bench.setup import HTTP_CHUNKS
 from devtools.bench.inprocess import InProcessResult
 from devtools.bench.servers import Profile
+from devtools.bench.setup import HTTP_CHUNKS
 from devtools.bench.stats import ratio, summarize
 from devtools.bench.websocket import WsResult
 
 __all__ = ["ANALYSIS_MARKER", "BenchData", "ServerRun", "Target", "machine", "render", "targets", "versions", "write"]
 
 ANALYSIS_MARKER = "<!-- analysis: written by hand, kept by `make bench` -->"
-PACKAGES = ("Django", "djangorestframework", "channels", "daphne", "Twisted", "uvicorn", "granian", "httpx", "httpx-aiohttp",
-            "aiohttp", "orjson", "redis")
+PACKAGES = (
+    "Django",
+    "djangorestframework",
+    "channels",
+    "daphne",
+    "Twisted",
+    "uvicorn",
+    "granian",
+    "httpx",
+    "httpx-aiohttp",
+    "aiohttp",
+    "orjson",
+    "redis",
+)
 
 
 def machine() -> dict[str, str]:
@@ -110,8 +122,11 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-_KINDS = {"chat": "non-streaming", "stream": f"stream, {HTTP_CHUNKS} chunks",
-          "paced": f"stream, {HTTP_CHUNKS} chunks 1 ms apart"}
+_KINDS = {
+    "chat": "non-streaming",
+    "stream": f"stream, {HTTP_CHUNKS} chunks",
+    "paced": f"stream, {HTTP_CHUNKS} chunks 1 ms apart",
+}
 
 
 def _baseline_for(data: BenchData, kind: str, level: int):
@@ -125,15 +140,21 @@ def _load_rows(data: BenchData, run: HttpRun, *, against: bool) -> list[list[str
         lat = res.latency()
         base = _baseline_for(data, kind, level) if against else None
         blat = base.latency() if base else None
-        rows.append([
-            _KINDS[kind], str(level), str(len(res.samples)), str(res.errors),
-            _ms(lat.median_ms), _ms(lat.p99_ms),
-            _ms(lat.median_ms - blat.median_ms) if blat else "",
-            _ms(lat.p99_ms - blat.p99_ms) if blat else "",
-            f"{res.throughput:.0f}" if not math.isnan(res.throughput) else "–",
-            _x(ratio(res.throughput, base.throughput)) if base else "",
-            _ms(run.cpu[(kind, level)] * 1000) if (kind, level) in run.cpu else "–",
-        ])
+        rows.append(
+            [
+                _KINDS[kind],
+                str(level),
+                str(len(res.samples)),
+                str(res.errors),
+                _ms(lat.median_ms),
+                _ms(lat.p99_ms),
+                _ms(lat.median_ms - blat.median_ms) if blat else "",
+                _ms(lat.p99_ms - blat.p99_ms) if blat else "",
+                f"{res.throughput:.0f}" if not math.isnan(res.throughput) else "–",
+                _x(ratio(res.throughput, base.throughput)) if base else "",
+                _ms(run.cpu[(kind, level)] * 1000) if (kind, level) in run.cpu else "–",
+            ]
+        )
     return rows
 
 
@@ -148,11 +169,16 @@ def _paced_rows(data: BenchData) -> list[list[str]]:
         ttft, chunk = res.ttft(), res.chunk()
         is_base = base is res
         per_chunk_cpu = run.cpu_per_chunk()
-        rows.append([
-            run.label, _ms(ttft.median_ms), "" if is_base or base is None else _ms(ttft.median_ms - base.ttft().median_ms),
-            _ms(chunk.median * 1e6, 1), "" if is_base or base is None else _ms((chunk.median - base.chunk().median) * 1e6, 1),
-            "–" if per_chunk_cpu is None else _ms(per_chunk_cpu * 1e6, 1),
-        ])
+        rows.append(
+            [
+                run.label,
+                _ms(ttft.median_ms),
+                "" if is_base or base is None else _ms(ttft.median_ms - base.ttft().median_ms),
+                _ms(chunk.median * 1e6, 1),
+                "" if is_base or base is None else _ms((chunk.median - base.chunk().median) * 1e6, 1),
+                "–" if per_chunk_cpu is None else _ms(per_chunk_cpu * 1e6, 1),
+            ]
+        )
     return rows
 
 
@@ -183,18 +209,40 @@ def targets(data: BenchData) -> list[Target]:
         c1, c50, c200 = run.get("chat", 1), run.get("chat", 50), run.get("chat", 200)
         s50, s200, p1 = run.get("stream", 50), run.get("stream", 200), run.get("paced", 1)
         name = run.label.removeprefix("byok HTTP, ")
-        check(f"HTTP ({name}): server CPU per non-streaming request (c=50)", "≤ 1.5 ms",
-              run.cpu.get(("chat", 50), math.nan) * 1000, 1.5, "ms")
-        check(f"HTTP ({name}): server CPU per {HTTP_CHUNKS}-chunk stream (c=50)", "≤ 2.5 ms",
-              run.cpu.get(("stream", 50), math.nan) * 1000, 2.5, "ms")
+        check(
+            f"HTTP ({name}): server CPU per non-streaming request (c=50)",
+            "≤ 1.5 ms",
+            run.cpu.get(("chat", 50), math.nan) * 1000,
+            1.5,
+            "ms",
+        )
+        check(
+            f"HTTP ({name}): server CPU per {HTTP_CHUNKS}-chunk stream (c=50)",
+            "≤ 2.5 ms",
+            run.cpu.get(("stream", 50), math.nan) * 1000,
+            2.5,
+            "ms",
+        )
         added = c1.latency().median_ms - base1.latency().median_ms if c1 and base1 else math.nan
         check(f"HTTP ({name}): added latency at c=1, median", "≤ 1.5 ms", added, 1.5, "ms")
         added_ttft = p1.ttft().median_ms - paced1.ttft().median_ms if p1 and paced1 else math.nan
         check(f"HTTP ({name}): added time to first token (c=1)", "≤ 2 ms", added_ttft, 2.0, "ms")
-        check(f"HTTP ({name}): non-streaming req/s at c=50", "≥ 600/s", c50.throughput if c50 else math.nan, 600, "/s",
-              more_is_better=True)
-        check(f"HTTP ({name}): streaming ({HTTP_CHUNKS} chunks) req/s at c=50", "≥ 300/s",
-              s50.throughput if s50 else math.nan, 300, "/s", more_is_better=True)
+        check(
+            f"HTTP ({name}): non-streaming req/s at c=50",
+            "≥ 600/s",
+            c50.throughput if c50 else math.nan,
+            600,
+            "/s",
+            more_is_better=True,
+        )
+        check(
+            f"HTTP ({name}): streaming ({HTTP_CHUNKS} chunks) req/s at c=50",
+            "≥ 300/s",
+            s50.throughput if s50 else math.nan,
+            300,
+            "/s",
+            more_is_better=True,
+        )
         errors = (c200.errors if c200 else math.nan) + (s200.errors if s200 else 0)
         check(f"HTTP ({name}): errors at c=200", "0", errors, 0, "errors")
         if c200 and c200.ok:
@@ -203,30 +251,63 @@ def targets(data: BenchData) -> list[Target]:
         check(f"HTTP ({name}): peak RSS", "≤ 150 MiB", run.memory.get("VmHWM", math.nan), 150, "MiB")
     one, two = data.workers.get(1), data.workers.get(2)
     if one and two and one.get("chat", 50) and two.get("chat", 50):
-        check("BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's", "≥ 1.6×",
-              ratio(two.get("chat", 50).throughput, one.get("chat", 50).throughput), 1.6, "×", more_is_better=True)  # type: ignore[union-attr]
-        check("BYOK_WORKERS=2 with Redis: peak RSS per worker", "≤ 150 MiB", two.memory.get("VmHWM", math.nan), 150, "MiB")
+        check(
+            "BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's",
+            "≥ 1.6×",
+            ratio(two.get("chat", 50).throughput, one.get("chat", 50).throughput),  # type: ignore[union-attr]
+            1.6,
+            "×",
+            more_is_better=True,
+        )
+        check(
+            "BYOK_WORKERS=2 with Redis: peak RSS per worker", "≤ 150 MiB", two.memory.get("VmHWM", math.nan), 150, "MiB"
+        )
     else:
-        out.append(Target("BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's", "≥ 1.6×",
-                          "not measured", None))
+        out.append(
+            Target(
+                "BYOK_WORKERS=2 with Redis: non-streaming req/s at c=50 over one worker's",
+                "≥ 1.6×",
+                "not measured",
+                None,
+            )
+        )
     if data.ws is not None:
-        check("websocket: concurrent streaming sockets, one process, every answer complete", "≥ 5,000", data.ws.held,
-              5000, "sockets", more_is_better=True)
+        check(
+            "websocket: concurrent streaming sockets, one process, every answer complete",
+            "≥ 5,000",
+            data.ws.held,
+            5000,
+            "sockets",
+            more_is_better=True,
+        )
         top = max((st for st in data.ws.steps if st.passed), key=lambda st: st.sockets, default=None)
-        check("websocket: server RSS at the largest step held", "≤ 400 MiB", top.rss_peak if top else math.nan, 400, "MiB")
+        check(
+            "websocket: server RSS at the largest step held", "≤ 400 MiB", top.rss_peak if top else math.nan, 400, "MiB"
+        )
     else:
-        out.append(Target("websocket: concurrent streaming sockets, one process, every answer complete", "≥ 5,000",
-                          "not measured", None))
+        out.append(
+            Target(
+                "websocket: concurrent streaming sockets, one process, every answer complete",
+                "≥ 5,000",
+                "not measured",
+                None,
+            )
+        )
     return out
 
 
 def _profile_lines(label: str, profile: Profile) -> list[str]:
     if profile.error:
         return [f"Profile of {label}: not taken ({profile.error})."]
-    lines = [f"**{label}**: {profile.samples} py-spy samples of the server's busy threads, 8 s at 200 Hz "
-             "(a sample counts towards every package on its stack):", ""]
+    lines = [
+        f"**{label}**: {profile.samples} py-spy samples of the server's busy threads, 8 s at 200 Hz "
+        "(a sample counts towards every package on its stack):",
+        "",
+    ]
     lines += _table(["package (inclusive)", "% of samples"], [[p, f"{v}"] for p, v in profile.packages])
-    lines += [""] + _table(["hottest functions (self)", "% of samples"], [[f"`{f}`", f"{v}"] for f, v in profile.leaves])
+    lines += [""] + _table(
+        ["hottest functions (self)", "% of samples"], [[f"`{f}`", f"{v}"] for f, v in profile.leaves]
+    )
     return lines
 
 
@@ -248,14 +329,21 @@ def _side_by_side(data: BenchData) -> list[list[str]]:
     for kind, label in (("chat", "non-streaming req/s at c=50"), ("stream", f"{HTTP_CHUNKS}-chunk streams/s at c=50")):
         b, g = rps(base, kind), rps(run, kind)
         rows.append([label, _ms(b, 0), _ms(g, 0), _x(ratio(g, b))])
-    for kind, label in (("chat", "median latency at c=1, non-streaming (ms)"), ("stream", "median latency at c=1, stream (ms)")):
+    for kind, label in (
+        ("chat", "median latency at c=1, non-streaming (ms)"),
+        ("stream", "median latency at c=1, stream (ms)"),
+    ):
         b, g = med(base, kind), med(run, kind)
         rows.append([label, _ms(b), _ms(g), f"+{_ms(g - b)} ms"])
-    for kind, label in (("chat", "server CPU per non-streaming request at c=50 (ms)"),
-                        ("stream", f"server CPU per {HTTP_CHUNKS}-chunk stream at c=50 (ms)")):
+    for kind, label in (
+        ("chat", "server CPU per non-streaming request at c=50 (ms)"),
+        ("stream", f"server CPU per {HTTP_CHUNKS}-chunk stream at c=50 (ms)"),
+    ):
         b, g = base.cpu.get((kind, 50), math.nan) * 1000, run.cpu.get((kind, 50), math.nan) * 1000
         rows.append([label, _ms(b, 3), _ms(g, 3), _x(ratio(g, b))])
-    rows.append(["peak RSS (MiB)", _ms(base.memory.get("VmHWM", math.nan), 0), _ms(run.memory.get("VmHWM", math.nan), 0), ""])
+    rows.append(
+        ["peak RSS (MiB)", _ms(base.memory.get("VmHWM", math.nan), 0), _ms(run.memory.get("VmHWM", math.nan), 0), ""]
+    )
     return rows
 
 
@@ -266,14 +354,20 @@ def _server_rows(data: BenchData) -> list[list[str]]:
         r = entry.http
         c1, c50, s50 = r.get("chat", 1), r.get("chat", 50), r.get("stream", 50)
         step = entry.ws.steps[-1] if entry.ws and entry.ws.steps else None
-        rows.append([
-            entry.server, _ms(c50.throughput, 0) if c50 else "–", _ms(s50.throughput, 0) if s50 else "–",
-            _ms(c1.latency().median_ms - base1.latency().median_ms) if c1 and base1 else "–",
-            _ms(r.cpu.get(("chat", 50), math.nan) * 1000, 2), _ms(r.cpu.get(("stream", 50), math.nan) * 1000, 2),
-            _ms(r.memory.get("VmHWM", math.nan), 0),
-            f"{step.ok}/{step.sockets}" if step else "–", _ms(step.added_chunk_ms) if step else "–",
-            _ms(step.rss_peak, 0) if step else "–",
-        ])
+        rows.append(
+            [
+                entry.server,
+                _ms(c50.throughput, 0) if c50 else "–",
+                _ms(s50.throughput, 0) if s50 else "–",
+                _ms(c1.latency().median_ms - base1.latency().median_ms) if c1 and base1 else "–",
+                _ms(r.cpu.get(("chat", 50), math.nan) * 1000, 2),
+                _ms(r.cpu.get(("stream", 50), math.nan) * 1000, 2),
+                _ms(r.memory.get("VmHWM", math.nan), 0),
+                f"{step.ok}/{step.sockets}" if step else "–",
+                _ms(step.added_chunk_ms) if step else "–",
+                _ms(step.rss_peak, 0) if step else "–",
+            ]
+        )
     return rows
 
 
@@ -290,7 +384,8 @@ def render(data: BenchData) -> str:
         f"{_ms(data.load[0])} at the start, {_ms(data.load[1])} at the end (anything above ~0.3 is another "
         "program competing for the cores: figures from such a run are lower than the machine can do).",
         "- **Versions**: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
-        "- **Set-up**: the fake provider (`devtools.fakeprovider`, aiohttp on uvloop), byok (`make serve`'s launcher: daphne, one process, unless a table says otherwise) and "
+        "- **Set-up**: the fake provider (`devtools.fakeprovider`, aiohttp on uvloop), byok (`make serve`'s launcher: "
+        "daphne, one process, unless a table says otherwise) and "
         "the load generator (this bench: httpx with the aiohttp transport, asyncio) are three processes sharing "
         "the machine's cores, all on 127.0.0.1. SQLite database; state in process memory unless it says Redis.",
         "- **Reading it**: *added* = byok's figure minus the baseline's at the same load in the same run; "
@@ -301,49 +396,92 @@ def render(data: BenchData) -> str:
         lines += ["**Notes from this run**:", ""] + [f"- {n}" for n in data.notes] + [""]
 
     lines += ["## Targets (issue 7 in process, issue 13 over HTTP and websocket)", ""]
-    lines += _table(["figure", "goal", "measured", "met", "by how much"],
-                    [[t.name, t.goal, t.measured, {True: "yes", False: "**no**", None: "–"}[t.met], t.miss] for t in targets(data)])
+    lines += _table(
+        ["figure", "goal", "measured", "met", "by how much"],
+        [[t.name, t.goal, t.measured, {True: "yes", False: "**no**", None: "–"}[t.met], t.miss] for t in targets(data)],
+    )
     side = _side_by_side(data)
     if side:
-        lines += ["", "## Side by side: byok against a direct client", "",
-                  f"The comparison anyone can repeat without another gateway: the same load generator, the same fake "
-                  f"provider ({HTTP_CHUNKS}-chunk answers for streams), the same run; first straight to the fake "
-                  f"provider, then through byok as `make serve` runs it ({data.gateways[0].label.removeprefix('byok HTTP, ')}). "
-                  "*Ratio*: byok's figure over the direct one. For the direct client the CPU and RSS are the fake "
-                  "provider's, the floor any gateway adds to.", ""]
+        lines += [
+            "",
+            "## Side by side: byok against a direct client",
+            "",
+            f"The comparison anyone can repeat without another gateway: the same load generator, the same fake "
+            f"provider ({HTTP_CHUNKS}-chunk answers for streams), the same run; first straight to the fake "
+            f"provider, then through byok as `make serve` runs it "
+            f"({data.gateways[0].label.removeprefix('byok HTTP, ')}). "
+            "*Ratio*: byok's figure over the direct one. For the direct client the CPU and RSS are the fake "
+            "provider's, the floor any gateway adds to.",
+            "",
+        ]
         lines += _table(["figure", "direct", "byok", "ratio / added"], side)
 
-    lines += ["", "## Baseline: a direct client to the fake provider", "",
-              "What no gateway can beat: the load generator's own client straight to the fake provider's "
-              "`/v1/chat/completions`. The `aiohttp` client is the one that loads byok below; httpx's default "
-              "transport is shown for comparison.", ""]
+    lines += [
+        "",
+        "## Baseline: a direct client to the fake provider",
+        "",
+        "What no gateway can beat: the load generator's own client straight to the fake provider's "
+        "`/v1/chat/completions`. The `aiohttp` client is the one that loads byok below; httpx's default "
+        "transport is shown for comparison.",
+        "",
+    ]
     for client, run in data.baseline.items():
         lines += [f"Client: httpx with the **{client}** transport", ""]
-        lines += _table(["load", "c", "requests", "errors", "median", "p99", "", "", "req/s", "", "fake's CPU/req (ms)"],
-                        _load_rows(data, run, against=False))
+        lines += _table(
+            ["load", "c", "requests", "errors", "median", "p99", "", "", "req/s", "", "fake's CPU/req (ms)"],
+            _load_rows(data, run, against=False),
+        )
         lines.append("")
 
     if data.inprocess:
-        lines += ["## `BYOKHandler` in process", "",
-                  "Each request goes straight to the fake provider and through `handler.chat()` / `handler.stream()` "
-                  "in turn, on the same event loop and transport. Streams: 100 chunks, 1 ms apart. *Per-chunk cost*: "
-                  "the CPU one more chunk costs through `handler.stream()` less what it costs a minimal direct client "
-                  "(httpx `aiter_lines` + orjson), measured without a network (`devtools.bench.chunks`: 100-chunk and "
-                  "1-chunk streams through `httpx.MockTransport`, one chunk per read, the loop thread's CPU clock); "
-                  "*parser alone*: byok's SSE decoder and OpenAI stream parser on the same bytes. *Added CPU*: the event "
-                  "loop thread's CPU per non-streaming request, handler less direct. The added "
-                  "wall-clock interval between chunks shows a handler falling behind, not a constant delay.", ""]
+        lines += [
+            "## `BYOKHandler` in process",
+            "",
+            "Each request goes straight to the fake provider and through `handler.chat()` / `handler.stream()` "
+            "in turn, on the same event loop and transport. Streams: 100 chunks, 1 ms apart. *Per-chunk cost*: "
+            "the CPU one more chunk costs through `handler.stream()` less what it costs a minimal direct client "
+            "(httpx `aiter_lines` + orjson), measured without a network (`devtools.bench.chunks`: 100-chunk and "
+            "1-chunk streams through `httpx.MockTransport`, one chunk per read, the loop thread's CPU clock); "
+            "*parser alone*: byok's SSE decoder and OpenAI stream parser on the same bytes. *Added CPU*: the event "
+            "loop thread's CPU per non-streaming request, handler less direct. The added "
+            "wall-clock interval between chunks shows a handler falling behind, not a constant delay.",
+            "",
+        ]
         lines += _table(
-            ["transport", "direct median / p99", "handler median / p99", "added median", "added p99", "added CPU",
-             "direct TTFT", "added TTFT", "per chunk: handler / direct (µs)", "added per chunk (µs)",
-             "parser alone (µs)", "added interval (µs)", "errors"],
-            [[r.transport, f"{_ms(r.direct_chat.median_ms, 3)} / {_ms(r.direct_chat.p99_ms, 3)}",
-              f"{_ms(r.handler_chat.median_ms, 3)} / {_ms(r.handler_chat.p99_ms, 3)}",
-              _ms(r.added_chat_median_ms, 3), _ms(r.added_chat_p99_ms, 3), _ms(r.added_chat_cpu_ms, 3),
-              _ms(r.direct_ttft.median_ms, 3), _ms(r.added_ttft_ms, 3),
-              f"{_ms(r.chunk_cost.handler_us, 1)} / {_ms(r.chunk_cost.direct_us, 1)}", _ms(r.added_chunk_us, 1),
-              _ms(r.parsing_chunk_us, 1), _ms(r.added_interval_us, 1), str(r.errors)]
-             for r in data.inprocess])
+            [
+                "transport",
+                "direct median / p99",
+                "handler median / p99",
+                "added median",
+                "added p99",
+                "added CPU",
+                "direct TTFT",
+                "added TTFT",
+                "per chunk: handler / direct (µs)",
+                "added per chunk (µs)",
+                "parser alone (µs)",
+                "added interval (µs)",
+                "errors",
+            ],
+            [
+                [
+                    r.transport,
+                    f"{_ms(r.direct_chat.median_ms, 3)} / {_ms(r.direct_chat.p99_ms, 3)}",
+                    f"{_ms(r.handler_chat.median_ms, 3)} / {_ms(r.handler_chat.p99_ms, 3)}",
+                    _ms(r.added_chat_median_ms, 3),
+                    _ms(r.added_chat_p99_ms, 3),
+                    _ms(r.added_chat_cpu_ms, 3),
+                    _ms(r.direct_ttft.median_ms, 3),
+                    _ms(r.added_ttft_ms, 3),
+                    f"{_ms(r.chunk_cost.handler_us, 1)} / {_ms(r.chunk_cost.direct_us, 1)}",
+                    _ms(r.added_chunk_us, 1),
+                    _ms(r.parsing_chunk_us, 1),
+                    _ms(r.added_interval_us, 1),
+                    str(r.errors),
+                ]
+                for r in data.inprocess
+            ],
+        )
         lines.append("")
 
     if data.gateways:
@@ -351,59 +489,149 @@ def render(data: BenchData) -> str:
         for run in data.gateways:
             hwm = run.memory.get("VmHWM")
             lines += [f"**{run.label}** (peak RSS {_ms(hwm, 0)} MiB)", ""]  # type: ignore[arg-type]
-            lines += _table(["load", "c", "requests", "errors", "median", "p99", "added median", "added p99",
-                             "req/s", "× baseline", "server CPU/req (ms)"], _load_rows(data, run, against=True))
+            lines += _table(
+                [
+                    "load",
+                    "c",
+                    "requests",
+                    "errors",
+                    "median",
+                    "p99",
+                    "added median",
+                    "added p99",
+                    "req/s",
+                    "× baseline",
+                    "server CPU/req (ms)",
+                ],
+                _load_rows(data, run, against=True),
+            )
             lines.append("")
-        lines += ["*Server CPU/req*: CPU time (all threads) the server process used during the load, per request; "
-                  "one core's worth of it bounds the req/s one process can serve however quiet the machine. "
-                  "Streams 1 ms apart per chunk, c=1: time to first token, the interval between chunks as the "
-                  "client saw it, and the server's CPU per chunk (a paced stream's CPU less a non-streaming "
-                  f"request's, over {HTTP_CHUNKS} chunks).", ""]
-        lines += _table(["set-up", "TTFT (ms)", "added TTFT (ms)", "chunk interval (µs)", "added interval (µs)",
-                         "server CPU per chunk (µs)"], _paced_rows(data))
+        lines += [
+            "*Server CPU/req*: CPU time (all threads) the server process used during the load, per request; "
+            "one core's worth of it bounds the req/s one process can serve however quiet the machine. "
+            "Streams 1 ms apart per chunk, c=1: time to first token, the interval between chunks as the "
+            "client saw it, and the server's CPU per chunk (a paced stream's CPU less a non-streaming "
+            f"request's, over {HTTP_CHUNKS} chunks).",
+            "",
+        ]
+        lines += _table(
+            [
+                "set-up",
+                "TTFT (ms)",
+                "added TTFT (ms)",
+                "chunk interval (µs)",
+                "added interval (µs)",
+                "server CPU per chunk (µs)",
+            ],
+            _paced_rows(data),
+        )
         lines.append("")
 
     if data.ws is not None:
         ws, setup = data.ws, data.ws_setup
-        lines += ["## Websocket: concurrent streaming sockets in one process", "",
-                  f"Each socket authenticates (`auth` frame, waits for `chat.ready`), then every socket streams one "
-                  f"answer of {setup.get('chunks')} chunks {setup.get('delay_ms')} ms apart at the same time "
-                  f"({setup.get('transport')} transport). A direct stream of the same pacing takes "
-                  f"{_ms(setup.get('direct_s', math.nan) * 1000, 0)} ms; *added per chunk* is how much later the "  # type: ignore[operator]
-                  f"median socket finished, divided by the chunks.", ""]
+        lines += [
+            "## Websocket: concurrent streaming sockets in one process",
+            "",
+            f"Each socket authenticates (`auth` frame, waits for `chat.ready`), then every socket streams one "
+            f"answer of {setup.get('chunks')} chunks {setup.get('delay_ms')} ms apart at the same time "
+            f"({setup.get('transport')} transport). A direct stream of the same pacing takes "
+            f"{_ms(setup.get('direct_s', math.nan) * 1000, 0)} ms; *added per chunk* is how much later the "  # type: ignore[operator]
+            f"median socket finished, divided by the chunks.",
+            "",
+        ]
         if ws.single:
             good = [s for s in ws.single if s.ok]
             base = _baseline_for(data, "paced", 1)
             dur, ttft = summarize(s.latency for s in good), summarize(s.ttft for s in good)
             if base:
-                lines += [f"One socket, {HTTP_CHUNKS} chunks 1 ms apart ({len(good)}/{len(ws.single)} complete): TTFT "
-                          f"{_ms(ttft.median_ms)} ms (added {_ms(ttft.median_ms - base.ttft().median_ms)} ms), added "
-                          f"per chunk {_ms((dur.median - base.latency().median) * 1e6 / HTTP_CHUNKS, 1)} µs.", ""]
-        lines += _table(["sockets", "complete", "failed", "open + auth (s)", "stream median (s)", "stream p99 (s)",
-                         "added per chunk (ms)", "server RSS (MiB)"],
-                        [[str(s.sockets), str(s.ok), str(s.failed), f"{s.connect_s:.1f}",
-                          _ms(s.duration.median if s.duration else math.nan), _ms(s.duration.p99 if s.duration else math.nan),
-                          _ms(s.added_chunk_ms), _ms(s.rss_peak, 0)] for s in ws.steps])
-        lines += ["", f"Held: **{ws.held}** concurrent streaming sockets."
-                  + (f" The ramp stopped: {ws.stopped}." if ws.stopped else ""), ""]
+                lines += [
+                    f"One socket, {HTTP_CHUNKS} chunks 1 ms apart ({len(good)}/{len(ws.single)} complete): TTFT "
+                    f"{_ms(ttft.median_ms)} ms (added {_ms(ttft.median_ms - base.ttft().median_ms)} ms), added "
+                    f"per chunk {_ms((dur.median - base.latency().median) * 1e6 / HTTP_CHUNKS, 1)} µs.",
+                    "",
+                ]
+        lines += _table(
+            [
+                "sockets",
+                "complete",
+                "failed",
+                "open + auth (s)",
+                "stream median (s)",
+                "stream p99 (s)",
+                "added per chunk (ms)",
+                "server RSS (MiB)",
+            ],
+            [
+                [
+                    str(s.sockets),
+                    str(s.ok),
+                    str(s.failed),
+                    f"{s.connect_s:.1f}",
+                    _ms(s.duration.median if s.duration else math.nan),
+                    _ms(s.duration.p99 if s.duration else math.nan),
+                    _ms(s.added_chunk_ms),
+                    _ms(s.rss_peak, 0),
+                ]
+                for s in ws.steps
+            ],
+        )
+        lines += [
+            "",
+            f"Held: **{ws.held}** concurrent streaming sockets."
+            + (f" The ramp stopped: {ws.stopped}." if ws.stopped else ""),
+            "",
+        ]
 
     if data.servers:
         sockets = next((e.ws.steps[-1].sockets for e in data.servers if e.ws and e.ws.steps), 0)
-        lines += ["## Servers: daphne, uvicorn, granian in front of the same app", "",
-                  "One process each (`BYOK_SERVER=...`), the same transport, loads and fake provider; the websocket "
-                  f"columns are {sockets:,} sockets streaming {data.ws_setup.get('chunks')} chunks "
-                  f"{data.ws_setup.get('delay_ms')} ms apart at once. Req/s and CPU per request at c=50.", ""]
-        lines += _table(["server", "non-streaming req/s", "stream req/s", "added median c=1 (ms)", "CPU/req (ms)",
-                         "CPU/stream (ms)", "peak RSS (MiB)", "ws complete", "ws added per chunk (ms)", "ws RSS (MiB)"],
-                        _server_rows(data))
+        lines += [
+            "## Servers: daphne, uvicorn, granian in front of the same app",
+            "",
+            "One process each (`BYOK_SERVER=...`), the same transport, loads and fake provider; the websocket "
+            f"columns are {sockets:,} sockets streaming {data.ws_setup.get('chunks')} chunks "
+            f"{data.ws_setup.get('delay_ms')} ms apart at once. Req/s and CPU per request at c=50.",
+            "",
+        ]
+        lines += _table(
+            [
+                "server",
+                "non-streaming req/s",
+                "stream req/s",
+                "added median c=1 (ms)",
+                "CPU/req (ms)",
+                "CPU/stream (ms)",
+                "peak RSS (MiB)",
+                "ws complete",
+                "ws added per chunk (ms)",
+                "ws RSS (MiB)",
+            ],
+            _server_rows(data),
+        )
         lines.append("")
     if data.workers:
         lines += ["## Workers: `BYOK_WORKERS` with Redis state, one socket", ""]
         for _, run in sorted(data.workers.items()):
-            lines += [f"**{run.label}** (peak RSS per worker {_ms(run.memory.get('VmHWM', math.nan), 0)} MiB, "
-                      f"{_ms(run.memory.get('processes', math.nan), 0)} processes)", ""]
-            lines += _table(["load", "c", "requests", "errors", "median", "p99", "added median", "added p99",
-                             "req/s", "× baseline", "server CPU/req (ms)"], _load_rows(data, run, against=True))
+            lines += [
+                f"**{run.label}** (peak RSS per worker {_ms(run.memory.get('VmHWM', math.nan), 0)} MiB, "
+                f"{_ms(run.memory.get('processes', math.nan), 0)} processes)",
+                "",
+            ]
+            lines += _table(
+                [
+                    "load",
+                    "c",
+                    "requests",
+                    "errors",
+                    "median",
+                    "p99",
+                    "added median",
+                    "added p99",
+                    "req/s",
+                    "× baseline",
+                    "server CPU/req (ms)",
+                ],
+                _load_rows(data, run, against=True),
+            )
             lines.append("")
 
     profiled = [(f"{r.label}, a c=50 non-streaming load", r.profile) for r in data.gateways if r.profile is not None]

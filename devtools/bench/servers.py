@@ -20,8 +20,18 @@ from pathlib import Path
 from byok.tests.live import LiveServer, drop_live_env, live_env, manage, start_fake_provider, start_served
 
 __all__ = [
-    "Gateway", "Profile", "cpu_seconds", "drop_live_env", "profile_pid", "read_memory", "start_fake_provider",
-    "start_gateway", "summarize_profile", "tree_cpu_seconds", "tree_memory", "tree_pids",
+    "Gateway",
+    "Profile",
+    "cpu_seconds",
+    "drop_live_env",
+    "profile_pid",
+    "read_memory",
+    "start_fake_provider",
+    "start_gateway",
+    "summarize_profile",
+    "tree_cpu_seconds",
+    "tree_memory",
+    "tree_pids",
 ]
 
 
@@ -75,8 +85,12 @@ def tree_memory(pid: int) -> dict[str, float]:
     reads = [m for m in (read_memory(p) for p in tree_pids(pid)) if m]
     if not reads:
         return {}
-    return {"VmRSS": max(m.get("VmRSS", 0.0) for m in reads), "VmHWM": max(m.get("VmHWM", 0.0) for m in reads),
-            "total_RSS": sum(m.get("VmRSS", 0.0) for m in reads), "processes": float(len(reads))}
+    return {
+        "VmRSS": max(m.get("VmRSS", 0.0) for m in reads),
+        "VmHWM": max(m.get("VmHWM", 0.0) for m in reads),
+        "total_RSS": sum(m.get("VmRSS", 0.0) for m in reads),
+        "processes": float(len(reads)),
+    }
 
 
 @dataclass
@@ -98,8 +112,15 @@ class Gateway:
 
 
 def start_gateway(
-    tmp: Path, fake_url: str, *, transport: str, redis_url: str | None, ws_chunks: int = 50, ws_delay_ms: int = 100,
-    server: str = "daphne", workers: int = 1,
+    tmp: Path,
+    fake_url: str,
+    *,
+    transport: str,
+    redis_url: str | None,
+    ws_chunks: int = 50,
+    ws_delay_ms: int = 100,
+    server: str = "daphne",
+    workers: int = 1,
 ) -> Gateway:  # pragma: no cover - starts servers: `make bench` and its end-to-end cousins only
     """A fresh database with the bench providers, then byok (`python -m byok_project.serve`) on a free port."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -108,11 +129,21 @@ def start_gateway(
     if redis_url:
         env["REDIS_URL"] = redis_url
         env["BYOK_STATE_PREFIX"] = f"byok-bench-{uuid.uuid4().hex[:8]}:"
-    manage(env, "shell", "-c", f"from devtools.bench.setup import register_bench_providers; "
-                               f"register_bench_providers({fake_url!r}, ws_chunks={ws_chunks}, ws_delay_ms={ws_delay_ms})")
+    manage(
+        env,
+        "shell",
+        "-c",
+        f"from devtools.bench.setup import register_bench_providers; "
+        f"register_bench_providers({fake_url!r}, ws_chunks={ws_chunks}, ws_delay_ms={ws_delay_ms})",
+    )
     try:
-        served = start_served(env, tmp, server=server, workers=workers,
-                              extra_env={"BYOK_HTTP_TRANSPORT": transport, "LOG_LEVEL": "WARNING"})
+        served = start_served(
+            env,
+            tmp,
+            server=server,
+            workers=workers,
+            extra_env={"BYOK_HTTP_TRANSPORT": transport, "LOG_LEVEL": "WARNING"},
+        )
     except BaseException:
         drop_live_env(env)
         raise
@@ -130,12 +161,32 @@ class Profile:
 
 
 _PACKAGES = (
-    ("byok/", "byok"), ("byok_project/", "byok"), ("django/", "django"), ("rest_framework/", "djangorestframework"), ("daphne/", "daphne"),
-    ("twisted/", "twisted"), ("autobahn/", "autobahn"), ("uvicorn/", "uvicorn"), ("granian/", "granian"), ("channels/", "channels"), ("asgiref/", "asgiref"),
-    ("httpx_aiohttp/", "httpx-aiohttp"), ("httpx/", "httpx"), ("httpcore/", "httpcore"), ("aiohttp/", "aiohttp"),
-    ("redis/", "redis"), ("asyncio/", "asyncio"), ("sqlite3/", "sqlite3"), ("psycopg/", "psycopg"),
-    ("json/", "json"), ("logging/", "logging"), ("h11/", "h11"), ("anyio/", "anyio"),
-    ("concurrent/futures/", "concurrent.futures"), ("threading.py", "threading"), ("selectors.py", "selectors"),
+    ("byok/", "byok"),
+    ("byok_project/", "byok"),
+    ("django/", "django"),
+    ("rest_framework/", "djangorestframework"),
+    ("daphne/", "daphne"),
+    ("twisted/", "twisted"),
+    ("autobahn/", "autobahn"),
+    ("uvicorn/", "uvicorn"),
+    ("granian/", "granian"),
+    ("channels/", "channels"),
+    ("asgiref/", "asgiref"),
+    ("httpx_aiohttp/", "httpx-aiohttp"),
+    ("httpx/", "httpx"),
+    ("httpcore/", "httpcore"),
+    ("aiohttp/", "aiohttp"),
+    ("redis/", "redis"),
+    ("asyncio/", "asyncio"),
+    ("sqlite3/", "sqlite3"),
+    ("psycopg/", "psycopg"),
+    ("json/", "json"),
+    ("logging/", "logging"),
+    ("h11/", "h11"),
+    ("anyio/", "anyio"),
+    ("concurrent/futures/", "concurrent.futures"),
+    ("threading.py", "threading"),
+    ("selectors.py", "selectors"),
 )
 
 
@@ -173,8 +224,11 @@ def summarize_profile(collapsed: str, *, top: int = 12) -> Profile:
         return Profile(error="no samples")
     pct = lambda c: round(100 * c / total, 1)  # noqa: E731
     packages.pop("other", None)
-    return Profile(total, [(name, pct(c)) for name, c in leaves.most_common(top)],
-                   [(name, pct(c)) for name, c in packages.most_common(top)])
+    return Profile(
+        total,
+        [(name, pct(c)) for name, c in leaves.most_common(top)],
+        [(name, pct(c)) for name, c in packages.most_common(top)],
+    )
 
 
 def _short(frame: str) -> str:
@@ -187,13 +241,31 @@ def _short(frame: str) -> str:
     return f"{func} ({'/'.join(parts[-2:])})"
 
 
-def profile_pid(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:  # pragma: no cover - needs py-spy and ptrace
+def profile_pid(
+    pid: int, seconds: float, out: Path
+) -> subprocess.Popen | None:  # pragma: no cover - needs py-spy and ptrace
     """Start `py-spy record` on `pid` for `seconds`, writing collapsed stacks to `out`; None without py-spy."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         return None
     return subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--subprocesses", "--duration", str(max(1, int(seconds))), "--rate", "200",
-         "--format", "raw", "--nonblocking", "--output", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--duration",
+            str(max(1, int(seconds))),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )

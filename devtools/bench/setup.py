@@ -14,7 +14,15 @@ process or in a server's database with `python manage.py shell -c` (see
 
 from __future__ import annotations
 
-__all__ = ["BENCH_KEY", "HTTP_CHUNKS", "MODEL", "PACED_DELAY_MS", "STREAM_CHUNKS", "provider_urls", "register_bench_providers"]
+__all__ = [
+    "BENCH_KEY",
+    "HTTP_CHUNKS",
+    "MODEL",
+    "PACED_DELAY_MS",
+    "STREAM_CHUNKS",
+    "provider_urls",
+    "register_bench_providers",
+]
 
 BENCH_KEY = "sk-bench-0123456789abcdef01234567"
 MODEL = "gpt-4o-mini"
@@ -43,5 +51,6 @@ def register_bench_providers(fake_url: str, **ws: int) -> None:
 
     for name, base_url in provider_urls(fake_url, **ws).items():
         if not Provider.objects.filter(name=name).exists():
-            registry.register_provider(kind="openai", name=name, base_url=base_url, default_model=MODEL,
-                                       max_retries=0, api_key=BENCH_KEY)
+            registry.register_provider(
+                kind="openai", name=name, base_url=base_url, default_model=MODEL, max_retries=0, api_key=BENCH_KEY
+            )

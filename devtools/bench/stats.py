@@ -71,8 +71,14 @@ class Summary:
         return self.p99 * 1000
 
     def to_dict(self) -> dict[str, float]:
-        return {"n": self.n, "median_ms": self.median_ms, "p99_ms": self.p99_ms, "mean_ms": self.mean * 1000,
-                "min_ms": self.low * 1000, "max_ms": self.high * 1000}
+        return {
+            "n": self.n,
+            "median_ms": self.median_ms,
+            "p99_ms": self.p99_ms,
+            "mean_ms": self.mean * 1000,
+            "min_ms": self.low * 1000,
+            "max_ms": self.high * 1000,
+        }
 
 
 EMPTY = Summary(0, math.nan, math.nan, math.nan, math.nan, math.nan)

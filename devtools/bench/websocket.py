@@ -64,7 +64,8 @@ async def _open(session, url: str, token: str, timeout: float):
     import aiohttp
 
     ws = await asyncio.wait_for(
-        session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=timeout), max_msg_size=0), timeout,
+        session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=timeout), max_msg_size=0),
+        timeout,
     )
     await ws.send_str(orjson.dumps({"type": "auth", "token": token}).decode())  # text frames: binary ones are refused
     while True:
@@ -88,7 +89,9 @@ async def stream_over_socket(ws, rid: str, model: str, timeout: float) -> Sample
     while True:
         msg = await asyncio.wait_for(ws.receive(), max(0.1, deadline - time.perf_counter()))
         if msg.type.name != "TEXT":
-            return Sample(False, time.perf_counter() - started, first, last, chunks, error=f"socket {msg.type.name.lower()}")
+            return Sample(
+                False, time.perf_counter() - started, first, last, chunks, error=f"socket {msg.type.name.lower()}"
+            )
         frame = orjson.loads(msg.data)
         kind = frame.get("type")
         if frame.get("id") != rid:
@@ -110,13 +113,22 @@ async def _sample_rss(pid: int | None, stop: asyncio.Event, into: list[float]) -
             into.append(mem["VmRSS"])
         try:
             await asyncio.wait_for(stop.wait(), 0.25)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
 async def run_step(
-    session, url: str, token: str, sockets: int, *, model: str, direct_s: float, chunks: int,
-    server_pid: int | None, timeout: float, on_start: Callable[[int], None] | None = None,
+    session,
+    url: str,
+    token: str,
+    sockets: int,
+    *,
+    model: str,
+    direct_s: float,
+    chunks: int,
+    server_pid: int | None,
+    timeout: float,
+    on_start: Callable[[int], None] | None = None,
 ) -> WsStep:
     """One step of the ramp: `sockets` sockets, one stream each, all at once."""
     step = WsStep(sockets)
@@ -153,7 +165,7 @@ async def run_step(
     tasks = [asyncio.ensure_future(one(i)) for i in range(sockets)]
     try:
         await asyncio.wait_for(all_settled.wait(), timeout=60)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     step.connect_s = time.perf_counter() - started
     rss: list[float] = []
@@ -185,9 +197,19 @@ async def run_step(
 
 
 async def ramp(
-    ws_url: str, token: str, *, steps: tuple[int, ...], model: str, direct_s: float, chunks: int,
-    server_pid: int | None = None, time_limit: float = 240.0, stream_timeout: float = 60.0,
-    single_model: str | None = None, singles: int = 10, on_start: Callable[[int], None] | None = None,
+    ws_url: str,
+    token: str,
+    *,
+    steps: tuple[int, ...],
+    model: str,
+    direct_s: float,
+    chunks: int,
+    server_pid: int | None = None,
+    time_limit: float = 240.0,
+    stream_timeout: float = 60.0,
+    single_model: str | None = None,
+    singles: int = 10,
+    on_start: Callable[[int], None] | None = None,
 ) -> WsResult:
     """Streams on one socket (`single_model`), then the steps in order; stop at the first step that fails
     or, after the first step, once `time_limit` seconds have gone."""
@@ -210,8 +232,18 @@ async def ramp(
             if result.steps and time.perf_counter() - started > time_limit:
                 result.stopped = f"time limit ({time_limit:.0f} s) before {n} sockets"
                 break
-            step = await run_step(session, ws_url, token, n, model=model, direct_s=direct_s, chunks=chunks,
-                                  server_pid=server_pid, timeout=stream_timeout, on_start=on_start)
+            step = await run_step(
+                session,
+                ws_url,
+                token,
+                n,
+                model=model,
+                direct_s=direct_s,
+                chunks=chunks,
+                server_pid=server_pid,
+                timeout=stream_timeout,
+                on_start=on_start,
+            )
             result.steps.append(step)
             if not step.passed:
                 result.stopped = f"{step.failed} of {n} sockets failed: {step.errors}"

@@ -20,7 +20,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devtools.fakeprovider", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address only (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
-    parser.add_argument("--config", default="", help='start-up settings as JSON, e.g. \'{"chunks": 20}\'')
+    parser.add_argument("--config", default="", help="start-up settings as JSON, e.g. '{\"chunks\": 20}'")
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio loop")
     return parser.parse_args(argv)
 

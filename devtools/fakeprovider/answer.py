@@ -67,7 +67,7 @@ def count_words(texts: list[str]) -> int:
 
 def _split(text: str, size: int) -> tuple[str, ...]:
     if size > 0:
-        return tuple(text[i:i + size] for i in range(0, len(text), size))
+        return tuple(text[i : i + size] for i in range(0, len(text), size))
     words = text.split(" ")
     return tuple(w + " " for w in words[:-1]) + ((words[-1],) if words[-1] else ())
 
@@ -80,7 +80,7 @@ def filler_pieces(chunks: int, size: int) -> tuple[str, ...]:
     total = min(chunks * size, _MAX_TEXT)
     base = _FILLER + " "
     text = (base * (total // len(base) + 1))[:total]
-    return tuple(text[i:i + size] for i in range(0, total, size))
+    return tuple(text[i : i + size] for i in range(0, total, size))
 
 
 def filler_text(chunks: int, size: int = 0) -> str:
@@ -121,12 +121,14 @@ def _args_for(schema: dict[str, Any]) -> dict[str, Any]:
 
 def build_answer(prompt: Prompt, settings: Settings) -> Answer:
     reasoning = _reasoning_pieces(settings.reasoning_chunks) if prompt.reasoning else ()
-    wants_tool = settings.tool_call or (prompt.last_user_text is not None and "weather" in prompt.last_user_text.lower())
+    wants_tool = settings.tool_call or (
+        prompt.last_user_text is not None and "weather" in prompt.last_user_text.lower()
+    )
     if prompt.tool is not None and wants_tool:
         name, schema = prompt.tool
         args = _args_for(schema)
         raw = orjson.dumps(args).decode()
-        frags = tuple(raw[i:i + _TOOL_FRAGMENT] for i in range(0, len(raw), _TOOL_FRAGMENT))
+        frags = tuple(raw[i : i + _TOOL_FRAGMENT] for i in range(0, len(raw), _TOOL_FRAGMENT))
         return Answer(reasoning=reasoning, tool_name=name, tool_args=args, tool_json=raw, tool_fragments=frags)
     if settings.echo and prompt.last_user_text:
         pieces = _split(prompt.last_user_text[:_MAX_TEXT], settings.chunk_size)
@@ -134,7 +136,7 @@ def build_answer(prompt: Prompt, settings: Settings) -> Answer:
         pieces = filler_pieces(settings.chunks, settings.chunk_size)
     truncated = False
     if prompt.max_tokens is not None and 0 <= prompt.max_tokens < len(pieces):
-        pieces, truncated = pieces[:prompt.max_tokens], True
+        pieces, truncated = pieces[: prompt.max_tokens], True
     return Answer(pieces=pieces, reasoning=reasoning, truncated=truncated)
 
 

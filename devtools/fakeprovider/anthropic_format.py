@@ -34,7 +34,8 @@ def read_prompt(body: dict[str, Any]) -> Prompt:
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise PromptError("max_tokens: Field required")
     texts = [text_of(body.get("system"))] + [
-        text_of(m.get("content")) for m in messages[:10_000] if isinstance(m, dict)]
+        text_of(m.get("content")) for m in messages[:10_000] if isinstance(m, dict)
+    ]
     last = messages[-1]
     last_user = text_of(last.get("content")) if isinstance(last, dict) and last.get("role") == "user" else None
     tool = None
@@ -43,8 +44,12 @@ def read_prompt(body: dict[str, Any]) -> Prompt:
         tool = (tools[0]["name"], tools[0].get("input_schema") or {})
     thinking = body.get("thinking")
     return Prompt(
-        model=model, stream=body.get("stream") is True, input_tokens=count_words(texts),
-        last_user_text=last_user, tool=tool, max_tokens=max_tokens,
+        model=model,
+        stream=body.get("stream") is True,
+        input_tokens=count_words(texts),
+        last_user_text=last_user,
+        tool=tool,
+        max_tokens=max_tokens,
         reasoning=isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"),
     )
 
@@ -58,8 +63,13 @@ def _output_tokens(answer: Answer) -> int:
 
 
 def _usage(prompt: Prompt, output: int) -> dict[str, Any]:
-    return {"input_tokens": prompt.input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-            "output_tokens": output, "service_tier": "standard"}
+    return {
+        "input_tokens": prompt.input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output,
+        "service_tier": "standard",
+    }
 
 
 def _ids() -> tuple[str, str]:
@@ -75,11 +85,18 @@ def render_json(prompt: Prompt, answer: Answer) -> bytes:
         content.append({"type": "tool_use", "id": tool_id, "name": answer.tool_name, "input": answer.tool_args})
     else:
         content.append({"type": "text", "text": answer.text})
-    return orjson.dumps({
-        "id": msg_id, "type": "message", "role": "assistant", "model": prompt.model, "content": content,
-        "stop_reason": _stop_reason(answer), "stop_sequence": None,
-        "usage": _usage(prompt, _output_tokens(answer)),
-    })
+    return orjson.dumps(
+        {
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": prompt.model,
+            "content": content,
+            "stop_reason": _stop_reason(answer),
+            "stop_sequence": None,
+            "usage": _usage(prompt, _output_tokens(answer)),
+        }
+    )
 
 
 def _event(name: bytes, data: bytes) -> bytes:
@@ -87,7 +104,9 @@ def _event(name: bytes, data: bytes) -> bytes:
 
 
 def _block_start(index: int, block: bytes) -> bytes:
-    return _event(b"content_block_start", b'{"type":"content_block_start","index":%d,"content_block":%s}' % (index, block))
+    return _event(
+        b"content_block_start", b'{"type":"content_block_start","index":%d,"content_block":%s}' % (index, block)
+    )
 
 
 def _block_stop(index: int) -> bytes:
@@ -95,14 +114,25 @@ def _block_stop(index: int) -> bytes:
 
 
 def _delta(index: int, kind: bytes, field: bytes, value: str) -> bytes:
-    return _event(b"content_block_delta", b'{"type":"content_block_delta","index":%d,"delta":{"type":"%s","%s":%s}}'
-                  % (index, kind, field, orjson.dumps(value)))
+    return _event(
+        b"content_block_delta",
+        b'{"type":"content_block_delta","index":%d,"delta":{"type":"%s","%s":%s}}'
+        % (index, kind, field, orjson.dumps(value)),
+    )
 
 
 def render_stream(prompt: Prompt, answer: Answer, s: Settings) -> StreamPlan:
     msg_id, tool_id = _ids()
-    message: dict[str, Any] = {"id": msg_id, "type": "message", "role": "assistant", "model": prompt.model, "content": [],
-               "stop_reason": None, "stop_sequence": None, "usage": _usage(prompt, 1)}
+    message: dict[str, Any] = {
+        "id": msg_id,
+        "type": "message",
+        "role": "assistant",
+        "model": prompt.model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": _usage(prompt, 1),
+    }
     start = _event(b"message_start", orjson.dumps({"type": "message_start", "message": message}))
     ping = _event(b"ping", b'{"type": "ping"}')
     chunks: list[bytes] = []
@@ -116,7 +146,10 @@ def render_stream(prompt: Prompt, answer: Answer, s: Settings) -> StreamPlan:
     else:
         head, prefix = start, ping  # ping follows the first block start, as the API does
     if answer.tool_name:
-        block = b'{"type":"tool_use","id":"%s","name":%s,"input":{}}' % (tool_id.encode(), orjson.dumps(answer.tool_name))
+        block = b'{"type":"tool_use","id":"%s","name":%s,"input":{}}' % (
+            tool_id.encode(),
+            orjson.dumps(answer.tool_name),
+        )
         body = [_delta(index, b"input_json_delta", b"partial_json", f) for f in answer.tool_fragments]
     else:
         block = b'{"type":"text","text":""}'
@@ -127,19 +160,39 @@ def render_stream(prompt: Prompt, answer: Answer, s: Settings) -> StreamPlan:
     else:
         head += opener
     chunks.extend(body)
-    tail = _block_stop(index) + _event(b"message_delta", orjson.dumps({
-        "type": "message_delta", "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": None},
-        "usage": {"output_tokens": _output_tokens(answer)}})) + _event(b"message_stop", b'{"type":"message_stop"}')
+    tail = (
+        _block_stop(index)
+        + _event(
+            b"message_delta",
+            orjson.dumps(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": None},
+                    "usage": {"output_tokens": _output_tokens(answer)},
+                }
+            ),
+        )
+        + _event(b"message_stop", b'{"type":"message_stop"}')
+    )
     return StreamPlan(
-        head=head, chunks=chunks, tail=tail,
+        head=head,
+        chunks=chunks,
+        tail=tail,
         error_frame=_event(b"error", orjson.dumps(anthropic_error(529))),
-        malformed_frame=_event(b"content_block_delta",
-                               b'{"type":"content_block_delta","index":%d,"delta":{"type":"text_del' % index),
+        malformed_frame=_event(
+            b"content_block_delta", b'{"type":"content_block_delta","index":%d,"delta":{"type":"text_del' % index
+        ),
     )
 
 
 def models_list() -> bytes:
-    return orjson.dumps({
-        "data": [{"type": "model", "id": m, "display_name": m, "created_at": "2025-05-22T00:00:00Z"} for m in MODELS],
-        "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1],
-    })
+    return orjson.dumps(
+        {
+            "data": [
+                {"type": "model", "id": m, "display_name": m, "created_at": "2025-05-22T00:00:00Z"} for m in MODELS
+            ],
+            "has_more": False,
+            "first_id": MODELS[0],
+            "last_id": MODELS[-1],
+        }
+    )

@@ -20,8 +20,9 @@ from devtools.fakeprovider.streaming import StreamPlan
 __all__ = ["models_list", "read_prompt", "render_json", "render_stream"]
 
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
-_STREAM_ERROR = {"error": {"code": 503, "message": "The model is overloaded. Please try again later.",
-                           "status": "UNAVAILABLE"}}
+_STREAM_ERROR = {
+    "error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}
+}
 
 
 def _get(d: dict[str, Any], camel: str, snake: str) -> Any:
@@ -51,17 +52,30 @@ def read_prompt(body: dict[str, Any], model: str, stream: bool) -> Prompt:
     if isinstance(tools, list):
         for entry in tools[:100]:
             decls = _get(entry, "functionDeclarations", "function_declarations") if isinstance(entry, dict) else None
-            if isinstance(decls, list) and decls and isinstance(decls[0], dict) and isinstance(decls[0].get("name"), str):
+            if (
+                isinstance(decls, list)
+                and decls
+                and isinstance(decls[0], dict)
+                and isinstance(decls[0].get("name"), str)
+            ):
                 d = decls[0]
-                tool = (d["name"], d.get("parameters") or _get(d, "parametersJsonSchema", "parameters_json_schema") or {})
+                tool = (
+                    d["name"],
+                    d.get("parameters") or _get(d, "parametersJsonSchema", "parameters_json_schema") or {},
+                )
                 break
     config = _get(body, "generationConfig", "generation_config")
     config = config if isinstance(config, dict) else {}
     max_tokens = _get(config, "maxOutputTokens", "max_output_tokens")
     thinking = _get(config, "thinkingConfig", "thinking_config")
     return Prompt(
-        model=model, stream=stream, include_usage=True, input_tokens=count_words(texts), last_user_text=last_user,
-        tool=tool, max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
+        model=model,
+        stream=stream,
+        include_usage=True,
+        input_tokens=count_words(texts),
+        last_user_text=last_user,
+        tool=tool,
+        max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
         reasoning=isinstance(thinking, dict) and _get(thinking, "includeThoughts", "include_thoughts") is True,
     )
 
@@ -72,8 +86,11 @@ def _finish(answer: Answer) -> str:
 
 def _usage(prompt: Prompt, answer: Answer) -> dict[str, Any]:
     out, thoughts = answer.output_tokens, len(answer.reasoning)
-    usage = {"promptTokenCount": prompt.input_tokens, "candidatesTokenCount": out,
-             "totalTokenCount": prompt.input_tokens + out + thoughts}
+    usage = {
+        "promptTokenCount": prompt.input_tokens,
+        "candidatesTokenCount": out,
+        "totalTokenCount": prompt.input_tokens + out + thoughts,
+    }
     if thoughts:
         usage["thoughtsTokenCount"] = thoughts
     return usage
@@ -91,18 +108,31 @@ def render_json(prompt: Prompt, answer: Answer) -> bytes:
         parts.append({"functionCall": {"name": answer.tool_name, "args": answer.tool_args}})
     else:
         parts.append({"text": answer.text})
-    return orjson.dumps({
-        "candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": _finish(answer), "index": 0}],
-        "usageMetadata": _usage(prompt, answer), "modelVersion": prompt.model, "responseId": _response_id(),
-    })
+    return orjson.dumps(
+        {
+            "candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": _finish(answer), "index": 0}],
+            "usageMetadata": _usage(prompt, answer),
+            "modelVersion": prompt.model,
+            "responseId": _response_id(),
+        }
+    )
 
 
 def render_stream(prompt: Prompt, answer: Answer, s: Settings, sse: bool = True) -> StreamPlan:
     rid = _response_id().encode()
     running_usage = b'"usageMetadata":{"promptTokenCount":%d,"totalTokenCount":%d},' % (
-        prompt.input_tokens, prompt.input_tokens)
-    post = b'],"role":"model"},"index":0}],' + running_usage + b'"modelVersion":' + \
-        orjson.dumps(prompt.model) + b',"responseId":"' + rid + b'"}'
+        prompt.input_tokens,
+        prompt.input_tokens,
+    )
+    post = (
+        b'],"role":"model"},"index":0}],'
+        + running_usage
+        + b'"modelVersion":'
+        + orjson.dumps(prompt.model)
+        + b',"responseId":"'
+        + rid
+        + b'"}'
+    )
     pre = b'{"candidates":[{"content":{"parts":['
     start, sep, end = (b"data: ", b"\r\n\r\n", b"") if sse else (b"", b"", b"]")
     first = [True]
@@ -118,11 +148,16 @@ def render_stream(prompt: Prompt, answer: Answer, s: Settings, sse: bool = True)
         chunks.append(frame(orjson.dumps({"functionCall": {"name": answer.tool_name, "args": answer.tool_args}})))
     else:
         chunks.extend(frame(b'{"text":' + orjson.dumps(p) + b"}") for p in answer.pieces)
-    final = orjson.dumps({
-        "candidates": [{"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": _finish(answer),
-                        "index": 0}],
-        "usageMetadata": _usage(prompt, answer), "modelVersion": prompt.model, "responseId": rid.decode(),
-    })
+    final = orjson.dumps(
+        {
+            "candidates": [
+                {"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": _finish(answer), "index": 0}
+            ],
+            "usageMetadata": _usage(prompt, answer),
+            "modelVersion": prompt.model,
+            "responseId": rid.decode(),
+        }
+    )
     lead = b"" if sse or first[0] else b",\r\n"
     return StreamPlan(
         head=b"" if sse else b"[",
@@ -136,6 +171,17 @@ def render_stream(prompt: Prompt, answer: Answer, s: Settings, sse: bool = True)
 
 
 def models_list() -> bytes:
-    return orjson.dumps({"models": [
-        {"name": f"models/{m}", "displayName": m, "inputTokenLimit": 1048576, "outputTokenLimit": 65536,
-         "supportedGenerationMethods": ["generateContent", "countTokens"]} for m in MODELS]})
+    return orjson.dumps(
+        {
+            "models": [
+                {
+                    "name": f"models/{m}",
+                    "displayName": m,
+                    "inputTokenLimit": 1048576,
+                    "outputTokenLimit": 65536,
+                    "supportedGenerationMethods": ["generateContent", "countTokens"],
+                }
+                for m in MODELS
+            ]
+        }
+    )

@@ -28,8 +28,12 @@ MODELS = {
     "deepseek": ("deepseek-chat", "deepseek-reasoner"),
 }
 _FINGERPRINT = "fp_fakeprovider"
-_ERROR = {"message": "The server had an error while processing your request. Sorry about that!",
-          "type": "server_error", "param": None, "code": None}
+_ERROR = {
+    "message": "The server had an error while processing your request. Sorry about that!",
+    "type": "server_error",
+    "param": None,
+    "code": None,
+}
 
 
 def read_prompt(body: dict[str, Any], provider: str) -> Prompt:
@@ -52,7 +56,11 @@ def read_prompt(body: dict[str, Any], provider: str) -> Prompt:
     stream = body.get("stream") is True
     options = body.get("stream_options")
     return Prompt(
-        model=model, stream=stream, input_tokens=count_words(texts), last_user_text=last_user, tool=tool,
+        model=model,
+        stream=stream,
+        input_tokens=count_words(texts),
+        last_user_text=last_user,
+        tool=tool,
         include_usage=stream and isinstance(options, dict) and options.get("include_usage") is True,
         max_tokens=max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
         reasoning=provider == "deepseek" and "reasoner" in model,
@@ -73,7 +81,8 @@ def _finish(answer: Answer) -> str:
 def _usage(provider: str, prompt: Prompt, answer: Answer) -> dict[str, Any]:
     out = answer.output_tokens + len(answer.reasoning)
     usage: dict[str, Any] = {
-        "prompt_tokens": prompt.input_tokens, "completion_tokens": out,
+        "prompt_tokens": prompt.input_tokens,
+        "completion_tokens": out,
         "total_tokens": prompt.input_tokens + out,
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": len(answer.reasoning)},
@@ -96,22 +105,41 @@ def render_json(provider: str, prompt: Prompt, answer: Answer) -> bytes:
     if answer.reasoning:
         message["reasoning_content"] = "".join(answer.reasoning)
     if answer.tool_name:
-        message["tool_calls"] = [{"id": _tool_call_id(), "type": "function",
-                                  "function": {"name": answer.tool_name, "arguments": answer.tool_json}}]
-    return orjson.dumps({
-        "id": _new_id(provider), "object": "chat.completion", "created": int(time.time()), "model": prompt.model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(answer)}],
-        "usage": _usage(provider, prompt, answer), "system_fingerprint": _FINGERPRINT,
-    })
+        message["tool_calls"] = [
+            {
+                "id": _tool_call_id(),
+                "type": "function",
+                "function": {"name": answer.tool_name, "arguments": answer.tool_json},
+            }
+        ]
+    return orjson.dumps(
+        {
+            "id": _new_id(provider),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": prompt.model,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(answer)}],
+            "usage": _usage(provider, prompt, answer),
+            "system_fingerprint": _FINGERPRINT,
+        }
+    )
 
 
 def render_stream(provider: str, prompt: Prompt, answer: Answer, s: Settings) -> StreamPlan:
     deepseek = provider == "deepseek"
-    pre = b"".join((
-        b'data: {"id":"', _new_id(provider).encode(), b'","object":"chat.completion.chunk","created":',
-        str(int(time.time())).encode(), b',"model":', orjson.dumps(prompt.model),
-        b',"system_fingerprint":"', _FINGERPRINT.encode(), b'","choices":[{"index":0,"delta":',
-    ))
+    pre = b"".join(
+        (
+            b'data: {"id":"',
+            _new_id(provider).encode(),
+            b'","object":"chat.completion.chunk","created":',
+            str(int(time.time())).encode(),
+            b',"model":',
+            orjson.dumps(prompt.model),
+            b',"system_fingerprint":"',
+            _FINGERPRINT.encode(),
+            b'","choices":[{"index":0,"delta":',
+        )
+    )
     usage_null = b',"usage":null' if deepseek or prompt.include_usage else b""
     post = b',"logprobs":null,"finish_reason":null}]' + usage_null + b"}\n\n"
 
@@ -120,8 +148,13 @@ def render_stream(provider: str, prompt: Prompt, answer: Answer, s: Settings) ->
 
     tool_head = b""
     if answer.tool_name:
-        tool_head = b'"tool_calls":[{"index":0,"id":"' + _tool_call_id().encode() + \
-            b'","type":"function","function":{"name":' + orjson.dumps(answer.tool_name) + b',"arguments":""}}]'
+        tool_head = (
+            b'"tool_calls":[{"index":0,"id":"'
+            + _tool_call_id().encode()
+            + b'","type":"function","function":{"name":'
+            + orjson.dumps(answer.tool_name)
+            + b',"arguments":""}}]'
+        )
     chunks: list[bytes] = []
     if answer.reasoning:
         head = frame(b'{"role":"assistant","content":null,"reasoning_content":""}')
@@ -129,13 +162,17 @@ def render_stream(provider: str, prompt: Prompt, answer: Answer, s: Settings) ->
         if tool_head:
             chunks.append(frame(b"{" + tool_head + b"}"))
     elif tool_head:
-        head = frame(b'{"role":"assistant","content":null,' + tool_head + (b"" if deepseek else b',"refusal":null') + b"}")
+        head = frame(
+            b'{"role":"assistant","content":null,' + tool_head + (b"" if deepseek else b',"refusal":null') + b"}"
+        )
     else:
         head = frame(b'{"role":"assistant","content":""' + (b"" if deepseek else b',"refusal":null') + b"}")
     text_tail = b',"reasoning_content":null}' if answer.reasoning else b"}"
     chunks.extend(frame(b'{"content":' + orjson.dumps(p) + text_tail) for p in answer.pieces)
-    chunks.extend(frame(b'{"tool_calls":[{"index":0,"function":{"arguments":' + orjson.dumps(f) + b"}}]}")
-                  for f in answer.tool_fragments)
+    chunks.extend(
+        frame(b'{"tool_calls":[{"index":0,"function":{"arguments":' + orjson.dumps(f) + b"}}]}")
+        for f in answer.tool_fragments
+    )
 
     finish = b',"logprobs":null,"finish_reason":"' + _finish(answer).encode() + b'"}]'
     usage = orjson.dumps(_usage(provider, prompt, answer))
@@ -144,10 +181,12 @@ def render_stream(provider: str, prompt: Prompt, answer: Answer, s: Settings) ->
     else:
         tail = pre + b"{}" + finish + usage_null + b"}\n\n"
         if prompt.include_usage:
-            tail += pre[:pre.rindex(b'"choices":')] + b'"choices":[],"usage":' + usage + b"}\n\n"
+            tail += pre[: pre.rindex(b'"choices":')] + b'"choices":[],"usage":' + usage + b"}\n\n"
     tail += b"data: [DONE]\n\n"
     return StreamPlan(
-        head=head, chunks=chunks, tail=tail,
+        head=head,
+        chunks=chunks,
+        tail=tail,
         error_frame=b"data: " + orjson.dumps({"error": _ERROR}) + b"\n\n",
         malformed_frame=pre + b'{"content":"broken\n\n',
         keepalive=b": keep-alive\n\n" if deepseek else b"",
@@ -157,5 +196,9 @@ def render_stream(provider: str, prompt: Prompt, answer: Answer, s: Settings) ->
 
 def models_list(provider: str) -> bytes:
     owner = "deepseek" if provider == "deepseek" else "openai"
-    return orjson.dumps({"object": "list", "data": [
-        {"id": m, "object": "model", "created": 1715367049, "owned_by": owner} for m in MODELS[provider]]})
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": 1715367049, "owned_by": owner} for m in MODELS[provider]],
+        }
+    )

@@ -20,9 +20,16 @@ from urllib.parse import parse_qsl, urlencode
 
 __all__ = ["Recorder", "fingerprint"]
 
-CREDENTIAL_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie",
-})
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "x-goog-api-key",
+        "api-key",
+        "cookie",
+    }
+)
 _MAX_HEADERS = 64
 _MAX_VALUE = 2048
 OUTCOMES = ("completed", "fault", "cancelled", "rejected")
@@ -51,9 +58,20 @@ class Recorder:
         self.open_requests = 0
         self.open_streams = 0
 
-    def start(self, *, method: str, path: str, cfg: str | None, query: str, provider: str,
-              headers: Mapping[str, str], key: str | None, body: Any, model: str = "",
-              stream: bool = False) -> dict[str, Any]:
+    def start(
+        self,
+        *,
+        method: str,
+        path: str,
+        cfg: str | None,
+        query: str,
+        provider: str,
+        headers: Mapping[str, str],
+        key: str | None,
+        body: Any,
+        model: str = "",
+        stream: bool = False,
+    ) -> dict[str, Any]:
         fp = fingerprint(key) if key else ""
         recorded: dict[str, str] = {}
         for name, value in list(headers.items())[:_MAX_HEADERS]:
@@ -64,10 +82,24 @@ class Recorder:
             pairs = [(k, f"fp:{fingerprint(v)}" if k.lower() == "key" else v) for k, v in parse_qsl(query, True)]
             query = urlencode(pairs)
         rec: dict[str, Any] = {
-            "id": self._next_id, "time": time.time(), "method": method, "path": path, "cfg": cfg,
-            "query": query, "provider": provider, "model": model, "stream": stream, "key_fp": fp,
-            "headers": recorded, "body": body, "fault": None, "outcome": "open", "status": None,
-            "chunks_sent": 0, "disconnected": False, "duration_ms": None,
+            "id": self._next_id,
+            "time": time.time(),
+            "method": method,
+            "path": path,
+            "cfg": cfg,
+            "query": query,
+            "provider": provider,
+            "model": model,
+            "stream": stream,
+            "key_fp": fp,
+            "headers": recorded,
+            "body": body,
+            "fault": None,
+            "outcome": "open",
+            "status": None,
+            "chunks_sent": 0,
+            "disconnected": False,
+            "duration_ms": None,
         }
         self._next_id += 1
         self._items.append(rec)
@@ -98,7 +130,7 @@ class Recorder:
             since = int(query["since_id"])
             items = [r for r in items if r["id"] > since]
         if query.get("limit", "").isdigit():
-            items = items[-int(query["limit"]):] if int(query["limit"]) else []
+            items = items[-int(query["limit"]) :] if int(query["limit"]) else []
         return items
 
     def clear(self) -> None:
@@ -113,8 +145,11 @@ class Recorder:
             for outcome, n in counts.items():
                 by_outcome[outcome] = by_outcome.get(outcome, 0) + n
         return {
-            "finished": sum(by_provider.values()), "by_provider": by_provider, "by_outcome": by_outcome,
+            "finished": sum(by_provider.values()),
+            "by_provider": by_provider,
+            "by_outcome": by_outcome,
             "by_provider_outcome": {p: dict(c) for p, c in self._counts.items()},
-            "open_requests": self.open_requests, "open_streams": self.open_streams,
+            "open_requests": self.open_requests,
+            "open_streams": self.open_streams,
             "recorded": len(self._items),
         }

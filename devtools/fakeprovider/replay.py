@@ -52,28 +52,28 @@ def load_case(name: str) -> tuple[int, tuple[tuple[str, str], ...], bytes] | Non
 def _cuts(body: bytes, s: Settings, name: str) -> list[bytes]:
     if s.chunk_size > 0:
         size = max(s.chunk_size, len(body) // _MAX_PIECES + 1)
-        return [body[i:i + size] for i in range(0, len(body), size)]
+        return [body[i : i + size] for i in range(0, len(body), size)]
     rng = random.Random(s.seed or name)
     pieces: list[bytes] = []
     i = 0
     while i < len(body) and len(pieces) < _MAX_PIECES:
         n = rng.randint(1, 64)
-        pieces.append(body[i:i + n])
+        pieces.append(body[i : i + n])
         i += n
     if i < len(body):
         pieces.append(body[i:])
     return pieces
 
 
-async def send_replay(request: web.Request, s: Settings, rec: dict[str, Any],
-                      recorder: Recorder) -> web.StreamResponse:
+async def send_replay(request: web.Request, s: Settings, rec: dict[str, Any], recorder: Recorder) -> web.StreamResponse:
     case = load_case(s.replay)
     if case is None:
         recorder.finish(rec, "rejected", 400)
         known = ", ".join(sorted(_index()))
-        raise web.HTTPBadRequest(text=json.dumps({"error": {"message": f"fakeprovider: unknown replay case "
-                                                            f"{s.replay!r}; known: {known}"}}),
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": {"message": f"fakeprovider: unknown replay case {s.replay!r}; known: {known}"}}),
+            content_type="application/json",
+        )
     status, headers, body = case
     resp = web.StreamResponse(status=status, headers=dict(headers))
     recorder.open_streams += 1

@@ -28,21 +28,34 @@ from devtools.fakeprovider.faults import FaultPicker, drop_connection, wait_unti
 from devtools.fakeprovider.recorder import Recorder
 from devtools.fakeprovider.replay import send_replay
 from devtools.fakeprovider.settings import (
-    STATUS_FAULTS, Settings, SettingError, from_headers, parse_cfg_segment, resolve, validate,
+    STATUS_FAULTS,
+    SettingError,
+    Settings,
+    from_headers,
+    parse_cfg_segment,
+    resolve,
+    validate,
 )
 from devtools.fakeprovider.streaming import send_stream
 
 __all__ = ["FAKE", "FakeProvider", "create_app", "start_server"]
 
 _CHAT = {
-    "/v1/chat/completions": "openai", "/openai/v1/chat/completions": "openai",
-    "/deepseek/chat/completions": "deepseek", "/deepseek/v1/chat/completions": "deepseek",
-    "/v1/messages": "anthropic", "/anthropic/v1/messages": "anthropic",
+    "/v1/chat/completions": "openai",
+    "/openai/v1/chat/completions": "openai",
+    "/deepseek/chat/completions": "deepseek",
+    "/deepseek/v1/chat/completions": "deepseek",
+    "/v1/messages": "anthropic",
+    "/anthropic/v1/messages": "anthropic",
 }
 _MODELS = {
-    "/v1/models": "openai", "/openai/v1/models": "openai", "/deepseek/models": "deepseek",
-    "/deepseek/v1/models": "deepseek", "/anthropic/v1/models": "anthropic",
-    "/v1beta/models": "gemini", "/gemini/v1beta/models": "gemini",
+    "/v1/models": "openai",
+    "/openai/v1/models": "openai",
+    "/deepseek/models": "deepseek",
+    "/deepseek/v1/models": "deepseek",
+    "/anthropic/v1/models": "anthropic",
+    "/v1beta/models": "gemini",
+    "/gemini/v1beta/models": "gemini",
 }
 _GEMINI = re.compile(r"^(?:/gemini)?/v1(?:beta|alpha)?/models/([^/:]+):(generateContent|streamGenerateContent)$")
 _JSON = "application/json"
@@ -87,12 +100,18 @@ def _api_key(provider: str, request: web.Request) -> str | None:
 
 
 _MISSING_AUTH = {
-    "openai": (401, "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."),
+    "openai": (
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header "
+        "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+    ),
     "deepseek": (401, "Authentication Fails, no api key provided"),
     "anthropic": (401, "x-api-key header is required"),
-    "gemini": (403, "Method doesn't allow unregistered callers (callers without established identity). "
-                    "Please use API Key or other form of API consumer identity to call this API."),
+    "gemini": (
+        403,
+        "Method doesn't allow unregistered callers (callers without established identity). "
+        "Please use API Key or other form of API consumer identity to call this API.",
+    ),
 }
 
 
@@ -137,28 +156,49 @@ class FakeProvider:
         if path.startswith("/cfg/"):
             end = path.find("/", 5)
             if end < 0:
-                return _json({"error": {"message": "fakeprovider: /cfg/<settings>/ needs a provider path after it"}},
-                             404)
+                return _json(
+                    {"error": {"message": "fakeprovider: /cfg/<settings>/ needs a provider path after it"}}, 404
+                )
             cfg, path = path[5:end], path[end:]
         kind, provider, model, stream = _route(request.method, path, request.headers)
         if not kind:  # recorded too: a wrong base URL in a gateway test shows up here
             key = _api_key("openai", request) or _api_key("anthropic", request) or _api_key("gemini", request)
             rec = self._record(request, "", path, cfg, key, await request.read(), None)
-            return self._reject(rec, _json({"error": {"message": f"fakeprovider: no route for {request.method} "
-                                                                 f"{path}"}}, 404))
+            return self._reject(
+                rec, _json({"error": {"message": f"fakeprovider: no route for {request.method} {path}"}}, 404)
+            )
         if kind == "models":
             return self._models(request, provider, path, cfg)
         return await self._chat(request, provider, path, cfg, model, stream)
 
-    def _record(self, request: web.Request, provider: str, path: str, cfg: str | None, key: str | None,
-                raw: bytes, body: Any, model: str = "", stream: bool = False) -> dict[str, Any]:
+    def _record(
+        self,
+        request: web.Request,
+        provider: str,
+        path: str,
+        cfg: str | None,
+        key: str | None,
+        raw: bytes,
+        body: Any,
+        model: str = "",
+        stream: bool = False,
+    ) -> dict[str, Any]:
         if len(raw) > _MAX_RECORDED_BODY:  # 10,000 records must stay small in a benchmark
             stored: Any = {"_fakeprovider_truncated": True, "bytes": len(raw)}
         else:
             stored = body if body is not None else raw[:4096].decode("utf-8", "replace")
         return self.recorder.start(
-            method=request.method, path=path, cfg=cfg, query=request.rel_url.raw_query_string, provider=provider,
-            headers=request.headers, key=key, model=model, stream=stream, body=stored)
+            method=request.method,
+            path=path,
+            cfg=cfg,
+            query=request.rel_url.raw_query_string,
+            provider=provider,
+            headers=request.headers,
+            key=key,
+            model=model,
+            stream=stream,
+            body=stored,
+        )
 
     def _models(self, request: web.Request, provider: str, path: str, cfg: str | None) -> web.Response:
         key = _api_key(provider, request)
@@ -179,8 +219,15 @@ class FakeProvider:
             return _json(gemini_format.models_list())
         return _json(openai_format.models_list(provider))
 
-    async def _chat(self, request: web.Request, provider: str, path: str, cfg: str | None,
-                    gemini_model: str | None, gemini_stream: bool) -> web.StreamResponse:
+    async def _chat(
+        self,
+        request: web.Request,
+        provider: str,
+        path: str,
+        cfg: str | None,
+        gemini_model: str | None,
+        gemini_stream: bool,
+    ) -> web.StreamResponse:
         raw = await request.read()
         try:
             body: Any = orjson.loads(raw) if raw else None
@@ -198,8 +245,9 @@ class FakeProvider:
         except SettingError as exc:
             return self._reject(rec, _json({"error": {"message": f"fakeprovider: {exc}", "type": "fake_config"}}, 400))
         if not isinstance(body, dict):
-            return self._reject(rec, _json(simple_error(provider, 400, "We could not parse the JSON body of your "
-                                                                       "request."), 400))
+            return self._reject(
+                rec, _json(simple_error(provider, 400, "We could not parse the JSON body of your request."), 400)
+            )
         try:
             if provider == "anthropic":
                 prompt = anthropic_format.read_prompt(body)
@@ -227,13 +275,22 @@ class FakeProvider:
         self.recorder.finish(rec, "rejected", resp.status)
         return resp
 
-    async def _answer(self, request: web.Request, provider: str, prompt: Prompt, s: Settings, fault: str,
-                      key: str, rec: dict[str, Any]) -> web.StreamResponse:
+    async def _answer(
+        self,
+        request: web.Request,
+        provider: str,
+        prompt: Prompt,
+        s: Settings,
+        fault: str,
+        key: str,
+        rec: dict[str, Any],
+    ) -> web.StreamResponse:
         if fault == "slow":
             await asyncio.sleep(s.slow_ms / 1000)
         if fault in STATUS_FAULTS or (fault == "stream_error" and not prompt.stream):
-            status, headers, body = error_response(provider, fault, model=prompt.model, key=key,
-                                                   retry_after=s.retry_after)
+            status, headers, body = error_response(
+                provider, fault, model=prompt.model, key=key, retry_after=s.retry_after
+            )
             self.recorder.finish(rec, "fault", status)
             return _json(body, status, headers)
         if not prompt.stream and fault in ("drop", "stall"):
@@ -256,8 +313,17 @@ class FakeProvider:
             return await send_stream(request, plan, s, fault, rec, self.recorder)
         return await self._answer_json(request, provider, prompt, answer, s, fault, headers, rec)
 
-    async def _answer_json(self, request: web.Request, provider: str, prompt: Prompt, answer: Any, s: Settings,
-                           fault: str, headers: dict[str, str], rec: dict[str, Any]) -> web.StreamResponse:
+    async def _answer_json(
+        self,
+        request: web.Request,
+        provider: str,
+        prompt: Prompt,
+        answer: Any,
+        s: Settings,
+        fault: str,
+        headers: dict[str, str],
+        rec: dict[str, Any],
+    ) -> web.StreamResponse:
         if provider == "anthropic":
             body = anthropic_format.render_json(prompt, answer)
         elif provider == "gemini":
@@ -285,8 +351,13 @@ class FakeProvider:
 
     @staticmethod
     def _success_headers(provider: str, s: Settings) -> dict[str, str]:
-        headers = {"request-id": request_id()} if provider == "anthropic" else \
-            {"x-request-id": request_id()} if provider in ("openai", "deepseek") else {}
+        headers = (
+            {"request-id": request_id()}
+            if provider == "anthropic"
+            else {"x-request-id": request_id()}
+            if provider in ("openai", "deepseek")
+            else {}
+        )
         if s.remaining_requests >= 0:
             headers.update(ratelimit_headers(provider, s.remaining_requests, s.retry_after))
         return headers
@@ -305,8 +376,7 @@ class FakeProvider:
         return _json(self.recorder.stats())
 
     def _config_view(self) -> dict[str, Any]:
-        return {"base": self.base, "defaults": self.control,
-                "keys": {m: o for m, o in self.base_keys + self.keys}}
+        return {"base": self.base, "defaults": self.control, "keys": {m: o for m, o in self.base_keys + self.keys}}
 
     async def get_config(self, request: web.Request) -> web.Response:
         return _json(self._config_view())
@@ -360,8 +430,9 @@ def check_loopback(host: str) -> str:
     raise ValueError(f"fakeprovider binds only to a loopback address, not {host!r}")
 
 
-async def start_server(host: str = "127.0.0.1", port: int = 0,
-                       config: dict[str, Any] | None = None) -> tuple[web.AppRunner, str]:
+async def start_server(
+    host: str = "127.0.0.1", port: int = 0, config: dict[str, Any] | None = None
+) -> tuple[web.AppRunner, str]:
     """Start in the running loop; returns the runner (call `cleanup()`) and `http://host:port`."""
     host = check_loopback(host)
     runner = web.AppRunner(create_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)

@@ -25,8 +25,19 @@ __all__ = ["FAULTS", "HEADER_NAMES", "Settings", "SettingError", "parse_cfg_segm
 
 # Fault names: HTTP-status faults answer before any body; the others shape the body.
 STATUS_FAULTS = (
-    "400", "401", "402", "403", "404", "429", "500", "502", "503", "504", "529",
-    "insufficient_quota", "gemini_key_invalid",
+    "400",
+    "401",
+    "402",
+    "403",
+    "404",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "529",
+    "insufficient_quota",
+    "gemini_key_invalid",
 )
 BODY_FAULTS = ("stream_error", "drop", "stall", "malformed", "slow")
 FAULTS = frozenset(STATUS_FAULTS + BODY_FAULTS)

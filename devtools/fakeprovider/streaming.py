@@ -35,10 +35,12 @@ class StreamPlan:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-async def send_stream(request: web.Request, plan: StreamPlan, s: Settings, fault: str,
-                      rec: dict[str, Any], recorder: Recorder) -> web.StreamResponse:
-    resp = web.StreamResponse(status=200, headers={
-        "Content-Type": plan.content_type, "Cache-Control": "no-cache", **plan.headers})
+async def send_stream(
+    request: web.Request, plan: StreamPlan, s: Settings, fault: str, rec: dict[str, Any], recorder: Recorder
+) -> web.StreamResponse:
+    resp = web.StreamResponse(
+        status=200, headers={"Content-Type": plan.content_type, "Cache-Control": "no-cache", **plan.headers}
+    )
     recorder.open_streams += 1
     buf: list[bytes] = [plan.head]
     pending = 0  # chunks in buf not yet written
@@ -92,9 +94,17 @@ async def send_stream(request: web.Request, plan: StreamPlan, s: Settings, fault
         recorder.open_streams -= 1
 
 
-async def _break_stream(request: web.Request, resp: web.StreamResponse, fault: str, flush: Any,
-                        buf: list[bytes], plan: StreamPlan, s: Settings, rec: dict[str, Any],
-                        recorder: Recorder) -> bool:
+async def _break_stream(
+    request: web.Request,
+    resp: web.StreamResponse,
+    fault: str,
+    flush: Any,
+    buf: list[bytes],
+    plan: StreamPlan,
+    s: Settings,
+    rec: dict[str, Any],
+    recorder: Recorder,
+) -> bool:
     """Apply stream_error / drop / stall at the fault point; True when the stream is over."""
     if fault == "stream_error":
         buf.append(plan.error_frame)

@@ -59,14 +59,16 @@ class Command(BaseCommand):
                     if _opens(key, new):  # written during the rollout under the new key already: nothing to do
                         continue
                     raise CommandError(
-                        f"Key {key.pk} ({key.provider.name}:{key.hint}) cannot be decrypted with {old_env}; nothing was changed."
+                        f"Key {key.pk} ({key.provider.name}:{key.hint}) cannot be decrypted with {old_env}; nothing "
+                        f"was changed."
                     ) from None
                 if key.status in (ApiKey.Status.ACTIVE, ApiKey.Status.PARKED):
                     try:
                         validate_secret(plain)
                     except InvalidConfigError as exc:
                         raise CommandError(
-                            f"Key {key.pk} ({key.provider.name}:{key.hint}) is not a usable API key: {exc.errors['api_key'][0]} "
+                            f"Key {key.pk} ({key.provider.name}:{key.hint}) is not a usable API key: "
+                            f"{exc.errors['api_key'][0]} "
                             "Revoke or replace it first; nothing was changed."
                         ) from None
                 sealed = SealedSecret.seal(plain, new)
@@ -76,10 +78,12 @@ class Command(BaseCommand):
                 done += 1
             details = {"keys": done, **({"already_new": len(keys) - done} if done < len(keys) else {})}
             audit.record("master_key.rotate", actor=Actor("manage.py"), details=details)
-        self.stdout.write(self.style.SUCCESS(
-            f"Re-encrypted {done} keys ({len(keys) - done} were under the new key already). "
-            "Now set BYOK_MASTER_KEY to the new key (and drop BYOK_MASTER_KEY_PREVIOUS) and restart byok."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Re-encrypted {done} keys ({len(keys) - done} were under the new key already). "
+                "Now set BYOK_MASTER_KEY to the new key (and drop BYOK_MASTER_KEY_PREVIOUS) and restart byok."
+            )
+        )
 
 
 def _opens(key: ApiKey, fernet) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -75,11 +75,14 @@ def test_filters(alice_client, trail, params, expected):
 
 def test_filter_by_key_fingerprint(alice_client, trail):
     revoke = next(e for e in trail if e.action == "key.revoke")
-    assert [e["action"] for e in page(alice_client, key=revoke.key_fingerprint)["results"]] == ["key.revoke", "key.create"]
+    assert [e["action"] for e in page(alice_client, key=revoke.key_fingerprint)["results"]] == [
+        "key.revoke",
+        "key.create",
+    ]
 
 
 def test_time_range(alice_client, trail):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert page(alice_client, since=(now - timedelta(hours=1)).isoformat())["count"] == 5
     assert page(alice_client, since=(now + timedelta(hours=1)).isoformat())["count"] == 0
     assert page(alice_client, until=(now - timedelta(hours=1)).isoformat())["count"] == 0

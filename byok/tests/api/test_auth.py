@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -90,7 +90,9 @@ def test_the_cached_user_is_a_copy_per_request(alice):
 def test_the_cache_is_bounded(alice, monkeypatch):
     monkeypatch.setattr(authentication, "TOKEN_CACHE_MAX", 2)
     auth = authentication.BearerOrTokenAuthentication()
-    keys = [Token.objects.create(user=u).key for u in [alice] + [type(alice).objects.create_user(f"u{i}") for i in range(2)]]
+    keys = [
+        Token.objects.create(user=u).key for u in [alice] + [type(alice).objects.create_user(f"u{i}") for i in range(2)]
+    ]
     for key in keys:
         auth.authenticate_credentials(key)
     assert len(authentication._cache) <= 2
@@ -137,7 +139,10 @@ def test_a_refreshed_entry_needs_no_lookup_past_the_ttl(alice, monkeypatch):
 
 def test_a_refresh_drops_tokens_deleted_and_users_deactivated_elsewhere(alice, bob):
     # `.update()` and `._raw_delete()` send no signal: as if another process had made the change.
-    alice_client, bob_client = client_for(Token.objects.create(user=alice).key), client_for(Token.objects.create(user=bob).key)
+    alice_client, bob_client = (
+        client_for(Token.objects.create(user=alice).key),
+        client_for(Token.objects.create(user=bob).key),
+    )
     assert alice_client.get("/v1/models").status_code == 200
     assert bob_client.get("/v1/models").status_code == 200
     type(alice).objects.filter(pk=alice.pk).update(is_active=False)
@@ -161,7 +166,9 @@ def test_a_refresh_that_read_before_a_local_change_does_not_bring_the_old_user_b
         alice.save()  # ...then she is demoted here
         return rows
 
-    monkeypatch.setattr(Token.objects, "select_related", lambda *a: type("Q", (), {"filter": staticmethod(read_then_change)}))
+    monkeypatch.setattr(
+        Token.objects, "select_related", lambda *a: type("Q", (), {"filter": staticmethod(read_then_change)})
+    )
     authentication._reload([key])
     assert key not in authentication._cache
 

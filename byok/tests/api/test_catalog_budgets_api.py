@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -29,7 +29,9 @@ def state(monkeypatch):
     from byok.gateway import handler as handler_module
 
     store = MemoryStore()
-    monkeypatch.setattr(handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store)))
+    monkeypatch.setattr(
+        handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store))
+    )
     return MemoryStateBackend(store=store)
 
 
@@ -73,14 +75,28 @@ def test_catalog_rows_and_provider_filter(alice_client):
 
 
 def test_override_lifecycle_is_audited_and_applied(alice_client):
-    created = alice_client.post(OVERRIDES, {
-        "provider": "openai", "model": "gpt-4o", "input_per_mtok": "3.00", "output_per_mtok": 12, "as_of": "2025-06-01",
-        "context_window": 64000, "source": "contract", "note": "our price",
-    }, format="json")
+    created = alice_client.post(
+        OVERRIDES,
+        {
+            "provider": "openai",
+            "model": "gpt-4o",
+            "input_per_mtok": "3.00",
+            "output_per_mtok": 12,
+            "as_of": "2025-06-01",
+            "context_window": 64000,
+            "source": "contract",
+            "note": "our price",
+        },
+        format="json",
+    )
     assert created.status_code == 201, created.content
     body = created.json()
     assert created["Location"] == f"{OVERRIDES}/{body['id']}"
-    assert body["input_per_mtok"] == "3.000000" and body["output_per_mtok"] == "12.000000" and body["as_of"] == "2025-06-01"
+    assert (
+        body["input_per_mtok"] == "3.000000"
+        and body["output_per_mtok"] == "12.000000"
+        and body["as_of"] == "2025-06-01"
+    )
     [row] = [r for r in alice_client.get("/api/catalog", {"provider": "openai"}).json() if r["model"] == "gpt-4o"]
     assert row["origin"] == "file+override" and row["input_per_mtok"] == "3.000000" and row["context_window"] == 64000
     assert row["max_output_tokens"] == 16384  # the file's figure stays
@@ -89,7 +105,9 @@ def test_override_lifecycle_is_audited_and_applied(alice_client):
     assert alice_client.get(f"{OVERRIDES}/{body['id']}").json()["model"] == "gpt-4o"
 
     changed = alice_client.patch(f"{OVERRIDES}/{body['id']}", {"context_window": None, "enabled": False}, format="json")
-    assert changed.status_code == 200 and changed.json()["context_window"] is None and changed.json()["enabled"] is False
+    assert (
+        changed.status_code == 200 and changed.json()["context_window"] is None and changed.json()["enabled"] is False
+    )
     [row] = [r for r in alice_client.get("/api/catalog", {"provider": "openai"}).json() if r["model"] == "gpt-4o"]
     assert row["origin"] == "file"  # disabled: not applied
     assert alice_client.patch(f"{OVERRIDES}/{body['id']}", {}, format="json").status_code == 200  # no change, no event
@@ -102,26 +120,31 @@ def test_override_lifecycle_is_audited_and_applied(alice_client):
 
 
 def test_override_for_an_unknown_model(alice_client):
-    created = alice_client.post(OVERRIDES, {"provider": "my-vllm", "model": "llama-3-70b", "context_window": 8192}, format="json")
+    created = alice_client.post(
+        OVERRIDES, {"provider": "my-vllm", "model": "llama-3-70b", "context_window": 8192}, format="json"
+    )
     assert created.status_code == 201
     [row] = alice_client.get("/api/catalog", {"provider": "my-vllm"}).json()
     assert row["origin"] == "override" and row["input_per_mtok"] is None and row["context_window"] == 8192
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"model": "m"}, "provider"),
-    ({"provider": "openai"}, "model"),
-    ({"provider": " ", "model": "m"}, "provider"),
-    ({"provider": "openai", "model": "m", "context_window": 0}, "context_window"),
-    ({"provider": "openai", "model": "m", "context_window": "5"}, "context_window"),
-    ({"provider": "openai", "model": "m", "input_per_mtok": -1}, "input_per_mtok"),
-    ({"provider": "openai", "model": "m", "input_per_mtok": "1e3"}, "input_per_mtok"),
-    ({"provider": "openai", "model": "m", "input_per_mtok": 0.0000001}, "input_per_mtok"),
-    ({"provider": "openai", "model": "m", "input_per_mtok": True}, "input_per_mtok"),
-    ({"provider": "openai", "model": "m", "as_of": "2025-1-5"}, "as_of"),
-    ({"provider": "openai", "model": "m", "as_of": "2025-02-30"}, "as_of"),
-    ({"provider": "openai", "model": "m", "origin": "file"}, "origin"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"model": "m"}, "provider"),
+        ({"provider": "openai"}, "model"),
+        ({"provider": " ", "model": "m"}, "provider"),
+        ({"provider": "openai", "model": "m", "context_window": 0}, "context_window"),
+        ({"provider": "openai", "model": "m", "context_window": "5"}, "context_window"),
+        ({"provider": "openai", "model": "m", "input_per_mtok": -1}, "input_per_mtok"),
+        ({"provider": "openai", "model": "m", "input_per_mtok": "1e3"}, "input_per_mtok"),
+        ({"provider": "openai", "model": "m", "input_per_mtok": 0.0000001}, "input_per_mtok"),
+        ({"provider": "openai", "model": "m", "input_per_mtok": True}, "input_per_mtok"),
+        ({"provider": "openai", "model": "m", "as_of": "2025-1-5"}, "as_of"),
+        ({"provider": "openai", "model": "m", "as_of": "2025-02-30"}, "as_of"),
+        ({"provider": "openai", "model": "m", "origin": "file"}, "origin"),
+    ],
+)
 def test_override_validation(alice_client, body, field):
     response = alice_client.post(OVERRIDES, body, format="json")
     assert response.status_code == 422, response.content
@@ -156,13 +179,15 @@ def key():
 
 
 def test_budget_lifecycle_with_use_from_the_shared_state(alice_client, bob, state):
-    created = alice_client.post("/api/budgets", {"user": bob.pk, "token_limit": 1000, "spend_limit": "0.50", "note": "trial"}, format="json")
+    created = alice_client.post(
+        "/api/budgets", {"user": bob.pk, "token_limit": 1000, "spend_limit": "0.50", "note": "trial"}, format="json"
+    )
     assert created.status_code == 201, created.content
     body = created.json()
     assert created["Location"] == f"/api/budgets/{body['id']}"
     assert body["scope"] == "user" and body["user"] == bob.pk and body["key"] is None and body["period"] == "day"
     assert body["spend_limit"] == "0.5000" and body["used_tokens"] == 0 and body["exceeded"] is False
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     resets = datetime.fromisoformat(body["resets_at"].replace("Z", "+00:00"))
     assert resets.date() > now.date() and (resets.hour, resets.minute) == (0, 0)
 
@@ -189,23 +214,31 @@ def test_key_budget(alice_client, key, state):
     created = alice_client.post("/api/budgets", {"key": key.pk, "period": "month", "spend_limit": 20}, format="json")
     assert created.status_code == 201
     body = created.json()
-    assert body["scope"] == "key" and body["key"] == key.pk and body["token_limit"] is None and body["spend_limit"] == "20.0000"
+    assert (
+        body["scope"] == "key"
+        and body["key"] == key.pk
+        and body["token_limit"] is None
+        and body["spend_limit"] == "20.0000"
+    )
     async_to_sync(state.spend)(f"apikey:{key.pk}", tokens=10, cost=20.0, period="month")
     assert alice_client.get(f"/api/budgets/{body['id']}").json()["exceeded"] is True
     assert AuditEvent.objects.filter(action="budget.create", key_fingerprint=key.fingerprint).exists()
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"token_limit": 10}, "user"),
-    ({"user": "BOB", "token_limit": 10}, "user"),
-    ({"user": 999999, "token_limit": 10}, "user"),
-    ({"key": 999999, "token_limit": 10}, "key"),
-    ("both", "user"),
-    ("nolimit", "token_limit"),
-    ("zero_spend", "spend_limit"),
-    ("bad_period", "period"),
-    ("unknown", "scope"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"token_limit": 10}, "user"),
+        ({"user": "BOB", "token_limit": 10}, "user"),
+        ({"user": 999999, "token_limit": 10}, "user"),
+        ({"key": 999999, "token_limit": 10}, "key"),
+        ("both", "user"),
+        ("nolimit", "token_limit"),
+        ("zero_spend", "spend_limit"),
+        ("bad_period", "period"),
+        ("unknown", "scope"),
+    ],
+)
 def test_budget_validation(alice_client, bob, key, body, field, state):
     bodies = {
         "both": {"user": bob.pk, "key": key.pk, "token_limit": 10},
@@ -242,9 +275,18 @@ def test_budget_errors(alice_client, bob, state):
 
 def usage(**kw) -> UsageRecord:
     values = {
-        "request_id": uuid.uuid4().hex, "created_at": datetime(2025, 3, 1, 10, tzinfo=timezone.utc), "provider_name": "openai",
-        "key_fingerprint": "fp-a", "key_hint": "sk-…aaaa", "model": "gpt-4o", "interface": "openai", "status": "ok",
-        "attempts": 1, "tokens_in": 10, "tokens_out": 5, "latency_ms": 100.0,
+        "request_id": uuid.uuid4().hex,
+        "created_at": datetime(2025, 3, 1, 10, tzinfo=UTC),
+        "provider_name": "openai",
+        "key_fingerprint": "fp-a",
+        "key_hint": "sk-…aaaa",
+        "model": "gpt-4o",
+        "interface": "openai",
+        "status": "ok",
+        "attempts": 1,
+        "tokens_in": 10,
+        "tokens_out": 5,
+        "latency_ms": 100.0,
     }
     values.update(kw)
     return UsageRecord.objects.create(**values)
@@ -254,13 +296,22 @@ def test_usage_spend_and_unpriced(alice_client, alice):
     usage(user=alice, cost=Decimal("0.00125"))
     usage(user=alice, cost=Decimal("0.5"))
     usage(user=alice, model="mystery", cost=None)  # tokens used, price unknown
-    usage(provider_name="anthropic", model="claude", status="error", error_code="upstream_failed", tokens_in=0, tokens_out=0)
+    usage(
+        provider_name="anthropic",
+        model="claude",
+        status="error",
+        error_code="upstream_failed",
+        tokens_in=0,
+        tokens_out=0,
+    )
     body = alice_client.get("/api/usage").json()
     assert body["totals"]["spend"] == "0.50125000" and body["totals"]["unpriced"] == 1
     assert body["totals"]["cost"] == "0.50125000"
     groups = {g["key"]: g for g in body["groups"]}
     assert groups["openai"]["spend"] == "0.50125000" and groups["openai"]["unpriced"] == 1
-    assert groups["anthropic"]["spend"] == "0.00000000" and groups["anthropic"]["unpriced"] == 0  # an error used nothing
+    assert (
+        groups["anthropic"]["spend"] == "0.00000000" and groups["anthropic"]["unpriced"] == 0
+    )  # an error used nothing
     by_model = {g["key"]: g for g in alice_client.get("/api/usage", {"group_by": "model"}).json()["groups"]}
     assert by_model["mystery"]["unpriced"] == 1 and by_model["mystery"]["spend"] == "0.00000000"
     assert by_model["gpt-4o"]["spend"] == "0.50125000"
@@ -269,10 +320,17 @@ def test_usage_spend_and_unpriced(alice_client, alice):
 def test_schema_describes_the_new_operations(client):
     schema = client.get("/api/schema?format=json").json()
     operations = {
-        ("/api/catalog", "get"): "200", ("/api/catalog/overrides", "get"): "200", ("/api/catalog/overrides", "post"): "201",
-        ("/api/catalog/overrides/{id}", "get"): "200", ("/api/catalog/overrides/{id}", "patch"): "200",
-        ("/api/catalog/overrides/{id}", "delete"): "204", ("/api/budgets", "get"): "200", ("/api/budgets", "post"): "201",
-        ("/api/budgets/{id}", "get"): "200", ("/api/budgets/{id}", "patch"): "200", ("/api/budgets/{id}", "delete"): "204",
+        ("/api/catalog", "get"): "200",
+        ("/api/catalog/overrides", "get"): "200",
+        ("/api/catalog/overrides", "post"): "201",
+        ("/api/catalog/overrides/{id}", "get"): "200",
+        ("/api/catalog/overrides/{id}", "patch"): "200",
+        ("/api/catalog/overrides/{id}", "delete"): "204",
+        ("/api/budgets", "get"): "200",
+        ("/api/budgets", "post"): "201",
+        ("/api/budgets/{id}", "get"): "200",
+        ("/api/budgets/{id}", "patch"): "200",
+        ("/api/budgets/{id}", "delete"): "204",
     }
     for (path, method), success in operations.items():
         responses = schema["paths"][path][method]["responses"]

@@ -23,15 +23,20 @@ def test_field_validation_422_has_retryable_like_every_other_422(alice_client):
     assert _shape(registry_error).keys() == field_error.json().keys()
 
 
-@pytest.mark.parametrize("request_", [
-    lambda c, a, b: c.get("/api/providers"),  # 401
-    lambda c, a, b: b.get("/api/providers"),  # 403
-    lambda c, a, b: a.get("/api/providers/999"),  # 404
-    lambda c, a, b: a.post("/api/providers/register", "{", content_type="application/json"),  # 400
-    lambda c, a, b: a.post("/api/providers/register", "x", content_type="text/plain"),  # 415
-    lambda c, a, b: a.put("/api/providers", {}, format="json"),  # 405
-    lambda c, a, b: a.generic("POST", "/api/providers/register", b"{}", "application/json", CONTENT_LENGTH="99999999"),  # 413
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        lambda c, a, b: c.get("/api/providers"),  # 401
+        lambda c, a, b: b.get("/api/providers"),  # 403
+        lambda c, a, b: a.get("/api/providers/999"),  # 404
+        lambda c, a, b: a.post("/api/providers/register", "{", content_type="application/json"),  # 400
+        lambda c, a, b: a.post("/api/providers/register", "x", content_type="text/plain"),  # 415
+        lambda c, a, b: a.put("/api/providers", {}, format="json"),  # 405
+        lambda c, a, b: a.generic(
+            "POST", "/api/providers/register", b"{}", "application/json", CONTENT_LENGTH="99999999"
+        ),  # 413
+    ],
+)
 def test_every_error_status_has_the_shape(client, alice_client, bob_client, request_):
     response = request_(client, alice_client, bob_client)
     assert response.status_code >= 400

@@ -28,9 +28,16 @@ def live(tmp_path_factory):
 def test_register_test_and_report_usage_over_daphne(live):
     server, fake = live
     with server.admin() as admin:
-        created = admin.post("/api/providers/register", json={
-            "provider": "openai", "name": "fake-openai", "base_url": fake.url + "/v1", "model": "gpt-4o-mini", "api_key": CANARY,
-        })
+        created = admin.post(
+            "/api/providers/register",
+            json={
+                "provider": "openai",
+                "name": "fake-openai",
+                "base_url": fake.url + "/v1",
+                "model": "gpt-4o-mini",
+                "api_key": CANARY,
+            },
+        )
         assert created.status_code == 201, created.text
         pid = created.json()["id"]
         tested = admin.post(f"/api/providers/{pid}/test")
@@ -52,7 +59,9 @@ def test_errors_over_daphne_are_json(live):
     assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
     assert anonymous.json()["code"] == "not_authenticated"
     with server.admin() as admin:
-        too_big = admin.post("/api/providers/register", content=b"x" * (3 * 1024 * 1024), headers={"content-type": "application/json"})
+        too_big = admin.post(
+            "/api/providers/register", content=b"x" * (3 * 1024 * 1024), headers={"content-type": "application/json"}
+        )
         assert too_big.status_code == 413 and too_big.json()["code"] == "payload_too_large"
         not_json = admin.post("/api/providers/register", content=b"{", headers={"content-type": "application/json"})
         assert not_json.status_code == 400 and not_json.json()["code"] == "parse_error"

@@ -62,7 +62,9 @@ def test_errors_have_one_shape(schema):
     assert set(error["required"]) == {"code", "message", "retryable"}
     assert "errors" in schema["components"]["schemas"]["ValidationError"]["properties"]
     token_auth = schema["components"]["securitySchemes"]["tokenAuth"]
-    assert (token_auth["type"], token_auth["scheme"]) == ("http", "bearer") and "Token <token>" in token_auth["description"]
+    assert (token_auth["type"], token_auth["scheme"]) == ("http", "bearer") and "Token <token>" in token_auth[
+        "description"
+    ]
 
 
 def test_docs_page(client):

@@ -34,9 +34,13 @@ def test_the_four_chat_operations_and_their_statuses(schema):
 def test_bodies_and_error_shapes(schema):
     paths, components = schema["paths"], schema["components"]["schemas"]
     openai = paths["/v1/chat/completions"]["post"]
-    assert openai["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ChatCompletionRequest"}
+    assert openai["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ChatCompletionRequest"
+    }
     assert set(openai["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
-    assert openai["responses"]["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/OpenAIError"}
+    assert openai["responses"]["429"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/OpenAIError"
+    }
     assert components["ChatCompletionRequest"]["required"] == ["model", "messages"]
     assert components["OpenAIError"]["properties"]["error"]["required"] == ["message", "type", "param", "code"]
     assert [p["name"] for p in paths["/v1/models/{model}"]["get"]["parameters"]] == ["model"]
@@ -44,7 +48,9 @@ def test_bodies_and_error_shapes(schema):
     byok = paths["/api/chat"]["post"]
     assert set(byok["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
     assert byok["responses"]["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
-    assert {"$ref": "#/components/schemas/ValidationError"} in byok["responses"]["422"]["content"]["application/json"]["schema"]["anyOf"]
+    assert {"$ref": "#/components/schemas/ValidationError"} in byok["responses"]["422"]["content"]["application/json"][
+        "schema"
+    ]["anyOf"]
     assert components["ByokChatRequest"]["required"] == ["messages"]
     assert "ByokChatResponse" in components
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,8 +14,8 @@ from byok.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
 
-DAY1 = datetime(2025, 3, 1, 10, 0, tzinfo=timezone.utc)
-DAY2 = datetime(2025, 3, 2, 23, 30, tzinfo=timezone.utc)
+DAY1 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+DAY2 = datetime(2025, 3, 2, 23, 30, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +25,18 @@ def fast_passwords(settings):
 
 def usage(**kw) -> UsageRecord:
     values = {
-        "request_id": uuid.uuid4().hex, "created_at": DAY1, "provider_name": "openai", "key_fingerprint": "fp-a",
-        "key_hint": "sk-…aaaa", "model": "gpt-4o", "interface": "openai", "status": "ok", "attempts": 1,
-        "tokens_in": 10, "tokens_out": 5, "latency_ms": 100.0,
+        "request_id": uuid.uuid4().hex,
+        "created_at": DAY1,
+        "provider_name": "openai",
+        "key_fingerprint": "fp-a",
+        "key_hint": "sk-…aaaa",
+        "model": "gpt-4o",
+        "interface": "openai",
+        "status": "ok",
+        "attempts": 1,
+        "tokens_in": 10,
+        "tokens_out": 5,
+        "latency_ms": 100.0,
     }
     values.update(kw)
     return UsageRecord.objects.create(**values)
@@ -39,9 +48,27 @@ def rows(alice, bob):
         usage(user=alice, latency_ms=10, ttft_ms=4, stream=True, cost=Decimal("0.001")),
         usage(user=alice, latency_ms=20, cost=Decimal("0.002")),
         usage(user=bob, latency_ms=30, key_fingerprint="fp-b", key_hint="sk-…bbbb"),
-        usage(user=bob, latency_ms=40, status="error", error_code="upstream_timeout", attempts=3, tokens_out=0, created_at=DAY2),
-        usage(user=None, latency_ms=100, provider_name="anthropic", key_fingerprint="fp-c", key_hint="sk-ant-…cccc",
-              model="claude", status="error", error_code="upstream_failed", attempts=2, created_at=DAY2),
+        usage(
+            user=bob,
+            latency_ms=40,
+            status="error",
+            error_code="upstream_timeout",
+            attempts=3,
+            tokens_out=0,
+            created_at=DAY2,
+        ),
+        usage(
+            user=None,
+            latency_ms=100,
+            provider_name="anthropic",
+            key_fingerprint="fp-c",
+            key_hint="sk-ant-…cccc",
+            model="claude",
+            status="error",
+            error_code="upstream_failed",
+            attempts=2,
+            created_at=DAY2,
+        ),
         usage(user=alice, latency_ms=50, status="cancelled", created_at=DAY2, tokens_in=7, tokens_out=1),
     ]
     return made
@@ -157,9 +184,17 @@ def test_usage_needs_staff(client, bob_client):
 
 def test_many_rows_in_one_pass(alice_client):
     start = DAY1
-    UsageRecord.objects.bulk_create([
-        UsageRecord(request_id=f"r{i}", created_at=start + timedelta(minutes=i), provider_name="p", status="ok", latency_ms=float(i))
-        for i in range(1, 2501)
-    ])
+    UsageRecord.objects.bulk_create(
+        [
+            UsageRecord(
+                request_id=f"r{i}",
+                created_at=start + timedelta(minutes=i),
+                provider_name="p",
+                status="ok",
+                latency_ms=float(i),
+            )
+            for i in range(1, 2501)
+        ]
+    )
     lat = report(alice_client, group_by="day")["totals"]["latency_ms"]
     assert lat["p50"] == pytest.approx(1250.5) and lat["p99"] == pytest.approx(percentile(list(range(1, 2501)), 99))

@@ -28,7 +28,14 @@ from byok.tests.conftest import _missing, test_redis_url
 from byok.tests.live import FakeProvider, LiveServer, drop_live_env, live_env, manage, start_daphne, start_fake_provider
 
 __all__ = [
-    "Cluster", "cluster", "db_rows", "fake_fp", "needs_shared_state", "records", "register", "uid",
+    "Cluster",
+    "cluster",
+    "db_rows",
+    "fake_fp",
+    "needs_shared_state",
+    "records",
+    "register",
+    "uid",
     "wait_for",
 ]
 
@@ -129,11 +136,16 @@ def make_policy(cluster_: Cluster, name: str, primary: str, fallbacks: list[str]
         f"FailoverStep.objects.create(policy=p, provider=Provider.objects.get(name={f!r}), position={i})"
         for i, f in enumerate(fallbacks)
     )
-    manage(cluster_.env, "shell", "-c", (
-        "from byok.models import FailoverPolicy, FailoverStep, Provider; "
-        f"p = FailoverPolicy.objects.create(name={name!r}, primary=Provider.objects.get(name={primary!r}), "
-        f"max_retries={max_retries}); {steps}"
-    ))
+    manage(
+        cluster_.env,
+        "shell",
+        "-c",
+        (
+            "from byok.models import FailoverPolicy, FailoverStep, Provider; "
+            f"p = FailoverPolicy.objects.create(name={name!r}, primary=Provider.objects.get(name={primary!r}), "
+            f"max_retries={max_retries}); {steps}"
+        ),
+    )
     with cluster_.a.admin() as client:
         found = client.get("/api/providers").json()
         pid = next(p["id"] for p in found if p["name"] == primary)

@@ -21,8 +21,6 @@ too slowly, the listen queue overflowed and the kernel reset a few connections
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import os
 import selectors
@@ -31,13 +29,14 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 import pytest
 
-from devtools.fakeprovider.answer import filler_pieces, filler_text
 from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, make_policy, records, register, uid, wait_for
 from byok.tests.live import start_served
+from devtools.fakeprovider.answer import filler_pieces, filler_text
 
 BURST = 200
 MESSAGES: list[Any] = [{"role": "user", "content": "Stream me an answer."}]
@@ -53,7 +52,10 @@ async def _one(client: openai.AsyncOpenAI, model: str) -> dict:
     out: dict = {"model": model, "rid": None, "text": "", "finish": None, "error": None, "status": 200}
     try:
         stream = await client.chat.completions.create(
-            model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True},
+            model=model,
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
         )
         async for chunk in stream:
             out["rid"] = out["rid"] or chunk.id.removeprefix("chatcmpl-")
@@ -68,11 +70,14 @@ async def _one(client: openai.AsyncOpenAI, model: str) -> dict:
 
 
 async def _burst(live: Cluster, models: list[str]) -> list[dict]:
-    clients = [openai.AsyncOpenAI(base_url=s.url + "/v1", api_key=s.admin_token, max_retries=0, timeout=60)
-               for s in live.servers]
+    clients = [
+        openai.AsyncOpenAI(base_url=s.url + "/v1", api_key=s.admin_token, max_retries=0, timeout=60)
+        for s in live.servers
+    ]
     try:
         return await asyncio.wait_for(
-            asyncio.gather(*(_one(clients[i % len(clients)], m) for i, m in enumerate(models))), timeout=120,
+            asyncio.gather(*(_one(clients[i % len(clients)], m) for i, m in enumerate(models))),
+            timeout=120,
         )
     finally:
         for client in clients:
@@ -96,17 +101,50 @@ class Burst:
 
 def _providers(live: Cluster, bad_suffix: str) -> Burst:
     n = uid()
-    b = Burst(f"e2e-burst-{n}", f"e2e-burst-fb-{n}", f"e2e-burst-broken-{n}", f"e2e-burst-down-{n}",
-              f"sk-e2e-{n}-primary-0000", f"sk-e2e-{n}-refused-{bad_suffix}", 0)
+    b = Burst(
+        f"e2e-burst-{n}",
+        f"e2e-burst-fb-{n}",
+        f"e2e-burst-broken-{n}",
+        f"e2e-burst-down-{n}",
+        f"sk-e2e-{n}-primary-0000",
+        f"sk-e2e-{n}-refused-{bad_suffix}",
+        0,
+    )
     url = live.fake.url
-    p = register(live.a, provider="openai", name=b.primary, model="gpt-4o-mini", api_key=b.primary_key,
-                 base_url=f"{url}/cfg/fault=503;fault_rate=0.1;seed={n};retry_after=60/v1")
-    b.fallback_id = register(live.a, provider="openai", name=b.fallback, model="gpt-4o-mini",
-                             api_key=f"sk-e2e-{n}-fallback-0000", base_url=f"{url}/v1")["id"]
-    register(live.a, provider="openai", name=b.broken, model="gpt-4o-mini", api_key=f"sk-e2e-{n}-broken-0000",
-             base_url=f"{url}/cfg/fault=stream_error;fault_after=3;delay_ms=20/v1", max_retries=0)
-    register(live.a, provider="openai", name=b.down, model="gpt-4o-mini", api_key=f"sk-e2e-{n}-down-0000",
-             base_url=f"{url}/cfg/fault=500/v1", max_retries=0)
+    p = register(
+        live.a,
+        provider="openai",
+        name=b.primary,
+        model="gpt-4o-mini",
+        api_key=b.primary_key,
+        base_url=f"{url}/cfg/fault=503;fault_rate=0.1;seed={n};retry_after=60/v1",
+    )
+    b.fallback_id = register(
+        live.a,
+        provider="openai",
+        name=b.fallback,
+        model="gpt-4o-mini",
+        api_key=f"sk-e2e-{n}-fallback-0000",
+        base_url=f"{url}/v1",
+    )["id"]
+    register(
+        live.a,
+        provider="openai",
+        name=b.broken,
+        model="gpt-4o-mini",
+        api_key=f"sk-e2e-{n}-broken-0000",
+        base_url=f"{url}/cfg/fault=stream_error;fault_after=3;delay_ms=20/v1",
+        max_retries=0,
+    )
+    register(
+        live.a,
+        provider="openai",
+        name=b.down,
+        model="gpt-4o-mini",
+        api_key=f"sk-e2e-{n}-down-0000",
+        base_url=f"{url}/cfg/fault=500/v1",
+        max_retries=0,
+    )
     with live.a.admin() as admin:
         assert admin.post(f"/api/providers/{p['id']}/keys", json={"api_key": b.bad_key}).status_code == 201
     make_policy(live, f"e2e-burst-{n}", b.primary, [b.fallback], max_retries=1)
@@ -141,7 +179,9 @@ def _check_answers(live: Cluster, b: Burst, results: list[dict]) -> None:
 
     def usage() -> dict[str, str] | None:
         marks = ",".join(["%s"] * len(ids))
-        rows = db_rows(live.env, f"SELECT request_id, status FROM byok_usagerecord WHERE request_id IN ({marks})", tuple(ids))
+        rows = db_rows(
+            live.env, f"SELECT request_id, status FROM byok_usagerecord WHERE request_id IN ({marks})", tuple(ids)
+        )
         return dict(rows) if len(rows) == BURST else None
 
     recorded = wait_for(usage, timeout=20, interval=0.3, message="one usage record per request")
@@ -149,15 +189,21 @@ def _check_answers(live: Cluster, b: Burst, results: list[dict]) -> None:
 
 
 def _audit(live: Cluster, b: Burst) -> list[tuple[str, str]]:
-    return db_rows(live.env, "SELECT action, key_fingerprint FROM byok_auditevent WHERE provider_name IN (%s, %s, %s, %s)",
-                   b.names)
+    return db_rows(
+        live.env, "SELECT action, key_fingerprint FROM byok_auditevent WHERE provider_name IN (%s, %s, %s, %s)", b.names
+    )
 
 
 def test_a_burst_of_200_streams_with_faults_ends_every_request_cleanly_with_one_usage_record_each(live):
     b = _providers(live, "r429")  # a 429 cools the key down (shared state); the configuration stays as it is
     for server in live.servers:  # each process has loaded the configuration before the burst
         with server.admin() as admin:
-            assert admin.post("/v1/chat/completions", json={"model": f"{b.fallback}/gpt-4o-mini", "messages": MESSAGES}).status_code == 200
+            assert (
+                admin.post(
+                    "/v1/chat/completions", json={"model": f"{b.fallback}/gpt-4o-mini", "messages": MESSAGES}
+                ).status_code
+                == 200
+            )
 
     results = asyncio.run(_burst(live, _models(b)))
 
@@ -173,8 +219,11 @@ def test_configuration_changes_during_a_burst_lose_no_request_and_no_audit_row(l
         codes = []
         for i in range(10):
             with live.servers[i % len(live.servers)].admin() as admin:
-                codes.append(admin.post(f"/api/providers/{b.fallback_id}/keys",
-                                        json={"api_key": f"{b.primary_key}-extra-{i:04d}"}).status_code)
+                codes.append(
+                    admin.post(
+                        f"/api/providers/{b.fallback_id}/keys", json={"api_key": f"{b.primary_key}-extra-{i:04d}"}
+                    ).status_code
+                )
         return codes
 
     with ThreadPoolExecutor(1) as pool:

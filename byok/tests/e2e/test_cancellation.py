@@ -15,8 +15,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from devtools.fakeprovider.answer import filler_text
 from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, records, register, uid, wait_for
+from devtools.fakeprovider.answer import filler_text
 
 SLOW = "chunks=200;delay_ms=50"
 MESSAGES = [{"role": "user", "content": "Tell me a long story."}]
@@ -30,7 +30,14 @@ def live(request, tmp_path_factory) -> Cluster:
 def _slow_provider(live: Cluster) -> tuple[str, str]:
     n = uid()
     name, key = f"e2e-slow-{n}", f"sk-e2e-{n}-slow-0000"
-    register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/cfg/{SLOW}/v1", model="gpt-4o-mini", api_key=key)
+    register(
+        live.a,
+        provider="openai",
+        name=name,
+        base_url=f"{live.fake.url}/cfg/{SLOW}/v1",
+        model="gpt-4o-mini",
+        api_key=key,
+    )
     return name, key
 
 
@@ -84,7 +91,9 @@ def test_closing_an_http_stream_cancels_the_upstream_request(live):
                     if seen == 3:
                         break  # leave: the connection closes with the response
 
-    assert wait_for(lambda: _upstream_outcome(live, key), timeout=5, message="the upstream request to end") == "cancelled"
+    assert (
+        wait_for(lambda: _upstream_outcome(live, key), timeout=5, message="the upstream request to end") == "cancelled"
+    )
     [upstream] = records(live.fake, key_fp=fake_fp(key))
     assert upstream["chunks_sent"] < 200
     assert wait_for(lambda: _usage_status(live, request_id), timeout=10, message="the usage record") == "cancelled"
@@ -97,24 +106,38 @@ def test_closing_the_websocket_mid_stream_cancels_the_upstream_request(live):
         frames = _frames_until(ws, "r1", {"chat.done", "chat.error"}, deltas=3)
         assert [f["type"] for f in frames] == ["chat.delta"] * 3
 
-    assert wait_for(lambda: _upstream_outcome(live, key), timeout=5, message="the upstream request to end") == "cancelled"
+    assert (
+        wait_for(lambda: _upstream_outcome(live, key), timeout=5, message="the upstream request to end") == "cancelled"
+    )
 
 
 def test_chat_cancel_stops_one_request_and_the_socket_goes_on(live):
     name, key = _slow_provider(live)
     quick = f"e2e-quick-{uid()}"
-    register(live.a, provider="openai", name=quick, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini",
-             api_key=f"sk-e2e-{uid()}-quick-0000")
+    register(
+        live.a,
+        provider="openai",
+        name=quick,
+        base_url=f"{live.fake.url}/v1",
+        model="gpt-4o-mini",
+        api_key=f"sk-e2e-{uid()}-quick-0000",
+    )
     with _ws(live) as ws:
-        ws.send(json.dumps({"type": "chat.request", "id": "slow", "model": f"{name}/gpt-4o-mini", "messages": MESSAGES}))
+        ws.send(
+            json.dumps({"type": "chat.request", "id": "slow", "model": f"{name}/gpt-4o-mini", "messages": MESSAGES})
+        )
         _frames_until(ws, "slow", {"chat.done", "chat.error"}, deltas=2)
         ws.send(json.dumps({"type": "chat.cancel", "id": "slow"}))
         [*_, end] = _frames_until(ws, "slow", {"chat.done", "chat.error"})
         assert (end["type"], end["code"], end["partial"]) == ("chat.error", "cancelled", True)
 
-        ws.send(json.dumps({"type": "chat.request", "id": "next", "model": f"{quick}/gpt-4o-mini", "messages": MESSAGES}))
+        ws.send(
+            json.dumps({"type": "chat.request", "id": "next", "model": f"{quick}/gpt-4o-mini", "messages": MESSAGES})
+        )
         frames = _frames_until(ws, "next", {"chat.done", "chat.error"})
 
     assert frames[-1]["type"] == "chat.done" and frames[-1]["provider"] == quick
     assert "".join(f.get("text", "") for f in frames if f["type"] == "chat.delta") == filler_text(8)
-    assert wait_for(lambda: _upstream_outcome(live, key), timeout=5, message="the upstream request to end") == "cancelled"
+    assert (
+        wait_for(lambda: _upstream_outcome(live, key), timeout=5, message="the upstream request to end") == "cancelled"
+    )

@@ -9,8 +9,8 @@ from __future__ import annotations
 import openai
 import pytest
 
-from devtools.fakeprovider.answer import filler_pieces, filler_text
 from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, make_policy, records, register, uid
+from devtools.fakeprovider.answer import filler_pieces, filler_text
 
 MESSAGES = [{"role": "user", "content": "Say something about foxes."}]
 
@@ -29,10 +29,23 @@ def _pair(live: Cluster, primary_cfg: str) -> tuple[str, str, str, str]:
     n = uid()
     primary, fallback = f"e2e-pri-{n}", f"e2e-fb-{n}"
     primary_key, fallback_key = f"sk-e2e-{n}-primary-0000", f"sk-e2e-{n}-fallback-0000"
-    register(live.a, provider="openai", name=primary, base_url=f"{live.fake.url}/cfg/{primary_cfg}/v1",
-             model="gpt-4o-mini", api_key=primary_key, max_retries=0)
-    register(live.a, provider="openai", name=fallback, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini",
-             api_key=fallback_key)
+    register(
+        live.a,
+        provider="openai",
+        name=primary,
+        base_url=f"{live.fake.url}/cfg/{primary_cfg}/v1",
+        model="gpt-4o-mini",
+        api_key=primary_key,
+        max_retries=0,
+    )
+    register(
+        live.a,
+        provider="openai",
+        name=fallback,
+        base_url=f"{live.fake.url}/v1",
+        model="gpt-4o-mini",
+        api_key=fallback_key,
+    )
     make_policy(live, f"e2e-{n}", primary, [fallback])
     return primary, fallback, primary_key, fallback_key
 
@@ -56,7 +69,10 @@ def test_a_stream_whose_primary_errors_before_the_first_token_fails_over_transpa
     primary, fallback, primary_key, fallback_key = _pair(live, "fault=stream_error;fault_after=0")
 
     with sdk(live.a).chat.completions.with_streaming_response.create(
-        model=f"{primary}/gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True},
+        model=f"{primary}/gpt-4o-mini",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
     ) as response:
         assert response.headers["x-byok-provider"] == fallback
         chunks = list(response.parse())
@@ -75,8 +91,15 @@ def test_a_key_the_provider_refuses_is_skipped_for_the_next_key_in_the_pool(live
     n = uid()
     name, bad, good = f"e2e-pool-{n}", f"sk-e2e-{n}-bad-{suffix}", f"sk-e2e-{n}-good-0000"
     # retry_after=60: a 429 cools the key down for the whole test, so it is tried exactly once.
-    provider = register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/cfg/retry_after=60/v1",
-                        model="gpt-4o-mini", api_key=bad, max_retries=0)
+    provider = register(
+        live.a,
+        provider="openai",
+        name=name,
+        base_url=f"{live.fake.url}/cfg/retry_after=60/v1",
+        model="gpt-4o-mini",
+        api_key=bad,
+        max_retries=0,
+    )
     with live.a.admin() as admin:
         assert admin.post(f"/api/providers/{provider['id']}/keys", json={"api_key": good}).status_code == 201
     client = sdk(live.a)
@@ -95,8 +118,14 @@ def test_a_key_the_provider_refuses_is_skipped_for_the_next_key_in_the_pool(live
     with live.a.admin() as admin:
         keys = {k["fingerprint"][:12]: k for k in admin.get(f"/api/providers/{provider['id']}").json()["keys"]}
     assert keys[fake_fp(bad)]["status"] == status_after
-    actions = [a for (a,) in db_rows(live.env, "SELECT action FROM byok_auditevent WHERE key_fingerprint = %s",
-                                     (keys[fake_fp(bad)]["fingerprint"],))]
+    actions = [
+        a
+        for (a,) in db_rows(
+            live.env,
+            "SELECT action FROM byok_auditevent WHERE key_fingerprint = %s",
+            (keys[fake_fp(bad)]["fingerprint"],),
+        )
+    ]
     expected = ["key.invalid"] if status_after == "invalid" else []
     assert sorted(a for a in actions if a != "provider.create") == expected
 
@@ -115,8 +144,15 @@ def test_a_provider_client_error_is_passed_on_without_failover(live):
 def test_every_token_sent_before_an_in_stream_error_reaches_the_client(live):
     n = uid()
     name = f"e2e-partial-{n}"
-    register(live.a, provider="openai", name=name, model="gpt-4o-mini", api_key=f"sk-e2e-{n}-partial-0000",
-             base_url=f"{live.fake.url}/cfg/fault=stream_error;fault_after=3;delay_ms=20/v1", max_retries=0)
+    register(
+        live.a,
+        provider="openai",
+        name=name,
+        model="gpt-4o-mini",
+        api_key=f"sk-e2e-{n}-partial-0000",
+        base_url=f"{live.fake.url}/cfg/fault=stream_error;fault_after=3;delay_ms=20/v1",
+        max_retries=0,
+    )
 
     text = ""
     with pytest.raises(openai.APIError):

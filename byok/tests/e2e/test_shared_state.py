@@ -31,8 +31,11 @@ def live(request, tmp_path_factory) -> Cluster:
 
 def _chat(server, model: str) -> httpx.Response:
     with httpx.Client(timeout=30) as client:
-        return client.post(server.url + "/v1/chat/completions", json={"model": model, "messages": MESSAGES},
-                           headers={"Authorization": f"Bearer {server.admin_token}"})
+        return client.post(
+            server.url + "/v1/chat/completions",
+            json={"model": model, "messages": MESSAGES},
+            headers={"Authorization": f"Bearer {server.admin_token}"},
+        )
 
 
 def _spread(live: Cluster, model: str, count: int) -> list[httpx.Response]:
@@ -49,8 +52,16 @@ def _keys(server, provider_id: int) -> dict[str, dict]:
 def test_a_per_key_rpm_limit_of_10_serves_exactly_10_requests_across_both_processes(live):
     n = uid()
     name, limited, spare = f"e2e-rpm-{n}", f"sk-e2e-{n}-limited-0000", f"sk-e2e-{n}-spare-0000"
-    provider = register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini",
-                        api_key=limited, rpm=10, max_retries=0)
+    provider = register(
+        live.a,
+        provider="openai",
+        name=name,
+        base_url=f"{live.fake.url}/v1",
+        model="gpt-4o-mini",
+        api_key=limited,
+        rpm=10,
+        max_retries=0,
+    )
     with live.b.admin() as admin:  # the second key goes in through the other process
         assert admin.post(f"/api/providers/{provider['id']}/keys", json={"api_key": spare}).status_code == 201
     time.sleep(PROPAGATION_S)
@@ -65,7 +76,9 @@ def test_a_per_key_rpm_limit_of_10_serves_exactly_10_requests_across_both_proces
 def test_with_a_single_rpm_limited_key_the_rest_get_429_with_retry_after(live):
     n = uid()
     name, key = f"e2e-rpm1-{n}", f"sk-e2e-{n}-only-0000"
-    register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key, rpm=10)
+    register(
+        live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key, rpm=10
+    )
     time.sleep(PROPAGATION_S)  # both processes know the provider: this test is about the limit, not propagation
 
     responses = _spread(live, f"{name}/gpt-4o-mini", 30)
@@ -90,7 +103,9 @@ def _hammer(server, model: str, seconds: float) -> list[tuple[float, int]]:
 def test_a_key_revoked_through_one_process_is_not_used_by_the_other_a_second_later(live):
     n = uid()
     name, key = f"e2e-revoke-{n}", f"sk-e2e-{n}-revoked-0000"
-    provider = register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key)
+    provider = register(
+        live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key
+    )
     assert _chat(live.b, f"{name}/gpt-4o-mini").status_code == 200  # B has the key cached and in use
     key_id = _keys(live.a, provider["id"])[fake_fp(key)]["id"]
 
@@ -112,7 +127,9 @@ def test_once_a_revoke_answered_no_process_sends_the_revoked_key_upstream(live, 
     # A third process that looks at the shared config version only every 30 s: its snapshot stays stale.
     slow = start_daphne(live.env, tmp_path, extra_env={"BYOK_CONFIG_POLL_S": "30"})
     try:
-        provider = register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key)
+        provider = register(
+            live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=key
+        )
         with live.a.admin() as admin:
             assert admin.post(f"/api/providers/{provider['id']}/keys", json={"api_key": spare}).status_code == 201
         key_id = _keys(live.a, provider["id"])[fake_fp(key)]["id"]
@@ -136,7 +153,9 @@ def test_once_a_revoke_answered_no_process_sends_the_revoked_key_upstream(live, 
 def test_a_key_rotated_through_one_process_is_replaced_in_the_other_within_a_second(live):
     n = uid()
     name, old, new = f"e2e-rotate-{n}", f"sk-e2e-{n}-old-0000", f"sk-e2e-{n}-new-0000"
-    provider = register(live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=old)
+    provider = register(
+        live.a, provider="openai", name=name, base_url=f"{live.fake.url}/v1", model="gpt-4o-mini", api_key=old
+    )
     assert _chat(live.b, f"{name}/gpt-4o-mini").status_code == 200
 
     with live.a.admin() as admin:

@@ -15,9 +15,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from devtools.fakeprovider.answer import filler_text
 from byok.tests.e2e import Cluster, cluster, register, uid
 from byok.tests.live import start_served
+from devtools.fakeprovider.answer import filler_text
 
 BURST = 200
 
@@ -41,7 +41,10 @@ def _cpu(pid: int) -> float:
 
 async def _one(client: openai.AsyncOpenAI, model: str) -> tuple[str, str | None]:
     stream = await client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True},
+        model=model,
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
     )
     text, finish = "", None
     async for chunk in stream:
@@ -56,7 +59,8 @@ async def _burst(url: str, token: str, model: str) -> list[tuple[str, str | None
     clients = [openai.AsyncOpenAI(base_url=url + "/v1", api_key=token, max_retries=0, timeout=60) for _ in range(20)]
     try:
         return await asyncio.wait_for(
-            asyncio.gather(*(_one(clients[i % len(clients)], model) for i in range(BURST))), timeout=120,
+            asyncio.gather(*(_one(clients[i % len(clients)], model) for i in range(BURST))),
+            timeout=120,
         )
     finally:
         for client in clients:
@@ -71,8 +75,14 @@ def test_a_burst_through_two_workers_on_one_socket_completes_every_answer(live, 
         workers = _children(server.proc.pid)
         assert len(workers) == 2, workers
         name = f"e2e-workers-{uid()}"
-        register(server, provider="openai", name=name, api_key=f"sk-{name}-0123456789",
-                 base_url=f"{live.fake.url}/cfg/chunks=8;delay_ms=2/v1", model="gpt-4o-mini")
+        register(
+            server,
+            provider="openai",
+            name=name,
+            api_key=f"sk-{name}-0123456789",
+            base_url=f"{live.fake.url}/cfg/chunks=8;delay_ms=2/v1",
+            model="gpt-4o-mini",
+        )
         before = [_cpu(pid) for pid in workers]
         results = asyncio.run(_burst(server.url, server.admin_token, f"{name}/gpt-4o-mini"))
         used = [_cpu(pid) - b for pid, b in zip(workers, before, strict=True)]

@@ -1,4 +1,6 @@
-"""byok.gateway.failover: what each error class does to keys, retries and targets; waiting out cooldowns; final errors."""
+"""byok.gateway.failover: what each error class does to keys, retries
+and targets; waiting out cooldowns; final errors.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +37,15 @@ class Clock:
 
 def _failover(clock: Clock) -> tuple[Failover, MemoryStateBackend]:
     state = MemoryStateBackend(now=clock)
-    failover = Failover(pool=KeyPool(), state=lambda: state, secret=lambda key: f"secret-{key.id}",
-                        clock=clock, wall=clock, sleep=clock.sleep, rand=lambda: 0.0)
+    failover = Failover(
+        pool=KeyPool(),
+        state=lambda: state,
+        secret=lambda key: f"secret-{key.id}",
+        clock=clock,
+        wall=clock,
+        sleep=clock.sleep,
+        rand=lambda: 0.0,
+    )
     return failover, state
 
 
@@ -124,7 +133,9 @@ async def test_a_retry_that_would_pass_the_deadline_is_not_made():
 async def test_when_every_key_is_rate_limited_it_waits_once_for_the_earliest_recovery():
     clock = Clock()
     failover, _ = _failover(clock)
-    call, calls = _script(RateLimitError(retry_after=3.0), RateLimitError(retry_after=5.0), RateLimitError(retry_after=4.0), "ok")
+    call, calls = _script(
+        RateLimitError(retry_after=3.0), RateLimitError(retry_after=5.0), RateLimitError(retry_after=4.0), "ok"
+    )
     _, (result, _, key) = await _run(failover, clock, [target(A), target(B)], call)
     assert result == "ok" and clock.slept == [pytest.approx(3.0)] and key.id == 11
 

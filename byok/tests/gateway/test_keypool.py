@@ -44,7 +44,9 @@ async def test_a_key_over_its_rpm_is_refused_with_the_time_it_frees_up():
 
 
 async def test_a_cooling_group_takes_every_key_of_the_group_out():
-    provider = provider_config(keys=(key_config(1, quota_group="org-a"), key_config(2, quota_group="org-a"), key_config(3)))
+    provider = provider_config(
+        keys=(key_config(1, quota_group="org-a"), key_config(2, quota_group="org-a"), key_config(3))
+    )
     pool, state = KeyPool(), _state()
     assert KeyPool.scope(provider.keys[0]) == group_scope("org-a") and KeyPool.scope(provider.keys[2]) == key_scope(3)
     await state.cooldown(group_scope("org-a"), NOW + 30)

@@ -15,7 +15,15 @@ from byok.exceptions import (
     UpstreamConnectionError,
     UpstreamTimeout,
 )
-from byok.gateway.retry import BASE_DELAY_S, DEFAULT_COOLDOWN_S, MAX_DELAY_S, MAX_RETRY_AFTER_S, backoff_delay, is_retryable, rate_limit_until
+from byok.gateway.retry import (
+    BASE_DELAY_S,
+    DEFAULT_COOLDOWN_S,
+    MAX_DELAY_S,
+    MAX_RETRY_AFTER_S,
+    backoff_delay,
+    is_retryable,
+    rate_limit_until,
+)
 
 
 @pytest.mark.parametrize("retry", [1, 2, 3, 4, 5, 6, 10])
@@ -33,21 +41,26 @@ def test_backoff_grows_then_stops_at_the_cap():
 
 def test_retry_after_is_a_floor_and_is_capped():
     assert backoff_delay(1, retry_after=3.0, rand=lambda: 0.0) == 3.0
-    assert backoff_delay(6, retry_after=0.1, rand=lambda: 1.0) == min(MAX_DELAY_S, BASE_DELAY_S * 32)  # shorter hint: jitter wins
+    assert backoff_delay(6, retry_after=0.1, rand=lambda: 1.0) == min(
+        MAX_DELAY_S, BASE_DELAY_S * 32
+    )  # shorter hint: jitter wins
     assert backoff_delay(1, retry_after=3600.0, rand=lambda: 0.0) == MAX_RETRY_AFTER_S
 
 
-@pytest.mark.parametrize("exc, retryable", [
-    (ServerError(status=500), True),
-    (OverloadedError(status=529), True),
-    (RateLimitError(status=429), True),
-    (UpstreamTimeout(), True),
-    (UpstreamConnectionError(), True),
-    (MalformedResponseError(), True),
-    (AuthError(status=401), False),
-    (KeyQuotaError(status=402), False),
-    (BadRequestError(status=400), False),
-])
+@pytest.mark.parametrize(
+    "exc, retryable",
+    [
+        (ServerError(status=500), True),
+        (OverloadedError(status=529), True),
+        (RateLimitError(status=429), True),
+        (UpstreamTimeout(), True),
+        (UpstreamConnectionError(), True),
+        (MalformedResponseError(), True),
+        (AuthError(status=401), False),
+        (KeyQuotaError(status=402), False),
+        (BadRequestError(status=400), False),
+    ],
+)
 def test_transient_trouble_is_retried_key_faults_and_client_errors_are_not(exc, retryable):
     assert is_retryable(exc) is retryable
 

@@ -6,7 +6,14 @@ import httpx
 import orjson
 import pytest
 
-from byok.exceptions import AuthError, RateLimitError, ServerError, StreamInterruptedError, UpstreamConnectionError, UpstreamTimeout
+from byok.exceptions import (
+    AuthError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+    UpstreamConnectionError,
+    UpstreamTimeout,
+)
 from byok.gateway.keypool import KeyPool
 from byok.gateway.upstream import ClientRegistry, Upstream
 from byok.providers.types import ChatRequest, Message
@@ -16,7 +23,9 @@ from byok.tests.gateway.factories import key_config, provider_config
 NOW = 1_700_000_000.0
 REQ = ChatRequest(model="gpt-4o", messages=(Message(role="user", content="hi"),))
 ANSWER = {
-    "id": "c1", "object": "chat.completion", "model": "gpt-4o-2024",
+    "id": "c1",
+    "object": "chat.completion",
+    "model": "gpt-4o-2024",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
 }
@@ -81,11 +90,14 @@ async def test_send_feeds_remaining_headers_back_to_the_pool():
     assert key is not None and key.id == 2  # key 1 has no requests left until the reset
 
 
-@pytest.mark.parametrize("status, body, error", [
-    (401, {"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}}, AuthError),
-    (429, {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}}, RateLimitError),
-    (503, {"error": {"message": "down"}}, ServerError),
-])
+@pytest.mark.parametrize(
+    "status, body, error",
+    [
+        (401, {"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}}, AuthError),
+        (429, {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}}, RateLimitError),
+        (503, {"error": {"message": "down"}}, ServerError),
+    ],
+)
 async def test_an_error_status_is_classified_by_the_adapter(status, body, error):
     upstream, _, _ = _upstream(lambda r: httpx.Response(status, json=body))
     with pytest.raises(error):
@@ -97,10 +109,13 @@ async def test_an_error_status_is_classified_by_the_adapter(status, body, error)
     assert body_stream.closed  # read and closed before any retry
 
 
-@pytest.mark.parametrize("raised, mapped", [
-    (httpx.ConnectError("refused"), UpstreamConnectionError),
-    (httpx.ReadTimeout("slow"), UpstreamTimeout),
-])
+@pytest.mark.parametrize(
+    "raised, mapped",
+    [
+        (httpx.ConnectError("refused"), UpstreamConnectionError),
+        (httpx.ReadTimeout("slow"), UpstreamTimeout),
+    ],
+)
 async def test_transport_errors_become_byok_errors_without_the_url(raised, mapped):
     def fail(request):
         raise raised
@@ -113,8 +128,12 @@ async def test_transport_errors_become_byok_errors_without_the_url(raised, mappe
 
 
 async def test_open_stream_reads_up_to_the_first_token_then_replays_everything():
-    body = Tracked([_sse(_delta(""), done=False), _sse(_delta("Hel"), done=False), _sse(_delta("lo"), _delta(finish="stop"))])
-    upstream, _, _ = _upstream(lambda r: httpx.Response(200, stream=body, headers={"content-type": "text/event-stream"}))
+    body = Tracked(
+        [_sse(_delta(""), done=False), _sse(_delta("Hel"), done=False), _sse(_delta("lo"), _delta(finish="stop"))]
+    )
+    upstream, _, _ = _upstream(
+        lambda r: httpx.Response(200, stream=body, headers={"content-type": "text/event-stream"})
+    )
     stream = await upstream.open_stream(PROVIDER, KEY, "sk-secret-0001", REQ)
     assert stream.first_token_at == 5.0 and stream.model == "gpt-4o-2024" and not stream.ended
     assert not body.closed  # the rest is still to come

@@ -1,4 +1,6 @@
-"""byok.gateway.usage: one writer thread, a bounded queue, batches that survive a bad row, text cleaned before storing."""
+"""byok.gateway.usage: one writer thread, a bounded queue, batches that
+survive a bad row, text cleaned before storing.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +20,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _entry(**kw) -> UsageEntry:
-    values = {"request_id": uuid.uuid4().hex, "created_at": now_utc(), "user_id": None, "interface": "rest", "stream": False,
-              "model": "pn/m1", "provider_name": "pn", "status": "ok", "tokens_in": 3, "tokens_out": 2}
+    values = {
+        "request_id": uuid.uuid4().hex,
+        "created_at": now_utc(),
+        "user_id": None,
+        "interface": "rest",
+        "stream": False,
+        "model": "pn/m1",
+        "provider_name": "pn",
+        "status": "ok",
+        "tokens_in": 3,
+        "tokens_out": 2,
+    }
     return UsageEntry(**{**values, **kw})
 
 
@@ -43,7 +55,11 @@ async def test_a_nul_in_one_record_costs_no_record_of_the_batch():
     rows = await _rows()
     assert set(rows) == {e.request_id for e in entries} | {bad.request_id}
     stored = rows[bad.request_id]
-    assert (stored.model, stored.error_code, stored.failover_path) == ("pn/m1", "x", [{"provider": "pn", "error_class": "ab"}])
+    assert (stored.model, stored.error_code, stored.failover_path) == (
+        "pn/m1",
+        "x",
+        [{"provider": "pn", "error_class": "ab"}],
+    )
     assert writer.stats()["failed_rows"] == 0 and writer.written == 20
 
 

@@ -90,7 +90,9 @@ async def replay_json(
     up = adapter.build_request(req, api_key=api_key)
     with respx.mock(assert_all_called=True) as mock:
         route = mock.route(method=up.method, url=up.url).mock(
-            return_value=httpx.Response(status, headers={"content-type": "application/json", **(headers or {})}, content=body)
+            return_value=httpx.Response(
+                status, headers={"content-type": "application/json", **(headers or {})}, content=body
+            )
         )
         async with httpx.AsyncClient() as client:
             resp = await client.request(up.method, up.url, headers=up.headers, json=up.json)

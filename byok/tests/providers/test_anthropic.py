@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,10 @@ STREAM_CASES = [
 # The gateway's side of each stop_reason the corpus shows (raw values are kept beside it).
 NORMALISED = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length", "refusal": "content_filter"}
 ERRORS = {case["case"]: case for case in json.loads((FIXTURES / "errors.json").read_text())}
-ERROR_CLASSES = {cls.__name__: cls for cls in (AuthError, BadRequestError, KeyQuotaError, NotFoundError,
-                                              OverloadedError, RateLimitError, ServerError)}
+ERROR_CLASSES = {
+    cls.__name__: cls
+    for cls in (AuthError, BadRequestError, KeyQuotaError, NotFoundError, OverloadedError, RateLimitError, ServerError)
+}
 
 
 @pytest.fixture
@@ -223,8 +225,11 @@ def test_it_keeps_raising_a_deferred_error_on_later_calls(adapter):
 
 
 def test_it_passes_on_tool_input_sent_whole_in_content_block_start(adapter):
-    start = {"type": "content_block_start", "index": 0,
-             "content_block": {"type": "tool_use", "id": "toolu_9", "name": "f", "input": {"a": 1}}}
+    start = {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "tool_use", "id": "toolu_9", "name": "f", "input": {"a": 1}},
+    }
     stop = b'data: {"type":"content_block_stop","index":0}\n\n'
     body = b"event: content_block_start\ndata: " + orjson.dumps(start) + b"\n\n" + stop
     events, _ = drive(adapter.stream_parser(), [body])
@@ -239,9 +244,16 @@ def test_it_raises_an_error_event_before_any_output_at_once(adapter):
 
 @pytest.mark.parametrize(
     ("etype", "cls"),
-    [("rate_limit_error", RateLimitError), ("api_error", ServerError), ("authentication_error", AuthError),
-     ("permission_error", AuthError), ("billing_error", KeyQuotaError), ("invalid_request_error", BadRequestError),
-     ("not_found_error", NotFoundError), ("some_future_error", ServerError)],
+    [
+        ("rate_limit_error", RateLimitError),
+        ("api_error", ServerError),
+        ("authentication_error", AuthError),
+        ("permission_error", AuthError),
+        ("billing_error", KeyQuotaError),
+        ("invalid_request_error", BadRequestError),
+        ("not_found_error", NotFoundError),
+        ("some_future_error", ServerError),
+    ],
 )
 def test_it_classifies_in_stream_error_types(adapter, etype, cls):
     body = orjson.dumps({"type": "error", "error": {"type": etype, "message": "boom"}})
@@ -287,8 +299,11 @@ async def test_it_parses_thinking_and_tool_use_blocks(adapter):
     assert answer.reasoning.startswith("The user wants the weather")
     assert answer.text == "I'll check the current weather in San Francisco for you."
     assert answer.tool_calls == (
-        ToolCall(id="toolu_01A09q90qw90lq917835lq9", name="get_weather",
-                 arguments='{"location":"San Francisco, CA","unit":"celsius"}'),
+        ToolCall(
+            id="toolu_01A09q90qw90lq917835lq9",
+            name="get_weather",
+            arguments='{"location":"San Francisco, CA","unit":"celsius"}',
+        ),
     )
     assert (answer.finish_reason, answer.raw_finish_reason) == ("tool_calls", "tool_use")
     assert (answer.usage.input_tokens, answer.usage.cached_input_tokens) == (384 + 1024, 1024)
@@ -296,8 +311,15 @@ async def test_it_parses_thinking_and_tool_use_blocks(adapter):
 
 @pytest.mark.parametrize(
     ("raw", "finish"),
-    [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls"),
-     ("refusal", "content_filter"), ("pause_turn", "stop"), (None, "stop")],
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+        ("pause_turn", "stop"),
+        (None, "stop"),
+    ],
 )
 def test_it_maps_each_stop_reason(adapter, raw, finish):
     body = orjson.dumps({"id": "msg_1", "type": "message", "content": [], "stop_reason": raw, "usage": {}})
@@ -330,17 +352,25 @@ async def test_it_translates_a_multi_turn_tool_conversation(adapter):
             Message(role="system", content="Be brief."),
             Message(role="user", content="Weather and time in Paris?"),
             Message(role="system", content="Use metric units."),
-            Message(role="assistant", content="Checking.", tool_calls=(
-                ToolCall(id="toolu_1", name="get_weather", arguments='{"city": "Paris"}'),
-                ToolCall(id="toolu_2", name="get_time", arguments=""),
-            )),
+            Message(
+                role="assistant",
+                content="Checking.",
+                tool_calls=(
+                    ToolCall(id="toolu_1", name="get_weather", arguments='{"city": "Paris"}'),
+                    ToolCall(id="toolu_2", name="get_time", arguments=""),
+                ),
+            ),
             Message(role="tool", tool_call_id="toolu_1", content='{"temp_c": 21}'),
             Message(role="tool", tool_call_id="toolu_2", content="14:05"),
             Message(role="user", content="And tomorrow?"),
             Message(role="user", content="Thanks."),
         ),
         tools=(Tool(name="get_weather", description="Weather now", parameters=CITY_SCHEMA), Tool(name="get_time")),
-        tool_choice="auto", temperature=0.2, top_p=0.9, max_tokens=300, stop=("END",),
+        tool_choice="auto",
+        temperature=0.2,
+        top_p=0.9,
+        max_tokens=300,
+        stop=("END",),
     )
     sent, _ = await replay_stream(adapter, req, fixture("stream_thinking.sse"))
     body = json.loads(sent.content)
@@ -350,17 +380,23 @@ async def test_it_translates_a_multi_turn_tool_conversation(adapter):
         "system": "Be brief.\n\nUse metric units.",
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "Weather and time in Paris?"}]},
-            {"role": "assistant", "content": [
-                {"type": "text", "text": "Checking."},
-                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
-                {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}},
-            ]},
-            {"role": "user", "content": [  # tool results merged with the user turns that follow
-                {"type": "tool_result", "tool_use_id": "toolu_1", "content": '{"temp_c": 21}'},
-                {"type": "tool_result", "tool_use_id": "toolu_2", "content": "14:05"},
-                {"type": "text", "text": "And tomorrow?"},
-                {"type": "text", "text": "Thanks."},
-            ]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Checking."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+                    {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [  # tool results merged with the user turns that follow
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": '{"temp_c": 21}'},
+                    {"type": "tool_result", "tool_use_id": "toolu_2", "content": "14:05"},
+                    {"type": "text", "text": "And tomorrow?"},
+                    {"type": "text", "text": "Thanks."},
+                ],
+            },
         ],
         "tools": [
             {"name": "get_weather", "description": "Weather now", "input_schema": CITY_SCHEMA},
@@ -377,14 +413,21 @@ async def test_it_translates_a_multi_turn_tool_conversation(adapter):
 def test_it_fills_in_the_default_max_tokens_and_leaves_out_what_is_unset(adapter):
     body = adapter.build_request(request(), api_key="k").json
     assert adapter.requires_max_tokens is True
-    assert body == {"model": "claude-sonnet-4-20250514", "max_tokens": adapter.default_max_tokens,
-                    "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
+    assert body == {
+        "model": "claude-sonnet-4-20250514",
+        "max_tokens": adapter.default_max_tokens,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+    }
 
 
 @pytest.mark.parametrize(
     ("choice", "wire"),
-    [("auto", {"type": "auto"}), ("required", {"type": "any"}), ("none", {"type": "none"}),
-     ("get_weather", {"type": "tool", "name": "get_weather"})],
+    [
+        ("auto", {"type": "auto"}),
+        ("required", {"type": "any"}),
+        ("none", {"type": "none"}),
+        ("get_weather", {"type": "tool", "name": "get_weather"}),
+    ],
 )
 def test_it_maps_tool_choice(adapter, choice, wire):
     req = request(tools=(Tool(name="get_weather"),), tool_choice=choice)
@@ -406,7 +449,7 @@ def _headers(raw: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in raw.items():
         if value.startswith("RESET_IN_"):
-            when = datetime.now(timezone.utc) + timedelta(seconds=int(value[9:-1]))
+            when = datetime.now(UTC) + timedelta(seconds=int(value[9:-1]))
             value = when.isoformat().replace("+00:00", "Z")
         out[name] = value
     return out
@@ -439,19 +482,21 @@ async def test_it_classifies_each_documented_error(adapter, case, streaming):
 
 
 def test_it_counts_the_spend_limit_wait_to_the_first_of_next_month():
-    dec_31 = datetime(2025, 12, 31, 23, 0, tzinfo=timezone.utc)
+    dec_31 = datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
     assert _seconds_until_next_month(dec_31) == 3600
-    assert _seconds_until_next_month(datetime(2026, 2, 27, tzinfo=timezone.utc)) == 2 * 86400
+    assert _seconds_until_next_month(datetime(2026, 2, 27, tzinfo=UTC)) == 2 * 86400
 
 
 def test_it_reads_the_rate_limit_headers(adapter):
-    soon = (datetime.now(timezone.utc) + timedelta(seconds=40)).isoformat().replace("+00:00", "Z")
-    info = adapter.parse_rate_limits({
-        "Anthropic-RateLimit-Requests-Remaining": "49",
-        "anthropic-ratelimit-requests-reset": soon,
-        "anthropic-ratelimit-tokens-remaining": "7000",
-        "anthropic-ratelimit-tokens-reset": "not a time",
-    })
+    soon = (datetime.now(UTC) + timedelta(seconds=40)).isoformat().replace("+00:00", "Z")
+    info = adapter.parse_rate_limits(
+        {
+            "Anthropic-RateLimit-Requests-Remaining": "49",
+            "anthropic-ratelimit-requests-reset": soon,
+            "anthropic-ratelimit-tokens-remaining": "7000",
+            "anthropic-ratelimit-tokens-reset": "not a time",
+        }
+    )
     assert (info.remaining_requests, info.remaining_tokens, info.reset_tokens_s) == (49, 7000, None)
     assert info.reset_requests_s == pytest.approx(40, abs=2)
     assert adapter.parse_rate_limits({}) == type(info)()

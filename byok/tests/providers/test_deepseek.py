@@ -109,12 +109,21 @@ async def test_it_translates_the_conversation_the_openai_way_with_max_tokens(ada
     messages = (
         Message(role="system", content="You are terse."),
         Message(role="user", content="Weather in San Francisco?"),
-        Message(role="assistant", tool_calls=(ToolCall(id="call_00_x", name="weather", arguments='{"location": "SF"}'),)),
+        Message(
+            role="assistant", tool_calls=(ToolCall(id="call_00_x", name="weather", arguments='{"location": "SF"}'),)
+        ),
         Message(role="tool", tool_call_id="call_00_x", name="weather", content="61°F"),
     )
     req = ChatRequest(
-        model="deepseek-chat", messages=messages, tools=(Tool(name="weather"),), tool_choice="required",
-        temperature=0.7, top_p=0.95, max_tokens=400, stop=("\n\n",), stream=True,
+        model="deepseek-chat",
+        messages=messages,
+        tools=(Tool(name="weather"),),
+        tool_choice="required",
+        temperature=0.7,
+        top_p=0.95,
+        max_tokens=400,
+        stop=("\n\n",),
+        stream=True,
     )
     sent, _ = await replay_stream(adapter, req, body)
     sent_body = json.loads(sent.content)
@@ -132,8 +141,11 @@ async def test_it_translates_the_conversation_the_openai_way_with_max_tokens(ada
 
 def test_it_counts_cache_hits_from_prompt_cache_hit_tokens(adapter):
     usage = {
-        "prompt_tokens": 339, "completion_tokens": 83, "total_tokens": 422,
-        "prompt_cache_hit_tokens": 320, "prompt_cache_miss_tokens": 19,
+        "prompt_tokens": 339,
+        "completion_tokens": 83,
+        "total_tokens": 422,
+        "prompt_cache_hit_tokens": 320,
+        "prompt_cache_miss_tokens": 19,
         "completion_tokens_details": {"reasoning_tokens": 39},
     }
     events = feed_all(adapter, chunk({"content": "x"}, "stop", usage=usage))
@@ -142,7 +154,9 @@ def test_it_counts_cache_hits_from_prompt_cache_hit_tokens(adapter):
 
 
 def test_it_maps_insufficient_system_resource_to_an_error_finish(adapter):
-    finish = [e for e in feed_all(adapter, chunk({"content": "x"}, "insufficient_system_resource")) if e.kind == "finish"]
+    finish = [
+        e for e in feed_all(adapter, chunk({"content": "x"}, "insufficient_system_resource")) if e.kind == "finish"
+    ]
     assert [(e.finish_reason, e.raw_finish_reason) for e in finish] == [("error", "insufficient_system_resource")]
 
 
@@ -150,9 +164,18 @@ def test_it_maps_insufficient_system_resource_to_an_error_finish(adapter):
 
 
 async def http_error(adapter, status: int, message: str, headers: dict[str, str] | None = None) -> ProviderError:
-    body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}})
+    body = orjson.dumps(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}}
+    )
     with pytest.raises(ProviderError) as caught:
-        await replay_json(adapter, ChatRequest(model="deepseek-chat", messages=HI), body, status=status, headers=headers, api_key=CANARY)
+        await replay_json(
+            adapter,
+            ChatRequest(model="deepseek-chat", messages=HI),
+            body,
+            status=status,
+            headers=headers,
+            api_key=CANARY,
+        )
     return caught.value
 
 

@@ -11,7 +11,7 @@ import json
 import random
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,8 +55,9 @@ ERROR_CASES = [
 ]
 CORPUS_CLASSES = {"auth": AuthError, "rate_limit": RateLimitError, "not_found": NotFoundError}
 ERRORS = {case["case"]: case for case in json.loads((FIXTURES / "errors.json").read_text())}
-ERROR_CLASSES = {cls.__name__: cls for cls in (AuthError, BadRequestError, KeyQuotaError, NotFoundError,
-                                              RateLimitError, ServerError)}
+ERROR_CLASSES = {
+    cls.__name__: cls for cls in (AuthError, BadRequestError, KeyQuotaError, NotFoundError, RateLimitError, ServerError)
+}
 # Gemini sends no tool call ids; byok makes one per call, unique to the response.
 SYNTHETIC_ID = re.compile(r"^call_[0-9a-f]{12}_(\d+)$")
 
@@ -142,7 +143,10 @@ def assert_usage(usage, expected: dict[str, Any] | None) -> None:
         assert usage is None
         return
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (
-        expected["input_tokens"], expected["output_tokens"], expected["total_tokens"])
+        expected["input_tokens"],
+        expected["output_tokens"],
+        expected["total_tokens"],
+    )
     assert usage.reasoning_tokens == expected.get("reasoning_tokens")
 
 
@@ -199,7 +203,11 @@ def test_it_raises_the_error_gemini_appends_mid_stream_after_the_text_before_it(
     # server fault (Google ended the operation; our own cancellations never read a body).
     assert type(error) is ServerError and error.retryable
     assert (error.in_stream, error.status, error.provider_code, error.message) == (
-        True, want["provider_error_code"], want["provider_error_status"], want["message"])
+        True,
+        want["provider_error_code"],
+        want["provider_error_status"],
+        want["message"],
+    )
 
 
 async def test_it_raises_the_mid_stream_error_through_httpx(adapter):
@@ -226,7 +234,10 @@ async def test_it_reads_every_gemini_corpus_answer_as_its_sidecar_expects(adapte
 def test_it_keeps_the_argument_order_gemini_sent(adapter):
     _, body = corpus_case("gemini_json_parallel_function_calls")
     assert [c.arguments for c in adapter.parse_response(body).tool_calls] == [
-        '{"y":1,"x":2}', '{"y":3,"x":4}', '{"y":5,"x":6}']
+        '{"y":1,"x":2}',
+        '{"y":3,"x":4}',
+        '{"y":5,"x":6}',
+    ]
 
 
 def test_it_gives_each_answer_its_own_tool_call_ids(adapter):
@@ -299,16 +310,27 @@ def test_it_streams_parallel_function_calls_with_unicode_arguments(adapter, mode
     got = collect(events)
     assert got["text"] == "Checking both cities."
     assert [(c["name"], json.loads(c["raw"])) for c in got["calls"]] == [
-        ("get_weather", {"city": "Zürich"}), ("get_weather", {"city": "東京"})]
+        ("get_weather", {"city": "Zürich"}),
+        ("get_weather", {"city": "東京"}),
+    ]
     assert got["finish"] == [("tool_calls", "STOP")]
 
 
 @pytest.mark.parametrize(
     ("raw", "finish"),
-    [("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"),
-     ("BLOCKLIST", "content_filter"), ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"),
-     ("IMAGE_SAFETY", "content_filter"), ("MALFORMED_FUNCTION_CALL", "error"), ("OTHER", "error"),
-     ("A_REASON_ADDED_LATER", "stop")],
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("BLOCKLIST", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("IMAGE_SAFETY", "content_filter"),
+        ("MALFORMED_FUNCTION_CALL", "error"),
+        ("OTHER", "error"),
+        ("A_REASON_ADDED_LATER", "stop"),
+    ],
 )
 def test_it_maps_each_finish_reason(adapter, raw, finish):
     body = orjson.dumps({"candidates": [{"content": {"parts": [{"text": "x"}], "role": "model"}, "finishReason": raw}]})
@@ -317,10 +339,12 @@ def test_it_maps_each_finish_reason(adapter, raw, finish):
 
 
 def test_it_reports_a_blocked_prompt_as_content_filter_in_a_whole_answer(adapter):
-    body = orjson.dumps({
-        "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
-        "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
-    })
+    body = orjson.dumps(
+        {
+            "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
+            "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
+        }
+    )
     answer = adapter.parse_response(body)
     assert answer.text is None
     assert (answer.finish_reason, answer.raw_finish_reason) == ("content_filter", "PROHIBITED_CONTENT")
@@ -329,13 +353,20 @@ def test_it_reports_a_blocked_prompt_as_content_filter_in_a_whole_answer(adapter
 
 def test_it_reads_thought_parts_and_thought_tokens_in_a_whole_answer(adapter):
     parts = [{"text": "hmm", "thought": True}, {"text": "42"}]
-    body = orjson.dumps({
-        "candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}],
-        "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "thoughtsTokenCount": 5,
-                          "cachedContentTokenCount": 2, "totalTokenCount": 9},
-        "modelVersion": "gemini-2.5-pro",
-        "responseId": "r-1",
-    })
+    body = orjson.dumps(
+        {
+            "candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}],
+            "usageMetadata": {
+                "promptTokenCount": 3,
+                "candidatesTokenCount": 1,
+                "thoughtsTokenCount": 5,
+                "cachedContentTokenCount": 2,
+                "totalTokenCount": 9,
+            },
+            "modelVersion": "gemini-2.5-pro",
+            "responseId": "r-1",
+        }
+    )
     answer = adapter.parse_response(body)
     assert (answer.reasoning, answer.text, answer.model, answer.response_id) == ("hmm", "42", "gemini-2.5-pro", "r-1")
     assert (answer.usage.reasoning_tokens, answer.usage.cached_input_tokens, answer.usage.total_tokens) == (5, 2, 9)
@@ -376,8 +407,13 @@ def test_it_raises_an_error_returned_with_status_200_in_a_whole_answer(adapter):
 
 @pytest.mark.parametrize(
     ("stream", "url"),
-    [(False, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"),
-     (True, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")],
+    [
+        (False, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"),
+        (
+            True,
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        ),
+    ],
 )
 async def test_it_sends_the_key_only_in_the_header(adapter, stream, url):
     _, body = corpus_case("gemini_stream_basic_short" if stream else "gemini_json_basic")
@@ -403,40 +439,61 @@ async def test_it_translates_a_multi_turn_tool_conversation(adapter):
             Message(role="system", content="Be brief."),
             Message(role="user", content="Weather in Paris and Tokyo?"),
             Message(role="system", content="Use metric units."),
-            Message(role="assistant", content="Checking.", tool_calls=(
-                ToolCall(id="call_a", name="get_weather", arguments='{"city": "Paris"}'),
-                ToolCall(id="call_b", name="get_weather", arguments='{"city": "東京"}'),
-            )),
+            Message(
+                role="assistant",
+                content="Checking.",
+                tool_calls=(
+                    ToolCall(id="call_a", name="get_weather", arguments='{"city": "Paris"}'),
+                    ToolCall(id="call_b", name="get_weather", arguments='{"city": "東京"}'),
+                ),
+            ),
             Message(role="tool", tool_call_id="call_a", content='{"temp_c": 21}'),
             Message(role="tool", tool_call_id="call_b", name="get_weather", content="cloudy"),
             Message(role="assistant", content="Paris 21°C, Tokyo cloudy."),
             Message(role="user", content="Thanks."),
         ),
         tools=(Tool(name="get_weather", description="Weather now", parameters=CITY_SCHEMA),),
-        tool_choice="get_weather", temperature=0.3, top_p=0.8, max_tokens=256, stop=("END", "STOP"),
+        tool_choice="get_weather",
+        temperature=0.3,
+        top_p=0.8,
+        max_tokens=256,
+        stop=("END", "STOP"),
     )
     _, body = corpus_case("gemini_stream_basic_short")
     sent, _ = await replay_stream(adapter, req, body)
     assert json.loads(sent.content) == {
         "contents": [
             {"role": "user", "parts": [{"text": "Weather in Paris and Tokyo?"}]},
-            {"role": "model", "parts": [
-                {"text": "Checking."},
-                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
-                {"functionCall": {"name": "get_weather", "args": {"city": "東京"}}},
-            ]},
-            {"role": "user", "parts": [  # both results in one turn, names found by call id or given
-                {"functionResponse": {"name": "get_weather", "response": {"temp_c": 21}}},
-                {"functionResponse": {"name": "get_weather", "response": {"result": "cloudy"}}},
-            ]},
+            {
+                "role": "model",
+                "parts": [
+                    {"text": "Checking."},
+                    {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
+                    {"functionCall": {"name": "get_weather", "args": {"city": "東京"}}},
+                ],
+            },
+            {
+                "role": "user",
+                "parts": [  # both results in one turn, names found by call id or given
+                    {"functionResponse": {"name": "get_weather", "response": {"temp_c": 21}}},
+                    {"functionResponse": {"name": "get_weather", "response": {"result": "cloudy"}}},
+                ],
+            },
             {"role": "model", "parts": [{"text": "Paris 21°C, Tokyo cloudy."}]},
             {"role": "user", "parts": [{"text": "Thanks."}]},
         ],
         "systemInstruction": {"parts": [{"text": "Be brief.\n\nUse metric units."}]},
-        "tools": [{"functionDeclarations": [{
-            "name": "get_weather", "description": "Weather now",
-            "parametersJsonSchema": CITY_SCHEMA,
-        }]}],
+        "tools": [
+            {
+                "functionDeclarations": [
+                    {
+                        "name": "get_weather",
+                        "description": "Weather now",
+                        "parametersJsonSchema": CITY_SCHEMA,
+                    }
+                ]
+            }
+        ],
         "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}},
         "generationConfig": {"temperature": 0.3, "topP": 0.8, "maxOutputTokens": 256, "stopSequences": ["END", "STOP"]},
     }
@@ -491,7 +548,9 @@ async def test_it_classifies_each_documented_error(adapter, case, streaming):
 
 
 def test_it_parks_a_key_whose_account_needs_billing(adapter):
-    body = orjson.dumps({"error": {"code": 402, "message": "Billing account required.", "status": "FAILED_PRECONDITION"}})
+    body = orjson.dumps(
+        {"error": {"code": 402, "message": "Billing account required.", "status": "FAILED_PRECONDITION"}}
+    )
     error = adapter.classify_error(402, {}, body)
     assert type(error) is KeyQuotaError and error.retry_after is None
 
@@ -506,10 +565,10 @@ def test_it_parks_a_key_whose_daily_quota_is_spent_until_midnight_pacific(adapte
 @pytest.mark.parametrize(
     ("now", "seconds"),
     [
-        (datetime(2025, 7, 1, 6, 59, tzinfo=timezone.utc), 60),  # 23:59 PDT
-        (datetime(2025, 1, 15, 8, 0, tzinfo=timezone.utc), 24 * 3600),  # 00:00 PST
-        (datetime(2025, 3, 9, 8, 0, tzinfo=timezone.utc), 23 * 3600),  # spring forward
-        (datetime(2025, 11, 2, 7, 0, tzinfo=timezone.utc), 25 * 3600),  # fall back
+        (datetime(2025, 7, 1, 6, 59, tzinfo=UTC), 60),  # 23:59 PDT
+        (datetime(2025, 1, 15, 8, 0, tzinfo=UTC), 24 * 3600),  # 00:00 PST
+        (datetime(2025, 3, 9, 8, 0, tzinfo=UTC), 23 * 3600),  # spring forward
+        (datetime(2025, 11, 2, 7, 0, tzinfo=UTC), 25 * 3600),  # fall back
     ],
 )
 def test_it_counts_to_the_next_midnight_in_pacific_time(now, seconds):
@@ -527,8 +586,16 @@ def test_it_never_puts_the_key_in_an_error_message_or_repr(adapter):
     up = adapter.build_request(request(stream=True), api_key=CANARY)
     assert CANARY not in repr(up) and CANARY not in up.url
     debug = {"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": CANARY}
-    echoed = orjson.dumps({"error": {"code": 400, "message": f"API key not valid: {CANARY}",
-                                     "status": "INVALID_ARGUMENT", "details": [debug]}})
+    echoed = orjson.dumps(
+        {
+            "error": {
+                "code": 400,
+                "message": f"API key not valid: {CANARY}",
+                "status": "INVALID_ARGUMENT",
+                "details": [debug],
+            }
+        }
+    )
     errors = [adapter.classify_error(status, {"x-goog-api-key": CANARY}, echoed) for status in (400, 403, 429, 500)]
     with pytest.raises(ProviderError) as caught:
         adapter.stream_parser().feed(b"data: " + echoed + b"\r\n\r\n")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -93,7 +93,9 @@ def assert_usage(usage, expected: dict[str, Any] | None) -> None:
     assert usage.cached_input_tokens == expected.get("cached_input_tokens")
 
 
-def assert_stream_matches(events: list[StreamEvent], expected: dict[str, Any], choice: dict[str, Any] | None = None) -> None:
+def assert_stream_matches(
+    events: list[StreamEvent], expected: dict[str, Any], choice: dict[str, Any] | None = None
+) -> None:
     """Events against a sidecar's `expected` (or one of its `choices`)."""
     want = choice or expected
     got = collect(events)
@@ -119,7 +121,9 @@ def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extr
 
 def completion(message: dict[str, Any], finish: str | None = "stop", **extra: Any) -> bytes:
     choice = {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}
-    return orjson.dumps({"id": "chatcmpl-2", "object": "chat.completion", "model": "gpt-4o", "choices": [choice], **extra})
+    return orjson.dumps(
+        {"id": "chatcmpl-2", "object": "chat.completion", "model": "gpt-4o", "choices": [choice], **extra}
+    )
 
 
 def error_body(message: str, type_: str | None = None, code: str | None = None) -> bytes:
@@ -171,7 +175,11 @@ async def test_it_reads_every_recorded_openai_answer(adapter, case):
     ]
     assert (answer.finish_reason, answer.raw_finish_reason) == (expected["finish_reason"], expected["finish_reason"])
     assert_usage(answer.usage, expected["usage"])
-    assert answer.provider == "openai" and answer.model == "gpt-4o-2024-08-06" and answer.response_id.startswith("chatcmpl-")
+    assert (
+        answer.provider == "openai"
+        and answer.model == "gpt-4o-2024-08-06"
+        and answer.response_id.startswith("chatcmpl-")
+    )
 
 
 async def test_it_sets_finished_only_on_the_done_sentinel(adapter):
@@ -188,7 +196,9 @@ async def test_it_sets_finished_only_on_the_done_sentinel(adapter):
 
 
 async def test_it_posts_to_chat_completions_with_a_bearer_key(adapter):
-    sent, _ = await replay_json(adapter, ChatRequest(model="gpt-4o", messages=HI), completion({"content": "x"}), api_key=CANARY)
+    sent, _ = await replay_json(
+        adapter, ChatRequest(model="gpt-4o", messages=HI), completion({"content": "x"}), api_key=CANARY
+    )
     assert sent.method == "POST"
     assert str(sent.url) == "https://api.openai.com/v1/chat/completions"
     assert sent.headers["authorization"] == f"Bearer {CANARY}"
@@ -196,7 +206,9 @@ async def test_it_posts_to_chat_completions_with_a_bearer_key(adapter):
 
 
 def test_it_uses_a_configured_base_url_without_doubling_slashes(adapter):
-    up = adapter.build_request(ChatRequest(model="m", messages=HI), api_key=CANARY, base_url="https://proxy.example/v1/")
+    up = adapter.build_request(
+        ChatRequest(model="m", messages=HI), api_key=CANARY, base_url="https://proxy.example/v1/"
+    )
     assert up.url == "https://proxy.example/v1/chat/completions"
 
 
@@ -263,13 +275,21 @@ async def test_it_translates_tools_tool_calls_and_tool_results(adapter):
     req = ChatRequest(model="gpt-4o", messages=messages, tools=(weather,), tool_choice="auto")
     sent, _ = await replay_json(adapter, req, completion({"content": "x"}))
     body = json.loads(sent.content)
-    assert body["tools"] == [{"type": "function", "function": {
-        "name": "get_weather", "description": "Weather for a city", "parameters": weather.parameters}}]
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {"name": "get_weather", "description": "Weather for a city", "parameters": weather.parameters},
+        }
+    ]
     assert body["tool_choice"] == "auto"
-    assert body["messages"][1] == {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
-        {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}},
-    ]}
+    assert body["messages"][1] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
+            {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}},
+        ],
+    }
     assert body["messages"][2:] == [
         {"role": "tool", "tool_call_id": "call_a", "content": "18°C"},
         {"role": "tool", "tool_call_id": "call_b", "content": "24°C"},
@@ -317,7 +337,9 @@ def test_openai_compatible_needs_a_configured_base_url():
 
 
 def test_openai_compatible_reads_reasoning_content_from_servers_that_stream_it():
-    events = feed_all(get_adapter("openai_compatible"), chunk({"reasoning_content": "hmm"}), chunk({"content": "ok"}, "stop"))
+    events = feed_all(
+        get_adapter("openai_compatible"), chunk({"reasoning_content": "hmm"}), chunk({"content": "ok"}, "stop")
+    )
     assert [(e.kind, e.text) for e in events if e.text] == [("reasoning_delta", "hmm"), ("text_delta", "ok")]
 
 
@@ -355,9 +377,13 @@ def test_it_starts_a_tool_call_and_streams_its_arguments_when_all_arrive_in_one_
 
 
 def test_it_reads_the_legacy_function_call_as_a_tool_call(adapter):
-    answer = adapter.parse_response(completion({"content": None, "function_call": {"name": "f", "arguments": "{}"}}, "function_call"))
+    answer = adapter.parse_response(
+        completion({"content": None, "function_call": {"name": "f", "arguments": "{}"}}, "function_call")
+    )
     assert answer.tool_calls == (ToolCall(id=None, name="f", arguments="{}"),) and answer.finish_reason == "tool_calls"
-    events = feed_all(adapter, chunk({"function_call": {"name": "f", "arguments": ""}}), chunk({"function_call": {"arguments": "{}"}}))
+    events = feed_all(
+        adapter, chunk({"function_call": {"name": "f", "arguments": ""}}), chunk({"function_call": {"arguments": "{}"}})
+    )
     assert collect(events)["tool_calls"] == [{"index": 0, "id": None, "name": "f", "arguments_raw": "{}"}]
 
 
@@ -410,14 +436,18 @@ def test_it_classifies_in_stream_errors_by_their_type_and_code(adapter, error, c
     assert type(caught.value) is cls and caught.value.in_stream
 
 
-@pytest.mark.parametrize("data", [b"data: {not json\n\n", b'data: {"id": "x", "choices": [\n\n', b"data: [1, 2]\n\n", b"data: \xff\n\n"])
+@pytest.mark.parametrize(
+    "data", [b"data: {not json\n\n", b'data: {"id": "x", "choices": [\n\n', b"data: [1, 2]\n\n", b"data: \xff\n\n"]
+)
 def test_it_raises_malformed_response_for_unreadable_chunks(adapter, data):
     with pytest.raises(MalformedResponseError) as caught:
         feed_all(adapter, chunk({"content": "a"}), data)
     assert caught.value.in_stream and caught.value.retryable
 
 
-@pytest.mark.parametrize("body", [b"", b"<html>502</html>", b"[]", b'{"id": "x", "choices": []}', b'{"choices": [null]}'])
+@pytest.mark.parametrize(
+    "body", [b"", b"<html>502</html>", b"[]", b'{"id": "x", "choices": []}', b'{"choices": [null]}']
+)
 def test_it_raises_malformed_response_for_unreadable_answers(adapter, body):
     with pytest.raises(MalformedResponseError):
         adapter.parse_response(body)
@@ -439,13 +469,17 @@ def test_a_stream_without_done_is_not_finished_but_keeps_its_events(adapter):
 
 async def http_error(adapter, status: int, body: bytes, headers: dict[str, str] | None = None) -> ProviderError:
     with pytest.raises(ProviderError) as caught:
-        await replay_json(adapter, ChatRequest(model="gpt-4o", messages=HI), body, status=status, headers=headers, api_key=CANARY)
+        await replay_json(
+            adapter, ChatRequest(model="gpt-4o", messages=HI), body, status=status, headers=headers, api_key=CANARY
+        )
     return caught.value
 
 
 @pytest.mark.parametrize("status", [401, 403])
 async def test_it_maps_rejected_keys_to_auth_error(adapter, status):
-    body = error_body("Incorrect API key provided: sk-canar***************1a3b.", "invalid_request_error", "invalid_api_key")
+    body = error_body(
+        "Incorrect API key provided: sk-canar***************1a3b.", "invalid_request_error", "invalid_api_key"
+    )
     err = await http_error(adapter, status, body)
     assert type(err) is AuthError and not err.retryable and err.status == status
     assert err.message.startswith("Incorrect API key provided") and err.provider_code == "invalid_api_key"
@@ -453,12 +487,16 @@ async def test_it_maps_rejected_keys_to_auth_error(adapter, status):
 
 @pytest.mark.parametrize("code", ["insufficient_quota", "credit_balance_exhausted", "project_spend_limit_exceeded"])
 async def test_it_maps_insufficient_quota_to_key_quota_error(adapter, code):
-    body = error_body("You exceeded your current quota, please check your plan and billing details.", "insufficient_quota", code)
+    body = error_body(
+        "You exceeded your current quota, please check your plan and billing details.", "insufficient_quota", code
+    )
     err = await http_error(adapter, 429, body, {"retry-after": "20"})
     assert type(err) is KeyQuotaError and not err.retryable and "exceeded your current quota" in err.message
 
 
-RATE_LIMITED = error_body("Rate limit reached for gpt-4o on requests per min (RPM): Limit 3.", "requests", "rate_limit_exceeded")
+RATE_LIMITED = error_body(
+    "Rate limit reached for gpt-4o on requests per min (RPM): Limit 3.", "requests", "rate_limit_exceeded"
+)
 
 
 async def test_it_maps_429_to_rate_limit_error_with_retry_after_seconds(adapter):
@@ -468,7 +506,7 @@ async def test_it_maps_429_to_rate_limit_error_with_retry_after_seconds(adapter)
 
 
 async def test_it_reads_retry_after_as_an_http_date(adapter):
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=90), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
     err = await http_error(adapter, 429, RATE_LIMITED, {"retry-after": when})
     assert 85 <= err.retry_after <= 90
 
@@ -499,7 +537,12 @@ async def test_it_takes_the_later_reset_when_it_cannot_tell_which_limit_was_hit(
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_it_maps_5xx_to_a_retryable_server_error(adapter, status):
     err = await http_error(adapter, status, error_body("The server had an error.", "server_error"))
-    assert type(err) is ServerError and err.retryable and err.status == status and err.message == "The server had an error."
+    assert (
+        type(err) is ServerError
+        and err.retryable
+        and err.status == status
+        and err.message == "The server had an error."
+    )
 
 
 async def test_it_maps_529_to_overloaded(adapter):
@@ -522,7 +565,9 @@ async def test_it_passes_client_errors_on_with_the_providers_message(adapter, st
     assert err.provider_code == (code or "invalid_request_error")
 
 
-@pytest.mark.parametrize(("status", "cls"), [(401, AuthError), (429, RateLimitError), (502, ServerError), (404, NotFoundError)])
+@pytest.mark.parametrize(
+    ("status", "cls"), [(401, AuthError), (429, RateLimitError), (502, ServerError), (404, NotFoundError)]
+)
 async def test_it_classifies_unparseable_error_bodies_by_status(adapter, status, cls):
     err = await http_error(adapter, status, b"<html><body>Bad gateway</body></html>")
     assert type(err) is cls and "<html>" not in err.message and str(status) in err.message
@@ -544,7 +589,12 @@ def test_it_reads_the_rate_limit_headers(adapter):
             "x-ratelimit-reset-tokens": "6m0s",
         }
     )
-    assert (info.remaining_requests, info.remaining_tokens, info.reset_requests_s, info.reset_tokens_s) == (59, 149984, 1.0, 360.0)
+    assert (info.remaining_requests, info.remaining_tokens, info.reset_requests_s, info.reset_tokens_s) == (
+        59,
+        149984,
+        1.0,
+        360.0,
+    )
     assert adapter.parse_rate_limits({}).remaining_requests is None
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 import httpx
 import pytest
@@ -35,12 +35,12 @@ def test_it_falls_back_to_retry_after_when_retry_after_ms_is_junk():
 
 
 def test_it_reads_retry_after_as_an_http_date():
-    when = datetime.fromtimestamp(NOW + 30, tz=timezone.utc)
+    when = datetime.fromtimestamp(NOW + 30, tz=UTC)
     assert retry_after_seconds({"retry-after": format_datetime(when, usegmt=True)}, now=NOW) == pytest.approx(30.0)
 
 
 def test_it_never_returns_a_negative_wait():
-    past = datetime.fromtimestamp(NOW - 30, tz=timezone.utc)
+    past = datetime.fromtimestamp(NOW - 30, tz=UTC)
     assert retry_after_seconds({"retry-after": format_datetime(past, usegmt=True)}, now=NOW) == 0.0
     assert retry_after_seconds({"retry-after": "-5"}) == 0.0
     assert retry_after_seconds({"retry-after-ms": "-5"}) == 0.0

@@ -48,8 +48,17 @@ def test_it_ignores_an_id_containing_nul():
     assert [e.id for e in events] == ["1", "1"]
 
 
-@pytest.mark.parametrize(("line", "retry"), [(b"retry: 1500", 1500), (b"retry: 15x", None), (b"retry: -1", None),
-                                             (b"retry: 1.5", None), (b"retry:", None), ("retry: ١٢".encode(), None)])
+@pytest.mark.parametrize(
+    ("line", "retry"),
+    [
+        (b"retry: 1500", 1500),
+        (b"retry: 15x", None),
+        (b"retry: -1", None),
+        (b"retry: 1.5", None),
+        (b"retry:", None),
+        ("retry: ١٢".encode(), None),
+    ],
+)
 def test_it_accepts_retry_only_when_it_is_all_ascii_digits(line, retry):
     assert decode(line + b"\ndata: x\n\n")[0].retry == retry
 

@@ -37,8 +37,8 @@ REDIS_URL = os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 T0 = 1_749_999_600.0  # aligned to the hour (and so to the minute)
 
 
-def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
+def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
 
 
 class FakeClock:

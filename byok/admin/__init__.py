@@ -1,0 +1,14 @@
+"""byok's admin, one module per job; Django's autodiscovery imports this package, which registers them all.
+
+- ``base``: audited saves/deletes and read-only pages every admin class builds on
+- ``providers``: providers and failover policies; ``keys``: provider keys and their actions
+- ``records``: the audit log and usage records (read-only)
+- ``pricing``: catalog overrides, budgets, the spend report
+
+A new admin page: add a module here (``byok/admin/<job>.py``) that registers its
+ModelAdmin classes with ``@admin.register``, and import it below.
+"""
+
+from byok.admin import keys, pricing, providers, records
+
+__all__ = ["keys", "pricing", "providers", "records"]

@@ -1,12 +1,12 @@
-"""Routes of the chat APIs: OpenAI-compatible /v1/* and byok's own /api/chat."""
+"""Routes of the chat APIs: OpenAI-compatible /v1/* and byok's own /api/chat (one views module per dialect)."""
 
 from django.urls import path
 
-from byok.api import chat_views
+from byok.api import views_byok, views_openai
 
 urlpatterns = [
-    path("v1/chat/completions", chat_views.chat_completions, name="openai-chat-completions"),
-    path("v1/models", chat_views.models, name="openai-models"),
-    path("v1/models/<path:model>", chat_views.model_detail, name="openai-model"),
-    path("api/chat", chat_views.byok_chat, name="chat"),
+    path("v1/chat/completions", views_openai.chat_completions, name="openai-chat-completions"),
+    path("v1/models", views_openai.models, name="openai-models"),
+    path("v1/models/<path:model>", views_openai.model_detail, name="openai-model"),
+    path("api/chat", views_byok.byok_chat, name="chat"),
 ]

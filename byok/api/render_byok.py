@@ -67,7 +67,7 @@ class ByokStreamRenderer:
     def failed(self, failed: StreamFailed) -> bytes:
         return self.error(failed.error, request_id=failed.request_id, partial=failed.partial)
 
-    def error(self, exc: ByokError, *, request_id: str | None, partial: bool = True) -> bytes:
+    def error(self, exc: ByokError, *, request_id: str | None = None, partial: bool = True) -> bytes:
         return sse_event(
             "error", {**exc.to_dict(), "status": exc.status_code, "partial": partial or self.sent, "id": request_id}
         )

@@ -5,7 +5,7 @@
     writer.event(ev) / writer.done(reason, usage) / writer.failed(error)        # -> SSE bytes
     status, body, headers = error_response(exc)                                  # ByokError -> OpenAI's error shape
 
-The parsing side is `byok.api.openai_compat`; the view (`byok.api.chat_views`) reads
+The parsing side is `byok.api.openai_compat`; the view (`byok.api.views_openai`) reads
 top to bottom: parse -> handler -> this renderer.
 """
 

@@ -5,7 +5,7 @@
 with their component schemas to the generated document.
 
 The request schemas state exactly what the views enforce (`byok.api.openai_compat`,
-`byok.api.chat_views.parse_byok_chat`): a body the schema rejects is always rejected by byok.
+`byok.api.views_byok.parse_byok_chat`): a body the schema rejects is always rejected by byok.
 The converse does not hold everywhere: some rules span fields (a `tool` message must answer an
 earlier tool call, `tool_choice` must name a given tool, `stream_options` needs `stream`) and are
 told in descriptions; byok answers 400 (OpenAI shape) or 422 (byok shape) for them. Fields byok

@@ -1,7 +1,7 @@
 """Request schemas of the chat dialects (OpenAI chat completions, `/api/chat`, the websocket frame).
 
 `rules` holds the limits every dialect shares; each dialect's parser applies them
-(`byok.api.openai_compat`, `byok.api.chat_views.parse_byok_chat`, `byok.ws.frames`).
+(`byok.api.openai_compat`, `byok.api.views_byok.parse_byok_chat`, `byok.ws.frames`).
 
 Declarative models, when the parsers become them, are to be pydantic v2, not DRF
 serializers: parse + validate + build a `ChatRequest` from a typical 688-byte chat body

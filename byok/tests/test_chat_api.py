@@ -18,7 +18,8 @@ from django.test import AsyncClient, AsyncRequestFactory
 from rest_framework.authtoken.models import Token
 
 from byok import registry
-from byok.api import chat_views
+from byok.api import chat_entry, views_byok, views_openai
+from byok.api.render_byok import ByokStreamRenderer
 from byok.exceptions import AllProvidersFailedError
 from byok.gateway.handler import BYOKHandler
 from byok.models import UsageRecord
@@ -44,7 +45,7 @@ def handler(monkeypatch):
         return None
 
     h = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), sleep=no_sleep, rand=lambda: 0.5)
-    monkeypatch.setattr(chat_views, "get_handler", lambda: h)
+    monkeypatch.setattr(chat_entry, "get_handler", lambda: h)
     return h
 
 
@@ -502,12 +503,12 @@ async def test_v1_request_body_too_large(handler, api, settings):
     )
     request.META.pop("CONTENT_LENGTH")
     request.META["HTTP_AUTHORIZATION"] = api.defaults["AUTHORIZATION"]
-    response = await chat_views.chat_completions(request)
+    response = await views_openai.chat_completions(request)
     assert response.status_code == 413 and json.loads(response.content)["error"]["code"] == "payload_too_large"
     request = AsyncRequestFactory().post("/api/chat", {"messages": [USER]}, content_type="application/json")
     request.META.pop("CONTENT_LENGTH")
     request.META["HTTP_AUTHORIZATION"] = api.defaults["AUTHORIZATION"]
-    response = await chat_views.byok_chat(request)
+    response = await views_byok.byok_chat(request)
     assert response.status_code == 413 and json.loads(response.content)["code"] == "payload_too_large"
 
 
@@ -599,7 +600,7 @@ async def _view_stream(api, path, body):
     """Call a view directly and return its StreamingHttpResponse (not consumed)."""
     request = AsyncRequestFactory().post(path, body, content_type="application/json")
     request.META["HTTP_AUTHORIZATION"] = api.defaults["AUTHORIZATION"]
-    view = chat_views.chat_completions if path.startswith("/v1") else chat_views.byok_chat
+    view = views_openai.chat_completions if path.startswith("/v1") else views_byok.byok_chat
     return await view(request)
 
 
@@ -702,10 +703,12 @@ async def test_a_stream_that_ends_without_a_terminal_event_still_ends_with_an_er
 
     text = StreamEvent(kind="text_delta", text="a")
     fake = _FakeStream([], crash=crash)
-    out = [part async for part in chat_views._openai_chunks(fake, text, ChunkWriter("c", 1, "m"))]
+    out = [
+        part async for part in chat_entry.render_stream(fake, text, views_openai.OpenAIStream(ChunkWriter("c", 1, "m")))
+    ]
     assert b'"error"' in out[-1] and out[-1].endswith(b"data: [DONE]\n\n") and fake.closed
     fake = _FakeStream([StreamEvent(kind="tool_call_delta", index=3, arguments="x")], crash=crash)
-    events = events_of(b"".join([part async for part in chat_views._byok_events(fake, text)]))
+    events = events_of(b"".join([part async for part in chat_entry.render_stream(fake, text, ByokStreamRenderer())]))
     assert events[0] == ("delta", {"text": "a"}) and events[-1][0] == "error" and events[-1][1]["partial"] is True
 
 
@@ -719,7 +722,7 @@ def test_served_headers_come_from_the_stream_started_event():
         failover_ms=12.34,
         overhead_ms=0.456,
     )
-    assert chat_views._served_stream(started).headers() == {
+    assert chat_entry.served_stream(started).headers() == {
         "x-byok-provider": "p",
         "x-byok-attempts": "2",
         "x-byok-failover-ms": "12.3",

@@ -15,7 +15,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from byok import registry
-from byok.api import chat_views
+from byok.api import chat_entry
 from byok.models import ApiKey, AuditEvent
 from byok.providers.types import ChatRequest, Message, StreamDone
 from byok.secrets import fingerprint, hint
@@ -41,7 +41,7 @@ def _store_unchecked(provider, secret: str) -> ApiKey:
 
 @pytest.fixture
 def handler(memory_handler, monkeypatch):
-    monkeypatch.setattr(chat_views, "get_handler", lambda: memory_handler)
+    monkeypatch.setattr(chat_entry, "get_handler", lambda: memory_handler)
     return memory_handler
 
 

@@ -12,7 +12,7 @@ from django.test import AsyncClient
 from rest_framework.authtoken.models import Token
 
 from byok import registry
-from byok.api import chat_views
+from byok.api import chat_entry
 from byok.gateway.handler import BYOKHandler
 from byok.gateway.upstream import ClientRegistry, _make_client
 from byok.models import ApiKey
@@ -181,7 +181,7 @@ async def test_a_provider_registered_while_private_was_allowed_is_refused_after_
         settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": False}
         clients = ClientRegistry(transport)
         handler = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=MemoryStore()), clients=clients)
-        monkeypatch.setattr(chat_views, "get_handler", lambda: handler)
+        monkeypatch.setattr(chat_entry, "get_handler", lambda: handler)
         user = await sync_to_async(django_user_model.objects.create_user)("carol")
         token = (await sync_to_async(Token.objects.create)(user=user)).key
         api = AsyncClient(AUTHORIZATION=f"Bearer {token}")

@@ -10,8 +10,8 @@ import respx
 from asgiref.sync import sync_to_async
 from rest_framework import exceptions as drf
 
-from byok.api.chat_views import parse_byok_chat
 from byok.api.openai_compat import InvalidRequest, parse_chat_completion
+from byok.api.views_byok import parse_byok_chat
 from byok.models import UsageRecord
 from byok.schemas import rules
 from byok.tests.test_chat_api import OPENAI, api, handler, openai_json, register, token  # noqa: F401 - fixtures

@@ -242,6 +242,9 @@ FAMILIES: dict[str, Framing] = {
 }
 
 
+_IMAGE_TOKENS = 1000
+
+
 def estimate_prompt_tokens(req: ChatRequest, kind: str = "openai", info: Any = None) -> int:
     """Estimated prompt tokens of ``req`` for a provider of ``kind`` (``info``: its catalog entry, if known).
 
@@ -253,7 +256,10 @@ def estimate_prompt_tokens(req: ChatRequest, kind: str = "openai", info: Any = N
     framing = fam.per_request
     for m in req.messages:
         framing += fam.per_message
-        content += count_text_tokens(m.content)
+        content += count_text_tokens(m.text)
+        # An image costs roughly a thousand tokens at the providers' default sizes (OpenAI 765 for a
+        # 1024x1024 "high" image, Anthropic about 1,600 at its 1.15 megapixel cap).
+        content += _IMAGE_TOKENS * sum(1 for p in m.parts if p.type == "image")
         if m.name:
             framing += fam.per_name
             content += count_text_tokens(m.name)

@@ -21,9 +21,27 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from byok.exceptions import ByokError
+from byok.providers.content import (
+    REASONING_EFFORTS,
+    CacheControl,
+    ContentPart,
+    ImagePart,
+    ReasoningEffort,
+    ResponseFormat,
+    TextPart,
+    Thinking,
+)
 
 __all__ = [
     "FINISH_REASONS",
+    "REASONING_EFFORTS",
+    "CacheControl",
+    "ContentPart",
+    "ImagePart",
+    "ReasoningEffort",
+    "ResponseFormat",
+    "TextPart",
+    "Thinking",
     "ChatRequest",
     "ChatResponse",
     "FinishReason",
@@ -46,16 +64,23 @@ Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "tool_calls", "content_filter", "error")
 # Stream events that carry model output: the first of them is the "first token".
-TOKEN_KINDS = frozenset({"text_delta", "reasoning_delta", "refusal_delta", "tool_call_start", "tool_call_delta"})
+TOKEN_KINDS = frozenset(
+    {"text_delta", "reasoning_delta", "refusal_delta", "tool_call_start", "tool_call_delta", "redacted_thinking"}
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ToolCall:
-    """A function call the model asked for; `arguments` is the raw JSON text."""
+    """A function call the model asked for; `arguments` is the raw JSON text.
+
+    `thought_signature` is Gemini's `thoughtSignature` of the `functionCall` part:
+    Gemini needs it back, on the same call, in the next turn's history.
+    """
 
     id: str | None
     name: str
     arguments: str = "{}"
+    thought_signature: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,14 +90,20 @@ class Tool:
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None  # OpenAI's strict function schemas
+    cache_control: CacheControl | None = None  # an Anthropic cache breakpoint after this tool
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Message:
     """One conversation turn.
 
-    `tool_calls` is set on assistant turns that called tools; `tool_call_id`
-    (and `name`, the function's name, which Gemini needs) on tool results.
+    Content is either `content` (plain text) or `parts` (text and image parts,
+    with cache breakpoints); when `parts` is set it is the whole content and
+    `content` stays None. `tool_calls` is set on assistant turns that called
+    tools, `thinking` on assistant turns whose reasoning must go back (Anthropic
+    signatures, DeepSeek reasoning_content). `tool_call_id` (and `name`, the
+    function's name, which Gemini needs) and `is_error` are set on tool results.
     """
 
     role: Role
@@ -80,14 +111,41 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    parts: tuple[ContentPart, ...] = ()
+    thinking: tuple[Thinking, ...] = ()
+    is_error: bool = False
+
+    @property
+    def text(self) -> str | None:
+        """The text of the turn: `content`, or its text parts joined (None when there is none)."""
+        if not self.parts:
+            return self.content
+        texts = [p.text for p in self.parts if isinstance(p, TextPart)]
+        return "".join(texts) if texts else None
+
+    @property
+    def content_parts(self) -> tuple[ContentPart, ...]:
+        """The content as parts, whichever way it was given (plain text becomes one TextPart)."""
+        if self.parts:
+            return self.parts
+        return (TextPart(text=self.content),) if self.content else ()
+
+    @property
+    def has_images(self) -> bool:
+        return any(isinstance(p, ImagePart) for p in self.parts)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChatRequest:
     """A provider-neutral chat request.
 
-    `tool_choice` is "auto", "none", "required", or a function name to force.
-    `max_tokens` None lets the adapter (or the handler's budget) pick a default.
+    `tool_choice` is "auto", "none", "required", or a function name to force;
+    `parallel_tool_calls` False allows at most one call per turn (None: the
+    provider's default). `max_tokens` None lets the adapter (or the handler's
+    budget) pick a default. `reasoning_effort` asks for thinking by level,
+    `thinking_budget` by tokens (it wins; 0 turns thinking off). `n` above 1 and
+    `logprobs` are refused by adapters whose provider cannot honour them.
+    `betas` are `anthropic-beta` values, sent to Anthropic and ignored elsewhere.
     """
 
     model: str
@@ -99,23 +157,48 @@ class ChatRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     stream: bool = False
+    response_format: ResponseFormat | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    thinking_budget: int | None = None
+    n: int = 1
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    parallel_tool_calls: bool | None = None
+    top_k: int | None = None
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    betas: tuple[str, ...] = ()
 
     @property
     def system(self) -> str | None:
         """All system turns joined, for providers that take the system prompt apart."""
-        parts = [m.content for m in self.messages if m.role == "system" and m.content]
+        parts = [text for m in self.messages if m.role == "system" and (text := m.text)]
         return "\n\n".join(parts) if parts else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Usage:
-    """Token counts. `output_tokens` includes reasoning tokens where the provider counts them so."""
+    """Token counts. `output_tokens` includes reasoning tokens where the provider counts them so.
+
+    `input_tokens` counts every prompt token, cached or not. Of those,
+    `cached_input_tokens` were read from the provider's prompt cache and
+    `cache_creation_input_tokens` were written to it (Anthropic bills writes
+    above the input price; `cache_creation_1h_input_tokens` is the share
+    written with the one-hour TTL, billed higher still).
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_creation_1h_input_tokens: int | None = None
+
+    @property
+    def cache_read_input_tokens(self) -> int | None:
+        """Anthropic's name for `cached_input_tokens`."""
+        return self.cached_input_tokens
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,9 +209,10 @@ class ChatResponse:
     """A complete answer, whatever provider produced it."""
 
     text: str | None
-    reasoning: str | None = None
+    reasoning: str | None = None  # all reasoning text joined, for dialects that show it as one string
     refusal: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    thinking: tuple[Thinking, ...] = ()  # the reasoning blocks with their signatures, to send back next turn
     finish_reason: FinishReason = "stop"
     raw_finish_reason: str | None = None
     usage: Usage | None = None
@@ -145,9 +229,12 @@ class StreamEvent:
     """One normalised stream event; `kind` says which fields are set.
 
     - `text_delta`: `text`
-    - `reasoning_delta`: `text`
+    - `reasoning_delta`: `text` (a piece of the current thinking block)
+    - `thinking_signature`: `signature`: the current thinking block is complete
+      and signed (Anthropic's `signature_delta`); the next reasoning starts a new block
+    - `redacted_thinking`: `signature` holds the block's opaque data
     - `refusal_delta`: `text` (OpenAI structured-output refusals, streamed apart from content)
-    - `tool_call_start`: `index`, `tool_call_id`, `name`
+    - `tool_call_start`: `index`, `tool_call_id`, `name`, and `signature` (Gemini's thoughtSignature) if any
     - `tool_call_delta`: `index`, `arguments` (a fragment of the JSON text)
     - `usage`: `usage` (cumulative; the last one wins)
     - `finish`: `finish_reason`, `raw_finish_reason`
@@ -166,6 +253,8 @@ class StreamEvent:
         "usage",
         "finish",
         "meta",
+        "thinking_signature",
+        "redacted_thinking",
     ]
     text: str | None = None
     index: int | None = None
@@ -177,6 +266,7 @@ class StreamEvent:
     raw_finish_reason: str | None = None
     response_id: str | None = None
     model: str | None = None
+    signature: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

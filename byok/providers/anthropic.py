@@ -1,13 +1,10 @@
 """The Anthropic Messages API wire format (https://docs.anthropic.com/en/api/messages).
 
-Differences from the OpenAI shape that this module absorbs:
+Differences from the OpenAI shape that this module absorbs (the request body
+is built by `anthropic_request`, streams are read by `anthropic_stream`):
 
-- the system prompt is a top-level `system` field, not a turn;
-- only `user` and `assistant` turns, and the API wants them to alternate, so
-  consecutive turns of one role are merged into one turn of content blocks;
-- tool calls are `tool_use` blocks with a parsed `input` object, and tool
-  results are `tool_result` blocks inside a user turn;
-- `max_tokens` is required;
+- answers are content blocks: `text`, `thinking` (kept with its `signature`),
+  `redacted_thinking` (kept as opaque data), `tool_use` (input parsed);
 - errors are `{"type": "error", "error": {"type", "message"}}`, 529 means
   overloaded, and a stream can still fail after its 200 (see `anthropic_stream`).
 """
@@ -31,23 +28,15 @@ from byok.exceptions import (
     RateLimitError,
     ServerError,
 )
+from byok.providers.anthropic_request import FORMAT_TOOL, build_body
 from byok.providers.anthropic_stream import FINISH_REASONS, PROVIDER, AnthropicStreamParser, read_usage
 from byok.providers.base import ProviderAdapter
 from byok.providers.ratelimit import int_header, retry_after_seconds, seconds_until
-from byok.providers.types import (
-    ChatRequest,
-    ChatResponse,
-    Message,
-    RateLimitInfo,
-    ToolCall,
-    UpstreamRequest,
-)
+from byok.providers.types import ChatRequest, ChatResponse, RateLimitInfo, Thinking, ToolCall, UpstreamRequest
 
 __all__ = ["AnthropicAdapter"]
 
 API_VERSION = "2023-06-01"
-
-_TOOL_CHOICE = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 
 # HTTP status first: it is what Anthropic documents; error.type refines only 4xx we do not list.
 _BY_STATUS: dict[int, type[ProviderError]] = {
@@ -80,27 +69,10 @@ class AnthropicAdapter(ProviderAdapter):
     default_max_tokens = 4096
 
     def build_request(self, req: ChatRequest, *, api_key: str, base_url: str | None = None) -> UpstreamRequest:
-        body: dict[str, Any] = {
-            "model": req.model,
-            "max_tokens": req.max_tokens if req.max_tokens is not None else self.default_max_tokens,
-            "messages": _messages(req.messages),
-        }
-        if req.system:
-            body["system"] = req.system
-        if req.tools:
-            body["tools"] = [_tool(t.name, t.description, t.parameters) for t in req.tools]
-        if req.tool_choice:
-            choice = _TOOL_CHOICE.get(req.tool_choice)
-            body["tool_choice"] = dict(choice) if choice else {"type": "tool", "name": req.tool_choice}
-        if req.temperature is not None:
-            body["temperature"] = req.temperature
-        if req.top_p is not None:
-            body["top_p"] = req.top_p
-        if req.stop:
-            body["stop_sequences"] = list(req.stop)
-        if req.stream:
-            body["stream"] = True
+        body = build_body(req, self.default_max_tokens)
         headers = {"x-api-key": api_key, "anthropic-version": API_VERSION, "content-type": "application/json"}
+        if req.betas:
+            headers["anthropic-beta"] = ",".join(req.betas)
         return UpstreamRequest(method="POST", url=f"{self.base_url(base_url)}/v1/messages", headers=headers, json=body)
 
     def parse_response(self, body: bytes, *, status: int = 200) -> ChatResponse:
@@ -109,22 +81,35 @@ class AnthropicAdapter(ProviderAdapter):
             raise self.classify_error(status, {}, body)
         texts: list[str] = []
         thoughts: list[str] = []
+        thinking: list[Thinking] = []
         calls: list[ToolCall] = []
+        formatted = False
         for block in data.get("content") or ():
             btype = block.get("type")
             if btype == "text":
                 texts.append(block.get("text") or "")
             elif btype == "thinking":
                 thoughts.append(block.get("thinking") or "")
+                thinking.append(Thinking(text=block.get("thinking") or "", signature=block.get("signature")))
+            elif btype == "redacted_thinking":
+                thinking.append(Thinking(redacted=block.get("data") or ""))
             elif btype == "tool_use":
                 args = orjson.dumps(block.get("input") or {}).decode()
+                if block.get("name") == FORMAT_TOOL:
+                    texts.append(args)  # response_format through a forced tool: its input is the answer
+                    formatted = True
+                    continue
                 calls.append(ToolCall(id=block.get("id"), name=block.get("name") or "", arguments=args))
         raw = data.get("stop_reason")
+        reason = FINISH_REASONS.get(raw or "", "stop")
+        if reason == "tool_calls" and formatted and not calls:
+            reason = "stop"  # only the format tool was called: that is a finished answer
         return ChatResponse(
             text="".join(texts) or None,
             reasoning="".join(thoughts) or None,
             tool_calls=tuple(calls),
-            finish_reason=FINISH_REASONS.get(raw or "", "stop"),
+            thinking=tuple(thinking),
+            finish_reason=reason,
             raw_finish_reason=raw,
             usage=read_usage(data.get("usage")),
             provider=self.kind,
@@ -168,58 +153,6 @@ class AnthropicAdapter(ProviderAdapter):
             reset_requests_s=_reset(h, "requests"),
             reset_tokens_s=_reset(h, "tokens"),
         )
-
-
-def _tool(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    tool: dict[str, Any] = {"name": name, "input_schema": parameters}
-    if description:
-        tool["description"] = description
-    return tool
-
-
-def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Turns in Anthropic's shape: user/assistant only, consecutive same-role turns merged."""
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "system":
-            continue
-        blocks: list[dict[str, Any]] = []
-        if m.role == "tool":
-            role = "user"
-            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
-            if m.content:
-                result["content"] = m.content
-            blocks.append(result)
-        else:
-            role = m.role
-            if m.content:
-                blocks.append({"type": "text", "text": m.content})
-            if role == "assistant":
-                blocks.extend(
-                    {"type": "tool_use", "id": call.id, "name": call.name, "input": _arguments(call)}
-                    for call in m.tool_calls
-                )
-        if not blocks:  # Anthropic rejects empty turns and empty text blocks
-            continue
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": role, "content": blocks})
-    return out
-
-
-def _arguments(call: ToolCall) -> dict[str, Any]:
-    try:
-        value = orjson.loads(call.arguments or "{}")
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise BadRequestError(
-            f"The arguments of the earlier call to tool {call.name!r} are not a JSON object; "
-            "Anthropic needs them as one.",
-            provider=PROVIDER,
-        )
-    return value
 
 
 def _loads(body: bytes) -> dict[str, Any]:

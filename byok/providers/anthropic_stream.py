@@ -25,6 +25,7 @@ from byok.exceptions import (
     ServerError,
     UpstreamTimeout,
 )
+from byok.providers.anthropic_request import FORMAT_TOOL
 from byok.providers.base import StreamParser
 from byok.providers.sse import SSEDecoder, SSEEvent
 from byok.providers.types import FinishReason, StreamEvent, Usage
@@ -75,7 +76,9 @@ def read_usage(raw: Any, base: Usage | None = None) -> Usage | None:
 
     Anthropic's `input_tokens` excludes prompt-cache reads and writes; byok counts
     them in `input_tokens` (as OpenAI and Gemini do) with reads also in
-    `cached_input_tokens`, so one cost formula fits every provider.
+    `cached_input_tokens` and writes in `cache_creation_input_tokens` (the
+    one-hour share in `cache_creation_1h_input_tokens`), so one cost formula
+    fits every provider.
     """
     if not isinstance(raw, dict):
         return base
@@ -91,11 +94,20 @@ def read_usage(raw: Any, base: Usage | None = None) -> Usage | None:
     output = raw.get("output_tokens")
     if output is None:
         output = base.output_tokens if base else 0
+    if "cache_creation_input_tokens" in raw:
+        written: int | None = cache_write
+        split = raw.get("cache_creation")  # by TTL: {"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}
+        written_1h = split.get("ephemeral_1h_input_tokens") if isinstance(split, dict) else None
+    else:
+        written = base.cache_creation_input_tokens if base else None
+        written_1h = base.cache_creation_1h_input_tokens if base else None
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output,
         total_tokens=input_tokens + output,
         cached_input_tokens=cached,
+        cache_creation_input_tokens=written,
+        cache_creation_1h_input_tokens=written_1h or None,
     )
 
 
@@ -112,6 +124,7 @@ class AnthropicStreamParser(StreamParser):
         self.finished = False
         self._sse = SSEDecoder()
         self._tools: dict[int, int] = {}  # content block index -> tool call index
+        self._format_blocks: set[int] = set()  # blocks of the response_format tool: their input is text
         self._tool_has_args: dict[int, bool] = {}
         self._usage: Usage | None = None
         self._stop_reason: str | None = None
@@ -162,7 +175,10 @@ class AnthropicStreamParser(StreamParser):
             self._block_start(obj, out)
         elif kind == "content_block_stop":
             index = obj.get("index")
-            if index in self._tools and not self._tool_has_args[index]:
+            if index in self._format_blocks and not self._tool_has_args.get(index):
+                out.append(StreamEvent(kind="text_delta", text="{}"))
+                self._tool_has_args[index] = True
+            elif index in self._tools and not self._tool_has_args[index]:
                 # A tool_use block that streamed no input_json_delta was called with no arguments.
                 out.append(StreamEvent(kind="tool_call_delta", index=self._tools[index], arguments="{}"))
                 self._tool_has_args[index] = True
@@ -191,13 +207,20 @@ class AnthropicStreamParser(StreamParser):
         elif dtype == "input_json_delta":
             index = obj.get("index")
             fragment = delta.get("partial_json")
-            if fragment and index in self._tools:
+            if fragment and index in self._format_blocks:
+                out.append(StreamEvent(kind="text_delta", text=fragment))
+                self._tool_has_args[index] = True
+            elif fragment and index in self._tools:
                 out.append(StreamEvent(kind="tool_call_delta", index=self._tools[index], arguments=fragment))
                 self._tool_has_args[index] = True
         elif dtype == "thinking_delta":
             if delta.get("thinking"):
                 out.append(StreamEvent(kind="reasoning_delta", text=delta["thinking"]))
-        # signature_delta (opaque proof of a thinking block) and citations_delta are not relayed.
+        elif dtype == "signature_delta":
+            # The opaque proof of the thinking block just streamed: the next turn must send it back.
+            if delta.get("signature"):
+                out.append(StreamEvent(kind="thinking_signature", signature=delta["signature"]))
+        # citations_delta is not relayed.
 
     def _block_start(self, obj: dict[str, Any], out: list[StreamEvent]) -> None:
         block = obj.get("content_block") or {}
@@ -205,6 +228,11 @@ class AnthropicStreamParser(StreamParser):
         if btype == "text":
             if block.get("text"):
                 out.append(StreamEvent(kind="text_delta", text=block["text"]))
+        elif btype == "tool_use" and block.get("name") == FORMAT_TOOL:
+            self._format_blocks.add(obj.get("index"))  # type: ignore[arg-type]  # every content block has one
+            if block.get("input"):
+                out.append(StreamEvent(kind="text_delta", text=orjson.dumps(block["input"]).decode()))
+                self._tool_has_args[obj.get("index")] = True  # type: ignore[index]
         elif btype == "tool_use":
             index: int = obj.get("index")  # type: ignore[assignment]  # every content block has one
             tool_index = len(self._tools)
@@ -219,7 +247,12 @@ class AnthropicStreamParser(StreamParser):
         elif btype == "thinking":
             if block.get("thinking"):
                 out.append(StreamEvent(kind="reasoning_delta", text=block["thinking"]))
-        # redacted_thinking and server-side tool blocks have nothing to show the caller.
+            if block.get("signature"):
+                out.append(StreamEvent(kind="thinking_signature", signature=block["signature"]))
+        elif btype == "redacted_thinking":
+            # Encrypted reasoning: nothing to show, but it must go back in the next turn.
+            out.append(StreamEvent(kind="redacted_thinking", signature=block.get("data") or ""))
+        # server-side tool blocks have nothing to show the caller.
 
     def _set_usage(self, raw: Any, out: list[StreamEvent]) -> None:
         usage = read_usage(raw, self._usage)
@@ -233,4 +266,6 @@ class AnthropicStreamParser(StreamParser):
         self._finish_sent = True
         raw = self._stop_reason
         reason = FINISH_REASONS.get(raw or "", "stop")
+        if reason == "tool_calls" and self._format_blocks and not self._tools:
+            reason = "stop"  # only the response_format tool was called: a finished answer
         out.append(StreamEvent(kind="finish", finish_reason=reason, raw_finish_reason=raw))

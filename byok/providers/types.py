@@ -223,6 +223,10 @@ class ChatResponse:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_message(self) -> Message:
+        """The assistant turn this answer becomes in the next request's history, signatures included."""
+        return Message(role="assistant", content=self.text, tool_calls=self.tool_calls, thinking=self.thinking)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StreamEvent:

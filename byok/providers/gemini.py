@@ -8,7 +8,8 @@ Differences from the OpenAI shape that this module absorbs:
   (`:streamGenerateContent?alt=sse`);
 - turns are `contents` with roles `user` and `model`; tool calls are
   `functionCall` parts, and tool results are `functionResponse` parts that
-  name the function (not a call id) inside a user turn;
+  name the function (not a call id) inside a user turn (the body is built by
+  `gemini_request`); a call's `thoughtSignature` is kept on the `ToolCall`;
 - errors are Google RPC statuses, whose `details` say what really happened:
   an invalid key is a 400 `API_KEY_INVALID`, a daily quota and a per-minute
   rate limit are both 429 `RESOURCE_EXHAUSTED`.
@@ -34,21 +35,14 @@ from byok.exceptions import (
     ServerError,
 )
 from byok.providers.base import ProviderAdapter
+from byok.providers.collect import collect
+from byok.providers.gemini_request import build_body
 from byok.providers.gemini_stream import PROVIDER, GeminiStreamParser
 from byok.providers.ratelimit import parse_duration, retry_after_seconds
-from byok.providers.types import (
-    ChatRequest,
-    ChatResponse,
-    Message,
-    RateLimitInfo,
-    StreamEvent,
-    ToolCall,
-    UpstreamRequest,
-)
+from byok.providers.types import ChatRequest, ChatResponse, RateLimitInfo, StreamEvent, UpstreamRequest
 
 __all__ = ["GeminiAdapter", "seconds_until_pacific_midnight"]
 
-_TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 _PACIFIC = ZoneInfo("America/Los_Angeles")
 _DETAIL = "type.googleapis.com/google.rpc."
 _AUTH_STATUSES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
@@ -63,44 +57,9 @@ class GeminiAdapter(ProviderAdapter):
     def build_request(self, req: ChatRequest, *, api_key: str, base_url: str | None = None) -> UpstreamRequest:
         model = req.model.removeprefix("models/")
         method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
-        body: dict[str, Any] = {"contents": _contents(req.messages)}
-        if req.system:
-            body["systemInstruction"] = {"parts": [{"text": req.system}]}
-        if req.tools:
-            # parametersJsonSchema takes plain JSON Schema; `parameters` only an OpenAPI subset.
-            # https://ai.google.dev/api/caching#FunctionDeclaration
-            declarations = []
-            for tool in req.tools:
-                declaration: dict[str, Any] = {"name": tool.name, "parametersJsonSchema": tool.parameters}
-                if tool.description:
-                    declaration["description"] = tool.description
-                declarations.append(declaration)
-            body["tools"] = [{"functionDeclarations": declarations}]
-        if req.tool_choice:
-            mode = _TOOL_MODES.get(req.tool_choice)
-            config: dict[str, Any] = (
-                {"mode": mode}
-                if mode
-                else {
-                    "mode": "ANY",
-                    "allowedFunctionNames": [req.tool_choice],
-                }
-            )
-            body["toolConfig"] = {"functionCallingConfig": config}
-        generation: dict[str, Any] = {}
-        if req.temperature is not None:
-            generation["temperature"] = req.temperature
-        if req.top_p is not None:
-            generation["topP"] = req.top_p
-        if req.max_tokens is not None:
-            generation["maxOutputTokens"] = req.max_tokens
-        if req.stop:
-            generation["stopSequences"] = list(req.stop)
-        if generation:
-            body["generationConfig"] = generation
         headers = {"x-goog-api-key": api_key, "content-type": "application/json"}
         url = f"{self.base_url(base_url)}/models/{model}:{method}"
-        return UpstreamRequest(method="POST", url=url, headers=headers, json=body)
+        return UpstreamRequest(method="POST", url=url, headers=headers, json=build_body(req))
 
     def parse_response(self, body: bytes, *, status: int = 200) -> ChatResponse:
         try:
@@ -117,7 +76,7 @@ class GeminiAdapter(ProviderAdapter):
         events: list[StreamEvent] = []
         parser.handle(data, events)
         events.extend(parser.finish_events())
-        return _collect(events)
+        return collect(events, provider=PROVIDER)
 
     def stream_parser(self) -> GeminiStreamParser:
         return GeminiStreamParser(self._stream_error)
@@ -206,90 +165,3 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
         if detail.get("@type") == _DETAIL + "RetryInfo" and isinstance(detail.get("retryDelay"), str):
             return parse_duration(detail["retryDelay"])
     return None
-
-
-def _contents(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Turns in Gemini's shape: user/model only, consecutive same-role turns merged."""
-    out: list[dict[str, Any]] = []
-    names: dict[str | None, str] = {}  # tool call id -> function name, for results that do not say
-    for m in messages:
-        if m.role == "system":
-            continue
-        parts: list[dict[str, Any]] = []
-        if m.role == "tool":
-            role = "user"
-            name = m.name or names.get(m.tool_call_id)
-            if not name:
-                raise BadRequestError(
-                    "A tool result must name its function (or answer an earlier tool call) for Gemini.",
-                    provider=PROVIDER,
-                )
-            parts.append({"functionResponse": {"name": name, "response": _response_object(m.content)}})
-        else:
-            role = "model" if m.role == "assistant" else "user"
-            if m.content:
-                parts.append({"text": m.content})
-            for call in m.tool_calls:
-                names[call.id] = call.name
-                parts.append({"functionCall": {"name": call.name, "args": _arguments(call)}})
-        if not parts:
-            continue
-        if out and out[-1]["role"] == role:
-            out[-1]["parts"].extend(parts)
-        else:
-            out.append({"role": role, "parts": parts})
-    return out
-
-
-def _response_object(content: str | None) -> dict[str, Any]:
-    """functionResponse.response must be an object: a JSON object result as-is, anything else wrapped."""
-    if not content:
-        return {"result": ""}
-    try:
-        value = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return {"result": content}
-    return value if isinstance(value, dict) else {"result": value}
-
-
-def _arguments(call: ToolCall) -> dict[str, Any]:
-    try:
-        value = orjson.loads(call.arguments or "{}")
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise BadRequestError(
-            f"The arguments of the earlier call to tool {call.name!r} are not a JSON object; Gemini needs them as one.",
-            provider=PROVIDER,
-        )
-    return value
-
-
-def _collect(events: list[StreamEvent]) -> ChatResponse:
-    """One whole answer from the events of one response object."""
-    text: list[str] = []
-    thoughts: list[str] = []
-    calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
-    out: dict[str, Any] = {"finish_reason": "stop"}
-    for ev in events:
-        if ev.kind == "text_delta":
-            text.append(ev.text or "")
-        elif ev.kind == "reasoning_delta":
-            thoughts.append(ev.text or "")
-        elif ev.kind == "tool_call_start":
-            calls[ev.index or 0] = [ev.tool_call_id or "", ev.name or "", ""]
-        elif ev.kind == "tool_call_delta":
-            calls[ev.index or 0][2] += ev.arguments or ""
-        elif ev.kind == "usage":
-            out["usage"] = ev.usage
-        elif ev.kind == "finish":
-            out["finish_reason"], out["raw_finish_reason"] = ev.finish_reason, ev.raw_finish_reason
-        elif ev.kind == "meta":
-            out["model"], out["response_id"] = ev.model or "", ev.response_id
-    return ChatResponse(
-        text="".join(text) or None,
-        reasoning="".join(thoughts) or None,
-        tool_calls=tuple(ToolCall(id=i, name=n, arguments=a or "{}") for i, n, a in (calls[k] for k in sorted(calls))),
-        provider=PROVIDER,
-        **out,
-    )

@@ -186,7 +186,16 @@ class GeminiStreamParser(StreamParser):
             if not self._id_prefix:
                 self._id_prefix = f"call_{secrets.token_hex(6)}_"
             call_id = call.get("id") or f"{self._id_prefix}{index}"
-            out.append(StreamEvent(kind="tool_call_start", index=index, tool_call_id=call_id, name=call.get("name")))
+            signature = part.get("thoughtSignature")  # Gemini 3 checks it when the call comes back
+            out.append(
+                StreamEvent(
+                    kind="tool_call_start",
+                    index=index,
+                    tool_call_id=call_id,
+                    name=call.get("name"),
+                    signature=signature,
+                )
+            )
             args = orjson.dumps(call.get("args") or {}).decode()
             out.append(StreamEvent(kind="tool_call_delta", index=index, arguments=args))
 

@@ -5,8 +5,13 @@
 The shapes are `byok.schemas.responses_body` (pydantic v2); this module gives them meaning:
 
 - `instructions` and `system`/`developer` messages become system turns; `input` as a string is one user
-  turn; a run of assistant items (`message`, `function_call`, `reasoning`) becomes one assistant turn
-  with its text and tool calls; `function_call_output` a tool turn, paired with its call by `call_id`.
+  turn; `input_image` parts (a URL or a base64 data: URL) image parts of user turns and tool results;
+  a run of assistant items (`reasoning`, `message`, `function_call`) becomes one assistant turn with
+  its thinking, text and tool calls; `function_call_output` a tool turn, paired with its call by `call_id`.
+- reasoning items come back as the turn's thinking: exactly as the provider signed it when their
+  `encrypted_content` is byok's (`byok.schemas.responses_carry`), else their summary text, unsigned.
+- `text.format` becomes `response_format`, `reasoning.effort` `reasoning_effort` ("xhigh" -> "high"),
+  `parallel_tool_calls`, `user`, `metadata` and a tool's `strict` are passed on as they are.
 - byok keeps no conversations (nothing is stored): `previous_response_id`, `conversation`,
   `item_reference` items and `background` are refused with a 400 naming the field, as are hosted tools,
   files and log probabilities, rather than answered without them.
@@ -19,16 +24,29 @@ The limits shared with the other dialects are `byok.schemas.rules`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pydantic
 
-from byok.providers.types import ChatRequest, Message, Tool, ToolCall
+from byok.providers.types import (
+    ChatRequest,
+    ContentPart,
+    ImagePart,
+    Message,
+    ReasoningEffort,
+    ResponseFormat,
+    Role,
+    TextPart,
+    Thinking,
+    Tool,
+    ToolCall,
+)
 from byok.schemas import responses_body as rb
-from byok.schemas import rules
+from byok.schemas import responses_carry, rules
+from byok.schemas.responses_errors import InvalidRequest, from_validation, param_of
 
-__all__ = ["IGNORED", "InvalidRequest", "ParsedResponses", "parse_responses"]
+__all__ = ["IGNORED", "InvalidRequest", "ParsedResponses", "param_of", "parse_responses"]
 
 # Accepted and ignored: bookkeeping, caching and sampling hints that do not change what the answer looks like.
 IGNORED = frozenset(
@@ -49,14 +67,6 @@ _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DEFAULT_PARAMETERS = {"type": "object", "properties": {}}
 
 
-class InvalidRequest(Exception):
-    """The body is not a valid Responses request: a 400 naming `param`, in OpenAI's error shape."""
-
-    def __init__(self, message: str, param: str | None = None, code: str = "invalid_value") -> None:
-        super().__init__(message)
-        self.message, self.param, self.code = message, param, code
-
-
 @dataclass(frozen=True, slots=True)
 class ParsedResponses:
     """A parsed request: the normalised request, whether to stream, and what the answer echoes back."""
@@ -64,67 +74,6 @@ class ParsedResponses:
     request: ChatRequest
     stream: bool
     echo: dict[str, Any] = field(default_factory=dict)  # request parameters the response object repeats
-
-
-# -- pydantic errors -> OpenAI's 400 ---------------------------------------------------------------------
-
-_TYPE_NAMES = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "float_type": "a number",
-    "bool_type": "a boolean",
-    "dict_type": "an object",
-    "model_type": "an object",
-    "list_type": "an array",
-    "literal_error": None,
-}
-_UNSUPPORTED = {
-    "unsupported_item": "input items of type {kind!r} are not supported by byok (it takes message, function_call,"
-    " function_call_output and reasoning items)",
-    "unsupported_content": "content parts of type {kind!r} are not supported by byok (it takes input_text,"
-    " input_image, output_text and refusal)",
-    "unsupported_tool": "tools of type {kind!r} are not supported by byok (it takes function tools)",
-    "unsupported_tool_choice": "tool_choice of type {kind!r} is not supported by byok (use none, auto, required"
-    " or a function)",
-    "unsupported_format": "text.format of type {kind!r} is not supported (use text, json_object or json_schema)",
-}
-
-
-def param_of(loc: tuple[Any, ...]) -> str | None:
-    """A pydantic location as OpenAI's `param`: `input[2].content[0].text` (union tags dropped)."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and not part.startswith("~"):
-            out += f".{part}" if out else part
-    return out or None
-
-
-def _from_validation(exc: pydantic.ValidationError) -> InvalidRequest:
-    err = exc.errors(include_url=False)[0]
-    kind, loc, value = err["type"], err["loc"], err.get("input")
-    param = param_of(loc)
-    if kind == "json_invalid":
-        return InvalidRequest(
-            "We could not parse the JSON body of your request. Send a JSON object.", None, "invalid_json"
-        )
-    if param is None:
-        return InvalidRequest("The request body must be a JSON object.", None, "invalid_json")
-    if kind == "missing":
-        return InvalidRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
-    if kind in _UNSUPPORTED:
-        tag = value.get("type") if isinstance(value, dict) else None
-        if tag is None:
-            where = f"{param}.type" if isinstance(value, dict) else param
-            return InvalidRequest(f"Missing or invalid '{where}'.", where, "invalid_type")
-        message = _UNSUPPORTED[kind].format(kind=tag)
-        return InvalidRequest(f"Invalid '{param}.type': {message}.", f"{param}.type", "unsupported_value")
-    if kind == "list_type" and loc and loc[-1] == "~list":
-        return InvalidRequest(f"Invalid type for '{param}': expected a string or an array.", param, "invalid_type")
-    if kind in _TYPE_NAMES and _TYPE_NAMES[kind]:
-        return InvalidRequest(f"Invalid type for '{param}': expected {_TYPE_NAMES[kind]}.", param, "invalid_type")
-    return InvalidRequest(f"Invalid '{param}': {err['msg']}.", param, "invalid_value")
 
 
 # -- checks the shapes cannot say ------------------------------------------------------------------------
@@ -179,61 +128,81 @@ def _unknown_fields(body: rb.ResponsesBody) -> None:
             raise InvalidRequest(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
 
 
-def _text(content: str | list[Any], param: str) -> str:
-    """A message's content as text: a string, or its text parts joined (`rules.join_parts`)."""
+def _image(part: rb.InputImage, param: str) -> ImagePart:
+    if not part.image_url:
+        raise _unsupported(
+            "byok has no file store: send the image as 'image_url' (a URL or a base64 data: URL), not 'file_id'.",
+            f"{param}.image_url" if part.file_id is None else f"{param}.file_id",
+        )
+    try:
+        return ImagePart.from_url(part.image_url, detail=part.detail)
+    except ValueError as exc:
+        raise InvalidRequest(f"Invalid '{param}.image_url': {exc}.", f"{param}.image_url") from None
+
+
+def _content_of(content: str | list[Any], param: str, *, images: bool) -> tuple[str | None, tuple[ContentPart, ...]]:
+    """A message's content: (text, ()) for text alone, (None, parts) when it holds images."""
     if isinstance(content, str):
-        return _content(content, param)
-    texts = []
+        return _content(content, param), ()
+    parts: list[ContentPart] = []
     for i, part in enumerate(content):
+        where = f"{param}[{i}]"
         if isinstance(part, (rb.InputText, rb.OutputText)):
-            texts.append(part.text)
+            parts.append(TextPart(text=_content(part.text, f"{where}.text")))
         elif isinstance(part, rb.Refusal):
-            texts.append(part.refusal)
-        elif isinstance(part, rb.InputImage):
-            raise _unsupported(
-                "Image input is not supported by byok yet; send text.", f"{param}[{i}]", "unsupported_content"
-            )
+            parts.append(TextPart(text=_content(part.refusal, f"{where}.refusal")))
+        elif isinstance(part, rb.InputImage) and images:
+            parts.append(_image(part, where))
         else:
             raise _unsupported(
-                f"Content parts of type '{part.type}' are not supported by byok; send text.",
-                f"{param}[{i}].type",
+                f"Content parts of type '{part.type}' are not supported here by byok.",
+                f"{where}.type",
                 "unsupported_content",
             )
-    return _content(rules.join_parts(texts), param)
+    if any(isinstance(p, ImagePart) for p in parts):
+        return None, tuple(parts)
+    return rules.join_parts(p.text for p in parts if isinstance(p, TextPart)), ()
+
+
+def _text(content: str | list[Any], param: str) -> str:
+    return _content_of(content, param, images=False)[0] or ""
 
 
 # -- input items -> messages -----------------------------------------------------------------------------
 
 
 class _Conversation:
-    """Builds the message list; a run of assistant items becomes one assistant message."""
+    """Builds the message list; a run of assistant items (reasoning, message, function_call) is one turn."""
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.calls: dict[str, str] = {}  # call_id -> function name (Gemini needs it on results)
         self._texts: list[str] = []
         self._tool_calls: list[ToolCall] = []
-        self._open = False
+        self._thinking: list[Thinking] = []
+        self._signatures: dict[str, str] = {}  # call_id -> Gemini thought signature, from reasoning items
 
-    def system(self, text: str) -> None:
+    def add(self, role: Role, content: str | list[Any], param: str) -> None:
         self.flush()
-        self.messages.append(Message(role="system", content=text))
+        text, parts = _content_of(content, param, images=role == "user")
+        self.messages.append(Message(role=role, content=text, parts=parts))
 
-    def user(self, text: str) -> None:
-        self.flush()
-        self.messages.append(Message(role="user", content=text))
+    def assistant_text(self, content: str | list[Any], param: str) -> None:
+        self._texts.append(_text(content, param))
 
-    def assistant_text(self, text: str) -> None:
-        self._open = True
-        self._texts.append(text)
-
-    def assistant_reasoning(self) -> None:
-        self._open = True  # its text is the model's own: not sent back (providers reject or ignore it)
+    def reasoning(self, item: rb.ReasoningItem) -> None:
+        blocks, signatures = responses_carry.unpack(item.encrypted_content)
+        if not blocks:
+            text = rules.join_parts(s.text for s in item.summary) or rules.join_parts(
+                c.text for c in item.content or ()
+            )
+            blocks = (Thinking(text=text),) if text else ()
+        self._thinking.extend(blocks)
+        self._signatures.update(signatures)
 
     def call(self, item: rb.FunctionCallItem, param: str) -> None:
         if item.call_id in self.calls:
             raise InvalidRequest(f"Duplicate function call id '{item.call_id}'.", f"{param}.call_id")
-        self._open = True
         self.calls[item.call_id] = item.name
         self._tool_calls.append(ToolCall(id=item.call_id, name=item.name, arguments=item.arguments))
 
@@ -244,38 +213,39 @@ class _Conversation:
             raise InvalidRequest(
                 f"No tool call found for function call output with call_id {item.call_id}.", f"{param}.call_id"
             )
-        text = _text(item.output, f"{param}.output")
-        self.messages.append(Message(role="tool", content=text, tool_call_id=item.call_id, name=name))
+        text, parts = _content_of(item.output, f"{param}.output", images=True)
+        self.messages.append(Message(role="tool", content=text, parts=parts, tool_call_id=item.call_id, name=name))
 
     def flush(self) -> None:
-        if self._open and (self._texts or self._tool_calls):
+        if self._texts or self._tool_calls:
+            calls = tuple(replace(c, thought_signature=self._signatures.get(c.id or "")) for c in self._tool_calls)
             text = rules.join_parts(self._texts) if self._texts else None
-            self.messages.append(Message(role="assistant", content=text, tool_calls=tuple(self._tool_calls)))
-        self._texts, self._tool_calls, self._open = [], [], False
+            self.messages.append(
+                Message(role="assistant", content=text, tool_calls=calls, thinking=tuple(self._thinking))
+            )
+        # reasoning alone (no text, no call) is not a turn: nothing to send
+        self._texts, self._tool_calls, self._thinking, self._signatures = [], [], [], {}
 
 
 def _messages(body: rb.ResponsesBody) -> tuple[Message, ...]:
     convo = _Conversation()
     if body.instructions:
-        convo.system(_content(body.instructions, "instructions"))
+        convo.add("system", body.instructions, "instructions")
     if isinstance(body.input, str):
-        convo.user(_content(body.input, "input"))
+        convo.add("user", body.input, "input")
     for i, item in enumerate(body.input if isinstance(body.input, list) else ()):
         param = f"input[{i}]"
         if isinstance(item, rb.MessageItem):
-            text = _text(item.content, f"{param}.content")
-            if item.role in ("system", "developer"):
-                convo.system(text)
-            elif item.role == "user":
-                convo.user(text)
+            if item.role == "assistant":
+                convo.assistant_text(item.content, f"{param}.content")
             else:
-                convo.assistant_text(text)
+                convo.add("user" if item.role == "user" else "system", item.content, f"{param}.content")
         elif isinstance(item, rb.FunctionCallItem):
             convo.call(item, param)
         elif isinstance(item, rb.FunctionCallOutputItem):
             convo.result(item, param)
         elif isinstance(item, rb.ReasoningItem):
-            convo.assistant_reasoning()
+            convo.reasoning(item)
         else:  # an item_reference
             raise _unsupported(
                 "byok does not store items, so 'item_reference' cannot be used: send the item itself.",
@@ -305,7 +275,7 @@ def _tools(body: rb.ResponsesBody) -> tuple[tuple[Tool, ...], str | None]:
                 f"Invalid 'tools[{i}].name': use 1-64 letters, digits, underscores or dashes.", f"tools[{i}].name"
             )
         parameters = t.parameters if t.parameters is not None else _DEFAULT_PARAMETERS
-        tools.append(Tool(name=t.name, description=t.description or "", parameters=parameters))
+        tools.append(Tool(name=t.name, description=t.description or "", parameters=parameters, strict=t.strict))
     names = [t.name for t in tools]
     if len(set(names)) != len(names):
         raise InvalidRequest("Tool names must be unique.", "tools")
@@ -318,12 +288,22 @@ def _tools(body: rb.ResponsesBody) -> tuple[tuple[Tool, ...], str | None]:
     return tuple(tools), name
 
 
-def _format(body: rb.ResponsesBody) -> None:
+def _format(body: rb.ResponsesBody) -> ResponseFormat | None:
+    """`text.format` -> ResponseFormat (None for plain text, the default)."""
     fmt = body.text.format if body.text else None
-    if fmt is not None and not isinstance(fmt, rb.TextPlain):
-        raise _unsupported(
-            f"text.format of type '{fmt.type}' is not supported by byok yet.", "text.format", "unsupported_value"
+    if isinstance(fmt, rb.JsonSchemaFormat):
+        return ResponseFormat(
+            type="json_schema", name=fmt.name, schema=fmt.schema_, description=fmt.description, strict=fmt.strict
         )
+    if isinstance(fmt, rb.JsonObjectFormat):
+        return ResponseFormat(type="json_object")
+    return None
+
+
+def _effort(body: rb.ResponsesBody) -> ReasoningEffort | None:
+    """`reasoning.effort`; "xhigh" asks for the most there is, which byok's providers call "high"."""
+    effort = body.reasoning.effort if body.reasoning else None
+    return "high" if effort == "xhigh" else effort
 
 
 # -- the parser -----------------------------------------------------------------------------------------
@@ -335,7 +315,7 @@ def _validate(raw: bytes | str | dict) -> rb.ResponsesBody:
             return rb.ResponsesBody.model_validate(raw)
         return rb.ResponsesBody.model_validate_json(raw)
     except pydantic.ValidationError as exc:
-        raise _from_validation(exc) from None
+        raise from_validation(exc) from None
 
 
 def _echo(body: rb.ResponsesBody) -> dict[str, Any]:
@@ -376,15 +356,19 @@ def parse_responses(raw: bytes | str | dict) -> ParsedResponses:
         _stored(value, f"metadata.{key}")
     messages = _messages(body)
     tools, tool_choice = _tools(body)
-    _format(body)
     request = ChatRequest(
         model=model,
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
+        parallel_tool_calls=body.parallel_tool_calls,
         temperature=body.temperature,
         top_p=body.top_p,
         max_tokens=body.max_output_tokens,
+        response_format=_format(body),
+        reasoning_effort=_effort(body),
+        user=body.user,
+        metadata=dict(body.metadata) if body.metadata else None,
         stream=bool(body.stream),
     )
     return ParsedResponses(request=request, stream=bool(body.stream), echo=_echo(body))

@@ -17,10 +17,21 @@ from openai._models import validate_type
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
-from byok.api.render_responses import ResponsesStream, render_response, status_of, usage_dict
+from byok.api.render_responses import render_response, status_of, usage_dict
+from byok.api.render_responses_stream import ResponsesStream
 from byok.exceptions import AllProvidersFailedError, RateLimitedError
 from byok.providers import get_adapter
-from byok.providers.types import ChatResponse, StreamDone, StreamEvent, StreamFailed, StreamStarted, ToolCall, Usage
+from byok.providers.types import (
+    ChatResponse,
+    StreamDone,
+    StreamEvent,
+    StreamFailed,
+    StreamStarted,
+    Thinking,
+    ToolCall,
+    Usage,
+)
+from byok.schemas.responses import parse_responses
 from byok.tests.providers.replay import corpus_case
 
 CASES = {  # corpus case -> adapter kind
@@ -216,3 +227,65 @@ def test_whole_answer_cut_short_and_refused():
 def test_usage_totals_when_the_provider_gives_none():
     assert usage_dict(Usage(input_tokens=3, output_tokens=4))["total_tokens"] == 7
     assert usage_dict(None)["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0}
+
+
+def _turn_back(output: list) -> tuple:
+    """Send an answer's output items back as the next request's input; the assistant turn byok rebuilds."""
+    items = [{"role": "user", "content": "Weather?"}, *output]
+    calls = [o for o in output if o["type"] == "function_call"]
+    items += [{"type": "function_call_output", "call_id": c["call_id"], "output": "sunny"} for c in calls]
+    parsed = parse_responses({"model": "m", "input": items, "tools": [{"type": "function", "name": "get_weather"}]})
+    return next(m for m in parsed.request.messages if m.role == "assistant")
+
+
+def test_anthropic_thinking_signatures_stream_out_and_come_back_on_the_next_turn():
+    events = [
+        STARTED,
+        StreamEvent(kind="reasoning_delta", text="First "),
+        StreamEvent(kind="reasoning_delta", text="thought."),
+        StreamEvent(kind="thinking_signature", signature="sig-1"),
+        StreamEvent(kind="redacted_thinking", signature="opaque-data"),
+        StreamEvent(kind="text_delta", text="Checking."),
+        StreamEvent(kind="tool_call_start", index=1, tool_call_id="toolu_1", name="get_weather"),
+        StreamEvent(kind="tool_call_delta", index=1, arguments='{"city":"Paris"}'),
+    ]
+    rendered = sse(render_all(events, done_for([StreamEvent(kind="finish", finish_reason="tool_calls")])))
+    final = run_sdk(rendered)._completed_response
+    assert final is not None and [o.type for o in final.output] == ["reasoning", "message", "function_call"]
+    assert final.output[0].summary[0].text == "First thought." and final.output[0].encrypted_content
+    turn = _turn_back(rendered[-1]["response"]["output"])
+    assert turn.thinking == (Thinking(text="First thought.", signature="sig-1"), Thinking(redacted="opaque-data"))
+    assert turn.content == "Checking." and turn.tool_calls[0].id == "toolu_1"
+
+
+def test_gemini_thought_signatures_ride_a_reasoning_item_before_their_call():
+    events = [
+        STARTED,
+        StreamEvent(kind="reasoning_delta", text="Thinking."),
+        StreamEvent(kind="tool_call_start", index=0, tool_call_id=None, name="get_weather", signature="gem-sig"),
+        StreamEvent(kind="tool_call_delta", index=0, arguments="{}"),
+    ]
+    rendered = sse(render_all(events, done_for([])))
+    output = rendered[-1]["response"]["output"]
+    assert [o["type"] for o in output] == ["reasoning", "reasoning", "function_call"]
+    assert "encrypted_content" not in output[0]  # unsigned reasoning text needs no carry
+    assert output[1]["summary"] == [] and output[1]["encrypted_content"]
+    run_sdk(rendered)
+    turn = _turn_back(output)
+    assert turn.thinking == (Thinking(text="Thinking."),)
+    assert turn.tool_calls[0].thought_signature == "gem-sig" and turn.tool_calls[0].id == output[2]["call_id"]
+
+
+def test_whole_answers_carry_signatures_too():
+    answer = ChatResponse(
+        text=None,
+        reasoning="Hmm.",
+        thinking=(Thinking(text="Hmm.", signature="sig-9"),),
+        tool_calls=(ToolCall(id=None, name="get_weather", arguments="{}", thought_signature="gem-9"),),
+        finish_reason="tool_calls",
+    )
+    body = render_response(answer, response_id="resp_abc", created_at=5, model="p/m", echo={})
+    Response.model_validate(body, strict=True)
+    turn = _turn_back(body["output"])
+    assert turn.thinking == (Thinking(text="Hmm.", signature="sig-9"),)
+    assert turn.tool_calls[0].thought_signature == "gem-9"

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from byok.providers.types import Message, ToolCall
+from byok.providers.types import ImagePart, Message, ResponseFormat, TextPart, Thinking, ToolCall
+from byok.schemas import responses_carry
 from byok.schemas.responses import IGNORED, InvalidRequest, param_of, parse_responses
 
 WEATHER = {
@@ -198,12 +199,109 @@ def test_documented_fields_that_cannot_change_the_answer_are_accepted():
     assert parse(input="hi", store=True, reasoning={"effort": "low", "summary": "auto"}, text={"verbosity": "low"})
 
 
-def test_images_and_structured_output_are_refused_until_byok_can_pass_them_on():
-    image = {"role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png", "detail": "auto"}]}
-    assert refused(input=[image]).param == "input[0].content[0]"
-    schema = {"type": "json_schema", "name": "out", "schema": {"type": "object"}, "strict": True}
-    assert refused(input="hi", text={"format": schema}).param == "text.format"
-    assert parse(input="hi", text={"format": {"type": "text"}}).request.messages
+def test_images_become_image_parts_of_user_turns_and_tool_results():
+    png = "data:image/png;base64,iVBORw0KGgo="
+    parsed = parse(
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What is this?"},
+                    {"type": "input_image", "image_url": "https://example.com/cat.png", "detail": "low"},
+                ],
+            },
+            {"type": "function_call", "call_id": "c1", "name": "snap", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_image", "image_url": png}]},
+        ]
+    )
+    user, _, tool = parsed.request.messages
+    assert user.content is None and user.parts == (
+        TextPart(text="What is this?"),
+        ImagePart(url="https://example.com/cat.png", detail="low"),
+    )
+    assert tool.parts == (ImagePart(data="iVBORw0KGgo=", media_type="image/png"),) and tool.tool_call_id == "c1"
+
+
+@pytest.mark.parametrize(
+    ("part", "param"),
+    [
+        ({"type": "input_image", "file_id": "file_1"}, "input[0].content[0].file_id"),
+        ({"type": "input_image"}, "input[0].content[0].image_url"),
+        ({"type": "input_image", "image_url": "data:image/png;base64,%%%"}, "input[0].content[0].image_url"),
+    ],
+)
+def test_images_byok_cannot_send_are_refused(part, param):
+    assert refused(input=[{"role": "user", "content": [part]}]).param == param
+
+
+def test_images_only_where_a_provider_takes_them():
+    image = {"type": "input_image", "image_url": "https://x/y.png"}
+    assert refused(input=[{"role": "system", "content": [image]}, {"role": "user", "content": "hi"}]).code == (
+        "unsupported_content"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        (
+            {"type": "json_schema", "name": "out", "schema": {"type": "object"}, "strict": True, "description": "d"},
+            ResponseFormat(type="json_schema", name="out", schema={"type": "object"}, strict=True, description="d"),
+        ),
+        ({"type": "json_object"}, ResponseFormat(type="json_object")),
+        ({"type": "text"}, None),
+    ],
+)
+def test_text_format_becomes_response_format(fmt, expected):
+    parsed = parse(input="hi", text={"format": fmt})
+    assert parsed.request.response_format == expected
+    assert parsed.echo["text"]["format"]["type"] == fmt["type"]
+
+
+def test_effort_user_metadata_parallel_calls_and_strict_are_passed_on():
+    req = parse(
+        input="hi",
+        reasoning={"effort": "xhigh"},
+        user="u-1",
+        metadata={"a": "b"},
+        parallel_tool_calls=False,
+        tools=[WEATHER],
+    ).request
+    assert (req.reasoning_effort, req.user, req.metadata, req.parallel_tool_calls) == ("high", "u-1", {"a": "b"}, False)
+    assert req.tools[0].strict is True
+    assert parse(input="hi", reasoning={"effort": "low"}).request.reasoning_effort == "low"
+    assert parse(input="hi").request.reasoning_effort is None
+
+
+def test_reasoning_items_come_back_as_the_turns_thinking():
+    signed = (Thinking(text="Let me think.", signature="sig-A"), Thinking(redacted="opaque"))
+    carry = responses_carry.pack(signed, {"call_1": "gem-sig"})
+    parsed = parse(
+        input=[
+            {"role": "user", "content": "Weather?"},
+            {
+                "type": "reasoning",
+                "id": "rs_1",
+                "summary": [{"type": "summary_text", "text": "Let me think."}],
+                "encrypted_content": carry,
+            },
+            {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+            {"type": "reasoning", "id": "rs_2", "summary": [{"type": "summary_text", "text": "plain"}]},
+            {"type": "reasoning", "id": "rs_3", "summary": [], "encrypted_content": "gAAAA-openai-own-blob"},
+            {"role": "assistant", "content": "It is sunny."},
+            {"role": "user", "content": "Thanks"},
+        ],
+        tools=[WEATHER],
+    )
+    first, second = (m for m in parsed.request.messages if m.role == "assistant")
+    assert first.thinking == signed and first.tool_calls[0].thought_signature == "gem-sig"
+    assert second.thinking == (Thinking(text="plain"),) and second.content == "It is sunny."
+
+
+def test_a_broken_carry_is_ignored_not_an_error():
+    for blob in ("byok1.%%%", "byok1." + "e30=", None, ""):
+        assert responses_carry.unpack(blob) == ((), {})
 
 
 def test_a_dict_body_parses_too_and_param_of_drops_union_tags():

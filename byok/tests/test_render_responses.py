@@ -23,6 +23,7 @@ from byok.exceptions import AllProvidersFailedError, RateLimitedError
 from byok.providers import get_adapter
 from byok.providers.types import (
     ChatResponse,
+    Message,
     StreamDone,
     StreamEvent,
     StreamFailed,
@@ -229,7 +230,7 @@ def test_usage_totals_when_the_provider_gives_none():
     assert usage_dict(None)["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0}
 
 
-def _turn_back(output: list) -> tuple:
+def _turn_back(output: list) -> Message:
     """Send an answer's output items back as the next request's input; the assistant turn byok rebuilds."""
     items = [{"role": "user", "content": "Weather?"}, *output]
     calls = [o for o in output if o["type"] == "function_call"]

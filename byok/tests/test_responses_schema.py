@@ -9,14 +9,7 @@ import pytest
 from byok.providers.types import ImagePart, Message, ResponseFormat, TextPart, Thinking, ToolCall
 from byok.schemas import responses_carry
 from byok.schemas.responses import IGNORED, InvalidRequest, param_of, parse_responses
-
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The weather in a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    "strict": True,
-}
+from byok.tests.openai_fakes import WEATHER
 
 
 def parse(**body):

@@ -1,0 +1,261 @@
+"""`/v1/messages`, `/v1/messages/count_tokens` and `/v1/models` for Anthropic clients, in process: the
+official anthropic SDK through an in-memory ASGI transport, over the real handler with upstreams faked
+by respx. The live counterpart (a real server, the fake provider, every kind) is test_anthropic_sdk_live.
+"""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import httpx2
+import pytest
+import respx
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+from django.test import AsyncClient, AsyncRequestFactory
+from rest_framework.authtoken.models import Token
+
+from byok import registry
+from byok.api import chat_entry, views_anthropic
+from byok.gateway.handler import BYOKHandler
+from byok.models import UsageRecord
+from byok.state import MemoryStateBackend, MemoryStore
+from byok.tests.providers.replay import corpus_case
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OPENAI = "https://api.openai.com/v1/chat/completions"
+ANTHROPIC = "https://api.anthropic.com/v1/messages"
+USER = {"role": "user", "content": "Hi"}
+SSE = {"content-type": "text/event-stream"}
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+@pytest.fixture
+def handler(monkeypatch):
+    store = MemoryStore()
+
+    async def no_sleep(seconds):
+        return None
+
+    h = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), sleep=no_sleep, rand=lambda: 0.5)
+    monkeypatch.setattr(chat_entry, "get_handler", lambda: h)
+    return h
+
+
+@pytest.fixture
+async def token(django_user_model):
+    def make():
+        user = django_user_model.objects.create_user("carol")
+        return Token.objects.create(user=user).key
+
+    return await sync_to_async(make)()
+
+
+def client(**kw) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        base_url="http://testserver",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.ASGITransport(app=ASGIHandler())),
+        **kw,
+    )
+
+
+@pytest.fixture
+def sdk(token):
+    return client(api_key=token)
+
+
+async def register(**kw):
+    kw.setdefault("api_key", "sk-test-0123456789abcdef")
+    return await sync_to_async(registry.register_provider)(**kw)
+
+
+def openai_json(text="Hello!", *, tool_calls=None, finish="stop"):
+    message = {"role": "assistant", "content": text, "tool_calls": tool_calls}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "model": "gpt-4o",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+    }
+
+
+async def usage_rows(handler):
+    await handler.flush_usage()
+    return await sync_to_async(lambda: list(UsageRecord.objects.order_by("id")))()
+
+
+async def test_create_in_front_of_openai_with_a_tool_round_trip(handler, sdk):
+    await register(kind="openai", name="oai", default_model="gpt-4o")
+    call = {"id": "call_7", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+    with respx.mock:
+        route = respx.post(OPENAI).respond(200, json=openai_json(None, tool_calls=[call], finish="tool_calls"))
+        raw = await sdk.messages.with_raw_response.create(
+            model="oai/gpt-4o", max_tokens=256, system="Be brief.", messages=[USER], tools=[WEATHER]
+        )
+        message = await raw.parse()
+        assert raw.headers["x-byok-provider"] == "oai" and raw.headers["x-byok-overhead-ms"]
+        assert message.stop_reason == "tool_use" and message.model == "oai/gpt-4o"
+        (use,) = message.content
+        assert (use.type, use.id, use.name, use.input) == ("tool_use", "call_7", "get_weather", {"city": "Paris"})
+        assert message.usage.input_tokens == 9 and message.usage.output_tokens == 3
+        sent = json.loads(route.calls.last.request.content)
+        assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
+        assert sent["tools"][0]["function"]["parameters"] == WEATHER["input_schema"]
+        assert sent.get("max_completion_tokens", sent.get("max_tokens")) == 256
+
+        route = respx.post(OPENAI).respond(200, json=openai_json("18C and sunny."))
+        history = [USER, message.to_param()]
+        result = {"type": "tool_result", "tool_use_id": use.id, "content": "18C, sunny"}
+        answer = await sdk.messages.create(
+            model="oai/gpt-4o",
+            max_tokens=256,
+            messages=[*history, {"role": "user", "content": [result]}],
+            tools=[WEATHER],
+        )
+    assert answer.content[0].text == "18C and sunny." and answer.stop_reason == "end_turn"
+    sent = json.loads(route.calls.last.request.content)["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == "call_7"
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_7", "content": "18C, sunny"}
+    rows = await usage_rows(handler)
+    assert [r.interface for r in rows] == ["anthropic", "anthropic"] and rows[0].status == "ok"
+
+
+async def test_stream_in_front_of_anthropic_relays_the_recorded_tool_use(handler, sdk):
+    await register(kind="anthropic", name="claude", default_model="claude-sonnet-4-20250514")
+    _, body = corpus_case("anthropic_stream_sdk_tool_use")
+    with respx.mock:
+        route = respx.post(ANTHROPIC).respond(200, headers=SSE, content=body)
+        async with sdk.messages.stream(
+            model="claude/claude-sonnet-4-20250514",
+            max_tokens=1024,
+            messages=[{"role": "user", "content": "What's the weather in Paris?"}],
+            tools=[WEATHER],
+            extra_headers={"anthropic-beta": "fine-grained-tool-streaming-2025-05-14"},
+        ) as stream:
+            kinds = [event.type async for event in stream]
+            final = await stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    tool = next(b for b in final.content if b.type == "tool_use")
+    assert tool.name == "get_weather" and isinstance(tool.input, dict)
+    assert final.stop_reason == "tool_use" and final.usage.output_tokens > 0
+    upstream = route.calls.last.request
+    assert json.loads(upstream.content)["stream"] is True
+    assert upstream.headers.get("anthropic-beta") == "fine-grained-tool-streaming-2025-05-14"
+
+
+async def test_stream_text_from_openai(handler, sdk):
+    await register(kind="openai", name="oai", default_model="gpt-4o")
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]},
+        {"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}},
+    ]
+    body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+    with respx.mock:
+        respx.post(OPENAI).respond(200, headers=SSE, content=body)
+        async with sdk.messages.stream(model="oai/gpt-4o", max_tokens=50, messages=[USER]) as stream:
+            texts = [t async for t in stream.text_stream]
+            final = await stream.get_final_message()
+    assert texts == ["Hel", "lo"] and final.content[0].text == "Hello"
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (5, 2) and final.stop_reason == "end_turn"
+
+
+async def test_count_tokens_uses_the_estimate_for_the_routed_provider(handler, sdk):
+    await register(kind="anthropic", name="claude", default_model="claude-sonnet-4-20250514")
+    with respx.mock:  # nothing may go upstream
+        short = await sdk.messages.count_tokens(model="claude/claude-sonnet-4-20250514", messages=[USER])
+        long = await sdk.messages.count_tokens(
+            model="claude/claude-sonnet-4-20250514",
+            system="You are a weather bot. " * 20,
+            messages=[USER],
+            tools=[WEATHER],
+        )
+    assert 0 < short.input_tokens < long.input_tokens
+    with pytest.raises(anthropic.NotFoundError):
+        await sdk.messages.count_tokens(model="nobody/model-x", messages=[USER])
+
+
+async def test_credentials_as_x_api_key_or_bearer_and_bad_ones_refused(handler, token):
+    await register(kind="openai", name="oai", default_model="gpt-4o")
+    bearer = client(auth_token=token)
+    with respx.mock:
+        respx.post(OPENAI).respond(200, json=openai_json("ok"))
+        assert (await bearer.messages.create(model="oai/gpt-4o", max_tokens=5, messages=[USER])).content[0].text == "ok"
+    api = AsyncClient(X_API_KEY=token, ANTHROPIC_VERSION="2023-06-01")  # defaults: ASGI header names
+    with respx.mock:
+        respx.post(OPENAI).respond(200, json=openai_json("ok"))
+        response = await api.post(
+            "/v1/messages",
+            {"model": "oai/gpt-4o", "max_tokens": 5, "messages": [USER]},
+            content_type="application/json",
+        )
+    assert response.status_code == 200 and response.json()["content"][0]["text"] == "ok", response.content
+    with pytest.raises(anthropic.AuthenticationError) as caught:
+        await client(api_key="not-a-token").messages.create(model="oai/gpt-4o", max_tokens=5, messages=[USER])
+    assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    response = await AsyncClient().post("/v1/messages", {}, content_type="application/json")
+    assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
+
+
+async def test_bad_requests_are_invalid_request_errors_naming_the_field(handler, sdk):
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await sdk.messages.create(model="oai/gpt-4o", max_tokens=0, messages=[USER])
+    assert caught.value.body["error"] == {  # type: ignore[index]
+        "type": "invalid_request_error",
+        "message": "max_tokens: Input should be greater than or equal to 1",
+    }
+    api = AsyncClient(X_API_KEY=await sync_to_async(lambda: Token.objects.get().key)())
+    response = await api.post("/v1/messages", b"{not json", content_type="application/json")
+    assert response.status_code == 400 and response.json()["type"] == "error"
+    response = await api.get("/v1/messages")
+    assert response.status_code == 405 and response.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_upstream_rate_limits_are_rate_limit_errors_with_retry_after(handler, sdk):
+    await register(kind="openai", name="oai", default_model="gpt-4o", max_retries=0)
+    with respx.mock:
+        respx.post(OPENAI).respond(429, headers={"retry-after": "600"}, json={"error": {"message": "slow down"}})
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            await sdk.messages.create(model="oai/gpt-4o", max_tokens=5, messages=[USER])
+    assert caught.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert int(caught.value.response.headers["retry-after"]) >= 590
+    assert caught.value.response.headers["x-should-retry"] == "false"
+
+
+async def test_a_failure_mid_stream_is_an_error_event_the_sdk_raises(handler, sdk):
+    await register(kind="anthropic", name="claude", default_model="claude-x", max_retries=0)
+    body = (corpus_case("anthropic_stream_sdk_basic")[1].split(b"event: message_delta")[0]) + (
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+    )
+    with respx.mock:
+        respx.post(ANTHROPIC).respond(200, headers=SSE, content=body)
+        texts = []
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            async with sdk.messages.stream(model="claude/claude-x", max_tokens=50, messages=[USER]) as stream:
+                async for text in stream.text_stream:
+                    texts.append(text)
+    assert texts and caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+async def test_models_answer_anthropic_clients_in_their_shape_and_openai_clients_in_theirs(handler, sdk, token):
+    await register(kind="openai", name="oai", default_model="gpt-4o")
+    page = await sdk.models.list()
+    ids = [m.id for m in page.data]
+    assert ids == ["oai/gpt-4o", "gpt-4o"] and page.data[0].type == "model"
+    assert (await sdk.models.retrieve("oai/gpt-4o")).id == "oai/gpt-4o"
+    with pytest.raises(anthropic.NotFoundError):
+        await sdk.models.retrieve("nope")
+    openai_style = await AsyncClient(AUTHORIZATION=f"Bearer {token}").get("/v1/models")
+    assert openai_style.json()["object"] == "list" and [m["id"] for m in openai_style.json()["data"]] == ids
+    refused = await AsyncClient(ANTHROPIC_VERSION="2023-06-01").get("/v1/models")
+    assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+    request = AsyncRequestFactory().post("/v1/models/oai/gpt-4o", HTTP_X_API_KEY=token)
+    assert (await views_anthropic.model_detail(request, "oai/gpt-4o")).status_code == 405

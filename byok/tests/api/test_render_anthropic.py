@@ -90,7 +90,8 @@ def done_for(events: list[StreamEvent]) -> StreamDone:
 
 def stream_bytes(events: list[StreamEvent], *, input_tokens: int = 7) -> bytes:
     writer = render.MessageStreamWriter("msg_req1", "p/m", input_tokens=input_tokens, request_id="req1")
-    out = b"".join(writer.event(ev) or b"" for ev in [STARTED, *events])
+    sequence: list[StreamStarted | StreamEvent] = [STARTED, *events]
+    out = b"".join(writer.event(ev) or b"" for ev in sequence)
     return out + writer.done(done_for(events))
 
 
@@ -168,11 +169,11 @@ def test_an_anthropic_upstream_comes_back_as_it_was_sent(case):
     assert [b.type for b in relayed.content] == [b.type for b in original.content]
     for mine, theirs in zip(relayed.content, original.content):
         if theirs.type == "text":
-            assert mine.text == theirs.text  # type: ignore[union-attr]
+            assert mine.text == theirs.text
         elif theirs.type == "tool_use":
-            assert (mine.id, mine.name, mine.input) == (theirs.id, theirs.name, theirs.input)  # type: ignore[union-attr]
+            assert (mine.id, mine.name, mine.input) == (theirs.id, theirs.name, theirs.input)
         elif theirs.type == "thinking":
-            assert mine.thinking == theirs.thinking  # type: ignore[union-attr]
+            assert mine.thinking == theirs.thinking
     assert relayed.stop_reason == original.stop_reason
 
 

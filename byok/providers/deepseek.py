@@ -9,7 +9,10 @@
 - while busy it sends `: keep-alive` SSE comments (the SSE decoder drops them) and,
   for non-streaming requests, blank lines before the JSON (JSON whitespace to orjson):
   https://api-docs.deepseek.com/quick_start/rate_limit
-- the API is rooted at the bare host (`/v1` is also accepted), and takes `max_tokens`.
+- the API is rooted at the bare host (`/v1` is also accepted), and takes `max_tokens`;
+- thinking mode (https://api-docs.deepseek.com/guides/thinking_mode): `reasoning_content`
+  must come back on the assistant turns of an exchange that called tools, and is ignored
+  on others (so byok sends it on the first and leaves it out of the second).
 """
 
 from __future__ import annotations
@@ -30,3 +33,12 @@ class DeepSeekAdapter(OpenAIAdapter):
     cache_hit_field = "prompt_cache_hit_tokens"
     quota_statuses = frozenset({402})
     overloaded_statuses = frozenset({503, 529})
+    # https://api-docs.deepseek.com/api/create-chat-completion: text content only, response_format
+    # json_object only, no top_k / parallel_tool_calls / user; thinking mode wants reasoning_content
+    # back across tool calls and is switched off with {"thinking": {"type": "disabled"}}.
+    accepts_images = False
+    accepts_json_schema = False
+    accepts_parallel_tool_calls = False
+    accepts_user = False
+    sends_reasoning_content = True
+    thinking_switch = True

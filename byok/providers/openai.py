@@ -6,7 +6,8 @@
 
 Vendors that speak this format subclass `OpenAIAdapter` and change only the
 profile attributes below (see `byok.providers.deepseek`); nothing here checks
-`kind`. Only `choices[0]` is read: byok never sends `n`, and a stream with
+`kind`. The body is built by `openai_request`, streams read by `openai_stream`.
+Only `choices[0]` is read: byok refuses `n` above 1, and a stream with
 several choices yields choice 0 alone.
 
 Wire-format reference: https://platform.openai.com/docs/api-reference/chat
@@ -31,34 +32,21 @@ from byok.exceptions import (
     ServerError,
     UpstreamTimeout,
 )
-from byok.providers.base import ProviderAdapter, StreamParser
+from byok.providers.base import ProviderAdapter
+from byok.providers.openai_request import Profile, build_body
+from byok.providers.openai_stream import OpenAIStreamParser, map_finish_reason
 from byok.providers.ratelimit import int_header, parse_duration, retry_after_seconds
-from byok.providers.sse import SSEDecoder
 from byok.providers.types import (
     ChatRequest,
     ChatResponse,
-    FinishReason,
-    Message,
     RateLimitInfo,
-    StreamEvent,
-    Tool,
+    Thinking,
     ToolCall,
     UpstreamRequest,
     Usage,
 )
 
 __all__ = ["OpenAIAdapter", "OpenAICompatibleAdapter", "OpenAIStreamParser", "map_finish_reason"]
-
-_FINISH_REASONS: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",  # legacy functions API
-    "content_filter": "content_filter",
-    # DeepSeek: "interrupted due to insufficient resource of the inference system".
-    "insufficient_system_resource": "error",
-    "error": "error",
-}
 
 # 429 bodies whose type or code means money, not speed: retrying will not help.
 # https://platform.openai.com/docs/guides/error-codes
@@ -83,15 +71,6 @@ _CODE_CLASSES: dict[str, type[ProviderError]] = {
 }
 
 
-def _function(tool: Tool) -> dict[str, Any]:
-    return {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
-
-
-def map_finish_reason(raw: str | None) -> FinishReason:
-    """OpenAI-family finish reasons to byok's five; unknown ones read as an ordinary stop."""
-    return _FINISH_REASONS.get(raw or "stop", "stop")
-
-
 class OpenAIAdapter(ProviderAdapter):
     """OpenAI Chat Completions."""
 
@@ -111,64 +90,41 @@ class OpenAIAdapter(ProviderAdapter):
     # Statuses meaning "busy, come back" rather than "broken".
     overloaded_statuses: frozenset[int] = frozenset({529})
 
+    # What the vendor accepts beyond the common core (see openai_request.Profile).
+    accepts_images = True
+    accepts_json_schema = True
+    accepts_top_k = False
+    accepts_parallel_tool_calls = True
+    accepts_user = True
+    sends_reasoning_content = False
+    thinking_switch = False
+
     # Building the request.
+
+    @property
+    def profile(self) -> Profile:
+        return Profile(
+            kind=self.kind,
+            name=self.display_name,
+            max_tokens_field=self.max_tokens_field,
+            requires_max_tokens=self.requires_max_tokens,
+            default_max_tokens=self.default_max_tokens,
+            images=self.accepts_images,
+            json_schema=self.accepts_json_schema,
+            top_k=self.accepts_top_k,
+            parallel_tool_calls=self.accepts_parallel_tool_calls,
+            send_user=self.accepts_user,
+            reasoning_content=self.sends_reasoning_content,
+            thinking_switch=self.thinking_switch,
+        )
 
     def build_request(self, req: ChatRequest, *, api_key: str, base_url: str | None = None) -> UpstreamRequest:
         base = self.base_url(base_url)
         if not base:
             raise ValueError(f"A base URL is required for {self.kind} providers.")
-        body: dict[str, Any] = {"model": req.model, "messages": self._messages(req.messages)}
-        if req.tools:
-            body["tools"] = [{"type": "function", "function": _function(t)} for t in req.tools]
-        if req.tool_choice:
-            choice = req.tool_choice
-            forced = {"type": "function", "function": {"name": choice}}
-            body["tool_choice"] = choice if choice in ("auto", "none", "required") else forced
-        if req.temperature is not None:
-            body["temperature"] = req.temperature
-        if req.top_p is not None:
-            body["top_p"] = req.top_p
-        if req.max_tokens is not None:
-            body[self.max_tokens_field] = req.max_tokens
-        elif self.requires_max_tokens:
-            body[self.max_tokens_field] = self.default_max_tokens
-        if req.stop:
-            body["stop"] = list(req.stop)
-        if req.stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}  # without it no usage arrives at all
+        body = build_body(req, self.profile)
         headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         return UpstreamRequest(method="POST", url=f"{base}/chat/completions", headers=headers, json=body)
-
-    def _messages(self, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        # History from a provider without call ids (Gemini) still needs ids here: invent
-        # them, and pair each tool result with the oldest open call of its function's name.
-        open_calls: dict[str, list[str]] = {}
-        for turn, m in enumerate(messages):
-            if m.role == "assistant":
-                item: dict[str, Any] = {"role": "assistant", "content": m.content}
-                if m.tool_calls:
-                    calls = item["tool_calls"] = []
-                    for i, tc in enumerate(m.tool_calls):
-                        call_id = tc.id or f"call_{turn}_{i}"
-                        open_calls.setdefault(tc.name, []).append(call_id)
-                        fn = {"name": tc.name, "arguments": tc.arguments}
-                        calls.append({"id": call_id, "type": "function", "function": fn})
-                elif m.content is None:
-                    item["content"] = ""
-                out.append(item)
-            elif m.role == "tool":
-                answered = m.tool_call_id
-                pending = open_calls.get(m.name or "")
-                if pending and answered is None:
-                    answered = pending.pop(0)
-                elif pending and answered in pending:
-                    pending.remove(answered)
-                out.append({"role": "tool", "tool_call_id": answered or "", "content": m.content or ""})
-            else:
-                out.append({"role": m.role, "content": m.content or ""})
-        return out
 
     # Reading a full answer.
 
@@ -199,9 +155,11 @@ class OpenAIAdapter(ProviderAdapter):
             tool_calls = (ToolCall(id=None, name=fn.get("name") or "", arguments=fn.get("arguments") or "{}"),)
         raw = choice.get("finish_reason")
         usage = data.get("usage")
+        reasoning = (message.get(self.reasoning_field) or None) if self.reasoning_field else None
         return ChatResponse(
             text=message.get("content"),
-            reasoning=(message.get(self.reasoning_field) or None) if self.reasoning_field else None,
+            reasoning=reasoning,
+            thinking=(Thinking(text=reasoning),) if reasoning else (),
             refusal=message.get("refusal"),
             tool_calls=tool_calls,
             finish_reason=map_finish_reason(raw),
@@ -320,104 +278,5 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     max_tokens_field = "max_tokens"
     # What vLLM and vendors serving open reasoning models send; absent elsewhere, so harmless.
     reasoning_field = "reasoning_content"
-
-
-class OpenAIStreamParser(StreamParser):
-    """`chat.completion.chunk` SSE events to `StreamEvent`s; kept lean, since it runs once per token."""
-
-    def __init__(self, adapter: OpenAIAdapter) -> None:
-        self._adapter = adapter
-        self._sse = SSEDecoder()
-        self._reasoning_field = adapter.reasoning_field
-        self._started_calls: set[int] = set()
-        self._meta_sent = False
-        self._finish_sent = False
-        self._pending: ProviderError | None = None
-        self.finished = False
-
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        return self._run(self._sse.feed(chunk))
-
-    def close(self) -> list[StreamEvent]:
-        return self._run(self._sse.close())
-
-    def _run(self, decoded) -> list[StreamEvent]:
-        # An error that arrives in the same read as tokens is raised on the next call,
-        # so the tokens before it still reach the caller (and the stream ends as partial).
-        if self._pending is not None:
-            raise self._pending
-        events: list[StreamEvent] = []
-        for sse in decoded:
-            try:
-                self._handle(sse.data, events)
-            except ProviderError as exc:
-                if not events:
-                    raise
-                self._pending = exc
-                break
-        return events
-
-    def _handle(self, data: str, events: list[StreamEvent]) -> None:
-        if self.finished:
-            return
-        if data == "[DONE]":
-            self.finished = True
-            return
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise self._adapter.malformed("a stream chunk that is not JSON", in_stream=True) from None
-        try:
-            self._chunk(chunk, events)
-        except (AttributeError, TypeError, KeyError):
-            raise self._adapter.malformed("a stream chunk of an unexpected shape", in_stream=True) from None
-
-    def _chunk(self, chunk: dict[str, Any], events: list[StreamEvent]) -> None:
-        if chunk.get("error"):
-            raise self._adapter.error_from_payload(chunk, status=None, headers={}, in_stream=True)
-        if not self._meta_sent:
-            self._meta_sent = True
-            events.append(StreamEvent(kind="meta", response_id=chunk.get("id"), model=chunk.get("model")))
-        choices = chunk.get("choices")
-        if choices:
-            for choice in choices:
-                if choice.get("index", 0) == 0:  # n>1 is not supported: choice 0 only
-                    self._choice(choice, events)
-                    break
-        usage = chunk.get("usage")
-        if usage:
-            events.append(StreamEvent(kind="usage", usage=self._adapter.parse_usage(usage)))
-
-    def _choice(self, choice: dict[str, Any], events: list[StreamEvent]) -> None:
-        delta = choice.get("delta")
-        if delta:
-            if self._reasoning_field:
-                reasoning = delta.get(self._reasoning_field)
-                if reasoning:
-                    events.append(StreamEvent(kind="reasoning_delta", text=reasoning))
-            content = delta.get("content")
-            if content:
-                events.append(StreamEvent(kind="text_delta", text=content))
-            refusal = delta.get("refusal")
-            if refusal:
-                events.append(StreamEvent(kind="refusal_delta", text=refusal))
-            calls = delta.get("tool_calls")
-            if calls:
-                for position, call in enumerate(calls):
-                    self._tool_call(call.get("index", position), call.get("id"), call.get("function") or {}, events)
-            elif delta.get("function_call"):  # the legacy functions API: one call, no id
-                self._tool_call(0, None, delta["function_call"], events)
-        raw = choice.get("finish_reason")
-        if raw and not self._finish_sent:
-            self._finish_sent = True
-            events.append(StreamEvent(kind="finish", finish_reason=map_finish_reason(raw), raw_finish_reason=raw))
-
-    def _tool_call(self, index: int, call_id: str | None, fn: dict[str, Any], events: list[StreamEvent]) -> None:
-        # The first fragment of a call carries its id and name; later ones only argument text.
-        if index not in self._started_calls:
-            self._started_calls.add(index)
-            name = fn.get("name") or ""
-            events.append(StreamEvent(kind="tool_call_start", index=index, tool_call_id=call_id, name=name))
-        arguments = fn.get("arguments")
-        if arguments:
-            events.append(StreamEvent(kind="tool_call_delta", index=index, arguments=arguments))
+    # vLLM, Ollama and most self-hosted servers take top_k; a server refuses what it does not know.
+    accepts_top_k = True

@@ -216,6 +216,7 @@ LIVE_MODULES = (
     "test_fakeprovider.py",
     "test_live_server.py",
     "test_openai_sdk_live.py",
+    "test_anthropic_sdk_live.py",
     "test_serve.py",
     "test_startup.py",
     "test_ws_live.py",

@@ -221,29 +221,29 @@ def test_error_types(live, client):
     with anthropic.Anthropic(base_url=server.url, api_key="not-a-byok-token", max_retries=0) as bad:
         with pytest.raises(anthropic.AuthenticationError) as auth:
             bad.messages.create(model="oai/gpt-x", max_tokens=5, messages=ASK_WEATHER)
-    assert auth.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    assert auth.value.body["error"]["type"] == "authentication_error"
 
     with pytest.raises(anthropic.RateLimitError) as limited:
         client.messages.create(model="limited/gpt-limited", max_tokens=5, messages=ASK_WEATHER)
-    assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert limited.value.body["error"]["type"] == "rate_limit_error"
     assert 1 <= int(limited.value.response.headers["retry-after"]) <= 30
 
     for stream in (False, True):
         with pytest.raises(anthropic.InternalServerError) as down:
             client.messages.create(model="down/gpt-down", max_tokens=5, messages=ASK_WEATHER, stream=stream)
-        assert down.value.status_code == 502 and down.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+        assert down.value.status_code == 502 and down.value.body["error"]["type"] == "api_error"
 
     with pytest.raises(anthropic.NotFoundError) as missing:
         client.messages.create(
             model="gpt-x", max_tokens=5, messages=ASK_WEATHER, extra_headers={"x-byok-provider": "nosuch"}
         )
-    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert missing.value.body["error"]["type"] == "not_found_error"
 
     with pytest.raises(anthropic.BadRequestError) as invalid:
         client.messages.create(
             model="oai/gpt-x", max_tokens=5, messages=[{"role": "user", "content": [{"type": "document"}]}]
         )
-    assert invalid.value.body["error"]["message"].startswith("messages.0.content.0.type")  # type: ignore[index]
+    assert invalid.value.body["error"]["message"].startswith("messages.0.content.0.type")
 
 
 def test_a_failure_mid_stream_is_an_error_event(client):
@@ -252,4 +252,4 @@ def test_a_failure_mid_stream_is_an_error_event(client):
         with client.messages.stream(model="midfail/claude-midfail", max_tokens=50, messages=ASK_WEATHER) as stream:
             texts.extend(stream.text_stream)
     assert "".join(texts), "tokens arrived before the failure"
-    assert failed.value.body["error"]["type"] in ("overloaded_error", "api_error")  # type: ignore[index]
+    assert failed.value.body["error"]["type"] in ("overloaded_error", "api_error")

@@ -1,12 +1,13 @@
-"""Request schemas of the chat dialects (OpenAI chat completions, `/api/chat`, the websocket frame).
+"""Request schemas of the chat dialects: one pydantic v2 model per request body, each -> `ChatRequest`.
 
-`rules` holds the limits every dialect shares; each dialect's parser applies them
-(`byok.api.openai_compat`, `byok.api.views_byok.parse_byok_chat`, `byok.ws.frames`).
+- `rules`: the limits every dialect shares (pure functions, no pydantic);
+- `base`: strict/loose base models, tagged unions, `problems()` (validation errors -> one per field);
+- `fields`: shared field types carrying the rules (temperature, max_tokens, stop, stored text ...);
+- `openai_chat` (`POST /v1/chat/completions`), `byok_chat` (`POST /api/chat`), `ws_chat` (the
+  websocket's `chat.request` frame): one module per dialect.
 
-Declarative models, when the parsers become them, are to be pydantic v2, not DRF
-serializers: parse + validate + build a `ChatRequest` from a typical 688-byte chat body
-took a median of ~110 us with pydantic (`model_validate_json`), ~135 us with today's
-hand-written parser and ~4,350 us with DRF serializers on the shared 2-core machine
-(`.venv/bin/python -m devtools.schema_bench`): DRF would add about 4 ms of CPU to every
-chat request, pydantic costs no more than the code it would replace.
+pydantic, not DRF serializers: parse + validate + build a `ChatRequest` from a typical 688-byte
+chat body costs tens of microseconds with pydantic and about twenty times as much with DRF
+serializers (`.venv/bin/python -m devtools.schema_bench`, figures in docs/request-schemas.md).
+The chat endpoints' OpenAPI is generated from these models (`byok.api.openapi_chat`).
 """

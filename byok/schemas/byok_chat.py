@@ -1,0 +1,174 @@
+"""byok's own chat request body (`POST /api/chat`) as pydantic models -> (ChatRequest, provider, stream).
+
+    req, provider, stream = ByokChatBody.model_validate(body).to_request()
+
+Every bad field is reported (the view answers a 422 listing them, `byok.api.views_byok`), so the
+rules that tie fields together are field validators that read the fields declared before them
+(an assistant message's `content` after its `tool_calls`, `tool_choice` after `tools`).
+Unknown fields of the body are refused; unknown fields of a message or tool are ignored. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BeforeValidator, Field, Tag, ValidationInfo, field_validator, model_validator
+
+from byok.providers.types import ChatRequest, Message, Tool, ToolCall
+from byok.schemas.base import LooseModel, StrictModel, problem, tag, tagged
+from byok.schemas.fields import (
+    FunctionName,
+    MaxTokens,
+    Messages,
+    Stop,
+    StoredText,
+    Temperature,
+    TopP,
+    content_text,
+    stop_tuple,
+)
+
+__all__ = ["ROLES", "ByokChatBody"]
+
+ROLES = ("system", "user", "assistant", "tool")
+MODES = ("auto", "none", "required")
+
+
+def _json_text(value: Any) -> Any:
+    return orjson.dumps(value).decode() if isinstance(value, dict) else value
+
+
+class ByokToolCall(LooseModel):
+    """A tool call of an earlier assistant message."""
+
+    name: Annotated[str, Field(min_length=1)]
+    id: str | None = None
+    arguments: Annotated[str, BeforeValidator(_json_text, json_schema_input_type=str | dict[str, Any])] = "{}"
+
+
+class _Text(LooseModel):
+    @field_validator("content", mode="after", check_fields=False)
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        return content_text(value) if value else value
+
+
+class SystemMessage(_Text):
+    role: Literal["system"]
+    content: str
+
+
+class UserMessage(_Text):
+    role: Literal["user"]
+    content: str
+
+
+class AssistantMessage(_Text):
+    role: Literal["assistant"]
+    tool_calls: list[ByokToolCall] | None = None
+    content: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("content", mode="after")
+    @classmethod
+    def _says_something(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and not info.data.get("tool_calls"):  # absent when the tool calls were refused
+            raise problem("missing", "this field is required (or valid `tool_calls`)")
+        return value
+
+
+class ToolMessage(_Text):
+    role: Literal["tool"]
+    content: str
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _answers_a_call(self) -> ToolMessage:
+        if not self.tool_call_id and not self.name:
+            raise problem(
+                "value", "a tool result needs the `tool_call_id` (or the function `name`) it answers", at="tool_call_id"
+            )
+        return self
+
+
+def _role_tag(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return tag("user")
+    role = value.get("role")
+    return tag(role) if isinstance(role, str) and role in ROLES else None
+
+
+ByokMessage = Annotated[
+    Annotated[SystemMessage, Tag(tag("system"))]
+    | Annotated[UserMessage, Tag(tag("user"))]
+    | Annotated[AssistantMessage, Tag(tag("assistant"))]
+    | Annotated[ToolMessage, Tag(tag("tool"))],
+    tagged(_role_tag, kind="value", phrase=f"must be one of: {', '.join(ROLES)}", at="role"),
+]
+
+
+class ByokTool(LooseModel):
+    name: FunctionName
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+Name = Annotated[StoredText, Field(max_length=64)]
+Model = Annotated[StoredText, Field(max_length=200)]
+
+
+class ByokChatBody(StrictModel):
+    """The body of `POST /api/chat`."""
+
+    messages: Messages[ByokMessage]
+    provider: Name | None = None
+    model: Model | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    max_tokens: MaxTokens | None = None
+    stop: Stop | None = None
+    tools: list[ByokTool] | None = None
+    tool_choice: Name | None = None
+    stream: bool | None = False
+
+    @field_validator("tool_choice", mode="after")
+    @classmethod
+    def _names_a_tool(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = (value or "").strip() or None
+        names = {t.name for t in info.data.get("tools") or ()}
+        if value and value not in MODES and value not in names:
+            raise problem("value", "auto, none, required, or the name of one of the tools")
+        return value
+
+    def to_request(self) -> tuple[ChatRequest, str | None, bool]:
+        """(the normalised request, the provider named, whether to stream)."""
+        messages = []
+        for m in self.messages:
+            if isinstance(m, AssistantMessage):
+                calls = tuple(ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in m.tool_calls or ())
+                messages.append(Message(role="assistant", content=m.content, tool_calls=calls))
+            elif isinstance(m, ToolMessage):
+                messages.append(Message(role="tool", content=m.content, tool_call_id=m.tool_call_id, name=m.name))
+            else:
+                messages.append(Message(role=m.role, content=m.content))
+        tools = tuple(
+            Tool(
+                name=t.name,
+                description=t.description or "",
+                parameters=t.parameters or {"type": "object", "properties": {}},
+            )
+            for t in self.tools or ()
+        )
+        req = ChatRequest(
+            model=(self.model or "").strip(),
+            messages=tuple(messages),
+            tools=tools,
+            tool_choice=self.tool_choice,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            stop=stop_tuple(self.stop),
+            stream=bool(self.stream),
+        )
+        return req, (self.provider or "").strip() or None, bool(self.stream)

@@ -1,0 +1,465 @@
+"""OpenAI's chat-completions request body (`POST /v1/chat/completions`) as pydantic models -> `ParsedChat`.
+
+    parsed = parse_chat_completion(raw)   # bytes or a dict -> ParsedChat, or InvalidRequest (a 400)
+
+Validation is strict, as OpenAI's own is: an unknown field, a wrong type or an impossible value
+is a 400 naming the parameter (`param`, OpenAI's spelling: `messages[0].content[1].text`) with
+OpenAI's codes (`missing_required_parameter`, `invalid_type`, `invalid_value`,
+`unknown_parameter`, ...), so a client learns at once that byok will not do what it asked rather
+than getting a quietly different answer. A few parameters that cannot change the answer's shape
+are accepted and ignored (`IGNORED`). The models state the shapes; `ChatCompletionBody.to_parsed`
+applies the rules that tie fields together (tools vs legacy functions, tool results answering
+earlier calls, one token limit). Pure: no I/O, no ORM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, Tag, ValidationError, model_validator
+
+from byok.providers.types import ChatRequest, Message, Role, Tool, ToolCall
+from byok.schemas import rules
+from byok.schemas.base import LooseModel, Problem, StrictModel, problem, problems, tag, tagged, typed_required
+from byok.schemas.fields import (
+    FunctionName,
+    MaxTokens,
+    Messages,
+    Stop,
+    StoredText,
+    Temperature,
+    TopP,
+    join_text,
+    stop_tuple,
+)
+
+__all__ = ["IGNORED", "ChatCompletionBody", "InvalidRequest", "ParsedChat", "parse_chat_completion"]
+
+
+class InvalidRequest(Exception):
+    """The request body is not a valid chat completion request: a 400 naming `param`."""
+
+    def __init__(self, message: str, param: str | None = None, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.message, self.param, self.code = message, param, code
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedChat:
+    """A parsed request: the normalised request and how to answer it."""
+
+    request: ChatRequest
+    stream: bool
+    include_usage: bool
+    legacy_functions: bool  # asked with `functions`: answer with `function_call`, as OpenAI did
+
+
+# -- content --------------------------------------------------------------------------------------
+
+
+class TextPart(LooseModel):
+    type: Literal["text"] = typed_required()
+    text: str = typed_required()
+
+
+class RefusalPart(LooseModel):
+    type: Literal["refusal"]
+    refusal: str = typed_required()
+
+
+def _part_tag(allowed: tuple[str, ...]):
+    def pick(value: Any) -> str | None:
+        kind = value.get("type") if isinstance(value, dict) else None
+        if kind in allowed:
+            return tag(kind)
+        return None if isinstance(kind, str) else tag("text")  # no type: TextPart says what is wrong
+
+    return pick
+
+
+_UNSUPPORTED = "is a kind of content part byok does not support; send text"
+UserParts = list[
+    Annotated[
+        TextPart,
+        Tag(tag("text")),
+        tagged(_part_tag(("text",)), kind="unsupported_content", phrase=_UNSUPPORTED, at="type"),
+    ]
+]
+AssistantParts = list[
+    Annotated[
+        Annotated[TextPart, Tag(tag("text"))] | Annotated[RefusalPart, Tag(tag("refusal"))],
+        tagged(_part_tag(("text", "refusal")), kind="unsupported_content", phrase=_UNSUPPORTED, at="type"),
+    ]
+]
+
+
+def _content_tag(value: Any) -> str | None:
+    return tag("text") if isinstance(value, str) else tag("parts") if isinstance(value, list) else None
+
+
+def _as_text(content: str | list[TextPart | RefusalPart]) -> str:
+    if isinstance(content, str):
+        return join_text((content,))
+    return join_text(p.text if isinstance(p, TextPart) else p.refusal for p in content)
+
+
+_CONTENT = tagged(_content_tag, kind="type", phrase="must be a string or an array of content parts")
+if TYPE_CHECKING:  # what validation leaves: the text, parts joined
+    UserContent = str
+    AssistantContent = str
+else:
+    UserContent = Annotated[
+        Annotated[str, Tag(tag("text"))] | Annotated[UserParts, Tag(tag("parts"))], _CONTENT, AfterValidator(_as_text)
+    ]
+    AssistantContent = Annotated[
+        Annotated[str, Tag(tag("text"))] | Annotated[AssistantParts, Tag(tag("parts"))],
+        _CONTENT,
+        AfterValidator(_as_text),
+    ]
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+class FunctionCall(LooseModel):
+    name: Annotated[str, Field(min_length=1)]
+    arguments: str = "{}"
+
+
+class ToolCallIn(LooseModel):
+    id: Annotated[str, Field(min_length=1)]
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class SystemMessage(LooseModel):
+    role: Literal["system", "developer"]
+    content: UserContent
+
+
+class UserMessage(LooseModel):
+    role: Literal["user"]
+    content: UserContent
+
+
+class AssistantMessage(LooseModel):
+    role: Literal["assistant"]
+    content: AssistantContent | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    function_call: FunctionCall | None = None  # the legacy functions API
+
+    @model_validator(mode="after")
+    def _says_something(self) -> AssistantMessage:
+        if self.content is None and not self.tool_calls and self.function_call is None:
+            raise problem("invalid_value", "an assistant message needs 'content' or 'tool_calls'", at="content")
+        return self
+
+
+class ToolMessage(LooseModel):
+    role: Literal["tool"]
+    content: UserContent
+    tool_call_id: Annotated[str, Field(min_length=1)]
+
+
+class FunctionMessage(LooseModel):
+    """A legacy function result, paired with its call by name."""
+
+    role: Literal["function"]
+    content: UserContent
+    name: Annotated[str, Field(min_length=1)]
+
+
+_ROLE_TAGS = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+_ROLE_TAGS["function"] = "function"
+
+
+def _role_tag(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return tag("user")  # not an object: the member says so
+    role = value.get("role")
+    return tag(_ROLE_TAGS[role]) if isinstance(role, str) and role in _ROLE_TAGS else None
+
+
+ChatMessage = Annotated[
+    Annotated[SystemMessage, Tag(tag("system"))]
+    | Annotated[UserMessage, Tag(tag("user"))]
+    | Annotated[AssistantMessage, Tag(tag("assistant"))]
+    | Annotated[ToolMessage, Tag(tag("tool"))]
+    | Annotated[FunctionMessage, Tag(tag("function"))],
+    tagged(
+        _role_tag, kind="invalid_value", phrase="must be one of system, developer, user, assistant, tool", at="role"
+    ),
+]
+
+
+# -- tools ----------------------------------------------------------------------------------------
+
+
+class FunctionDef(LooseModel):
+    name: FunctionName
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+    def tool(self) -> Tool:
+        parameters = self.parameters if self.parameters is not None else {"type": "object", "properties": {}}
+        return Tool(name=self.name, description=self.description or "", parameters=parameters)
+
+
+class ToolDef(LooseModel):
+    type: Literal["function"] = typed_required()
+    function: FunctionDef
+
+
+class NamedToolChoice(LooseModel):
+    type: Literal["function"] = typed_required()
+    function: dict[str, Any] | None = None
+
+
+class NamedFunctionChoice(LooseModel):
+    name: Any = None
+
+
+def _choice_tag(value: Any) -> str | None:
+    return tag("mode") if isinstance(value, str) else tag("named") if isinstance(value, dict) else None
+
+
+_CHOICE = tagged(_choice_tag, kind="type", phrase="must be a string or an object")
+ToolChoice = Annotated[
+    Annotated[Literal["none", "auto", "required"], Tag(tag("mode"))] | Annotated[NamedToolChoice, Tag(tag("named"))],
+    _CHOICE,
+]
+FunctionChoice = Annotated[
+    Annotated[Literal["none", "auto"], Tag(tag("mode"))] | Annotated[NamedFunctionChoice, Tag(tag("named"))],
+    _CHOICE,
+]
+
+
+class StreamOptions(StrictModel):
+    include_usage: bool | None = None
+    include_obfuscation: Any = None
+
+
+class TextFormat(StrictModel):
+    type: Literal["text"]
+
+
+# Accepted and ignored: they tune sampling or bookkeeping but do not change what the answer looks like.
+IGNORED = frozenset(
+    {
+        "user",
+        "seed",
+        "metadata",
+        "store",
+        "service_tier",
+        "parallel_tool_calls",
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "prompt_cache_key",
+        "safety_identifier",
+    }
+)
+
+
+class ChatCompletionBody(StrictModel):
+    """The body of `POST /v1/chat/completions` as byok accepts it."""
+
+    model: Annotated[StoredText, Field(pattern=r"\S")]
+    messages: Messages[ChatMessage]
+    tools: list[ToolDef] | None = None
+    tool_choice: ToolChoice | None = None
+    functions: list[FunctionDef] | None = None
+    function_call: FunctionChoice | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    max_tokens: MaxTokens | None = None
+    max_completion_tokens: MaxTokens | None = None
+    stop: Stop | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    n: Annotated[int, Field(ge=1, le=1)] | None = None
+    logprobs: Literal[False] | None = None
+    response_format: TextFormat | None = None
+    # accepted, not used (IGNORED)
+    user: StoredText | None = None
+    prompt_cache_key: StoredText | None = None
+    safety_identifier: StoredText | None = None
+    metadata: dict[StoredText, StoredText] | None = None
+    seed: Any = None
+    store: Any = None
+    service_tier: Any = None
+    parallel_tool_calls: Any = None
+    frequency_penalty: Any = None
+    presence_penalty: Any = None
+    logit_bias: Any = None
+
+    def to_parsed(self) -> ParsedChat:
+        """The rules across fields, then the normalised request; InvalidRequest naming the parameter."""
+        tools, choice, legacy = self._tools()
+        if (
+            self.max_tokens is not None
+            and self.max_completion_tokens is not None
+            and self.max_tokens != self.max_completion_tokens
+        ):
+            raise InvalidRequest(
+                "Give 'max_completion_tokens' or 'max_tokens', not two different limits.", "max_tokens"
+            )
+        if self.stream_options is not None and not self.stream:
+            raise InvalidRequest("'stream_options' is only allowed when 'stream' is true.", "stream_options")
+        request = ChatRequest(
+            model=self.model.strip(),
+            messages=self._messages(),
+            tools=tools,
+            tool_choice=choice,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens,
+            stop=stop_tuple(self.stop),
+            stream=bool(self.stream),
+        )
+        include_usage = bool(self.stream_options and self.stream_options.include_usage)
+        return ParsedChat(request, bool(self.stream), include_usage, legacy)
+
+    def _messages(self) -> tuple[Message, ...]:
+        out: list[Message] = []
+        call_names: dict[str, str] = {}  # tool call id -> function name (Gemini needs the name on results)
+        for i, m in enumerate(self.messages):
+            if isinstance(m, AssistantMessage):
+                if m.tool_calls is not None:
+                    calls = [
+                        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in m.tool_calls
+                    ]
+                elif m.function_call is not None:
+                    calls = [ToolCall(id=None, name=m.function_call.name, arguments=m.function_call.arguments)]
+                else:
+                    calls = []
+                call_names.update((c.id, c.name) for c in calls if c.id)
+                out.append(Message(role="assistant", content=m.content, tool_calls=tuple(calls)))
+            elif isinstance(m, ToolMessage):
+                if m.tool_call_id not in call_names:
+                    raise InvalidRequest(
+                        f"Invalid 'messages[{i}]': a 'tool' message must answer a tool call of an earlier assistant"
+                        " message.",
+                        f"messages[{i}].tool_call_id",
+                    )
+                out.append(
+                    Message(
+                        role="tool", content=m.content, tool_call_id=m.tool_call_id, name=call_names[m.tool_call_id]
+                    )
+                )
+            elif isinstance(m, FunctionMessage):
+                out.append(Message(role="tool", content=m.content, name=m.name))
+            else:
+                role: Role = "user" if isinstance(m, UserMessage) else "system"
+                out.append(Message(role=role, content=m.content))
+        return tuple(out)
+
+    def _tools(self) -> tuple[tuple[Tool, ...], str | None, bool]:
+        """tools + tool_choice (or the legacy functions + function_call) -> (tools, tool_choice, legacy)."""
+        if self.tools is not None and self.functions is not None:
+            raise InvalidRequest("Use 'tools' or the legacy 'functions', not both.", "functions")
+        legacy = self.functions is not None
+        if legacy:
+            tools = [f.tool() for f in self.functions or ()]
+        else:
+            tools = [t.function.tool() for t in self.tools or ()]
+        names = [t.name for t in tools]
+        if len(set(names)) != len(names):
+            raise InvalidRequest("Tool names must be unique.", "functions" if legacy else "tools")
+        if not legacy and self.function_call is not None:
+            raise InvalidRequest(
+                "'function_call' goes with the legacy 'functions'; use 'tool_choice'.", "function_call"
+            )
+        if legacy and self.tool_choice is not None:
+            raise InvalidRequest(
+                "'tool_choice' goes with 'tools'; use 'function_call' with 'functions'.", "tool_choice"
+            )
+        param = "function_call" if legacy else "tool_choice"
+        raw = self.function_call if legacy else self.tool_choice
+        if raw is None:
+            return tuple(tools), None, legacy
+        if isinstance(raw, str):
+            choice: Any = raw
+        elif isinstance(raw, NamedFunctionChoice):
+            choice = raw.name
+        else:
+            choice = (raw.function or {}).get("name")
+        if not isinstance(choice, str) or not choice:
+            raise InvalidRequest(f"Missing the function name in '{param}'.", param, "missing_required_parameter")
+        if choice not in ("none", "auto", "required") and choice not in names:
+            raise InvalidRequest(f"Invalid '{param}': no tool named '{choice}' was given.", param)
+        if choice == "required" and not tools:
+            raise InvalidRequest(f"Invalid '{param}': 'required' needs tools.", param)
+        return tuple(tools), choice, legacy
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+_CODES = {
+    "missing": "missing_required_parameter",
+    "type": "invalid_type",
+    "value": "invalid_value",
+    "unknown": "unknown_parameter",
+}
+# Parameters whose every problem is reported at the parameter itself, with its own code and message.
+_WHOLE: dict[str, tuple[str | None, str | None]] = {
+    "stop": (None, None),
+    "n": ("unsupported_value", "Invalid 'n': byok returns one choice; n must be 1."),
+    "logprobs": ("unsupported_parameter", "'logprobs' is not supported by byok."),
+    "response_format": ("unsupported_value", 'Only \'response_format\' {"type": "text"} is supported by byok.'),
+}
+_RANGES = {"temperature": rules.TEMPERATURE, "top_p": rules.TOP_P}
+
+
+def invalid_request(p: Problem) -> InvalidRequest:
+    """A schema problem -> OpenAI's 400: the parameter, its code, a message naming both."""
+    if p.type == "json_invalid":
+        return InvalidRequest(
+            "We could not parse the JSON body of your request. Send a JSON object.", None, "invalid_json"
+        )
+    if p.param is None:
+        return InvalidRequest("The request body must be a JSON object.", None, "invalid_json")
+    param, code, root = p.param, _CODES.get(p.kind, p.kind), p.loc[0]
+    if root in _WHOLE:
+        own_code, message = _WHOLE[str(root)]
+        param, code = str(root), own_code or code
+        if message:
+            return InvalidRequest(message, param, code)
+    if p.kind == "missing":
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param, code)
+    if p.kind == "unknown":
+        if len(p.loc) > 1:  # an unknown field inside an object: name the object
+            param = param.rsplit(".", 1)[0]
+            return InvalidRequest(f"Unrecognized field in '{param}': {p.loc[-1]}", param, code)
+        return InvalidRequest(f"Unrecognized request argument supplied: {param}", param, code)
+    if root == "model":
+        code = "invalid_value"
+    if p.kind == "type":
+        return InvalidRequest(f"Invalid type for '{param}': expected {p.phrase.removeprefix('must be ')}.", param, code)
+    if param in _RANGES and p.type in ("greater_than_equal", "less_than_equal"):
+        low, high = _RANGES[param]
+        return InvalidRequest(f"Invalid '{param}': {p.input} is not between {low:g} and {high:g}.", param, code)
+    if param == "messages" and p.type in ("too_short", "too_long"):
+        if p.type == "too_short":
+            return InvalidRequest(
+                "Invalid 'messages': empty array. Expected an array with minimum length 1.", param, "empty_array"
+            )
+        return InvalidRequest(
+            f"Invalid 'messages': at most {rules.MAX_MESSAGES} messages.", param, "array_above_max_length"
+        )
+    if p.type == "too_long":
+        return InvalidRequest(f"Invalid '{param}': at most {rules.MAX_STOP} sequences.", param, code)
+    return InvalidRequest(f"Invalid '{param}': it {p.phrase}.", param, code)
+
+
+def parse_chat_completion(body: bytes | str | dict) -> ParsedChat:
+    """A `POST /v1/chat/completions` body -> ParsedChat; InvalidRequest (400) when it is not valid."""
+    try:
+        if isinstance(body, dict):
+            parsed = ChatCompletionBody.model_validate(body)
+        else:
+            parsed = ChatCompletionBody.model_validate_json(body)
+    except ValidationError as exc:
+        raise invalid_request(problems(exc)[0]) from None
+    return parsed.to_parsed()

@@ -290,3 +290,29 @@ def test_whole_answers_carry_signatures_too():
     turn = _turn_back(body["output"])
     assert turn.thinking == (Thinking(text="Hmm.", signature="sig-9"),)
     assert turn.tool_calls[0].thought_signature == "gem-9"
+
+
+def test_text_then_refusal_are_two_parts_of_one_message_and_late_call_fragments_still_count():
+    events = [
+        STARTED,
+        StreamEvent(kind="text_delta", text="Sure, "),
+        StreamEvent(kind="refusal_delta", text="no."),
+        StreamEvent(kind="tool_call_start", index=0, tool_call_id="c0", name="f"),
+        StreamEvent(kind="tool_call_start", index=1, tool_call_id="c1", name="g"),
+        StreamEvent(kind="tool_call_delta", index=0, arguments="{}"),  # after its call was closed
+    ]
+    rendered = sse(render_all(events, done_for([])))
+    final = run_sdk(rendered)._completed_response
+    assert final is not None
+    message = final.output[0]
+    assert [c.type for c in message.content] == ["output_text", "refusal"] and final.output_text == "Sure, "
+    assert [o.arguments for o in final.output[1:]] == ["{}", ""]
+    assert not [e for e in rendered if e["type"] == "response.function_call_arguments.delta"]
+
+
+def test_a_failure_while_thinking_keeps_the_thought_so_far():
+    stream = ResponsesStream("resp_t", 1, "p/m", {})
+    out = stream.event(STARTED) + stream.event(StreamEvent(kind="reasoning_delta", text="Half a thought"))
+    rendered = sse(out + stream.error(AllProvidersFailedError("gone", attempts=[])))
+    item = rendered[-2]["response"]["output"][0]
+    assert item["type"] == "reasoning" and item["summary"] == [{"type": "summary_text", "text": "Half a thought"}]

@@ -185,3 +185,56 @@ async def test_upstream_failure_after_the_first_token_ends_with_response_failed(
     assert seen[-1].type == "response.failed" and seen[-1].response.status == "failed"
     assert seen[-1].response.error.code == "server_error"
     assert [e.delta for e in seen if e.type == "response.output_text.delta"] == ["Hel"]
+
+
+ANTHROPIC = "https://api.anthropic.com/v1/messages"
+CLAUDE = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4",
+    "content": [{"type": "text", "text": "from the fallback"}],
+    "stop_reason": "end_turn",
+    "usage": {"input_tokens": 5, "output_tokens": 3},
+}
+
+
+async def test_failover_serves_the_response_from_the_next_provider(handler, oai, sdk):
+    def chain():
+        from byok.changes import announce
+        from byok.models import FailoverPolicy, FailoverStep, Provider
+
+        registry.register_provider(
+            kind="anthropic", name="claude", default_model="claude-sonnet-4", api_key="sk-ant-0123456789abcdef"
+        )
+        policy = FailoverPolicy.objects.create(
+            name="oai-chain", primary=Provider.objects.get(name="oai"), max_retries=0
+        )
+        FailoverStep.objects.create(policy=policy, provider=Provider.objects.get(name="claude"), position=0)
+        announce(None)
+
+    await sync_to_async(chain)()
+    with respx.mock:
+        respx.post(OPENAI).respond(503, json={"error": {"message": "down"}})
+        fallback = respx.post(ANTHROPIC).respond(200, json=CLAUDE)
+        raw = await sdk.responses.with_raw_response.create(model="gpt-4o", instructions="Be kind.", input="Hi")
+    response = raw.parse()
+    assert response.output_text == "from the fallback" and response.model == "claude/claude-sonnet-4"
+    assert raw.headers["x-byok-provider"] == "claude" and raw.headers["x-byok-attempts"] == "2"
+    assert json.loads(fallback.calls.last.request.content)["system"] == "Be kind."
+
+
+async def test_a_spent_budget_is_a_429_with_retry_after(handler, oai, sdk, token):
+    def budget():
+        from byok import budget_store as budgets
+
+        user = Token.objects.get(key=token).user
+        budgets.create_budget(actor=None, user=user.pk, token_limit=1, period="day")
+
+    await sync_to_async(budget)()
+    with respx.mock:
+        route = respx.post(OPENAI).respond(200, json=completion("x"))
+        with pytest.raises(openai.RateLimitError) as exc:
+            await sdk.responses.create(model="oai/gpt-4o", input="A prompt longer than one token")
+    assert exc.value.body["code"] == "budget_exceeded" and int(exc.value.response.headers["retry-after"]) >= 1
+    assert route.call_count == 0

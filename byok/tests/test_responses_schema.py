@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -282,18 +283,25 @@ def test_reasoning_items_come_back_as_the_turns_thinking():
             {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
             {"type": "reasoning", "id": "rs_2", "summary": [{"type": "summary_text", "text": "plain"}]},
             {"type": "reasoning", "id": "rs_3", "summary": [], "encrypted_content": "gAAAA-openai-own-blob"},
-            {"role": "assistant", "content": "It is sunny."},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": "It is sunny."},
+                    {"type": "refusal", "refusal": "No more."},
+                ],
+            },
             {"role": "user", "content": "Thanks"},
         ],
         tools=[WEATHER],
     )
     first, second = (m for m in parsed.request.messages if m.role == "assistant")
     assert first.thinking == signed and first.tool_calls[0].thought_signature == "gem-sig"
-    assert second.thinking == (Thinking(text="plain"),) and second.content == "It is sunny."
+    assert second.thinking == (Thinking(text="plain"),) and second.content == "It is sunny.\nNo more."
 
 
 def test_a_broken_carry_is_ignored_not_an_error():
-    for blob in ("byok1.%%%", "byok1." + "e30=", None, ""):
+    tampered = "byok1." + base64.urlsafe_b64encode(json.dumps({"t": [[1, None, None]], "c": {}}).encode()).decode()
+    for blob in ("byok1.%%%", "byok1." + "e30=", None, "", tampered):
         assert responses_carry.unpack(blob) == ((), {})
 
 

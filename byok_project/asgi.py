@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from django.conf import settings
 
 from byok.bodylimit import BodyLimitApp, install_daphne_body_limit
+from byok.metrics import track_websockets
 from byok.routing import websocket_urlpatterns
 from byok.shutdown import GracefulApp, install_daphne_graceful_shutdown, install_uvicorn_graceful_shutdown
 from byok.ws.auth import ByokAuthMiddlewareStack, HostOriginValidator
@@ -51,8 +52,8 @@ application = GracefulApp(
     ProtocolTypeRouter(
         {
             "http": BodyLimitApp(django_asgi_app),  # oversized bodies: 413 before they are read, before auth
-            "websocket": ErrorFrameOnCrash(
-                HostOriginValidator(ByokAuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            "websocket": track_websockets(  # byok_websocket_connections
+                ErrorFrameOnCrash(HostOriginValidator(ByokAuthMiddlewareStack(URLRouter(websocket_urlpatterns))))
             ),
         }
     )

@@ -4,6 +4,13 @@
     BYOK_WORKERS=N                       (default 1; N > 1 needs REDIS_URL)
     HOST, PORT                           (default 127.0.0.1:8000)
 
+Metrics (`GET /metrics`, byok.exporter): several workers count into one
+exposition through prometheus_client's multiprocess mode, which keeps each
+process's values in files under `PROMETHEUS_MULTIPROC_DIR`. With more than one
+worker the launcher makes that directory (a temporary one unless the variable
+names one), empties it of an earlier run's files before any worker starts, and
+removes a temporary one when the workers have stopped.
+
 One worker: the server replaces this process (`exec`), exactly as if it had
 been started by hand. Several workers: this process binds the listening
 socket once and starts N server processes that all accept on it (daphne and
@@ -23,15 +30,17 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
-__all__ = ["SERVERS", "Plan", "ServeError", "main", "plan"]
+__all__ = ["SERVERS", "Plan", "ServeError", "main", "metrics_dir", "plan"]
 
 APP = "byok_project.asgi:application"
 # Connections the kernel may hold for a server that is busy (the listen queue). Twisted's default, which daphne's
@@ -163,6 +172,34 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def metrics_dir(p: Plan, env: MutableMapping[str, str] = os.environ) -> tuple[str | None, bool]:
+    """Prepare `PROMETHEUS_MULTIPROC_DIR` for the workers: (the directory or None, whether it is temporary).
+
+    Set in `env` (which the workers inherit) when several workers serve; emptied of `.db` files left by
+    an earlier run either way, since their counts would be added to this run's.
+    """
+    path = (env.get("PROMETHEUS_MULTIPROC_DIR") or "").strip()
+    made = False
+    if not path and p.workers > 1:
+        path, made = tempfile.mkdtemp(prefix="byok-metrics-"), True
+        env["PROMETHEUS_MULTIPROC_DIR"] = path
+    if not path:
+        return None, False
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+    return path, made
+
+
+def _mark_dead(pid: int) -> None:
+    """Drop a stopped worker's live gauges (websockets, usage queue) from the multiprocess exposition."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
 def _supervise(procs: list[subprocess.Popen]) -> int:
     """Wait for the workers; on a signal or the first one to exit, stop the rest. The exit status."""
     stopping: list[int] = []
@@ -176,8 +213,13 @@ def _supervise(procs: list[subprocess.Popen]) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     status = 0
+    marked: set[int] = set()
     while any(p.poll() is None for p in procs):
         dead = [p for p in procs if p.poll() is not None]
+        for p in dead:
+            if p.pid not in marked:
+                marked.add(p.pid)
+                _mark_dead(p.pid)
         if dead and not stopping:
             status = dead[0].returncode or 1
             print(
@@ -201,13 +243,20 @@ def main() -> int:
         file=sys.stderr,
         flush=True,
     )
-    if not p.shares_socket:
+    directory, temporary = metrics_dir(p)
+    if not p.shares_socket and not temporary:
         os.execv(sys.executable, p.command())
-    sock = bind(p.host, p.port)
-    fd = sock.fileno()
-    procs = [subprocess.Popen(p.command(fd), pass_fds=(fd,)) for _ in range(p.workers)]
-    sock.close()  # the workers hold it now
-    return _supervise(procs)
+    try:
+        if not p.shares_socket:  # granian starts its workers itself: supervise it, then remove the directory
+            return _supervise([subprocess.Popen(p.command())])
+        sock = bind(p.host, p.port)
+        fd = sock.fileno()
+        procs = [subprocess.Popen(p.command(fd), pass_fds=(fd,)) for _ in range(p.workers)]
+        sock.close()  # the workers hold it now
+        return _supervise(procs)
+    finally:
+        if temporary and directory:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

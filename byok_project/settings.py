@@ -212,13 +212,20 @@ BYOK: dict[str, Any] = {  # read as settings.BYOK["..."]: values of several type
     "CONFIG_POLL_S": float(os.environ.get("BYOK_CONFIG_POLL_S", "0.5")),
 }
 
+# BYOK_LOG_FORMAT: "text" (time level logger message) or "json" (one object a line, byok.logfmt).
+LOG_FORMAT = (os.environ.get("BYOK_LOG_FORMAT") or "text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"BYOK_LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "byok.secrets.RedactingFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "byok": {"()": "byok.logfmt.JsonFormatter" if LOG_FORMAT == "json" else "byok.logfmt.TextFormatter"}
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "byok", "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -32,6 +32,7 @@ from byok.exceptions import ByokError, MasterKeyMismatchError, ProviderNotFoundE
 from byok.gateway.config_cache import ConfigCache, KeyConfig, ProviderConfig, Snapshot
 from byok.gateway.failover import Attempt, Failover, Run
 from byok.gateway.keypool import KeyPool
+from byok.gateway.meter import Meter
 from byok.gateway.routing import Target, route, split_model
 from byok.gateway.upstream import ClientRegistry, Upstream, UpstreamStream
 from byok.gateway.usage import UsageEntry, UsageWriter, now_utc, shared_writer
@@ -99,6 +100,7 @@ class BYOKHandler:
             pool=self.pool, state=self.state, secret=self._secret, clock=clock, wall=wall, sleep=sleep, rand=rand
         )
         self.gate = BudgetGate()  # catalog limits, cost, user and key budgets (byok.budgets)
+        self.meter = Meter()  # the log line and the metrics of every finished request (byok.gateway.meter)
         self.config = ConfigCache(
             state_factory=state_factory
             or (lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)),
@@ -128,6 +130,7 @@ class BYOKHandler:
 
     def _loaded(self, snap: Snapshot, book: Book) -> None:
         self.gate.preload(snap, book)
+        self.meter.configure(snap, book.catalog)
         live = {k.sealed.token for p in snap.ordered for k in p.keys}
         self._secrets = {t: s for t, s in self._secrets.items() if t in live}
 
@@ -408,16 +411,7 @@ class BYOKHandler:
         else:
             entry.status, entry.error_code = "error", "internal_error"
         self.usage.add(entry)
-        log.info(
-            "chat request_id=%s provider=%s model=%s attempts=%d status=%s code=%s latency_ms=%.1f",
-            run.request_id,
-            entry.provider_name or "-",
-            entry.model,
-            entry.attempts,
-            entry.status,
-            entry.error_code or "-",
-            entry.latency_ms,
-        )
+        self.meter.finished(entry, run.attempts, error)
 
     async def flush_usage(self) -> None:
         await self.usage.flush()

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from byok import metrics
+
 __all__ = ["UsageEntry", "UsageWriter", "clean_text", "flush_all", "now_utc", "shared_writer"]
 
 log = logging.getLogger("byok.usage")
@@ -184,13 +186,15 @@ class UsageWriter:
                 dropped = self.dropped
             if dropped == 1 or dropped % 1000 == 0:
                 log.error("usage queue full (%d records): %d records dropped so far", self.max_queue, dropped)
+            metrics.usage_queue(self.stats())
             return
         size = self._queue.qsize()
+        metrics.QUEUE_DEPTH.set(size)
         if size > self.high_water:
             self.high_water = size
 
     def stats(self) -> dict[str, int]:
-        """The writer's figures, for metrics."""
+        """The writer's figures (`byok.metrics.usage_queue` exports queued and dropped)."""
         return {
             "queued": self._queue.qsize(),
             "high_water": self.high_water,
@@ -257,6 +261,7 @@ class UsageWriter:
                     connection.close()  # idle: hold no database connection between bursts
                 for _ in entries:
                     self._queue.task_done()
+                metrics.usage_queue(self.stats())
 
     def _write_at_exit(self) -> None:
         if self._pid != os.getpid() or not self._queue.unfinished_tasks:

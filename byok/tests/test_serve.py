@@ -174,3 +174,22 @@ def test_uvicorn_and_granian_serve_chat_over_http_sse_and_websocket(upstream, se
         assert asyncio.run(_ws_chat(server.url, server.admin_token)) == filler_text(8)
     finally:
         server.stop()
+
+
+def test_several_workers_get_a_fresh_metrics_directory_and_stale_counts_are_removed(tmp_path):
+    env: dict[str, str] = {}
+    directory, temporary = serve.metrics_dir(Plan("daphne", 2, "127.0.0.1", 8000), env)
+    try:
+        assert temporary and directory == env["PROMETHEUS_MULTIPROC_DIR"]
+    finally:
+        import shutil
+
+        shutil.rmtree(directory)
+    given = tmp_path / "metrics"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"stale")
+    (given / "keep.txt").write_text("not ours")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(given)}
+    assert serve.metrics_dir(Plan("daphne", 1, "127.0.0.1", 8000), env) == (str(given), False)
+    assert sorted(p.name for p in given.iterdir()) == ["keep.txt"]
+    assert serve.metrics_dir(Plan("daphne", 1, "127.0.0.1", 8000), {}) == (None, False)

@@ -58,7 +58,7 @@ REJECTIONS = frozenset(
         "invalid_key",
         "key_revoked",
         "key_expired",
-        "request_too_large",
+        "payload_too_large",
         "too_many_requests",
     }
 )

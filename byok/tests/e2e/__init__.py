@@ -36,6 +36,7 @@ __all__ = [
     "records",
     "register",
     "uid",
+    "upstream_outcome",
     "wait_for",
 ]
 
@@ -157,6 +158,12 @@ def records(fake: FakeProvider, **filters: Any) -> list[dict]:
     with httpx.Client(base_url=fake.url, timeout=10) as client:
         found = client.get("/_control/requests", params={"limit": 10000, **filters}).json()
     return found["requests"] if isinstance(found, dict) else found
+
+
+def upstream_outcome(fake: FakeProvider, key: str) -> str | None:
+    """How the fake provider's first request with `key` ended (`done`, `cancelled`, …), None while open."""
+    found = records(fake, key_fp=fake_fp(key))
+    return found[0]["outcome"] if found and found[0]["outcome"] != "open" else None
 
 
 def wait_for(check, *, timeout: float = 10.0, interval: float = 0.1, message: str = "condition"):

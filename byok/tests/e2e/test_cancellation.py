@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, records, register, uid, wait_for
+from byok.tests.e2e import Cluster, cluster, db_rows, fake_fp, records, register, uid, upstream_outcome, wait_for
 from devtools.fakeprovider.answer import filler_text
 
 SLOW = "chunks=200;delay_ms=50"
@@ -42,8 +42,7 @@ def _slow_provider(live: Cluster) -> tuple[str, str]:
 
 
 def _upstream_outcome(live: Cluster, key: str) -> str | None:
-    found = records(live.fake, key_fp=fake_fp(key))
-    return found[0]["outcome"] if found and found[0]["outcome"] != "open" else None
+    return upstream_outcome(live.fake, key)
 
 
 def _usage_status(live: Cluster, request_id: str) -> str | None:

@@ -260,3 +260,71 @@ async def test_models_answer_anthropic_clients_in_their_shape_and_openai_clients
     assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
     request = AsyncRequestFactory().post("/v1/models/oai/gpt-4o", HTTP_X_API_KEY=token)
     assert (await views_anthropic.model_detail(request, "oai/gpt-4o")).status_code == 405
+
+
+# -- shared by construction: failover and budgets behave as on every dialect ----------------------------
+
+
+async def _policy(primary: str, *fallbacks: str) -> None:
+    from django.db import transaction
+
+    from byok.changes import announce
+    from byok.models import FailoverPolicy, FailoverStep, Provider
+
+    def make():
+        policy = FailoverPolicy.objects.create(
+            name=f"{primary}-chain", primary=Provider.objects.get(name=primary), max_retries=0
+        )
+        for i, name in enumerate(fallbacks):
+            FailoverStep.objects.create(policy=policy, provider=Provider.objects.get(name=name), position=i)
+        announce(None)
+
+    await sync_to_async(lambda: transaction.atomic()(make)())()
+
+
+async def test_failover_from_openai_to_anthropic_whole_and_streamed(handler, sdk):
+    await register(kind="openai", name="oai", default_model="gpt-4o", is_default=True, max_retries=0)
+    await register(kind="anthropic", name="claude", default_model="claude-x", max_retries=0)
+    await _policy("oai", "claude")
+    _, stream_body = corpus_case("anthropic_stream_sdk_basic")
+    answer = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-x",
+        "content": [{"type": "text", "text": "from the fallback"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 4, "output_tokens": 3, "cache_read_input_tokens": 2},
+    }
+    with respx.mock:
+        primary = respx.post(OPENAI).respond(503, json={"error": {"message": "down"}})
+        respx.post(ANTHROPIC).respond(200, json=answer)
+        raw = await sdk.messages.with_raw_response.create(model="gpt-4o", max_tokens=50, messages=[USER])
+        message = await raw.parse()
+        respx.post(ANTHROPIC).respond(200, headers=SSE, content=stream_body)
+        async with sdk.messages.stream(model="gpt-4o", max_tokens=50, messages=[USER]) as stream:
+            streamed = await stream.get_final_message()
+    assert primary.call_count == 2
+    assert raw.headers["x-byok-provider"] == "claude" and raw.headers["x-byok-attempts"] == "2"
+    assert message.content[0].text == "from the fallback" and message.model == "claude/claude-x"
+    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens) == (4, 2)
+    assert streamed.content and streamed.stop_reason == "end_turn"
+    rows = await usage_rows(handler)
+    assert [(r.provider_name, r.attempts, r.interface) for r in rows] == [("claude", 2, "anthropic")] * 2
+
+
+async def test_a_spent_budget_is_a_rate_limit_error_with_retry_after(handler, sdk):
+    from byok import budget_store
+    from byok.audit import Actor
+
+    await register(kind="openai", name="oai", default_model="gpt-4o")
+    carol = await sync_to_async(lambda: Token.objects.get().user_id)()
+    make = budget_store.create_budget
+    await sync_to_async(make)(actor=Actor("alice", "203.0.113.9"), user=carol, token_limit=1)  # any prompt is more
+    with respx.mock:
+        upstream = respx.post(OPENAI).respond(200, json=openai_json("never"))
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            await sdk.messages.create(model="oai/gpt-4o", max_tokens=500, messages=[USER])
+    assert not upstream.called
+    assert caught.value.body["error"]["type"] == "rate_limit_error"
+    assert int(caught.value.response.headers["retry-after"]) > 0

@@ -175,6 +175,9 @@ def test_an_anthropic_upstream_comes_back_as_it_was_sent(case):
         elif theirs.type == "thinking":
             assert mine.thinking == theirs.thinking
     assert relayed.stop_reason == original.stop_reason
+    if original.usage.input_tokens:  # the docs example counts nothing; the others' counts come back as sent
+        for field in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+            assert (getattr(relayed.usage, field) or 0) == (getattr(original.usage, field) or 0), field
 
 
 def test_thinking_signatures_and_redacted_thinking_are_streamed_for_the_next_turn():

@@ -22,11 +22,16 @@ entry; an override for a model the file does not know creates one. Their
 ``provider`` is a kind (``openai``) or a configured provider's name
 (``my-azure``); a name beats a kind.
 
-Cost (USD): ``(input - cached) * input price + cached * cached price +
-billable output * output price``, per million tokens, using the entry's tier
+Cost (USD): ``(input - cached - written) * input price + cached * cached price +
+written * input price * write multiplier + billable output * output price``, per
+million tokens, using the entry's tier
 for prompts above a threshold (Gemini 2.5 Pro, Claude Sonnet 4 long context).
 ``Usage.input_tokens`` includes cached tokens for every provider (the
-Anthropic adapter adds cache reads and writes in); billable output is
+Anthropic adapter adds cache reads and writes in). Only Anthropic reports
+cache writes (``cache_creation_input_tokens``), billed at 1.25 times the input
+price for the five-minute cache and 2 times for the one-hour cache
+(https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#pricing,
+the same multipliers for every model); billable output is
 ``output_tokens`` plus, for Gemini only, ``reasoning_tokens`` (Gemini counts
 thoughts apart; OpenAI, DeepSeek and Anthropic include them in the output).
 """
@@ -56,6 +61,9 @@ __all__ = [
 CATALOG_PATH = Path(__file__).resolve().parent / "data" / "model_catalog.json"
 MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal("0.00000001")  # UsageRecord.cost has 8 decimal places
+# Prompt-cache writes, as multiples of the input price (Anthropic: the same for every model).
+CACHE_WRITE_5M = Decimal("1.25")
+CACHE_WRITE_1H = Decimal("2")
 
 # What may follow a known model name and still mean that model: a date, a version, "latest".
 _SUFFIX = re.compile(r"^-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4}|v\d+(?::\d+)?|latest)$")
@@ -129,8 +137,16 @@ class ModelInfo:
             return None
         inp, cached_price, out = self.prices_for(usage.input_tokens)
         cached = min(max(usage.cached_input_tokens or 0, 0), usage.input_tokens)
+        written = min(max(usage.cache_creation_input_tokens or 0, 0), usage.input_tokens - cached)
+        written_1h = min(max(usage.cache_creation_1h_input_tokens or 0, 0), written)
         output = billable_output_tokens(self.provider, usage)
-        total = ((usage.input_tokens - cached) * inp + cached * cached_price + output * out) / MILLION
+        total = (
+            (usage.input_tokens - cached - written) * inp
+            + cached * cached_price
+            + (written - written_1h) * inp * CACHE_WRITE_5M
+            + written_1h * inp * CACHE_WRITE_1H
+            + output * out
+        ) / MILLION
         return total.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
 
     def to_dict(self) -> dict[str, Any]:

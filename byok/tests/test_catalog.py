@@ -15,6 +15,7 @@ from byok.catalog import CATALOG_PATH, Catalog, ModelInfo, file_entries
 from byok.catalog_overrides import catalog_rows, load_catalog
 from byok.exceptions import ConflictError, InvalidConfigError, NotFound
 from byok.models import AuditEvent, CatalogOverride, UsageRecord
+from byok.providers.anthropic_stream import read_usage
 from byok.providers.types import Usage
 from byok.tests.providers.replay import corpus_case
 from byok.tests.test_handler import OPENAI, ask, register
@@ -113,6 +114,33 @@ def test_cost_anthropic_with_cache_reads():
     ) == Decimal("0.03960000")
     # Over 200K prompt tokens the long-context tier applies: $6 in, $22.50 out.
     assert cost("anthropic", "claude-sonnet-4", input_tokens=300_000, output_tokens=1000) == Decimal("1.82250000")
+
+
+def test_cost_anthropic_cache_writes_by_ttl():
+    # claude-sonnet-4: $3 in, $0.30 cache read, $15 out; writes 1.25x input (5 minutes), 2x (one hour).
+    # 10,000 prompt tokens: 1,000 read, 4,000 written (1,000 of them for an hour), 5,000 plain; 1,000 out.
+    got = cost(
+        "anthropic",
+        "claude-sonnet-4",
+        input_tokens=10000,
+        output_tokens=1000,
+        cached_input_tokens=1000,
+        cache_creation_input_tokens=4000,
+        cache_creation_1h_input_tokens=1000,
+    )
+    # 5000 * 3 + 1000 * 0.30 + 3000 * 3.75 + 1000 * 6 + 1000 * 15 = 47,550 micro-dollars
+    assert got == Decimal("0.04755000")
+    # Usage read straight from an Anthropic answer prices the same way.
+    usage = read_usage(
+        {
+            "input_tokens": 5000,
+            "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 4000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 3000, "ephemeral_1h_input_tokens": 1000},
+            "output_tokens": 1000,
+        }
+    )
+    assert usage is not None and file_catalog().cost("anthropic", "claude-sonnet-4", usage) == got
 
 
 def test_cost_gemini_counts_thinking_tokens_as_output():

@@ -15,8 +15,8 @@ The shapes are `byok.schemas.responses_body` (pydantic v2); this module gives th
 - byok keeps no conversations (nothing is stored): `previous_response_id`, `conversation`,
   `item_reference` items and `background` are refused with a 400 naming the field, as are hosted tools,
   files and log probabilities, rather than answered without them.
-- fields OpenAI documents that cannot change the answer's shape are accepted and ignored (`IGNORED`);
-  any other unknown field is a 400 `unknown_parameter`, as OpenAI answers it.
+- fields OpenAI documents that cannot change the answer's shape are accepted and ignored (`IGNORED`,
+  declared on the body); any other unknown field is a 400 `unknown_parameter`, as OpenAI answers it.
 
 The limits shared with the other dialects are `byok.schemas.rules`.
 """
@@ -44,9 +44,11 @@ from byok.providers.types import (
 )
 from byok.schemas import responses_body as rb
 from byok.schemas import responses_carry, rules
-from byok.schemas.responses_errors import InvalidRequest, from_validation, param_of
+from byok.schemas.base import problems
+from byok.schemas.fields import FUNCTION_NAME
+from byok.schemas.responses_errors import InvalidRequest, invalid_request
 
-__all__ = ["IGNORED", "InvalidRequest", "ParsedResponses", "param_of", "parse_responses"]
+__all__ = ["IGNORED", "InvalidRequest", "ParsedResponses", "parse_responses"]
 
 # Accepted and ignored: bookkeeping, caching and sampling hints that do not change what the answer looks like.
 IGNORED = frozenset(
@@ -63,7 +65,7 @@ IGNORED = frozenset(
         "context_management",
     }
 )
-_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_FUNCTION_NAME = re.compile(FUNCTION_NAME)
 _DEFAULT_PARAMETERS = {"type": "object", "properties": {}}
 
 
@@ -77,13 +79,6 @@ class ParsedResponses:
 
 
 # -- checks the shapes cannot say ------------------------------------------------------------------------
-
-
-def _stored(value: str, param: str) -> str:
-    problem = rules.stored_text_problem(value)
-    if problem:
-        raise InvalidRequest(f"Invalid '{param}': it {problem}.", param)
-    return value
 
 
 def _content(text: str, param: str) -> str:
@@ -120,12 +115,6 @@ def _refuse_stateful(body: rb.ResponsesBody) -> None:
     for i, name in enumerate(body.include or ()):
         if name == "message.output_text.logprobs":
             raise _unsupported("Log probabilities are not supported by byok.", f"include[{i}]")
-
-
-def _unknown_fields(body: rb.ResponsesBody) -> None:
-    for name in body.model_extra or {}:
-        if name not in IGNORED:
-            raise InvalidRequest(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
 
 
 def _image(part: rb.InputImage, param: str) -> ImagePart:
@@ -315,7 +304,7 @@ def _validate(raw: bytes | str | dict) -> rb.ResponsesBody:
             return rb.ResponsesBody.model_validate(raw)
         return rb.ResponsesBody.model_validate_json(raw)
     except pydantic.ValidationError as exc:
-        raise from_validation(exc) from None
+        raise invalid_request(problems(exc)[0]) from None
 
 
 def _echo(body: rb.ResponsesBody) -> dict[str, Any]:
@@ -342,18 +331,10 @@ def _echo(body: rb.ResponsesBody) -> dict[str, Any]:
 def parse_responses(raw: bytes | str | dict) -> ParsedResponses:
     """A `POST /v1/responses` body -> ParsedResponses; InvalidRequest (400) when it is not valid."""
     body = _validate(raw)
-    _unknown_fields(body)
     _refuse_stateful(body)
-    model = _stored(body.model.strip(), "model")
+    model = body.model.strip()
     if not model:
         raise InvalidRequest("Invalid 'model': expected a non-empty string.", "model")
-    if body.user is not None:
-        _stored(body.user, "user")
-    for key, value in (body.metadata or {}).items():
-        if len(key) > 64 or len(value) > 512:
-            raise InvalidRequest("Invalid 'metadata': keys are at most 64 and values 512 characters.", "metadata")
-        _stored(key, "metadata")
-        _stored(value, f"metadata.{key}")
     messages = _messages(body)
     tools, tool_choice = _tools(body)
     request = ChatRequest(

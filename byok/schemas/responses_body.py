@@ -2,15 +2,15 @@
 
     body = ResponsesBody.model_validate_json(raw)     # pydantic.ValidationError when it is not one
 
-Shapes follow the official `openai` SDK's `ResponseCreateParams` (the SDK is the judge). Every
-union is told apart by a callable discriminator whose tags start with "~", so an error names one
-branch and `byok.schemas.responses` can turn its location into OpenAI's `param` (`input[2].call_id`)
-by dropping those tags. Types are strict, as OpenAI's are: "1" is not a number, 1 is not a boolean.
+Shapes follow the official `openai` SDK's `ResponseCreateParams` (the SDK is the judge), on the
+shared plumbing of `byok.schemas.base` (strict JSON types, tagged unions, problems) and the rule
+types of `byok.schemas.fields`: an error names one union branch, and its path is OpenAI's `param`.
 
 Input items and content parts ignore fields they do not use (`id`, `status`, `annotations`,
 `logprobs`, `phase`...), so a client can send the output items of an earlier answer back as input,
-as the SDK's own examples do. Unknown top-level fields are kept (`model_extra`) for the parser to
-accept or refuse. Meaning (what is supported, what maps to what) lives in `byok.schemas.responses`.
+as the SDK's own examples do. The body itself refuses unknown fields; the documented ones that
+cannot change the answer are declared and ignored. Meaning (what is supported, what maps to what)
+lives in `byok.schemas.responses`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ import functools
 import operator
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import Field, Tag
 
 from byok.schemas import rules
+from byok.schemas.base import LooseModel, StrictModel, tag, tagged
+from byok.schemas.fields import MaxTokens, StoredText, Temperature, TopP
 
 __all__ = [
     "FunctionCallItem",
     "FunctionCallOutputItem",
     "FunctionTool",
+    "HostedTool",
     "InputImage",
     "InputText",
     "ItemReference",
@@ -38,63 +41,55 @@ __all__ = [
     "Refusal",
     "ResponsesBody",
     "TextFormat",
+    "TextPlain",
     "ToolChoiceFunction",
     "UnsupportedPart",
 ]
 
-_CONFIG = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False)
-
-
-class _Model(BaseModel):
-    model_config = _CONFIG
-
 
 def _type_tag(value: Any, default: str | None = None) -> str | None:
-    """The "~type" tag of an object (its `type`, else `default`); None for a non-object (a type error)."""
-    if isinstance(value, dict):
-        kind = value.get("type", default)
-        return f"~{kind}" if isinstance(kind, str) else None
-    kind = getattr(value, "type", None)
-    return f"~{kind}" if isinstance(kind, str) else None
+    """The tag of an object's `type` (else `default`); None for a non-object or a non-string type."""
+    kind = value.get("type", default) if isinstance(value, dict) else getattr(value, "type", None)
+    return tag(kind) if isinstance(kind, str) else None
 
 
-def _shape_tag(value: Any) -> str:
-    """ "~text" for a string, "~list" for anything else (which then fails as a list if it is not one)."""
-    return "~text" if isinstance(value, str) else "~list"
+def _shape_tag(value: Any) -> str | None:
+    """A string is text, a list a list; anything else fails as neither."""
+    return tag("text") if isinstance(value, str) else tag("list") if isinstance(value, list) else None
 
 
-def _tagged(*members: tuple[str, Any], error: str) -> Any:
-    """A union told apart by `_type_tag`; an unknown tag fails with the error type `error`."""
-    union = functools.reduce(operator.or_, (Annotated[model, Tag(tag)] for tag, model in members))
-    return Annotated[union, Discriminator(_type_tag, custom_error_type=error, custom_error_message="unsupported type")]
+def _tagged(*members: tuple[str, Any], kind: str, pick: Any = _type_tag) -> Any:
+    """A union of `members` (type name, model) chosen by `pick`; an unknown type is a `kind` problem."""
+    union = functools.reduce(operator.or_, (Annotated[model, Tag(tag(name))] for name, model in members))
+    return Annotated[union, tagged(pick, kind=kind, phrase="has a type byok does not support")]
 
 
 # -- content parts -----------------------------------------------------------------------------------
 
 
-class InputText(_Model):
+class InputText(LooseModel):
     type: Literal["input_text"]
     text: str
 
 
-class OutputText(_Model):
+class OutputText(LooseModel):
     type: Literal["output_text"]
     text: str
 
 
-class Refusal(_Model):
+class Refusal(LooseModel):
     type: Literal["refusal"]
     refusal: str
 
 
-class InputImage(_Model):
+class InputImage(LooseModel):
     type: Literal["input_image"]
     image_url: str | None = None
     file_id: str | None = None
     detail: Literal["low", "high", "auto", "original"] | None = None
 
 
-class UnsupportedPart(_Model):
+class UnsupportedPart(LooseModel):
     """`input_file`, `input_audio`: recognised, and refused by the parser with a clear message."""
 
     type: Literal["input_file", "input_audio"]
@@ -104,29 +99,27 @@ if TYPE_CHECKING:  # what the tagged unions hold, for the type checker
     Part = InputText | OutputText | Refusal | InputImage | UnsupportedPart
 else:
     Part = _tagged(
-        ("~input_text", InputText),
-        ("~output_text", OutputText),
-        ("~refusal", Refusal),
-        ("~input_image", InputImage),
-        ("~input_file", UnsupportedPart),
-        ("~input_audio", UnsupportedPart),
-        error="unsupported_content",
+        ("input_text", InputText),
+        ("output_text", OutputText),
+        ("refusal", Refusal),
+        ("input_image", InputImage),
+        ("input_file", UnsupportedPart),
+        ("input_audio", UnsupportedPart),
+        kind="unsupported_content",
     )
-Content = Annotated[
-    Annotated[str, Tag("~text")] | Annotated[list[Part], Tag("~list")],
-    Discriminator(_shape_tag),
-]
+_STRING_OR_LIST = tagged(_shape_tag, kind="type", phrase="must be a string or an array")
+Content = Annotated[Annotated[str, Tag(tag("text"))] | Annotated[list[Part], Tag(tag("list"))], _STRING_OR_LIST]
 
 # -- input items -------------------------------------------------------------------------------------
 
 
-class MessageItem(_Model):
+class MessageItem(LooseModel):
     type: Literal["message"] = "message"
     role: Literal["user", "assistant", "system", "developer"]
     content: Content
 
 
-class FunctionCallItem(_Model):
+class FunctionCallItem(LooseModel):
     type: Literal["function_call"]
     call_id: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=200)
@@ -134,23 +127,23 @@ class FunctionCallItem(_Model):
     id: str | None = None
 
 
-class FunctionCallOutputItem(_Model):
+class FunctionCallOutputItem(LooseModel):
     type: Literal["function_call_output"]
     call_id: str = Field(min_length=1, max_length=200)
     output: Content
 
 
-class SummaryText(_Model):
+class SummaryText(LooseModel):
     type: Literal["summary_text"]
     text: str
 
 
-class ReasoningText(_Model):
+class ReasoningText(LooseModel):
     type: Literal["reasoning_text"]
     text: str
 
 
-class ReasoningItem(_Model):
+class ReasoningItem(LooseModel):
     type: Literal["reasoning"]
     id: str | None = None
     summary: list[SummaryText] = []
@@ -158,32 +151,34 @@ class ReasoningItem(_Model):
     encrypted_content: str | None = None
 
 
-class ItemReference(_Model):
+class ItemReference(LooseModel):
     """An item stored by an earlier response: byok stores none, so the parser refuses it."""
 
     type: Literal["item_reference"]
     id: str
 
 
-Item = Annotated[
-    Annotated[MessageItem, Tag("~message")]
-    | Annotated[FunctionCallItem, Tag("~function_call")]
-    | Annotated[FunctionCallOutputItem, Tag("~function_call_output")]
-    | Annotated[ReasoningItem, Tag("~reasoning")]
-    | Annotated[ItemReference, Tag("~item_reference")],
-    Discriminator(
-        lambda v: _type_tag(v, "message"), custom_error_type="unsupported_item", custom_error_message="unsupported type"
-    ),
-]
+if TYPE_CHECKING:
+    Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem | ItemReference
+else:
+    Item = _tagged(
+        ("message", MessageItem),
+        ("function_call", FunctionCallItem),
+        ("function_call_output", FunctionCallOutputItem),
+        ("reasoning", ReasoningItem),
+        ("item_reference", ItemReference),
+        kind="unsupported_item",
+        pick=lambda v: _type_tag(v, "message"),
+    )
 Input = Annotated[
-    Annotated[str, Tag("~text")] | Annotated[list[Item], Field(max_length=rules.MAX_MESSAGES), Tag("~list")],
-    Discriminator(_shape_tag),
+    Annotated[str, Tag(tag("text"))] | Annotated[list[Item], Field(max_length=rules.MAX_MESSAGES), Tag(tag("list"))],
+    _STRING_OR_LIST,
 ]
 
 # -- tools, tool choice, text format, reasoning -------------------------------------------------------
 
 
-class FunctionTool(_Model):
+class FunctionTool(LooseModel):
     type: Literal["function"]
     name: str
     description: str | None = None
@@ -191,13 +186,13 @@ class FunctionTool(_Model):
     strict: bool | None = None
 
 
-class HostedTool(_Model):
+class HostedTool(LooseModel):
     """OpenAI's built-in tools: recognised, and refused by the parser (byok serves function tools only)."""
 
     type: str
 
 
-_HOSTED = (
+HOSTED = (
     "web_search",
     "web_search_preview",
     "file_search",
@@ -213,33 +208,34 @@ _HOSTED = (
 if TYPE_CHECKING:
     Tool = FunctionTool | HostedTool
 else:
-    Tool = _tagged(("~function", FunctionTool), *((f"~{n}", HostedTool) for n in _HOSTED), error="unsupported_tool")
+    Tool = _tagged(("function", FunctionTool), *((name, HostedTool) for name in HOSTED), kind="unsupported_tool")
 
 
-class ToolChoiceFunction(_Model):
+class ToolChoiceFunction(LooseModel):
     type: Literal["function"]
     name: str
 
 
-ToolChoice = Annotated[
-    Annotated[Literal["none", "auto", "required"], Tag("~mode")] | Annotated[ToolChoiceFunction, Tag("~function")],
-    Discriminator(
-        lambda v: "~mode" if isinstance(v, str) else _type_tag(v),
-        custom_error_type="unsupported_tool_choice",
-        custom_error_message="unsupported type",
-    ),
-]
+if TYPE_CHECKING:
+    ToolChoice = Literal["none", "auto", "required"] | ToolChoiceFunction
+else:
+    ToolChoice = _tagged(
+        ("mode", Literal["none", "auto", "required"]),
+        ("function", ToolChoiceFunction),
+        kind="unsupported_tool_choice",
+        pick=lambda v: tag("mode") if isinstance(v, str) else _type_tag(v),
+    )
 
 
-class TextPlain(_Model):
+class TextPlain(LooseModel):
     type: Literal["text"]
 
 
-class JsonObjectFormat(_Model):
+class JsonObjectFormat(LooseModel):
     type: Literal["json_object"]
 
 
-class JsonSchemaFormat(_Model):
+class JsonSchemaFormat(LooseModel):
     type: Literal["json_schema"]
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     schema_: dict[str, Any] = Field(alias="schema")
@@ -251,19 +247,19 @@ if TYPE_CHECKING:
     TextFormat = TextPlain | JsonObjectFormat | JsonSchemaFormat
 else:
     TextFormat = _tagged(
-        ("~text", TextPlain),
-        ("~json_object", JsonObjectFormat),
-        ("~json_schema", JsonSchemaFormat),
-        error="unsupported_format",
+        ("text", TextPlain),
+        ("json_object", JsonObjectFormat),
+        ("json_schema", JsonSchemaFormat),
+        kind="unsupported_format",
     )
 
 
-class TextConfig(_Model):
+class TextConfig(LooseModel):
     format: TextFormat | None = None
     verbosity: Literal["low", "medium", "high"] | None = None  # accepted, not passed on
 
 
-class ReasoningConfig(_Model):
+class ReasoningConfig(LooseModel):
     effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None  # accepted: byok returns what the model gives
     generate_summary: Literal["auto", "concise", "detailed"] | None = None
@@ -272,30 +268,44 @@ class ReasoningConfig(_Model):
 # -- the body ------------------------------------------------------------------------------------------
 
 
-class ResponsesBody(BaseModel):
-    """A `POST /v1/responses` body; fields the SDK knows but byok does not use are in `model_extra`."""
+class ResponsesBody(StrictModel):
+    """A `POST /v1/responses` body as byok accepts it; any field not declared here is a 400 `unknown`."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True, allow_inf_nan=False)
-
-    model: str = Field(min_length=1, max_length=200)
+    model: Annotated[StoredText, Field(min_length=1, max_length=200)]
     input: Input | None = None
     instructions: str | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1, le=rules.MAX_TOKENS)
-    temperature: float | None = Field(default=None, ge=rules.TEMPERATURE[0], le=rules.TEMPERATURE[1])
-    top_p: float | None = Field(default=None, ge=rules.TOP_P[0], le=rules.TOP_P[1])
+    max_output_tokens: MaxTokens | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
     reasoning: ReasoningConfig | None = None
     text: TextConfig | None = None
-    metadata: dict[str, str] | None = Field(default=None, max_length=16)
-    user: str | None = Field(default=None, max_length=512)
+    metadata: (
+        Annotated[
+            dict[Annotated[StoredText, Field(max_length=64)], Annotated[StoredText, Field(max_length=512)]],
+            Field(max_length=16),
+        ]
+        | None
+    ) = None
+    user: Annotated[StoredText, Field(max_length=512)] | None = None
     stream: bool | None = None
     store: bool | None = None
-    # Refused by the parser (stateless byok), typed loosely so the refusal names them, not their shape.
+    # Refused by the parser (byok is stateless), typed loosely so the refusal names them, not their shape.
     previous_response_id: Any = None
     conversation: Any = None
     background: bool | None = None
     prompt: Any = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    # Accepted and ignored: they cannot change what the answer looks like (`byok.schemas.responses.IGNORED`).
     include: list[str] | None = None
+    max_tool_calls: Any = None
+    prompt_cache_key: Any = None
+    prompt_cache_retention: Any = None
+    prompt_cache_options: Any = None
+    safety_identifier: Any = None
+    service_tier: Any = None
+    stream_options: Any = None
+    truncation: Any = None
+    context_management: Any = None

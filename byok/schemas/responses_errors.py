@@ -1,39 +1,20 @@
-"""Pydantic validation errors of the Responses schema -> OpenAI's 400: a message, the `param` it names, a code.
+"""Problems of the Responses schema -> OpenAI's 400: a message, the `param` it names, a code.
 
-    raise from_validation(exc)          # pydantic.ValidationError -> InvalidRequest
+    raise invalid_request(problems(exc)[0])          # byok.schemas.base.Problem -> InvalidRequest
 
-`param` is the error's location in OpenAI's notation (`input[2].content[0].text`): the "~" tags of
-`byok.schemas.responses_body`'s unions are dropped. Codes are OpenAI's: `missing_required_parameter`,
-`invalid_type`, `invalid_value`, `unsupported_value`, `invalid_json`.
+Codes are OpenAI's: `missing_required_parameter`, `invalid_type`, `invalid_value`,
+`unsupported_value`, `unknown_parameter`, `invalid_json`. `InvalidRequest` is the OpenAI dialects'
+one error (`byok.schemas.openai_chat`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from byok.schemas.base import Problem
+from byok.schemas.openai_chat import InvalidRequest
 
-import pydantic
+__all__ = ["InvalidRequest", "invalid_request"]
 
-__all__ = ["InvalidRequest", "from_validation", "param_of"]
-
-
-class InvalidRequest(Exception):
-    """The body is not a valid Responses request: a 400 naming `param`, in OpenAI's error shape."""
-
-    def __init__(self, message: str, param: str | None = None, code: str = "invalid_value") -> None:
-        super().__init__(message)
-        self.message, self.param, self.code = message, param, code
-
-
-_TYPE_NAMES = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "float_type": "a number",
-    "bool_type": "a boolean",
-    "dict_type": "an object",
-    "model_type": "an object",
-    "list_type": "an array",
-    "literal_error": None,
-}
+# The kinds of the body's tagged unions -> what byok takes instead.
 _UNSUPPORTED = {
     "unsupported_item": "input items of type {kind!r} are not supported by byok (it takes message, function_call,"
     " function_call_output and reasoning items)",
@@ -46,38 +27,28 @@ _UNSUPPORTED = {
 }
 
 
-def param_of(loc: tuple[Any, ...]) -> str | None:
-    """A pydantic location as OpenAI's `param`: `input[2].content[0].text` (union tags dropped)."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and not part.startswith("~"):
-            out += f".{part}" if out else part
-    return out or None
-
-
-def from_validation(exc: pydantic.ValidationError) -> InvalidRequest:
-    err = exc.errors(include_url=False)[0]
-    kind, loc, value = err["type"], err["loc"], err.get("input")
-    param = param_of(loc)
-    if kind == "json_invalid":
+def invalid_request(p: Problem) -> InvalidRequest:
+    """A schema problem -> OpenAI's 400 naming the parameter."""
+    if p.type in ("json_invalid", "json_type"):
         return InvalidRequest(
             "We could not parse the JSON body of your request. Send a JSON object.", None, "invalid_json"
         )
+    param = p.param
     if param is None:
         return InvalidRequest("The request body must be a JSON object.", None, "invalid_json")
-    if kind == "missing":
+    if p.kind == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
-    if kind in _UNSUPPORTED:
-        tag = value.get("type") if isinstance(value, dict) else None
-        if tag is None:
-            where = f"{param}.type" if isinstance(value, dict) else param
+    if p.kind == "unknown":
+        return InvalidRequest(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+    if p.kind in _UNSUPPORTED:
+        kind = p.input.get("type") if isinstance(p.input, dict) else None
+        if not isinstance(kind, str):
+            where = f"{param}.type" if isinstance(p.input, dict) else param
             return InvalidRequest(f"Missing or invalid '{where}'.", where, "invalid_type")
-        message = _UNSUPPORTED[kind].format(kind=tag)
+        message = _UNSUPPORTED[p.kind].format(kind=kind)
         return InvalidRequest(f"Invalid '{param}.type': {message}.", f"{param}.type", "unsupported_value")
-    if kind == "list_type" and loc and loc[-1] == "~list":
-        return InvalidRequest(f"Invalid type for '{param}': expected a string or an array.", param, "invalid_type")
-    if kind in _TYPE_NAMES and _TYPE_NAMES[kind]:
-        return InvalidRequest(f"Invalid type for '{param}': expected {_TYPE_NAMES[kind]}.", param, "invalid_type")
-    return InvalidRequest(f"Invalid '{param}': {err['msg']}.", param, "invalid_value")
+    if p.kind == "type":
+        return InvalidRequest(
+            f"Invalid type for '{param}': expected {p.phrase.removeprefix('must be ')}.", param, "invalid_type"
+        )
+    return InvalidRequest(f"Invalid '{param}': it {p.phrase}.", param, "invalid_value")

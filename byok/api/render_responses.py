@@ -43,8 +43,11 @@ def usage_dict(usage: Usage | None) -> dict[str, Any]:
     usage = usage or Usage()
     return {
         "input_tokens": usage.input_tokens,
-        # cache writes: OpenAI's own count (its SDK requires the field); byok's providers report none apart yet
-        "input_tokens_details": {"cached_tokens": usage.cached_input_tokens or 0, "cache_write_tokens": 0},
+        # input_tokens counts every prompt token; of those, cache reads and (Anthropic) cache writes
+        "input_tokens_details": {
+            "cached_tokens": usage.cached_input_tokens or 0,
+            "cache_write_tokens": usage.cache_creation_input_tokens or 0,
+        },
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens or 0},
         "total_tokens": usage.total_tokens or usage.input_tokens + usage.output_tokens,

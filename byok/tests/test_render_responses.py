@@ -228,6 +228,8 @@ def test_whole_answer_cut_short_and_refused():
 def test_usage_totals_when_the_provider_gives_none():
     assert usage_dict(Usage(input_tokens=3, output_tokens=4))["total_tokens"] == 7
     assert usage_dict(None)["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0}
+    cached = usage_dict(Usage(input_tokens=100, cached_input_tokens=60, cache_creation_input_tokens=30))
+    assert cached["input_tokens_details"] == {"cached_tokens": 60, "cache_write_tokens": 30}
 
 
 def _turn_back(output: list) -> Message:

@@ -208,3 +208,19 @@ def test_anthropic_thinking_signature_survives_the_next_turn(live, client, strea
     assert thinking["type"] == "thinking" and thinking["signature"] == "ZmFrZXByb3ZpZGVyLXNpZ25hdHVyZQ=="
     assert thinking["thinking"] == reasoning.summary[0].text
     assert assistant["content"][-1]["type"] == "tool_use" and assistant["content"][-1]["id"] == call.call_id
+
+
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+@pytest.mark.parametrize("name", ["anthropic", "gemini"])
+def test_an_input_image_reaches_the_provider_inline(live, client, name):
+    _, fake, _ = live
+    content = [
+        {"type": "input_text", "text": "What is in this picture?"},
+        {"type": "input_image", "image_url": f"data:image/png;base64,{PIXEL}", "detail": "auto"},
+    ]
+    response = client.responses.create(model=target(name), input=[{"role": "user", "content": content}])
+    assert response.status == "completed" and response.output_text
+    sent = json.dumps(upstream(fake, KINDS[name][1]))
+    assert PIXEL in sent and "image/png" in sent and "What is in this picture?" in sent

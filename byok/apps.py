@@ -12,6 +12,7 @@ class ByokConfig(AppConfig):
         from rest_framework.authtoken.models import Token
 
         from byok.gateway.handler import bump_shared_version
+        from byok.keys import tokens  # noqa: F401  # hashes every DRF token saved (a pre_save hook)
         from byok.secrets import install_log_redaction
         from byok.signals import config_changed, key_revoked
         from byok.ws.broadcast import on_key_revoked, on_token_deleted, on_user_changed

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from byok.fields import SecretField
+from byok.models_keys import GatewayKey, Team
 from byok.providers import KINDS
 
 __all__ = [
@@ -17,8 +18,10 @@ __all__ = [
     "CatalogOverride",
     "FailoverPolicy",
     "FailoverStep",
+    "GatewayKey",
     "Provider",
     "SpendReport",
+    "Team",
     "UsageRecord",
 ]
 
@@ -204,6 +207,12 @@ class UsageRecord(models.Model):
     cost = models.DecimalField(
         max_digits=14, decimal_places=8, null=True, blank=True, help_text="Empty: unknown price."
     )
+    gateway_key = models.ForeignKey(
+        "byok.GatewayKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    team = models.ForeignKey(
+        "byok.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -211,6 +220,8 @@ class UsageRecord(models.Model):
             models.Index(fields=["provider_name", "created_at"], name="usage_provider_time"),
             models.Index(fields=["user", "created_at"], name="usage_user_time"),
             models.Index(fields=["key_fingerprint", "created_at"], name="usage_key_time"),
+            models.Index(fields=["gateway_key", "created_at"], name="usage_gwkey_time"),
+            models.Index(fields=["team", "created_at"], name="usage_team_time"),
         ]
 
     def __str__(self) -> str:

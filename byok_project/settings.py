@@ -56,12 +56,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "byok",  # before rest_framework.authtoken: its drf_create_token command is byok's (tokens stored hashed)
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "channels",
-    "byok",
 ]
 
 # Every middleware runs on the event loop in async mode (no thread hop per request): Django's

@@ -41,7 +41,7 @@ _SETUP = """
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 user = get_user_model().objects.create_superuser({user!r}, email="", password={password!r})
-print("DEMO_TOKEN", Token.objects.create(user=user).key)
+print("DEMO_TOKEN", Token.objects.create(user=user).plaintext)
 """
 
 

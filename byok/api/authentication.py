@@ -30,6 +30,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
 
+from byok.keys.tokens import stored_form
+
 __all__ = ["BearerOrTokenAuthentication", "clear_token_cache", "refresh_cached_tokens"]
 
 log = logging.getLogger("byok.auth")
@@ -140,13 +142,12 @@ class BearerOrTokenAuthentication(TokenAuthentication):
         return self.authenticate_credentials(token)
 
     def authenticate_credentials(self, key):
+        key = stored_form(key)  # tokens are stored hashed (byok.keys.tokens); so is the cache's key
         now = time.monotonic()
         hit = _cache.get(key)
         if hit is not None and now - hit[0] < TOKEN_CACHE_TTL:
             _ensure_refresher()
             return copy.copy(hit[1]), hit[2]
-        if "\x00" in key:  # PostgreSQL refuses NUL in a query parameter
-            raise exceptions.AuthenticationFailed("Invalid token.")
         user, token = super().authenticate_credentials(key)
         with _lock:
             if len(_cache) >= TOKEN_CACHE_MAX:

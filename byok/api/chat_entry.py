@@ -41,6 +41,9 @@ from byok.api.authentication import BearerOrTokenAuthentication
 from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
 from byok.gateway.handler import ChatResult, get_handler
+from byok.keys.entry import check_model, presented_key
+from byok.keys.grant import Grant, KeyRejected
+from byok.keys.lookup import verify as verify_key
 from byok.overhead import HEADER as OVERHEAD_HEADER
 from byok.overhead import overhead_header, time_in_byok_ms
 from byok.providers.types import ChatRequest, GatewayEvent, StreamDone, StreamEvent, StreamFailed, StreamStarted
@@ -50,10 +53,13 @@ __all__ = [
     "InternalError",
     "Served",
     "StreamRenderer",
+    "allowed_models",
     "answer",
+    "auth_code",
     "authenticate",
     "failed_headers",
     "get_handler",
+    "grant_of",
     "json_response",
     "open_stream",
     "overhead_headers",
@@ -70,6 +76,7 @@ _token_auth = BearerOrTokenAuthentication()
 _session_auth = SessionAuthentication()
 JSON = "application/json"
 AUTH_ERRORS = (drf.NotAuthenticated, drf.AuthenticationFailed, drf.PermissionDenied)
+KEY_CODES = frozenset({"invalid_key", "key_revoked", "key_expired"})
 
 
 class InternalError(GatewayError):
@@ -84,10 +91,22 @@ class InternalError(GatewayError):
 
 
 async def authenticate(request: HttpRequest):
-    """The requesting user: a byok token (`Token`/`Bearer`), else a browser session with CSRF enforced.
+    """The requesting user: a gateway key, a byok token (`Token`/`Bearer`), else a browser session with CSRF enforced.
 
+    A gateway key (`Authorization: Bearer byok_…` or `x-api-key: byok_…`, see `byok.keys`) names its owner and
+    leaves its grant on the request (`request.byok_grant`) for `answer()`; a bad one is AuthenticationFailed
+    with the code `invalid_key`, `key_revoked` or `key_expired` (`auth_code()`).
     Raises DRF's NotAuthenticated / AuthenticationFailed (401) or PermissionDenied (403) (`AUTH_ERRORS`).
     """
+    key = presented_key(request.META)
+    if key is not None:
+        try:
+            user, request.byok_grant = await verify_key(key)  # type: ignore[attr-defined]
+        except KeyRejected as exc:
+            raise drf.AuthenticationFailed(exc.message, code=exc.code) from None
+        return user
+    if not request.META.get("HTTP_AUTHORIZATION") and request.META.get("HTTP_X_API_KEY"):
+        request.META["HTTP_AUTHORIZATION"] = f"Bearer {request.META['HTTP_X_API_KEY']}"  # a byok token there
     if request.META.get("HTTP_AUTHORIZATION"):
         try:
             result = _token_auth.authenticate(request)  # a token in its cache: no query, no thread hop
@@ -105,6 +124,25 @@ async def authenticate(request: HttpRequest):
     raise drf.NotAuthenticated(
         "Authentication credentials were not provided: send `Authorization: Bearer <byok token>`."
     )
+
+
+def auth_code(exc: drf.APIException, default: str) -> str:
+    """The machine code of an authentication failure: a gateway key's own (`invalid_key`, ...), else ``default``."""
+    code = getattr(exc.detail, "code", None)
+    return code if code in KEY_CODES else default
+
+
+def grant_of(request: HttpRequest) -> Grant | None:
+    """The gateway key `authenticate()` admitted for this request (None: a token or a session)."""
+    return getattr(request, "byok_grant", None)
+
+
+async def allowed_models(request: HttpRequest, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `/v1/models` entries (each with an `id` `<provider>/<model>`) the request's gateway key may use."""
+    grant = grant_of(request)
+    if grant is None:
+        return items
+    return [i for i in items if grant.allows(i["id"]) or grant.allows(f"{i.get('owned_by')}/{i['id']}")]
 
 
 def read_body(request: HttpRequest) -> bytes:
@@ -198,9 +236,19 @@ class StreamRenderer(Protocol):
         """The end of a stream byok broke or that ended without a terminal event."""
 
 
-async def open_stream(req: ChatRequest, *, provider: str | None, user_id: int, interface: str, before_ms: float = 0.0):
+async def open_stream(
+    req: ChatRequest,
+    *,
+    provider: str | None,
+    user_id: int,
+    interface: str,
+    before_ms: float = 0.0,
+    grant: Grant | None = None,
+):
     """Start a stream and pull its first event: StreamStarted, or StreamFailed when no target could serve it."""
-    agen = get_handler().stream(req, provider=provider, user_id=user_id, interface=interface, before_ms=before_ms)
+    agen = get_handler().stream(
+        req, provider=provider, user_id=user_id, interface=interface, before_ms=before_ms, grant=grant
+    )
     try:
         first = await anext(agen)
     except BaseException:
@@ -271,10 +319,16 @@ async def answer(
     that never started, its request id and attempts); `complete(result, served)` renders a whole
     answer; `renderer(served)` makes the stream renderer once the stream has started.
     """
+    grant = grant_of(request)
+    if grant is not None:  # a gateway key: its allow-list first, before any upstream call
+        try:
+            await check_model(grant, req.model, provider, lambda: get_handler().route(req, provider))
+        except ByokError as exc:
+            return error(exc, {})
     before_ms = time_in_byok_ms(request)
     if stream:
         agen, first = await open_stream(
-            req, provider=provider, user_id=user_id, interface=interface, before_ms=before_ms
+            req, provider=provider, user_id=user_id, interface=interface, before_ms=before_ms, grant=grant
         )
         if isinstance(first, StreamFailed):
             return error(first.error, {**overhead_headers(first.error), **failed_headers(first)})
@@ -282,7 +336,7 @@ async def answer(
         return streaming_response(render_stream(agen, first, renderer(served)), served.headers())
     try:
         result = await get_handler().chat(
-            req, provider=provider, user_id=user_id, interface=interface, before_ms=before_ms
+            req, provider=provider, user_id=user_id, interface=interface, before_ms=before_ms, grant=grant
         )
     except ByokError as exc:
         return error(exc, overhead_headers(exc))

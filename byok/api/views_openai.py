@@ -41,7 +41,8 @@ def byok_error(exc: ByokError, headers: dict[str, str] | None = None) -> HttpRes
 def auth_error(exc: drf.APIException) -> HttpResponse:
     if isinstance(exc, drf.PermissionDenied):
         return openai_error(403, str(exc.detail), "permission_denied")
-    return openai_error(401, str(exc.detail), "invalid_api_key", headers={"WWW-Authenticate": 'Bearer realm="byok"'})
+    code = entry.auth_code(exc, "invalid_api_key")
+    return openai_error(401, str(exc.detail), code, headers={"WWW-Authenticate": 'Bearer realm="byok"'})
 
 
 def method_not_allowed(allowed: str) -> HttpResponse:
@@ -134,7 +135,8 @@ async def models(request: HttpRequest) -> HttpResponse:
     """`GET /v1/models`."""
     if refused := await _refuse_get(request):
         return refused
-    return entry.json_response(render_openai.model_list(await entry.get_handler().list_providers()))
+    listed = render_openai.model_list(await entry.get_handler().list_providers())
+    return entry.json_response({**listed, "data": await entry.allowed_models(request, listed["data"])})
 
 
 @csrf_exempt
@@ -142,7 +144,8 @@ async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
     """`GET /v1/models/{id}` (ids may contain a slash: `<provider>/<model>`)."""
     if refused := await _refuse_get(request):
         return refused
-    for item in render_openai.model_list(await entry.get_handler().list_providers())["data"]:
+    listed = render_openai.model_list(await entry.get_handler().list_providers())["data"]
+    for item in await entry.allowed_models(request, listed):
         if item["id"] == model:
             return entry.json_response(item)
     return openai_error(404, f"The model '{model}' does not exist.", "model_not_found", "model")

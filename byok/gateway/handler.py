@@ -36,6 +36,7 @@ from byok.gateway.meter import Meter
 from byok.gateway.routing import Target, route, split_model
 from byok.gateway.upstream import ClientRegistry, Upstream, UpstreamStream
 from byok.gateway.usage import UsageEntry, UsageWriter, now_utc, shared_writer
+from byok.keys.grant import Grant, ModelNotAllowed
 from byok.providers.types import (
     TOKEN_KINDS,
     ChatRequest,
@@ -194,10 +195,21 @@ class BYOKHandler:
         return self.gate.current.catalog.lookup(provider.kind, model, provider.name) is not None
 
     async def _admit(
-        self, req: ChatRequest, provider: str | None, user_id: int | None, *, failover: bool = True
+        self,
+        req: ChatRequest,
+        provider: str | None,
+        user_id: int | None,
+        *,
+        failover: bool = True,
+        grant: Grant | None = None,
     ) -> list[Target]:
-        """Route, then prepare every target for its model and check the user's budgets."""
+        """Route (keeping only the targets a gateway key may use), then prepare every target for its model and
+        check the user's budgets."""
         targets = await self.route(req, provider, failover=failover)
+        if grant is not None:
+            targets = [t for t in targets if grant.allows(f"{t.provider.name}/{t.model}")]
+            if not targets:
+                raise ModelNotAllowed(f"This key may not use {req.model!r}.")
         admitted = await self.gate.admit(
             req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall()
         )
@@ -215,23 +227,27 @@ class BYOKHandler:
         failover: bool = True,
         deadline_s: float = 300.0,
         before_ms: float = 0.0,
+        grant: Grant | None = None,
     ) -> ChatResult:
         """A complete answer, with failover; raises a ByokError subclass when it cannot get one.
 
         `before_ms`: the time the request already spent in byok before this call (server, middleware,
-        parsing), counted in the answer's overhead.
+        parsing), counted in the answer's overhead. `grant`: the gateway key the caller used (its allow-list
+        filters the targets; usage records name the key and its team).
         """
         run = Run(uuid.uuid4().hex, self.clock(), before_ms=before_ms)
         entry = UsageEntry(
             request_id=run.request_id,
             created_at=now_utc(),
             user_id=user_id,
+            gateway_key_id=grant.key_id if grant is not None else None,
+            team_id=grant.team_id if grant is not None else None,
             interface=interface,
             stream=False,
             model=req.model,
         )
         try:
-            targets = await self._admit(req, provider, user_id, failover=failover)
+            targets = await self._admit(req, provider, user_id, failover=failover, grant=grant)
 
             async def call(target: Target, key: KeyConfig, secret: str) -> ChatResponse:
                 return await self.upstream.send(
@@ -276,6 +292,7 @@ class BYOKHandler:
         interface: str = "rest",
         deadline_s: float = 300.0,
         before_ms: float = 0.0,
+        grant: Grant | None = None,
     ) -> AsyncGenerator[GatewayEvent, None]:
         """StreamStarted, then normalised events as they arrive, then exactly one StreamDone or StreamFailed.
 
@@ -293,6 +310,8 @@ class BYOKHandler:
             request_id=run.request_id,
             created_at=now_utc(),
             user_id=user_id,
+            gateway_key_id=grant.key_id if grant is not None else None,
+            team_id=grant.team_id if grant is not None else None,
             interface=interface,
             stream=True,
             model=req.model,
@@ -302,7 +321,7 @@ class BYOKHandler:
         outcome: BaseException | None = None
         try:
             try:
-                targets = await self._admit(req, provider, user_id)
+                targets = await self._admit(req, provider, user_id, grant=grant)
 
                 async def call(target: Target, key: KeyConfig, secret: str) -> UpstreamStream:
                     return await self.upstream.open_stream(

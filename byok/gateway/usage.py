@@ -69,6 +69,8 @@ class UsageEntry:
     interface: str
     stream: bool
     model: str = ""
+    gateway_key_id: int | None = None  # the gateway key the caller used, and its team (byok.keys)
+    team_id: int | None = None
     provider_id: int | None = None
     provider_name: str = ""
     key_id: int | None = None
@@ -87,13 +89,15 @@ class UsageEntry:
     overhead_ms: float | None = None
 
 
-def _record(e: UsageEntry, users: set[int], known: set[int]):
+def _record(e: UsageEntry, users: set[int], known: set[int], gateway: tuple[set[int], set[int]]):
     from byok.models import UsageRecord
 
     return UsageRecord(
         request_id=clean_text(e.request_id),
         created_at=e.created_at,
         user_id=e.user_id if e.user_id in users else None,
+        gateway_key_id=e.gateway_key_id if e.gateway_key_id in gateway[0] else None,
+        team_id=e.team_id if e.team_id in gateway[1] else None,
         interface=clean_text(e.interface),
         stream=e.stream,
         model=clean_text(e.model)[:200],
@@ -129,7 +133,8 @@ def _write(entries: list[UsageEntry]) -> int:
     users = set(
         get_user_model().objects.filter(pk__in={e.user_id for e in entries if e.user_id}).values_list("pk", flat=True)
     )
-    records = [_record(e, users, known) for e in entries]
+    gateway = _known_gateway(entries)
+    records = [_record(e, users, known, gateway) for e in entries]
     failed = 0
     try:
         with transaction.atomic():
@@ -151,7 +156,38 @@ def _write(entries: list[UsageEntry]) -> int:
             used[e.key_id] = max(used.get(e.key_id, e.created_at), e.created_at)
     for key_id, at in used.items():
         ApiKey.objects.filter(pk=key_id).update(last_used_at=at)
+    _stamp_gateway_keys(entries)
     return failed
+
+
+def _known_gateway(entries: list[UsageEntry]) -> tuple[set[int], set[int]]:
+    """The gateway keys and teams of ``entries`` that still exist (a deleted one is recorded as none)."""
+    from byok.models import GatewayKey, Team
+
+    key_ids = {e.gateway_key_id for e in entries if e.gateway_key_id}
+    team_ids = {e.team_id for e in entries if e.team_id}
+    keys = set(GatewayKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True)) if key_ids else set()
+    teams = set(Team.objects.filter(pk__in=team_ids).values_list("pk", flat=True)) if team_ids else set()
+    return keys, teams
+
+
+LAST_USED_EVERY_S = 60.0
+_stamped: dict[int, float] = {}  # gateway key id -> when its last_used_at was last written (monotonic)
+
+
+def _stamp_gateway_keys(entries: list[UsageEntry]) -> None:
+    """Write gateway keys' `last_used_at`, at most once a minute per key (off the request path)."""
+    from byok.models import GatewayKey
+
+    latest: dict[int, datetime] = {}
+    for e in entries:
+        if e.gateway_key_id is not None:
+            latest[e.gateway_key_id] = max(latest.get(e.gateway_key_id, e.created_at), e.created_at)
+    now = time.monotonic()
+    for key_id, at in latest.items():
+        if now - _stamped.get(key_id, -LAST_USED_EVERY_S) >= LAST_USED_EVERY_S:
+            _stamped[key_id] = now
+            GatewayKey.objects.filter(pk=key_id).update(last_used_at=at)
 
 
 class UsageWriter:

@@ -27,7 +27,7 @@ def _api_client(user, scheme: str):
     from rest_framework.test import APIClient
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {Token.objects.create(user=user).plaintext}")  # type: ignore[attr-defined]
     return client
 
 

@@ -75,7 +75,7 @@ def chat(alice):
     registry.register_provider(
         kind="openai", name="up", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini"
     )
-    return {"Authorization": f"Bearer {Token.objects.create(user=alice).key}"}
+    return {"Authorization": f"Bearer {Token.objects.create(user=alice).plaintext}"}
 
 
 @override_settings(ALLOWED_HOSTS=["127.0.0.1"])
@@ -129,7 +129,7 @@ def test_a_request_that_used_a_worker_thread_closes_its_response_there(alice):
     try:
         alice.is_staff = True
         alice.save()
-        auth = {"Authorization": f"Bearer {Token.objects.create(user=alice).key}"}
+        auth = {"Authorization": f"Bearer {Token.objects.create(user=alice).plaintext}"}
 
         async def run():
             transport = httpx.ASGITransport(app=application)

@@ -69,7 +69,7 @@ def _hops_during(app, requests: list[tuple[str, str, dict]]) -> list[tuple[int, 
 def test_a_chat_request_through_the_asgi_app_runs_no_middleware_hook_in_a_thread(alice):
     from byok_project.asgi import application
 
-    auth = {"Authorization": f"Bearer {Token.objects.create(user=alice).key}"}
+    auth = {"Authorization": f"Bearer {Token.objects.create(user=alice).plaintext}"}
     results = _hops_during(
         application,
         [

@@ -53,7 +53,7 @@ def handler(monkeypatch):
 async def token(django_user_model):
     def make():
         user = django_user_model.objects.create_user("carol")  # no password: no slow hashing
-        return Token.objects.create(user=user).key
+        return Token.objects.create(user=user).plaintext
 
     return await sync_to_async(make)()
 

@@ -321,7 +321,7 @@ async def test_an_authorization_header_authenticates(bob, handler, scheme):
     from rest_framework.authtoken.models import Token
 
     token = await sync_to_async(Token.objects.create)(user=bob)
-    comm = await connect(headers=[(b"authorization", f"{scheme} {token.key}".encode())])
+    comm = await connect(headers=[(b"authorization", f"{scheme} {token.plaintext}".encode())])
     frame = await ready(comm)
     assert frame["user"] == "bob" and frame["limits"] == {"max_in_flight": 8, "max_frame_bytes": 256 * 1024}
     await comm.disconnect()
@@ -354,9 +354,9 @@ async def test_a_first_frame_token_authenticates(bob, handler, openai, upstream)
     await comm.send_json_to({"type": "chat.request", "id": "early", "messages": HI})
     early = await recv(comm)
     assert early["code"] == "unauthenticated" and early["id"] == "early"
-    await comm.send_json_to({"type": "auth", "token": token.key})
+    await comm.send_json_to({"type": "auth", "token": token.plaintext})
     assert (await ready(comm))["user"] == "bob"
-    await comm.send_json_to({"type": "auth", "token": token.key})
+    await comm.send_json_to({"type": "auth", "token": token.plaintext})
     assert (await recv(comm))["code"] == "already_authenticated"
     upstream.post(OPENAI).mock(return_value=respond(Upstream(text_parts("ok"))))
     await comm.send_json_to({"type": "chat.request", "id": "r", "messages": HI})
@@ -384,7 +384,7 @@ async def test_an_inactive_users_token_is_refused(bob, handler):
     bob.is_active = False
     await sync_to_async(bob.save)()
     comm = await connect()
-    await comm.send_json_to({"type": "auth", "token": token.key})
+    await comm.send_json_to({"type": "auth", "token": token.plaintext})
     assert (await recv(comm))["code"] == "auth_failed"
     assert await closed_with(comm) == CLOSE_UNAUTHENTICATED
 
@@ -403,7 +403,7 @@ async def test_authenticating_in_time_beats_the_deadline(bob, handler, settings)
     settings.BYOK_WS = {"AUTH_TIMEOUT_S": 0.3}
     token = await sync_to_async(Token.objects.create)(user=bob)
     comm = await connect()
-    await comm.send_json_to({"type": "auth", "token": token.key})
+    await comm.send_json_to({"type": "auth", "token": token.plaintext})
     await ready(comm)
     assert await comm.receive_nothing(timeout=0.5)
     await comm.disconnect()
@@ -660,7 +660,7 @@ async def test_a_deleted_token_closes_the_socket_at_its_next_request_with_4401(
     from rest_framework.authtoken.models import Token
 
     token = await sync_to_async(Token.objects.create)(user=bob)
-    comm = await connect(headers=[(b"authorization", f"Token {token.key}".encode())])
+    comm = await connect(headers=[(b"authorization", f"Token {token.plaintext}".encode())])
     await ready(comm)
     upstream.post(OPENAI).mock(
         return_value=httpx.Response(
@@ -681,7 +681,7 @@ async def test_a_token_delete_announced_stops_running_requests_and_closes(bob, h
     from rest_framework.authtoken.models import Token
 
     token = await sync_to_async(Token.objects.create)(user=bob)
-    comm = await connect(headers=[(b"authorization", f"Bearer {token.key}".encode())])
+    comm = await connect(headers=[(b"authorization", f"Bearer {token.plaintext}".encode())])
     await ready(comm)
     body = Upstream(text_parts("x", "y"), held=2)
     upstream.post(OPENAI).mock(return_value=respond(body))

@@ -462,7 +462,7 @@ def test_bad_tokens_are_401(header):
 def test_token_and_bearer_are_both_accepted(alice):
     from rest_framework.authtoken.models import Token
 
-    token = Token.objects.create(user=alice).key
+    token = Token.objects.create(user=alice).plaintext
     for scheme in ("Token", "Bearer", "bearer"):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"{scheme} {token}")

@@ -84,7 +84,7 @@ async def test_a_provider_with_only_the_bad_key_answers_a_json_error(handler, dj
     def setup():
         provider = registry.register_provider(kind="openai", name="openai")
         _store_unchecked(provider, BAD)
-        return Token.objects.create(user=django_user_model.objects.create_user("carol")).key
+        return Token.objects.create(user=django_user_model.objects.create_user("carol")).plaintext
 
     token = await sync_to_async(setup)()
     client = AsyncClient(AUTHORIZATION=f"Bearer {token}")

@@ -183,7 +183,7 @@ async def test_a_provider_registered_while_private_was_allowed_is_refused_after_
         handler = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=MemoryStore()), clients=clients)
         monkeypatch.setattr(chat_entry, "get_handler", lambda: handler)
         user = await sync_to_async(django_user_model.objects.create_user)("carol")
-        token = (await sync_to_async(Token.objects.create)(user=user)).key
+        token = (await sync_to_async(Token.objects.create)(user=user)).plaintext
         api = AsyncClient(AUTHORIZATION=f"Bearer {token}")
         try:
             response = await api.post(

@@ -112,7 +112,7 @@ _SHELL = """
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 user = User.objects.create_user("carol")
-print("TOKEN", Token.objects.create(user=user).key)
+print("TOKEN", Token.objects.create(user=user).plaintext)
 """
 
 

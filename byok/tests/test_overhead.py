@@ -31,7 +31,7 @@ def auth(alice):
     registry.register_provider(
         kind="openai", name="up", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini", max_retries=0
     )
-    return {"Authorization": f"Bearer {Token.objects.create(user=alice).key}"}
+    return {"Authorization": f"Bearer {Token.objects.create(user=alice).plaintext}"}
 
 
 def _slow(response: httpx.Response):

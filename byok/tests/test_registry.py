@@ -218,7 +218,7 @@ def _clients(user, n: int) -> list:
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    token = Token.objects.create(user=user).key
+    token = Token.objects.create(user=user).plaintext  # type: ignore[attr-defined]  # set on save (byok.keys.tokens)
     clients = [APIClient() for _ in range(n)]
     for client in clients:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")

@@ -53,7 +53,7 @@ def staff_token(django_user_model, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}  # no DNS look-ups for generated hosts
     user = django_user_model.objects.create_user("fuzz-admin", password="fuzz-admin-pass", is_staff=True)
-    return Token.objects.create(user=user).key
+    return Token.objects.create(user=user).plaintext
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def chat_upstream(monkeypatch, settings):
 def user_token(django_user_model, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     user = django_user_model.objects.create_user("fuzz-user", password="fuzz-user-pass")
-    return Token.objects.create(user=user).key
+    return Token.objects.create(user=user).plaintext
 
 
 @pytest.mark.django_db

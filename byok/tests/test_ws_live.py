@@ -323,7 +323,7 @@ def new_user_token(env: dict, username: str) -> str:
         "from django.contrib.auth import get_user_model\n"
         "from rest_framework.authtoken.models import Token\n"
         f"u = get_user_model().objects.create_user({username!r})\n"
-        "print('TOKEN', Token.objects.create(user=u).key)\n"
+        "print('TOKEN', Token.objects.create(user=u).plaintext)\n"
     )
     return re.findall(r"TOKEN (\w+)", manage(env, "shell", "-c", code))[0]
 

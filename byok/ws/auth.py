@@ -32,6 +32,10 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from byok.api.authentication import TOKEN_CACHE_TTL, BearerOrTokenAuthentication
+from byok.keys.grant import Grant, KeyRejected
+from byok.keys.lookup import verify as verify_key
+from byok.keys.secret import looks_like_key
+from byok.keys.tokens import stored_form
 
 __all__ = [
     "ByokAuthMiddlewareStack",
@@ -50,7 +54,7 @@ _token_auth = BearerOrTokenAuthentication()
 
 def _check_token_uncached(key: str):
     try:
-        return TokenAuthentication.authenticate_credentials(_token_auth, key)[0]
+        return TokenAuthentication.authenticate_credentials(_token_auth, stored_form(key))[0]
     except exceptions.AuthenticationFailed:
         return None
 
@@ -107,17 +111,52 @@ class Credential:
 
     token: str | None = None
     user_id: int | None = None
+    gateway_key: str | None = None  # a `byok_…` key (byok.keys): re-verified, revocation included, per request
 
     async def holds(self, *, fresh: bool = False) -> bool:
-        """Whether the credential still holds: False once the token is deleted or the user deactivated.
+        """Whether the credential still holds: False once the token is deleted, the key revoked or expired,
+        or the user deactivated.
 
         Cached as HTTP tokens are; `fresh` asks the database (a notice said something changed for this user).
         """
+        if self.gateway_key is not None:
+            return await self.grant() is not None
         if self.token is not None:
             if fresh:
                 return await database_sync_to_async(_check_token_uncached)(self.token) is not None
             return await user_for_token(self.token) is not None
         return self.user_id is not None and await user_still_active(self.user_id, fresh=fresh)
+
+    async def grant(self) -> Grant | None:
+        """The gateway key's grant while it holds (None for other credentials, or a key no longer valid)."""
+        if self.gateway_key is None:
+            return None
+        try:
+            return (await verify_key(self.gateway_key))[1]
+        except KeyRejected:
+            return None
+
+
+async def user_for_key(key: str):
+    """The owner of gateway key ``key`` while it is valid, else None."""
+    try:
+        return (await verify_key(key))[0]
+    except KeyRejected:
+        return None
+
+
+def credential_for(user, token: str | None) -> Credential:
+    """What a socket authenticated with: a gateway key, a DRF token, or (no token) a session's user."""
+    if token is not None and looks_like_key(token):
+        return Credential(gateway_key=token)
+    return Credential(token=token) if token else Credential(user_id=user.pk)
+
+
+def _header(scope, wanted: bytes) -> bytes | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == wanted:
+            return value
+    return None
 
 
 def _authorization(scope) -> bytes | None:
@@ -132,6 +171,9 @@ class TokenHeaderAuthMiddleware(BaseMiddleware):
 
     async def __call__(self, scope, receive, send):
         header = _authorization(scope)
+        api_key = _header(scope, b"x-api-key")
+        if header is None and api_key is not None:  # a gateway key as Anthropic's clients send it
+            header = b"Bearer " + api_key.strip()
         if header is not None:
             parts = header.split()
             if parts and parts[0].lower() in SCHEMES:
@@ -139,7 +181,8 @@ class TokenHeaderAuthMiddleware(BaseMiddleware):
                 user = None
                 if len(parts) == 2:
                     try:
-                        user = await user_for_token(parts[1].decode("ascii"))
+                        text = parts[1].decode("ascii")
+                        user = await (user_for_key(text) if looks_like_key(text) else user_for_token(text))
                     except UnicodeDecodeError:
                         user = None
                 if user is None:

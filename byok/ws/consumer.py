@@ -64,8 +64,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from byok.gateway.handler import get_handler
+from byok.keys.entry import check_model
+from byok.keys.grant import Grant, ModelNotAllowed
+from byok.keys.secret import looks_like_key
 from byok.providers.types import ChatRequest, StreamDone, StreamFailed, StreamStarted
-from byok.ws.auth import Credential, user_for_token
+from byok.ws.auth import Credential, credential_for, user_for_key, user_for_token
 from byok.ws.broadcast import ALL_GROUP, user_group
 from byok.ws.frames import MAX_ID_CHARS, FrameError, error_frame, notice_frame, parse_chat_request
 from byok.ws.outbox import Outbox
@@ -131,8 +134,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         user = self.scope.get("user")
         if user is not None and user.is_authenticated and user.is_active:
-            token = self.scope.get("byok_token")
-            await self._authenticated(user, Credential(token=token) if token else Credential(user_id=user.pk))
+            await self._authenticated(user, credential_for(user, self.scope.get("byok_token")))
         else:
             self._deadline = asyncio.get_running_loop().create_task(
                 self._auth_deadline(float(ws_setting("AUTH_TIMEOUT_S")))
@@ -240,11 +242,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _on_auth(self, frame: dict) -> None:
         if self.user is not None:
             raise FrameError("already_authenticated", "This socket is already authenticated.")
-        user = await user_for_token(frame.get("token"))
+        token = frame.get("token")
+        user = await (
+            user_for_key(token) if isinstance(token, str) and looks_like_key(token) else user_for_token(token)
+        )
         if user is None:
             self._reject("auth_failed", "That token is not valid.")
             return
-        await self._authenticated(user, Credential(token=frame["token"]))
+        await self._authenticated(user, credential_for(user, token))
 
     async def _on_request(self, frame: dict) -> None:
         rid = frame.get("id")
@@ -280,7 +285,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         req, provider = parse_chat_request(frame)
-        task = asyncio.get_running_loop().create_task(self._run(rid, req, provider))
+        grant = await self.credential.grant()  # a gateway key: its allow-list, before any upstream call
+        if grant is not None:
+            try:
+                await check_model(grant, req.model, provider, lambda: get_handler().route(req, provider))
+            except ModelNotAllowed as exc:
+                self.outbox.put_nowait(error_frame(rid, exc.code, exc.message))
+                return
+        task = asyncio.get_running_loop().create_task(self._run(rid, req, provider, grant))
         self.tasks[rid] = task
         self._all_tasks.add(task)
         task.add_done_callback(lambda t: self._task_done(rid, t))
@@ -308,7 +320,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # -- one request --------------------------------------------------------------------------------
 
-    async def _run(self, rid: str, req: ChatRequest, provider: str | None) -> None:
+    async def _run(self, rid: str, req: ChatRequest, provider: str | None, grant: Grant | None = None) -> None:
         """Stream one request into frames; its terminal frame is queued as soon as the handler gives it.
 
         The handler's stream is read to its end (not closed at the terminal
@@ -317,7 +329,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         upstream response at once.
         """
         partial = False
-        stream = get_handler().stream(req, provider=provider, user_id=self.user.pk, interface="websocket")
+        stream = get_handler().stream(req, provider=provider, user_id=self.user.pk, interface="websocket", grant=grant)
         try:
             async for event in stream:
                 if isinstance(event, StreamStarted):

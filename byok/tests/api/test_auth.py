@@ -12,6 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from byok.api import authentication
+from byok.keys.tokens import stored_form
 
 pytestmark = pytest.mark.django_db
 
@@ -41,14 +42,15 @@ def token_queries(client) -> int:
 
 
 def test_a_token_is_looked_up_once_within_the_ttl(alice):
-    client = client_for(Token.objects.create(user=alice).key)
+    plain = Token.objects.create(user=alice).plaintext
+    client = client_for(plain)
     assert token_queries(client) == 1
     assert token_queries(client) == 0
-    assert token_queries(client_for(Token.objects.get(user=alice).key, "Token")) == 0
+    assert token_queries(client_for(plain, "Token")) == 0
 
 
 def test_the_cache_expires(alice, monkeypatch):
-    client = client_for(Token.objects.create(user=alice).key)
+    client = client_for(Token.objects.create(user=alice).plaintext)
     clock = [1000.0]
     monkeypatch.setattr(authentication.time, "monotonic", lambda: clock[0])
     assert token_queries(client) == 1
@@ -58,7 +60,7 @@ def test_the_cache_expires(alice, monkeypatch):
 
 def test_a_deleted_token_is_refused_at_once(alice):
     token = Token.objects.create(user=alice)
-    client = client_for(token.key)
+    client = client_for(token.plaintext)
     assert client.get("/api/providers").status_code == 200
     token.delete()
     response = client.get("/api/providers")
@@ -66,7 +68,7 @@ def test_a_deleted_token_is_refused_at_once(alice):
 
 
 def test_a_demoted_or_deactivated_user_loses_access_at_once(alice):
-    client = client_for(Token.objects.create(user=alice).key)
+    client = client_for(Token.objects.create(user=alice).plaintext)
     assert client.get("/api/providers").status_code == 200
     alice.is_staff = False
     alice.save()
@@ -79,19 +81,20 @@ def test_a_demoted_or_deactivated_user_loses_access_at_once(alice):
 
 
 def test_the_cached_user_is_a_copy_per_request(alice):
-    key = Token.objects.create(user=alice).key
+    key = Token.objects.create(user=alice).plaintext
     auth = authentication.BearerOrTokenAuthentication()
     first, _ = auth.authenticate_credentials(key)
     first.username = "mallory"
     second, token = auth.authenticate_credentials(key)
-    assert second.username == "alice" and token.key == key
+    assert second.username == "alice" and token.key == stored_form(key)
 
 
 def test_the_cache_is_bounded(alice, monkeypatch):
     monkeypatch.setattr(authentication, "TOKEN_CACHE_MAX", 2)
     auth = authentication.BearerOrTokenAuthentication()
     keys = [
-        Token.objects.create(user=u).key for u in [alice] + [type(alice).objects.create_user(f"u{i}") for i in range(2)]
+        Token.objects.create(user=u).plaintext
+        for u in [alice] + [type(alice).objects.create_user(f"u{i}") for i in range(2)]
     ]
     for key in keys:
         auth.authenticate_credentials(key)
@@ -128,7 +131,7 @@ def _clock(monkeypatch) -> list[float]:
 
 
 def test_a_refreshed_entry_needs_no_lookup_past_the_ttl(alice, monkeypatch):
-    client = client_for(Token.objects.create(user=alice).key)
+    client = client_for(Token.objects.create(user=alice).plaintext)
     clock = _clock(monkeypatch)
     assert token_queries(client) == 1
     for _ in range(3):
@@ -140,8 +143,8 @@ def test_a_refreshed_entry_needs_no_lookup_past_the_ttl(alice, monkeypatch):
 def test_a_refresh_drops_tokens_deleted_and_users_deactivated_elsewhere(alice, bob):
     # `.update()` and `._raw_delete()` send no signal: as if another process had made the change.
     alice_client, bob_client = (
-        client_for(Token.objects.create(user=alice).key),
-        client_for(Token.objects.create(user=bob).key),
+        client_for(Token.objects.create(user=alice).plaintext),
+        client_for(Token.objects.create(user=bob).plaintext),
     )
     assert alice_client.get("/v1/models").status_code == 200
     assert bob_client.get("/v1/models").status_code == 200
@@ -155,7 +158,7 @@ def test_a_refresh_drops_tokens_deleted_and_users_deactivated_elsewhere(alice, b
 
 
 def test_a_refresh_that_read_before_a_local_change_does_not_bring_the_old_user_back(alice, monkeypatch):
-    key = Token.objects.create(user=alice).key
+    key = Token.objects.create(user=alice).plaintext
     auth = authentication.BearerOrTokenAuthentication()
     auth.authenticate_credentials(key)
     real_filter = Token.objects.select_related("user").filter
@@ -169,8 +172,8 @@ def test_a_refresh_that_read_before_a_local_change_does_not_bring_the_old_user_b
     monkeypatch.setattr(
         Token.objects, "select_related", lambda *a: type("Q", (), {"filter": staticmethod(read_then_change)})
     )
-    authentication._reload([key])
-    assert key not in authentication._cache
+    authentication._reload([stored_form(key)])
+    assert stored_form(key) not in authentication._cache
 
 
 @pytest.mark.django_db(transaction=True)
@@ -178,15 +181,15 @@ async def test_the_refresher_runs_on_the_event_loop_and_catches_changes_made_els
     from asgiref.sync import sync_to_async
 
     monkeypatch.setattr(authentication, "TOKEN_REFRESH_INTERVAL", 0.05)
-    key = (await Token.objects.acreate(user=alice)).key
+    key = (await Token.objects.acreate(user=alice)).plaintext
     auth = authentication.BearerOrTokenAuthentication()
     await sync_to_async(auth.authenticate_credentials)(key)  # a miss: looked up in a thread
     auth.authenticate_credentials(key)  # a hit on the loop: starts the refresher
     await type(alice).objects.filter(pk=alice.pk).aupdate(is_active=False)
     for _ in range(100):
-        if key not in authentication._cache:
+        if stored_form(key) not in authentication._cache:
             break
         await asyncio.sleep(0.02)
-    assert key not in authentication._cache
+    assert stored_form(key) not in authentication._cache
     with pytest.raises(SynchronousOnlyOperation):  # now a lookup again, which an event loop may not do itself
         auth.authenticate_credentials(key)

@@ -83,7 +83,9 @@ class GatewayKey(Limits):
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
-    def __str__(self) -> str:  # stored in audit rows: the lookup id alone, not `byok_<lookup>` (8 characters of the key)
+    def __str__(
+        self,
+    ) -> str:  # stored in audit rows: the lookup id alone, not `byok_<lookup>` (8 characters of the key)
         return f"{self.name} [{self.lookup}]"
 
     def __repr__(self) -> str:

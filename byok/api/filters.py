@@ -11,7 +11,7 @@ from byok.models import UsageRecord
 
 __all__ = ["AuditPagination", "AuditQuerySerializer", "UsageQuerySerializer", "GROUP_BY"]
 
-GROUP_BY = ("provider", "key", "user", "model", "day")
+GROUP_BY = ("provider", "key", "user", "model", "day", "gateway_key", "team")
 
 
 class AuditPagination(LimitOffsetPagination):
@@ -106,6 +106,10 @@ class UsageQuerySerializer(_Query):
     key = serializers.CharField(
         required=False, allow_blank=True, max_length=16, help_text="Only this key (fingerprint)."
     )
+    gateway_key = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="Only requests made with this gateway key (id)."
+    )
+    team = serializers.CharField(required=False, allow_blank=True, max_length=64, help_text="Only this team (name).")
     status = StrictChoiceField(UsageRecord.Status.values, required=False, help_text="Only requests with this outcome.")
     interface = serializers.CharField(
         required=False, allow_blank=True, max_length=16, help_text="Only this interface: rest, openai, websocket, test."
@@ -125,6 +129,8 @@ class UsageQuerySerializer(_Query):
             "model": "model",
             "user": "user__username",
             "key": "key_fingerprint",
+            "gateway_key": "gateway_key_id",
+            "team": "team__name",
             "status": "status",
             "interface": "interface",
         }

@@ -431,11 +431,14 @@ class UsageGroupSerializer(UsageStatsSerializer):
     key = serializers.CharField(
         allow_null=True,
         help_text=(
-            "The group: provider name, key fingerprint, username, model or day (YYYY-MM-DD); null for rows without one."
+            "The group: provider name, key fingerprint, username, model, day (YYYY-MM-DD), gateway key prefix "
+            "(`byok_<lookup>…`) or team name; null for rows without one."
         ),
     )
     provider = serializers.CharField(required=False, help_text="group_by=key: the key's provider.")
     key_hint = serializers.CharField(required=False, help_text="group_by=key: the key's hint.")
+    name = serializers.CharField(required=False, help_text="group_by=gateway_key: the key's name.")
+    gateway_key_id = serializers.IntegerField(required=False, help_text="group_by=gateway_key: the key's id.")
 
 
 class UsageReportSerializer(serializers.Serializer):

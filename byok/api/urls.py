@@ -11,6 +11,7 @@ from rest_framework.routers import SimpleRouter
 from byok.api.views_audit import AuditEventViewSet, UsageView
 from byok.api.views_budgets import BudgetViewSet
 from byok.api.views_catalog import CatalogViewSet, OverrideViewSet
+from byok.api.views_keys import GatewayKeyViewSet, TeamViewSet
 from byok.api.views_providers import ProviderViewSet
 
 
@@ -35,6 +36,8 @@ router.register("api/audit-events", AuditEventViewSet, basename="api-audit-event
 router.register("api/catalog/overrides", OverrideViewSet, basename="api-catalog-override")
 router.register("api/catalog", CatalogViewSet, basename="api-catalog")
 router.register("api/budgets", BudgetViewSet, basename="api-budget")
+router.register("api/keys", GatewayKeyViewSet, basename="api-gateway-key")
+router.register("api/teams", TeamViewSet, basename="api-team")
 
 urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),

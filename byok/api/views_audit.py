@@ -141,6 +141,8 @@ _GROUP_COLUMNS = {
     "user": ("user__username",),
     "model": ("model",),
     "day": ("created_at",),
+    "gateway_key": ("gateway_key_id", "gateway_key__lookup", "gateway_key__name"),  # shown as byok_<lookup>…
+    "team": ("team__name",),
 }
 _VALUE_COLUMNS = ("status", "error_code", "attempts", "tokens_in", "tokens_out", "latency_ms", "ttft_ms", "cost")
 
@@ -165,6 +167,9 @@ def usage_report(qs, group_by: str) -> dict[str, Any]:
             extra = {"key": group}
             if group_by == "key":
                 extra.update(provider=head[1], key_hint=head[2])
+            elif group_by == "gateway_key":
+                prefix = f"byok_{head[1]}\u2026" if group else None
+                extra.update(key=prefix, name=head[2], gateway_key_id=group)
             stats = groups[group] = _Stats(extra)
         stats.add(*values)
         totals.add(*values)

@@ -6,8 +6,9 @@
     team = create_team(actor=actor, name="research", members=["carol"], models=["anthropic/*"])
 
 Every change is one `audited_change` (one audit event naming the key by its lookup id, never
-its secret nor `byok_<lookup>`, which holds 8 of its characters); once it commits, every process drops its cached grants (`lookup.bump_version`)
-before the call returns, so the API answers after the change is effective everywhere.
+its secret nor `byok_<lookup>`, which holds 8 of its characters); once it commits, every
+process drops its cached grants (`lookup.bump_version`) before the call returns, so the API
+answers after the change is effective everywhere.
 Bad input is `InvalidConfigError` (422) naming the field: an unknown user or team, a member
 who is not one, a model pattern that no configured provider can ever match.
 """

@@ -55,9 +55,14 @@ def handler(monkeypatch):
 
 @pytest.fixture
 def providers(db):
-    registry.register_provider(kind="openai", name="openai", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini")
     registry.register_provider(
-        kind="anthropic", name="anthropic", api_key="sk-ant-test-0123456789abcdef", default_model="claude-3-5-haiku-latest"
+        kind="openai", name="openai", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini"
+    )
+    registry.register_provider(
+        kind="anthropic",
+        name="anthropic",
+        api_key="sk-ant-test-0123456789abcdef",
+        default_model="claude-3-5-haiku-latest",
     )
 
 
@@ -72,7 +77,9 @@ def make_key(user, **values):
 
 
 def client(key: str, header: str = "authorization") -> AsyncClient:
-    return AsyncClient(**({"AUTHORIZATION": f"Bearer {key}"} if header == "authorization" else {"X_API_KEY": key}))
+    if header == "authorization":
+        return AsyncClient(AUTHORIZATION=f"Bearer {key}")
+    return AsyncClient(X_API_KEY=key)
 
 
 def chat(model: str) -> dict:
@@ -91,10 +98,10 @@ def test_a_key_has_256_random_bits_and_parses_to_its_lookup_and_digest():
 
 def _all_column_text() -> str:
     """Every text value of every table, as the database holds it."""
-    out = []
+    out: list[str] = []
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from the introspection
+            cursor.execute(f'SELECT * FROM "{table}"')
             out.extend(str(v) for row in cursor.fetchall() for v in row if v is not None)
     return "\n".join(out)
 

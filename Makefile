@@ -33,9 +33,10 @@ serve: migrate
 demo: $(VENV)/.runtime
 	HOST=$(HOST) PORT=$(PORT) exec $(PY) -m devtools.demo
 
-# The API token of an existing user (made once, then the same): TOKEN=$$(make -s token USER=admin)
+# A new API token for an existing user, printed once (stored hashed): TOKEN=$$(make -s token USER=admin);
+# a user who has one already needs RESET=1 (the old token then stops working).
 token: $(VENV)/.runtime
-	@out=$$(BYOK_LOCAL_SECRETS=1 $(PY) manage.py drf_create_token "$(USER)") && echo "$${out}" | awk '{print $$3}'
+	@out=$$(BYOK_LOCAL_SECRETS=1 $(PY) manage.py drf_create_token $(if $(RESET),-r) "$(USER)") && echo "$${out}" | awk '{print $$3}'
 
 test: $(VENV)/.dev
 	$(PY) -m pytest --cov=byok --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)

@@ -228,5 +228,10 @@ def _start_server(
             _stop(proc)
             raise RuntimeError(f"{name} did not start: {log.read_text()[-3000:]}")
         time.sleep(0.2)
-    token = manage(full_env, "drf_create_token", ADMIN_USER).split()[2]
-    return LiveServer(url, proc, full_env, log, token)
+    database = full_env.get("DATABASE_URL", "")
+    if database not in _ADMIN_TOKENS:  # servers sharing a database share the admin's token (stored hashed: once)
+        _ADMIN_TOKENS[database] = manage(full_env, "drf_create_token", "-r", ADMIN_USER).split()[2]
+    return LiveServer(url, proc, full_env, log, _ADMIN_TOKENS[database])
+
+
+_ADMIN_TOKENS: dict[str, str] = {}

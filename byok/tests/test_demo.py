@@ -128,13 +128,17 @@ def test_make_token_prints_a_working_token_for_a_user(tmp_path):
     token = done.stdout.strip()
     assert len(token) == 40 and token.isalnum()
     again = subprocess.run([*make, "USER=carol"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert again.stdout.strip() == token  # the user's token, not a new one each time
+    assert again.returncode != 0 and "cannot be shown again" in again.stderr  # stored hashed: printed once
+    reset = subprocess.run([*make, "USER=carol", "RESET=1"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert reset.returncode == 0 and len(reset.stdout.strip()) == 40 and reset.stdout.strip() != token
+    token = reset.stdout.strip()
     check = subprocess.run(
         [
             *manage,
             "shell",
             "-c",
-            f"from rest_framework.authtoken.models import Token; print(Token.objects.get(key='{token}').user.username)",
+            "from rest_framework.authtoken.models import Token; from byok.keys.tokens import stored_form; "
+            f"print(Token.objects.get(key=stored_form('{token}')).user.username)",
         ],
         cwd=ROOT,
         env=env,

@@ -151,9 +151,11 @@ async def count_tokens(request: HttpRequest) -> HttpResponseBase:
     return entry.json_response({"input_tokens": estimate_prompt_tokens(req, kind, info)})
 
 
-def _anthropic_models(providers) -> list[dict]:
-    """The same models `GET /v1/models` lists for OpenAI's clients, as Anthropic's ModelInfo objects."""
-    return [render.model_info(m["id"], m["owned_by"]) for m in render_openai.model_list(providers)["data"]]
+async def _anthropic_models(request: HttpRequest) -> list[dict]:
+    """The same models `GET /v1/models` lists for OpenAI's clients (those a gateway key may use), as Anthropic's
+    ModelInfo objects."""
+    listed = render_openai.model_list(await entry.get_handler().list_providers())["data"]
+    return [render.model_info(m["id"], m["owned_by"]) for m in await entry.allowed_models(request, listed)]
 
 
 @csrf_exempt
@@ -167,7 +169,7 @@ async def models(request: HttpRequest) -> HttpResponseBase:
         await _authenticate(request)
     except entry.AUTH_ERRORS as exc:
         return _auth_error(exc)
-    return entry.json_response(render.model_page(_anthropic_models(await entry.get_handler().list_providers())))
+    return entry.json_response(render.model_page(await _anthropic_models(request)))
 
 
 @csrf_exempt
@@ -181,7 +183,7 @@ async def model_detail(request: HttpRequest, model: str) -> HttpResponseBase:
         await _authenticate(request)
     except entry.AUTH_ERRORS as exc:
         return _auth_error(exc)
-    for item in _anthropic_models(await entry.get_handler().list_providers()):
+    for item in await _anthropic_models(request):
         if item["id"] == model:
             return entry.json_response(item)
     return anthropic_error(404, f"model: {model}")

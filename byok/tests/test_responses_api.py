@@ -37,7 +37,7 @@ def handler(monkeypatch, memory_handler):
 @pytest.fixture
 async def token(django_user_model):
     def make():
-        return Token.objects.create(user=django_user_model.objects.create_user("carol")).key
+        return Token.objects.create(user=django_user_model.objects.create_user("carol")).plaintext
 
     return await sync_to_async(make)()
 

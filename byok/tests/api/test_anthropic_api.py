@@ -52,7 +52,7 @@ def handler(monkeypatch):
 async def token(django_user_model):
     def make():
         user = django_user_model.objects.create_user("carol")
-        return Token.objects.create(user=user).key
+        return Token.objects.create(user=user).plaintext
 
     return await sync_to_async(make)()
 
@@ -206,14 +206,14 @@ async def test_credentials_as_x_api_key_or_bearer_and_bad_ones_refused(handler, 
     assert response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
 
 
-async def test_bad_requests_are_invalid_request_errors_naming_the_field(handler, sdk):
+async def test_bad_requests_are_invalid_request_errors_naming_the_field(handler, sdk, token):
     with pytest.raises(anthropic.BadRequestError) as caught:
         await sdk.messages.create(model="oai/gpt-4o", max_tokens=0, messages=[USER])
     assert caught.value.body["error"] == {
         "type": "invalid_request_error",
         "message": "max_tokens: Input should be greater than or equal to 1",
     }
-    api = AsyncClient(X_API_KEY=await sync_to_async(lambda: Token.objects.get().key)())
+    api = AsyncClient(X_API_KEY=token)
     response = await api.post("/v1/messages", b"{not json", content_type="application/json")
     assert response.status_code == 400 and response.json()["type"] == "error"
     response = await api.get("/v1/messages")

@@ -30,7 +30,7 @@ FAILING = {  # provider name -> (model, fake settings)
 _SHELL = """
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
-print("TOKEN", Token.objects.create(user=User.objects.create_user("dana")).key)
+print("TOKEN", Token.objects.create(user=User.objects.create_user("dana")).plaintext)
 """
 
 

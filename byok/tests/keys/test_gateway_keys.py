@@ -150,12 +150,13 @@ async def test_malformed_unknown_revoked_and_expired_keys_are_401_with_their_cod
         response = await client(text).post("/v1/chat/completions", chat("openai/gpt-4o-mini"), "application/json")
         assert response.status_code == 401 and response.json()["error"]["code"] == code, text
         response = await client(text).post("/api/chat", chat("openai/gpt-4o-mini"), "application/json")
-        assert response.status_code == 401 and response.json()["code"] == code
+        assert response.status_code == 401 and response.json()["code"] == code, response.content
     assert (await client(key).get("/v1/models")).status_code == 200
     await sync_to_async(store.revoke_key)(key_row.pk, actor=STAFF)
-    for header in ("authorization", "x-api-key"):
-        response = await client(key, header).get("/v1/models")
-        assert response.status_code == 401 and response.json()["error"]["code"] == "key_revoked"
+    response = await client(key).get("/v1/models")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "key_revoked"
+    response = await client(key, "x-api-key").get("/v1/models")  # an Anthropic client: Anthropic's error shape
+    assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
 
 
 async def test_a_key_in_the_query_string_is_ignored(providers, carol, handler):

@@ -210,6 +210,10 @@ BYOK: dict[str, Any] = {  # read as settings.BYOK["..."]: values of several type
     "STATE_PREFIX": os.environ.get("BYOK_STATE_PREFIX", "byok:"),
     # How often (seconds, at most) a process asks the shared state whether the configuration changed.
     "CONFIG_POLL_S": float(os.environ.get("BYOK_CONFIG_POLL_S", "0.5")),
+    # Image URLs a provider cannot fetch itself (Gemini): byok downloads them (public addresses only,
+    # at most this many bytes each) when true; when false such a request is a 400. byok.gateway.images
+    "FETCH_IMAGE_URLS": env_bool("BYOK_FETCH_IMAGE_URLS", False),
+    "FETCH_IMAGE_MAX_BYTES": env_int("BYOK_FETCH_IMAGE_MAX_BYTES", 5 * 1024 * 1024),
 }
 
 # BYOK_LOG_FORMAT: "text" (time level logger message) or "json" (one object a line, byok.logfmt).

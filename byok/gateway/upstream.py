@@ -37,6 +37,7 @@ from byok.exceptions import (
     UpstreamTimeout,
 )
 from byok.gateway.config_cache import KeyConfig, ProviderConfig
+from byok.gateway.images import inline_image_urls
 from byok.gateway.keypool import KeyPool
 from byok.netguard import ConnectGuard, guard_aiohttp_transport, guard_httpcore_transport
 from byok.providers.base import StreamParser
@@ -214,6 +215,7 @@ class Upstream:
     async def send(self, provider: ProviderConfig, key: KeyConfig, secret: str, req: ChatRequest) -> ChatResponse:
         """A complete answer; raises the adapter's classified error on an HTTP error status."""
         adapter = provider.adapter
+        req = await inline_image_urls(req, adapter)
         up = adapter.build_request(req, api_key=secret, base_url=provider.base_url or None)
         with map_transport_errors(provider.name):
             response = await self.clients.get().request(
@@ -230,6 +232,7 @@ class Upstream:
     ) -> UpstreamStream:
         """A stream read up to its first token; on any failure it is closed (no pooled connection leaks) and raises."""
         adapter = provider.adapter
+        req = await inline_image_urls(req, adapter)
         up = adapter.build_request(req, api_key=secret, base_url=provider.base_url or None)
         context = self.clients.get().stream(
             up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout

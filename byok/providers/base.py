@@ -70,6 +70,10 @@ class ProviderAdapter:
     def parse_rate_limits(self, headers: Mapping[str, str]) -> RateLimitInfo:
         raise NotImplementedError("subclasses of ProviderAdapter must provide a parse_rate_limits() method")
 
+    def reads_image_url(self, url: str) -> bool:
+        """Whether the provider fetches this image URL itself (else byok may inline it: gateway.images)."""
+        return True
+
     # Shared helpers.
 
     def base_url(self, configured: str | None) -> str:

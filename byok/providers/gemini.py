@@ -36,7 +36,7 @@ from byok.exceptions import (
 )
 from byok.providers.base import ProviderAdapter
 from byok.providers.collect import collect
-from byok.providers.gemini_request import build_body
+from byok.providers.gemini_request import FILE_URIS, build_body
 from byok.providers.gemini_stream import PROVIDER, GeminiStreamParser
 from byok.providers.ratelimit import parse_duration, retry_after_seconds
 from byok.providers.types import ChatRequest, ChatResponse, RateLimitInfo, StreamEvent, UpstreamRequest
@@ -60,6 +60,9 @@ class GeminiAdapter(ProviderAdapter):
         headers = {"x-goog-api-key": api_key, "content-type": "application/json"}
         url = f"{self.base_url(base_url)}/models/{model}:{method}"
         return UpstreamRequest(method="POST", url=url, headers=headers, json=build_body(req))
+
+    def reads_image_url(self, url: str) -> bool:
+        return url.startswith(FILE_URIS)  # its Files API and Cloud Storage; Gemini fetches nothing else
 
     def parse_response(self, body: bytes, *, status: int = 200) -> ChatResponse:
         try:

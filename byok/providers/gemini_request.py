@@ -29,7 +29,7 @@ import orjson
 from byok.exceptions import BadRequestError
 from byok.providers.types import ChatRequest, ContentPart, ImagePart, Message, TextPart, ToolCall
 
-__all__ = ["SKIP_SIGNATURE", "build_body", "thinking_config"]
+__all__ = ["FILE_URIS", "SKIP_SIGNATURE", "build_body", "thinking_config"]
 
 PROVIDER = "gemini"
 # The value Gemini documents for function calls whose signature cannot be known (history
@@ -37,7 +37,7 @@ PROVIDER = "gemini"
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-_FILE_URIS = ("https://generativelanguage.googleapis.com/", "gs://")
+FILE_URIS = ("https://generativelanguage.googleapis.com/", "gs://")
 _GEMINI_3 = re.compile(r"^gemini-3")
 # thinkingLevel values per Gemini 3 family: Pro knows low/high, Flash also minimal/medium.
 _LEVELS_PRO = {"minimal": "low", "low": "low", "medium": "high", "high": "high", "none": "low"}
@@ -146,7 +146,7 @@ def image_part(part: ImagePart) -> dict[str, Any]:
             raise _bad("An inline image for Gemini needs its media type (data:<type>;base64,...).")
         return {"inlineData": {"mimeType": part.media_type, "data": part.data}}
     url = part.url or ""
-    if not url.startswith(_FILE_URIS):
+    if not url.startswith(FILE_URIS):
         raise _bad(
             "Gemini cannot fetch image URLs: send the image as base64 (a data: URL) or a Gemini Files API URI, "
             "or ask the administrator to let byok fetch image URLs (BYOK_FETCH_IMAGE_URLS)."

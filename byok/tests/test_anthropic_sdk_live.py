@@ -32,7 +32,7 @@ ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
 _SHELL = """
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
-print("TOKEN", Token.objects.create(user=User.objects.create_user("dora")).key)
+print("TOKEN", Token.objects.create(user=User.objects.create_user("dora")).plaintext)
 """
 
 

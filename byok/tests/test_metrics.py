@@ -35,7 +35,7 @@ def auth(alice):
     registry.register_provider(
         kind="openai", name="up", api_key="sk-test-0123456789abcdef", default_model="gpt-4o-mini", max_retries=2
     )
-    return {"Authorization": f"Bearer {Token.objects.create(user=alice).key}"}
+    return {"Authorization": f"Bearer {Token.objects.create(user=alice).plaintext}"}
 
 
 def _run(calls, *, client=("127.0.0.1", 4000)):

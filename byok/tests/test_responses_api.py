@@ -238,3 +238,25 @@ async def test_a_spent_budget_is_a_429_with_retry_after(handler, oai, sdk, token
             await sdk.responses.create(model="oai/gpt-4o", input="A prompt longer than one token")
     assert exc.value.body["code"] == "budget_exceeded" and int(exc.value.response.headers["retry-after"]) >= 1
     assert route.call_count == 0
+
+
+async def test_parse_with_a_pydantic_model_through_anthropic_structured_outputs(handler, sdk):
+    from pydantic import BaseModel
+
+    class Capital(BaseModel):
+        city: str
+        country: str
+
+    await sync_to_async(registry.register_provider)(
+        kind="anthropic", name="claude", default_model="claude-sonnet-4-5", api_key="sk-ant-0123456789abcdef"
+    )
+    answer = {**CLAUDE, "content": [{"type": "text", "text": '{"city": "Paris", "country": "France"}'}]}
+    with respx.mock:
+        route = respx.post(ANTHROPIC).respond(200, json=answer)
+        response = await sdk.responses.parse(
+            model="claude/claude-sonnet-4-5", input="The capital of France?", text_format=Capital
+        )
+    assert response.output_parsed == Capital(city="Paris", country="France")
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["output_config"]["format"]["type"] == "json_schema"
+    assert set(sent["output_config"]["format"]["schema"]["properties"]) == {"city", "country"}

@@ -117,7 +117,7 @@ def _refuse_stateful(body: rb.ResponsesBody) -> None:
             raise _unsupported("Log probabilities are not supported by byok.", f"include[{i}]")
 
 
-def _image(part: rb.InputImage, param: str) -> ImagePart:
+def _image(part: rb.ResponsesInputImage, param: str) -> ImagePart:
     if not part.image_url:
         raise _unsupported(
             "byok has no file store: send the image as 'image_url' (a URL or a base64 data: URL), not 'file_id'.",
@@ -136,11 +136,11 @@ def _content_of(content: str | list[Any], param: str, *, images: bool) -> tuple[
     parts: list[ContentPart] = []
     for i, part in enumerate(content):
         where = f"{param}[{i}]"
-        if isinstance(part, (rb.InputText, rb.OutputText)):
+        if isinstance(part, (rb.ResponsesInputText, rb.ResponsesOutputText)):
             parts.append(TextPart(text=_content(part.text, f"{where}.text")))
-        elif isinstance(part, rb.Refusal):
+        elif isinstance(part, rb.ResponsesRefusal):
             parts.append(TextPart(text=_content(part.refusal, f"{where}.refusal")))
-        elif isinstance(part, rb.InputImage) and images:
+        elif isinstance(part, rb.ResponsesInputImage) and images:
             parts.append(_image(part, where))
         else:
             raise _unsupported(
@@ -179,7 +179,7 @@ class _Conversation:
     def assistant_text(self, content: str | list[Any], param: str) -> None:
         self._texts.append(_text(content, param))
 
-    def reasoning(self, item: rb.ReasoningItem) -> None:
+    def reasoning(self, item: rb.ResponsesReasoningItem) -> None:
         blocks, signatures = responses_carry.unpack(item.encrypted_content)
         if not blocks:
             text = rules.join_parts(s.text for s in item.summary) or rules.join_parts(
@@ -189,13 +189,13 @@ class _Conversation:
         self._thinking.extend(blocks)
         self._signatures.update(signatures)
 
-    def call(self, item: rb.FunctionCallItem, param: str) -> None:
+    def call(self, item: rb.ResponsesFunctionCallItem, param: str) -> None:
         if item.call_id in self.calls:
             raise InvalidRequest(f"Duplicate function call id '{item.call_id}'.", f"{param}.call_id")
         self.calls[item.call_id] = item.name
         self._tool_calls.append(ToolCall(id=item.call_id, name=item.name, arguments=item.arguments))
 
-    def result(self, item: rb.FunctionCallOutputItem, param: str) -> None:
+    def result(self, item: rb.ResponsesFunctionCallOutputItem, param: str) -> None:
         self.flush()
         name = self.calls.get(item.call_id)
         if name is None:
@@ -224,16 +224,16 @@ def _messages(body: rb.ResponsesBody) -> tuple[Message, ...]:
         convo.add("user", body.input, "input")
     for i, item in enumerate(body.input if isinstance(body.input, list) else ()):
         param = f"input[{i}]"
-        if isinstance(item, rb.MessageItem):
+        if isinstance(item, rb.ResponsesMessageItem):
             if item.role == "assistant":
                 convo.assistant_text(item.content, f"{param}.content")
             else:
                 convo.add("user" if item.role == "user" else "system", item.content, f"{param}.content")
-        elif isinstance(item, rb.FunctionCallItem):
+        elif isinstance(item, rb.ResponsesFunctionCallItem):
             convo.call(item, param)
-        elif isinstance(item, rb.FunctionCallOutputItem):
+        elif isinstance(item, rb.ResponsesFunctionCallOutputItem):
             convo.result(item, param)
-        elif isinstance(item, rb.ReasoningItem):
+        elif isinstance(item, rb.ResponsesReasoningItem):
             convo.reasoning(item)
         else:  # an item_reference
             raise _unsupported(
@@ -253,7 +253,7 @@ def _messages(body: rb.ResponsesBody) -> tuple[Message, ...]:
 def _tools(body: rb.ResponsesBody) -> tuple[tuple[Tool, ...], str | None]:
     tools: list[Tool] = []
     for i, t in enumerate(body.tools or ()):
-        if not isinstance(t, rb.FunctionTool):
+        if not isinstance(t, rb.ResponsesFunctionTool):
             raise _unsupported(
                 f"Tools of type '{t.type}' are not supported by byok; use function tools.",
                 f"tools[{i}].type",
@@ -269,7 +269,7 @@ def _tools(body: rb.ResponsesBody) -> tuple[tuple[Tool, ...], str | None]:
     if len(set(names)) != len(names):
         raise InvalidRequest("Tool names must be unique.", "tools")
     choice = body.tool_choice
-    name = choice.name if isinstance(choice, rb.ToolChoiceFunction) else choice
+    name = choice.name if isinstance(choice, rb.ResponsesToolChoiceFunction) else choice
     if name is not None and name not in ("none", "auto", "required") and name not in names:
         raise InvalidRequest(f"Invalid 'tool_choice': no function named '{name}' was given in 'tools'.", "tool_choice")
     if name == "required" and not tools:
@@ -280,11 +280,11 @@ def _tools(body: rb.ResponsesBody) -> tuple[tuple[Tool, ...], str | None]:
 def _format(body: rb.ResponsesBody) -> ResponseFormat | None:
     """`text.format` -> ResponseFormat (None for plain text, the default)."""
     fmt = body.text.format if body.text else None
-    if isinstance(fmt, rb.JsonSchemaFormat):
+    if isinstance(fmt, rb.ResponsesJsonSchemaFormat):
         return ResponseFormat(
             type="json_schema", name=fmt.name, schema=fmt.schema_, description=fmt.description, strict=fmt.strict
         )
-    if isinstance(fmt, rb.JsonObjectFormat):
+    if isinstance(fmt, rb.ResponsesJsonObjectFormat):
         return ResponseFormat(type="json_object")
     return None
 

@@ -26,24 +26,24 @@ from byok.schemas.base import LooseModel, StrictModel, tag, tagged
 from byok.schemas.fields import MaxTokens, StoredText, Temperature, TopP
 
 __all__ = [
-    "FunctionCallItem",
-    "FunctionCallOutputItem",
-    "FunctionTool",
-    "HostedTool",
-    "InputImage",
-    "InputText",
-    "ItemReference",
-    "JsonObjectFormat",
-    "JsonSchemaFormat",
-    "MessageItem",
-    "OutputText",
-    "ReasoningItem",
-    "Refusal",
+    "ResponsesFunctionCallItem",
+    "ResponsesFunctionCallOutputItem",
+    "ResponsesFunctionTool",
+    "ResponsesHostedTool",
+    "ResponsesInputImage",
+    "ResponsesInputText",
+    "ResponsesItemReference",
+    "ResponsesJsonObjectFormat",
+    "ResponsesJsonSchemaFormat",
+    "ResponsesMessageItem",
+    "ResponsesOutputText",
+    "ResponsesReasoningItem",
+    "ResponsesRefusal",
     "ResponsesBody",
     "TextFormat",
-    "TextPlain",
-    "ToolChoiceFunction",
-    "UnsupportedPart",
+    "ResponsesTextPlain",
+    "ResponsesToolChoiceFunction",
+    "ResponsesUnsupportedPart",
 ]
 
 
@@ -67,44 +67,44 @@ def _tagged(*members: tuple[str, Any], kind: str, pick: Any = _type_tag) -> Any:
 # -- content parts -----------------------------------------------------------------------------------
 
 
-class InputText(LooseModel):
+class ResponsesInputText(LooseModel):
     type: Literal["input_text"]
     text: str
 
 
-class OutputText(LooseModel):
+class ResponsesOutputText(LooseModel):
     type: Literal["output_text"]
     text: str
 
 
-class Refusal(LooseModel):
+class ResponsesRefusal(LooseModel):
     type: Literal["refusal"]
     refusal: str
 
 
-class InputImage(LooseModel):
+class ResponsesInputImage(LooseModel):
     type: Literal["input_image"]
     image_url: str | None = None
     file_id: str | None = None
     detail: Literal["low", "high", "auto", "original"] | None = None
 
 
-class UnsupportedPart(LooseModel):
+class ResponsesUnsupportedPart(LooseModel):
     """`input_file`, `input_audio`: recognised, and refused by the parser with a clear message."""
 
     type: Literal["input_file", "input_audio"]
 
 
 if TYPE_CHECKING:  # what the tagged unions hold, for the type checker
-    Part = InputText | OutputText | Refusal | InputImage | UnsupportedPart
+    Part = ResponsesInputText | ResponsesOutputText | ResponsesRefusal | ResponsesInputImage | ResponsesUnsupportedPart
 else:
     Part = _tagged(
-        ("input_text", InputText),
-        ("output_text", OutputText),
-        ("refusal", Refusal),
-        ("input_image", InputImage),
-        ("input_file", UnsupportedPart),
-        ("input_audio", UnsupportedPart),
+        ("input_text", ResponsesInputText),
+        ("output_text", ResponsesOutputText),
+        ("refusal", ResponsesRefusal),
+        ("input_image", ResponsesInputImage),
+        ("input_file", ResponsesUnsupportedPart),
+        ("input_audio", ResponsesUnsupportedPart),
         kind="unsupported_content",
     )
 _STRING_OR_LIST = tagged(_shape_tag, kind="type", phrase="must be a string or an array")
@@ -113,13 +113,13 @@ Content = Annotated[Annotated[str, Tag(tag("text"))] | Annotated[list[Part], Tag
 # -- input items -------------------------------------------------------------------------------------
 
 
-class MessageItem(LooseModel):
+class ResponsesMessageItem(LooseModel):
     type: Literal["message"] = "message"
     role: Literal["user", "assistant", "system", "developer"]
     content: Content
 
 
-class FunctionCallItem(LooseModel):
+class ResponsesFunctionCallItem(LooseModel):
     type: Literal["function_call"]
     call_id: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=200)
@@ -127,31 +127,31 @@ class FunctionCallItem(LooseModel):
     id: str | None = None
 
 
-class FunctionCallOutputItem(LooseModel):
+class ResponsesFunctionCallOutputItem(LooseModel):
     type: Literal["function_call_output"]
     call_id: str = Field(min_length=1, max_length=200)
     output: Content
 
 
-class SummaryText(LooseModel):
+class ResponsesSummaryText(LooseModel):
     type: Literal["summary_text"]
     text: str
 
 
-class ReasoningText(LooseModel):
+class ResponsesReasoningText(LooseModel):
     type: Literal["reasoning_text"]
     text: str
 
 
-class ReasoningItem(LooseModel):
+class ResponsesReasoningItem(LooseModel):
     type: Literal["reasoning"]
     id: str | None = None
-    summary: list[SummaryText] = []
-    content: list[ReasoningText] | None = None
+    summary: list[ResponsesSummaryText] = []
+    content: list[ResponsesReasoningText] | None = None
     encrypted_content: str | None = None
 
 
-class ItemReference(LooseModel):
+class ResponsesItemReference(LooseModel):
     """An item stored by an earlier response: byok stores none, so the parser refuses it."""
 
     type: Literal["item_reference"]
@@ -159,14 +159,20 @@ class ItemReference(LooseModel):
 
 
 if TYPE_CHECKING:
-    Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem | ItemReference
+    Item = (
+        ResponsesMessageItem
+        | ResponsesFunctionCallItem
+        | ResponsesFunctionCallOutputItem
+        | ResponsesReasoningItem
+        | ResponsesItemReference
+    )
 else:
     Item = _tagged(
-        ("message", MessageItem),
-        ("function_call", FunctionCallItem),
-        ("function_call_output", FunctionCallOutputItem),
-        ("reasoning", ReasoningItem),
-        ("item_reference", ItemReference),
+        ("message", ResponsesMessageItem),
+        ("function_call", ResponsesFunctionCallItem),
+        ("function_call_output", ResponsesFunctionCallOutputItem),
+        ("reasoning", ResponsesReasoningItem),
+        ("item_reference", ResponsesItemReference),
         kind="unsupported_item",
         pick=lambda v: _type_tag(v, "message"),
     )
@@ -178,7 +184,7 @@ Input = Annotated[
 # -- tools, tool choice, text format, reasoning -------------------------------------------------------
 
 
-class FunctionTool(LooseModel):
+class ResponsesFunctionTool(LooseModel):
     type: Literal["function"]
     name: str
     description: str | None = None
@@ -186,7 +192,7 @@ class FunctionTool(LooseModel):
     strict: bool | None = None
 
 
-class HostedTool(LooseModel):
+class ResponsesHostedTool(LooseModel):
     """OpenAI's built-in tools: recognised, and refused by the parser (byok serves function tools only)."""
 
     type: str
@@ -206,36 +212,38 @@ HOSTED = (
     "custom",
 )
 if TYPE_CHECKING:
-    Tool = FunctionTool | HostedTool
+    Tool = ResponsesFunctionTool | ResponsesHostedTool
 else:
-    Tool = _tagged(("function", FunctionTool), *((name, HostedTool) for name in HOSTED), kind="unsupported_tool")
+    Tool = _tagged(
+        ("function", ResponsesFunctionTool), *((name, ResponsesHostedTool) for name in HOSTED), kind="unsupported_tool"
+    )
 
 
-class ToolChoiceFunction(LooseModel):
+class ResponsesToolChoiceFunction(LooseModel):
     type: Literal["function"]
     name: str
 
 
 if TYPE_CHECKING:
-    ToolChoice = Literal["none", "auto", "required"] | ToolChoiceFunction
+    ToolChoice = Literal["none", "auto", "required"] | ResponsesToolChoiceFunction
 else:
     ToolChoice = _tagged(
         ("mode", Literal["none", "auto", "required"]),
-        ("function", ToolChoiceFunction),
+        ("function", ResponsesToolChoiceFunction),
         kind="unsupported_tool_choice",
         pick=lambda v: tag("mode") if isinstance(v, str) else _type_tag(v),
     )
 
 
-class TextPlain(LooseModel):
+class ResponsesTextPlain(LooseModel):
     type: Literal["text"]
 
 
-class JsonObjectFormat(LooseModel):
+class ResponsesJsonObjectFormat(LooseModel):
     type: Literal["json_object"]
 
 
-class JsonSchemaFormat(LooseModel):
+class ResponsesJsonSchemaFormat(LooseModel):
     type: Literal["json_schema"]
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     schema_: dict[str, Any] = Field(alias="schema")
@@ -244,22 +252,22 @@ class JsonSchemaFormat(LooseModel):
 
 
 if TYPE_CHECKING:
-    TextFormat = TextPlain | JsonObjectFormat | JsonSchemaFormat
+    TextFormat = ResponsesTextPlain | ResponsesJsonObjectFormat | ResponsesJsonSchemaFormat
 else:
     TextFormat = _tagged(
-        ("text", TextPlain),
-        ("json_object", JsonObjectFormat),
-        ("json_schema", JsonSchemaFormat),
+        ("text", ResponsesTextPlain),
+        ("json_object", ResponsesJsonObjectFormat),
+        ("json_schema", ResponsesJsonSchemaFormat),
         kind="unsupported_format",
     )
 
 
-class TextConfig(LooseModel):
+class ResponsesTextConfig(LooseModel):
     format: TextFormat | None = None
     verbosity: Literal["low", "medium", "high"] | None = None  # accepted, not passed on
 
 
-class ReasoningConfig(LooseModel):
+class ResponsesReasoningConfig(LooseModel):
     effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None  # accepted: byok returns what the model gives
     generate_summary: Literal["auto", "concise", "detailed"] | None = None
@@ -280,8 +288,8 @@ class ResponsesBody(StrictModel):
     max_output_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
-    reasoning: ReasoningConfig | None = None
-    text: TextConfig | None = None
+    reasoning: ResponsesReasoningConfig | None = None
+    text: ResponsesTextConfig | None = None
     metadata: (
         Annotated[
             dict[Annotated[StoredText, Field(max_length=64)], Annotated[StoredText, Field(max_length=512)]],

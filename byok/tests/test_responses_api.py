@@ -70,6 +70,8 @@ async def test_create_with_instructions_reaches_the_provider_and_answers_a_respo
             temperature=0.2,
             max_output_tokens=40,
             metadata={"team": "web"},
+            reasoning={"effort": "low"},
+            text={"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}, "strict": True}},
         )
     response = raw.parse()
     assert response.output_text == "Bonjour" and response.status == "completed"
@@ -83,6 +85,11 @@ async def test_create_with_instructions_reaches_the_provider_and_answers_a_respo
         {"role": "user", "content": "Hello"},
     ]
     assert sent["temperature"] == 0.2 and sent["max_completion_tokens"] == 40
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "out", "schema": {"type": "object"}, "strict": True},
+    }
+    assert sent["reasoning_effort"] == "low"
     await handler.flush_usage()
     rows = await sync_to_async(lambda: list(UsageRecord.objects.all()))()
     assert [r.interface for r in rows] == ["responses"]
@@ -224,11 +231,11 @@ async def test_failover_serves_the_response_from_the_next_provider(handler, oai,
     assert json.loads(fallback.calls.last.request.content)["system"] == "Be kind."
 
 
-async def test_a_spent_budget_is_a_429_with_retry_after(handler, oai, sdk, token):
+async def test_a_spent_budget_is_a_429_with_retry_after(handler, oai, sdk, django_user_model):
     def budget():
         from byok import budget_store as budgets
 
-        user = Token.objects.get(key=token).user
+        user = django_user_model.objects.get(username="carol")  # the sdk's token is carol's
         budgets.create_budget(actor=None, user=user.pk, token_limit=1, period="day")
 
     await sync_to_async(budget)()

@@ -141,7 +141,7 @@ def test_max_output_tokens_is_incomplete_each_kind(client, name):
     assert response.output_text
 
 
-@pytest.mark.parametrize("name", ["anthropic", "gemini"])
+@pytest.mark.parametrize("name", ["oai", "anthropic", "gemini"])
 def test_json_schema_reaches_the_provider(live, client, name):
     _, fake, _ = live
     schema = {"type": "object", "properties": {"capital_city_marker": {"type": "string"}}, "required": []}
@@ -152,6 +152,19 @@ def test_json_schema_reaches_the_provider(live, client, name):
     )
     assert response.status == "completed" and response.text.format.type == "json_schema"
     assert "capital_city_marker" in json.dumps(upstream(fake, KINDS[name][1]))
+
+
+def test_deepseek_takes_json_object_and_refuses_json_schema(live, client):
+    _, fake, _ = live
+    response = client.responses.create(
+        model=target("deepseek"), input="Answer in JSON.", text={"format": {"type": "json_object"}}
+    )
+    assert response.status == "completed"
+    assert upstream(fake, "deepseek-reasoner")["response_format"] == {"type": "json_object"}
+    schema = {"type": "json_schema", "name": "x", "schema": {"type": "object"}}
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.responses.create(model=target("deepseek"), input="hi", text={"format": schema})
+    assert "json_schema" in exc.value.body["message"]
 
 
 def test_errors_in_openai_shape(live, client):

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from byok.exceptions import ByokError
-from byok.providers.types import ChatResponse, StreamEvent, StreamStarted, Usage
+from byok.providers.types import ChatResponse, StreamEvent, StreamStarted, Thinking, Usage
 
 __all__ = [
     "DONE",
@@ -82,7 +82,34 @@ def usage_dict(usage: Usage | None) -> dict[str, Any]:
         out["prompt_tokens_details"] = {"cached_tokens": usage.cached_input_tokens}
     if usage.reasoning_tokens is not None:
         out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    if usage.cache_creation_input_tokens is not None:
+        # Anthropic's cache counts, under Anthropic's names (as LiteLLM and other gateways show them).
+        out["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
+        out["cache_read_input_tokens"] = usage.cached_input_tokens or 0
     return out
+
+
+def thinking_blocks(blocks: tuple[Thinking, ...]) -> list[dict[str, Any]]:
+    """Signed thinking blocks as `thinking_blocks` on the assistant message, to be sent back next turn.
+
+    The shape other gateways use for Anthropic reasoning in OpenAI's format
+    (`{"type": "thinking", "thinking", "signature"}` / `{"type": "redacted_thinking", "data"}`);
+    byok reads it back on assistant messages. Unsigned reasoning is only `reasoning_content`.
+    """
+    out: list[dict[str, Any]] = []
+    for b in blocks:
+        if b.redacted:
+            out.append({"type": "redacted_thinking", "data": b.redacted})
+        elif b.signature:
+            out.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
+    return out
+
+
+def _signature(call: dict[str, Any], signature: str | None) -> dict[str, Any]:
+    """Gemini's thought signature on a tool call, where Google's OpenAI-compatible API puts it."""
+    if signature:
+        call["extra_content"] = {"google": {"thought_signature": signature}}
+    return call
 
 
 def _call_id(call_id: str | None, completion_id: str, index: int) -> str:
@@ -96,11 +123,14 @@ def render_completion(
     message: dict[str, Any] = {"role": "assistant", "content": response.text, "refusal": response.refusal}
     if response.tool_calls:
         calls = [
-            {
-                "id": _call_id(tc.id, completion_id, i),
-                "type": "function",
-                "function": {"name": tc.name, "arguments": tc.arguments},
-            }
+            _signature(
+                {
+                    "id": _call_id(tc.id, completion_id, i),
+                    "type": "function",
+                    "function": {"name": tc.name, "arguments": tc.arguments},
+                },
+                tc.thought_signature,
+            )
             for i, tc in enumerate(response.tool_calls)
         ]
         if legacy:
@@ -109,6 +139,9 @@ def render_completion(
             message["tool_calls"] = calls
     if response.reasoning:
         message["reasoning_content"] = response.reasoning
+    blocks = thinking_blocks(response.thinking)
+    if blocks:
+        message["thinking_blocks"] = blocks
     reason = response.finish_reason
     if response.tool_calls and reason == "stop":
         reason = "tool_calls"  # the model asked for a call: say so, whatever the provider called it
@@ -144,6 +177,7 @@ class ChunkWriter:
         self._role_sent = False
         self._saw_tool_call = False
         self._legacy_index: int | None = None  # the one call the legacy shape can carry
+        self._thought: list[str] = []  # reasoning of the thinking block not yet signed
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         if not self._role_sent:
@@ -160,7 +194,14 @@ class ChunkWriter:
         if kind == "text_delta":
             return self._chunk({"content": ev.text})
         if kind == "reasoning_delta":
+            self._thought.append(ev.text or "")
             return self._chunk({"reasoning_content": ev.text})
+        if kind == "thinking_signature":  # the block is complete: the whole of it, signed, to send back
+            block = Thinking(text="".join(self._thought), signature=ev.signature)
+            self._thought = []
+            return self._chunk({"thinking_blocks": thinking_blocks((block,))})
+        if kind == "redacted_thinking":
+            return self._chunk({"thinking_blocks": thinking_blocks((Thinking(redacted=ev.signature or ""),))})
         if kind == "refusal_delta":
             return self._chunk({"refusal": ev.text})
         if kind == "tool_call_start":
@@ -177,7 +218,7 @@ class ChunkWriter:
                 "type": "function",
                 "function": {"name": ev.name, "arguments": ""},
             }
-            return self._chunk({"tool_calls": [call]})
+            return self._chunk({"tool_calls": [_signature(call, ev.signature)]})
         if kind == "tool_call_delta":
             index = ev.index or 0
             if self.legacy:

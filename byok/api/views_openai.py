@@ -8,6 +8,8 @@ exceptions. An `X-Byok-Provider` request header names a provider explicitly. The
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
@@ -22,7 +24,9 @@ from byok.exceptions import ByokError
 from byok.gateway.handler import ChatResult
 from byok.providers.types import StreamDone, StreamEvent, StreamFailed, StreamStarted
 
-__all__ = ["OpenAIStream", "chat_completions", "model_detail", "models"]
+__all__ = ["OpenAIStream", "chat_completions", "model_detail", "models", "read_openai_post"]
+
+T = TypeVar("T")
 
 
 def openai_error(
@@ -68,9 +72,8 @@ class OpenAIStream:
         return self.writer.failed(exc)
 
 
-@csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponseBase:
-    """`POST /v1/chat/completions`."""
+async def read_openai_post(request: HttpRequest, parse: Callable[[bytes], T]) -> tuple[Any, T] | HttpResponse:
+    """An OpenAI-dialect POST's user and parsed body, or the error answer (405, 401/403, 413, 400 naming `param`)."""
     if request.method != "POST":
         return method_not_allowed("POST")
     try:
@@ -78,11 +81,20 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     except entry.AUTH_ERRORS as exc:
         return auth_error(exc)
     try:
-        parsed = oa.parse_chat_completion(entry.read_body(request))
+        return user, parse(entry.read_body(request))
     except RequestDataTooBig:
         return openai_error(413, "The request body is too large.", "payload_too_large")
     except oa.InvalidRequest as exc:
         return openai_error(400, exc.message, exc.code, exc.param)
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponseBase:
+    """`POST /v1/chat/completions`."""
+    read = await read_openai_post(request, oa.parse_chat_completion)
+    if isinstance(read, HttpResponse):
+        return read
+    user, parsed = read
     created = int(time.time())
 
     def complete(result: ChatResult, served: entry.Served) -> HttpResponse:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -22,9 +21,9 @@ from django.views.decorators.csrf import csrf_exempt
 from byok.api import chat_entry as entry
 from byok.api.render_responses import render_response
 from byok.api.render_responses_stream import ResponsesStream
-from byok.api.views_openai import auth_error, byok_error, method_not_allowed, openai_error
+from byok.api.views_openai import byok_error, read_openai_post
 from byok.gateway.handler import ChatResult
-from byok.schemas.responses import InvalidRequest, parse_responses
+from byok.schemas.responses import parse_responses
 
 __all__ = ["responses"]
 
@@ -32,18 +31,10 @@ __all__ = ["responses"]
 @csrf_exempt
 async def responses(request: HttpRequest) -> HttpResponseBase:
     """`POST /v1/responses`."""
-    if request.method != "POST":
-        return method_not_allowed("POST")
-    try:
-        user = await entry.authenticate(request)
-    except entry.AUTH_ERRORS as exc:
-        return auth_error(exc)
-    try:
-        parsed = parse_responses(entry.read_body(request))
-    except RequestDataTooBig:
-        return openai_error(413, "The request body is too large.", "payload_too_large")
-    except InvalidRequest as exc:
-        return openai_error(400, exc.message, exc.code, exc.param)
+    read = await read_openai_post(request, parse_responses)
+    if isinstance(read, HttpResponse):
+        return read
+    user, parsed = read
     created = int(time.time())
 
     def complete(result: ChatResult, served: entry.Served) -> HttpResponse:

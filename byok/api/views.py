@@ -212,7 +212,8 @@ class BearerOrTokenScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": (
-                "A byok API token (`manage.py drf_create_token <user>`), as `Bearer <token>` or `Token <token>`."
+                "A byok API token (`manage.py drf_create_token <user>`), as `Bearer <token>` or `Token <token>`; "
+                "the chat endpoints also take a gateway key (`Bearer byok_…`, or `x-api-key: byok_…`)."
             ),
         }
 

@@ -249,3 +249,51 @@ def test_bad_input_is_422_naming_the_field(providers, carol):
         store.create_key(actor=STAFF, name="k", user="carol", team=team.pk)
     assert "user" in caught.value.errors
     assert not GatewayKey.objects.exists()
+
+
+# -- the cached lookup ------------------------------------------------------------------------------
+
+
+async def test_a_cached_key_expires_on_time_without_a_reload(providers, carol, monkeypatch):
+    import time as real_time
+
+    from byok.keys.grant import KeyRejected
+
+    expires = datetime.now(UTC) + timedelta(seconds=60)
+    _, key = await sync_to_async(make_key)(carol, expires_at=expires.isoformat())
+    user, grant = await lookup.verify(key)
+    assert user.username == "carol" and grant.expires_at == expires.timestamp()
+    later = real_time.time() + 120
+    monkeypatch.setattr(lookup.time, "time", lambda: later)
+    with pytest.raises(KeyRejected) as refused:
+        await lookup.verify(key)
+    assert refused.value.code == "key_expired"
+
+
+@pytest.mark.redis
+async def test_a_change_announced_by_another_process_is_seen_by_the_next_lookup(providers, carol, settings):
+    """Another process's revoke reaches this one through the shared counter alone (no local signal here)."""
+    import redis.asyncio as aioredis
+
+    from byok.keys.grant import KeyRejected
+    from byok.tests.conftest import test_redis_url
+
+    settings.REDIS_URL = test_redis_url()
+    row, key = await sync_to_async(make_key)(carol)
+    await lookup.verify(key)  # cached at the current counter
+    queries = []
+    real_load = lookup._load
+    lookup._load = lambda *a: queries.append(a) or real_load(*a)
+    try:
+        await lookup.verify(key)
+        assert queries == []  # a hit: no database
+        await GatewayKey.objects.filter(pk=row.pk).aupdate(revoked_at=datetime.now(UTC))  # as another process does
+        await lookup.verify(key)  # not announced yet: still the cached grant
+        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        await client.incr(settings.BYOK["STATE_PREFIX"] + lookup.VERSION_KEY)  # ...then it announces
+        await client.aclose()
+        with pytest.raises(KeyRejected) as refused:
+            await lookup.verify(key)
+        assert refused.value.code == "key_revoked" and len(queries) == 1
+    finally:
+        lookup._load = real_load

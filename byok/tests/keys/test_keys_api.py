@@ -167,3 +167,13 @@ def test_the_admin_never_shows_a_key_again(alice, carol):
     token = Token.objects.create(user=carol)
     tokens_page = browser.get("/admin/authtoken/tokenproxy/").content.decode()
     assert token.plaintext not in tokens_page and token.key not in tokens_page and "carol" in tokens_page
+
+
+def test_the_schema_documents_keys_and_teams(alice_client):
+    schema = alice_client.get("/api/schema", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+    assert set(paths["/api/keys"]) >= {"get", "post"} and set(paths["/api/keys/{id}"]) >= {"get", "patch", "delete"}
+    assert set(paths["/api/teams"]) >= {"get", "post"} and set(paths["/api/teams/{id}"]) >= {"get", "patch", "delete"}
+    created = paths["/api/keys"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+    assert "key" in schema["components"]["schemas"][created.rsplit("/", 1)[1]]["properties"]
+    assert "gateway_key" in str(paths["/api/usage"]["get"]["parameters"])

@@ -348,7 +348,10 @@ def test_gemini_json_stream_and_function_call(http: httpx.Client) -> None:
         json=gemini_req("weather please", tools=TOOLS_GEMINI),
     )
     parts = [p for c in datas(r.content) for p in c["candidates"][0]["content"]["parts"]]
-    assert {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}} in parts
+    assert {
+        "functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
+        "thoughtSignature": gemini_format.SIGNATURE,
+    } in parts
     assert key not in json.dumps(records(http, key))
 
     # Without alt=sse the REST API streams one JSON array.

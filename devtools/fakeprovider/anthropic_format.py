@@ -20,7 +20,7 @@ from devtools.fakeprovider.streaming import StreamPlan
 __all__ = ["models_list", "read_prompt", "render_json", "render_stream"]
 
 MODELS = ("claude-sonnet-4-20250514", "claude-3-5-haiku-20241022", "claude-opus-4-20250514")
-_SIGNATURE = "ZmFrZXByb3ZpZGVyLXNpZ25hdHVyZQ=="  # opaque to clients, like the real one
+SIGNATURE = "ZmFrZXByb3ZpZGVyLXNpZ25hdHVyZQ=="  # opaque to clients, like the real one; checked when sent back
 
 
 def read_prompt(body: dict[str, Any]) -> Prompt:
@@ -43,6 +43,8 @@ def read_prompt(body: dict[str, Any]) -> Prompt:
     if isinstance(tools, list) and tools and isinstance(tools[0], dict) and isinstance(tools[0].get("name"), str):
         tool = (tools[0]["name"], tools[0].get("input_schema") or {})
     thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        _check_thinking(messages)
     return Prompt(
         model=model,
         stream=body.get("stream") is True,
@@ -52,6 +54,31 @@ def read_prompt(body: dict[str, Any]) -> Prompt:
         max_tokens=max_tokens,
         reasoning=isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"),
     )
+
+
+def _check_thinking(messages: list[Any]) -> None:
+    """What Anthropic checks with thinking on: signatures are its own, and a tool loop's last assistant
+    turn opens with its thinking block (https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking)."""
+    for i, m in enumerate(messages[:10_000]):
+        content = m.get("content") if isinstance(m, dict) else None
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            if isinstance(block, dict) and block.get("type") == "thinking" and block.get("signature") != SIGNATURE:
+                raise PromptError(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+    assistants = [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"]
+    if not assistants:
+        return
+    last = assistants[-1]
+    content = messages[last].get("content")
+    blocks = [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+    if any(b.get("type") == "tool_use" for b in blocks) and blocks[0].get("type") not in (
+        "thinking",
+        "redacted_thinking",
+    ):
+        raise PromptError(
+            f"messages.{last}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+            f"`{blocks[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must start with a "
+            "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks)."
+        )
 
 
 def _stop_reason(answer: Answer) -> str:
@@ -80,7 +107,7 @@ def render_json(prompt: Prompt, answer: Answer) -> bytes:
     msg_id, tool_id = _ids()
     content: list[dict[str, Any]] = []
     if answer.reasoning:
-        content.append({"type": "thinking", "thinking": "".join(answer.reasoning), "signature": _SIGNATURE})
+        content.append({"type": "thinking", "thinking": "".join(answer.reasoning), "signature": SIGNATURE})
     if answer.tool_name:
         content.append({"type": "tool_use", "id": tool_id, "name": answer.tool_name, "input": answer.tool_args})
     else:
@@ -140,7 +167,7 @@ def render_stream(prompt: Prompt, answer: Answer, s: Settings) -> StreamPlan:
     if answer.reasoning:
         head = start + _block_start(0, b'{"type":"thinking","thinking":"","signature":""}') + ping
         chunks.extend(_delta(0, b"thinking_delta", b"thinking", p) for p in answer.reasoning)
-        chunks[-1] += _delta(0, b"signature_delta", b"signature", _SIGNATURE) + _block_stop(0)
+        chunks[-1] += _delta(0, b"signature_delta", b"signature", SIGNATURE) + _block_stop(0)
         index = 1
         prefix = b""
     else:

@@ -19,7 +19,12 @@ from devtools.fakeprovider.streaming import StreamPlan
 
 __all__ = ["models_list", "read_prompt", "render_json", "render_stream"]
 
-MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
+MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "gemini-3-pro-preview")
+# Every function call carries a thought signature, as Gemini 3 (and 2.5 while thinking) sends one;
+# Gemini 3 models refuse history whose current-turn calls lost theirs.
+# https://ai.google.dev/gemini-api/docs/thought-signatures
+SIGNATURE = "ZmFrZXByb3ZpZGVyLWdlbWluaS10aG91Z2h0"
+_PLACEHOLDERS = ("skip_thought_signature_validator", "context_engineering_is_the_way_to_go")
 _STREAM_ERROR = {
     "error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}
 }
@@ -43,6 +48,8 @@ def read_prompt(body: dict[str, Any], model: str, stream: bool) -> Prompt:
     texts = _texts(_get(body, "systemInstruction", "system_instruction"))
     for c in contents[:10_000]:
         texts.extend(_texts(c))
+    if model.startswith("gemini-3"):
+        _check_signatures(contents)
     last = contents[-1]
     last_user = None
     if isinstance(last, dict) and last.get("role", "user") == "user":
@@ -80,6 +87,24 @@ def read_prompt(body: dict[str, Any], model: str, stream: bool) -> Prompt:
     )
 
 
+def _check_signatures(contents: list[Any]) -> None:
+    """Gemini 3: the first functionCall part of each model step in the current turn must be signed."""
+    current = 0  # the current turn starts at the last user content with text (not a function response)
+    for i, c in enumerate(contents):
+        if isinstance(c, dict) and c.get("role", "user") == "user" and _texts(c):
+            current = i
+    for i, c in enumerate(contents[current:], start=current):
+        parts = c.get("parts") if isinstance(c, dict) and c.get("role") == "model" else None
+        calls = [p for p in parts or () if isinstance(p, dict) and "functionCall" in p]
+        if calls and calls[0].get("thoughtSignature") not in (SIGNATURE, *_PLACEHOLDERS):
+            name = calls[0]["functionCall"].get("name")
+            raise PromptError(
+                "Function call is missing a thought_signature in functionCall parts. This is required for tools "
+                "to work correctly, and missing thought_signature may lead to degraded model performance. "
+                f"Additional data, function call `default_api:{name}` , position {i + 1}."
+            )
+
+
 def _finish(answer: Answer) -> str:
     return "MAX_TOKENS" if answer.truncated and not answer.tool_name else "STOP"
 
@@ -105,7 +130,9 @@ def render_json(prompt: Prompt, answer: Answer) -> bytes:
     if answer.reasoning:
         parts.append({"text": "".join(answer.reasoning), "thought": True})
     if answer.tool_name:
-        parts.append({"functionCall": {"name": answer.tool_name, "args": answer.tool_args}})
+        parts.append(
+            {"functionCall": {"name": answer.tool_name, "args": answer.tool_args}, "thoughtSignature": SIGNATURE}
+        )
     else:
         parts.append({"text": answer.text})
     return orjson.dumps(
@@ -145,7 +172,8 @@ def render_stream(prompt: Prompt, answer: Answer, s: Settings, sse: bool = True)
 
     chunks = [frame(b'{"text":' + orjson.dumps(p) + b',"thought":true}') for p in answer.reasoning]
     if answer.tool_name:
-        chunks.append(frame(orjson.dumps({"functionCall": {"name": answer.tool_name, "args": answer.tool_args}})))
+        call = {"functionCall": {"name": answer.tool_name, "args": answer.tool_args}, "thoughtSignature": SIGNATURE}
+        chunks.append(frame(orjson.dumps(call)))
     else:
         chunks.extend(frame(b'{"text":' + orjson.dumps(p) + b"}") for p in answer.pieces)
     final = orjson.dumps(

@@ -24,6 +24,7 @@ import pytest
 
 from byok.providers.sse import SSEDecoder, SSEEvent
 from byok.tests.live import python_command
+from devtools.fakeprovider import gemini_format
 from devtools.fakeprovider.answer import filler_text
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from byok.exceptions import ByokError
+from byok.state.quota import LEASE_S, Admission, Hold, Rate, Reservation
 
 __all__ = [
     "NANO",
@@ -128,10 +129,18 @@ class BudgetStatus:
     used_tokens: int
     used_spend: float
     reason: Literal["tokens", "spend"] | None = None
+    reserved_tokens: int = 0  # held by requests in flight (see ``reserve``)
+    reserved_spend: float = 0.0
 
     @classmethod
     def from_counters(
-        cls, used_tokens: int, nanos: int, token_limit: int | None, spend_limit: float | None, reset_at: float
+        cls,
+        used_tokens: int,
+        nanos: int,
+        token_limit: int | None,
+        spend_limit: float | None,
+        reset_at: float,
+        reserved: tuple[int, int] = (0, 0),
     ) -> BudgetStatus:
         """Judge raw counters (spend in billionths, see ``NANO``) against the limits."""
         reason: Literal["tokens", "spend"] | None = None
@@ -140,7 +149,13 @@ class BudgetStatus:
         elif spend_limit is not None and nanos >= round(spend_limit * NANO):
             reason = "spend"
         return cls(
-            ok=reason is None, reset_at=reset_at, used_tokens=used_tokens, used_spend=nanos / NANO, reason=reason
+            ok=reason is None,
+            reset_at=reset_at,
+            used_tokens=used_tokens,
+            used_spend=nanos / NANO,
+            reason=reason,
+            reserved_tokens=max(reserved[0], 0),
+            reserved_spend=max(reserved[1], 0) / NANO,
         )
 
 
@@ -237,7 +252,35 @@ class StateBackend(abc.ABC):
         spend_limit: float | None,
         period: Period,
     ) -> BudgetStatus:
-        """Whether ``scope`` is still under its limits (None = unlimited) in the current UTC ``period``."""
+        """Whether ``scope`` is still under its limits (None = unlimited) in the current UTC ``period``, with what
+        requests in flight hold of it."""
+
+    # -- the request gate: rate slots and budget reservations, all or nothing (byok.state.quota) --------
+
+    @abc.abstractmethod
+    async def reserve(
+        self, *, rates: Sequence[Rate], tokens: int, holds: Sequence[Hold], lease_s: float = LEASE_S
+    ) -> Admission:
+        """Atomically take one request of ``tokens`` in every rate scope's window and reserve every hold, or nothing.
+
+        A rate scope refuses ("rpm"/"tpm") as ``acquire`` does; a budget refuses
+        ("tokens"/"spend") when spent + reserved + the hold's worst case would
+        exceed its limit. The refusal that keeps the request out longest is
+        reported. Expired leases are dropped first.
+        """
+
+    @abc.abstractmethod
+    async def settle(
+        self, reservation: Reservation, *, tokens: int, nanos: int, also: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Replace a reservation by the real usage: ``tokens`` (rate windows and budgets) and ``nanos`` (budgets).
+
+        Each hold's reservation is returned (if its lease has not ended) and the
+        real usage added to the same period's counters; rate windows are
+        corrected by real minus reserved tokens. ``also``: (scope, period)
+        counters that take the usage without a reservation (provider-key
+        budgets). Zero usage is a release.
+        """
 
     # -- configuration version ---------------------------------------------------------
 

@@ -26,6 +26,7 @@ from byok.state.base import (
     check_acquire_args,
     key_scope,
 )
+from byok.state.quota import LEASE_S, Admission, Hold, Rate, Reservation, over_budget, place_holds, refusal
 from byok.state.windows import (
     WINDOW_BUCKETS,
     Verdict,
@@ -60,6 +61,22 @@ class _Budget:
     tokens: int
     nanos: int
     reset_at: float
+    held_tokens: int = 0
+    held_nanos: int = 0
+    leases: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # reservation id -> tokens, nanos, until
+
+    def sweep(self, now: float) -> None:
+        """Return what expired leases held."""
+        for rid in [rid for rid, lease in self.leases.items() if lease[2] <= now]:
+            tokens, nanos, _ = self.leases.pop(rid)
+            self.held_tokens -= tokens
+            self.held_nanos -= nanos
+
+    def release(self, rid: str) -> None:
+        lease = self.leases.pop(rid, None)
+        if lease is not None:
+            self.held_tokens -= lease[0]
+            self.held_nanos -= lease[1]
 
 
 @dataclass
@@ -248,8 +265,79 @@ class MemoryStateBackend(StateBackend):
         period_id, reset_at = calendar_period(self._now(), period)
         with self.store.lock:
             b = self.store.budgets.get((period, period_id, scope))
-            used_tokens, nanos = (b.tokens, b.nanos) if b is not None else (0, 0)
-        return BudgetStatus.from_counters(used_tokens, nanos, token_limit, spend_limit, reset_at)
+            if b is not None:
+                b.sweep(self._now())
+            used_tokens, nanos, held = (b.tokens, b.nanos, (b.held_tokens, b.held_nanos)) if b else (0, 0, (0, 0))
+        return BudgetStatus.from_counters(used_tokens, nanos, token_limit, spend_limit, reset_at, held)
+
+    async def reserve(
+        self, *, rates: Sequence[Rate], tokens: int, holds: Sequence[Hold], lease_s: float = LEASE_S
+    ) -> Admission:
+        now = self._now()
+        placed = place_holds(holds, now)
+        cur = bucket_of(now)
+        s = self.store
+        with s.lock:
+            s.sweep(now)
+            refusals: list[tuple[float, Admission]] = []
+            for rate in rates:
+                buckets = s.windows.get(rate.scope, {})
+                for old in [old for old in buckets if old < cur - WINDOW_BUCKETS + 1]:
+                    del buckets[old]
+                verdict = Verdict()
+                if rate.rpm is not None:
+                    _check_window(verdict, "rpm", {b: v[0] for b, v in buckets.items()}, 1, rate.rpm)
+                if rate.tpm is not None:
+                    _check_window(verdict, "tpm", {b: v[1] for b, v in buckets.items()}, tokens, rate.tpm)
+                if verdict.refused:
+                    got = Admission(ok=False, reason=verdict.reason, scope=rate.scope, retry_at=verdict.retry_at)  # type: ignore[arg-type]
+                    refusals.append((verdict.at, got))
+            budgets = []
+            for p in placed:
+                h = p.hold
+                bud = s.budgets.setdefault((h.period, p.period_id, h.scope), _Budget(0, 0, p.reset_at))
+                bud.sweep(now)
+                budgets.append(bud)
+                figures = (bud.tokens, bud.nanos, bud.held_tokens, bud.held_nanos)
+                over = over_budget(h, *figures)
+                if over is not None:
+                    refusals.append((p.reset_at, refusal(p, over, *figures)))
+            if refusals:
+                return max(refusals, key=lambda r: r[0])[1]
+            reservation = Reservation.new(now, rates, tokens, placed)
+            for scope in reservation.rates:
+                slot = s.windows.setdefault(scope, {}).setdefault(cur, [0, 0])
+                slot[0] += 1
+                slot[1] += tokens
+            for p, bud in zip(placed, budgets):
+                bud.leases[reservation.id] = (p.hold.tokens, p.hold.nanos, now + lease_s)
+                bud.held_tokens += p.hold.tokens
+                bud.held_nanos += p.hold.nanos
+            return Admission(ok=True, reservation=reservation)
+
+    async def settle(
+        self, reservation: Reservation, *, tokens: int, nanos: int, also: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        now = self._now()
+        s = self.store
+        with s.lock:
+            b_at = bucket_of(reservation.at)
+            if b_at >= bucket_of(now) - WINDOW_BUCKETS + 1 and tokens != reservation.tokens:
+                for scope in reservation.rates:
+                    slot = s.windows.get(scope, {}).get(b_at)
+                    if slot is not None:
+                        slot[1] += tokens - reservation.tokens
+            for p in reservation.holds:
+                key = (p.hold.period, p.period_id, p.hold.scope)
+                b = s.budgets.setdefault(key, _Budget(0, 0, p.reset_at))
+                b.release(reservation.id)
+                b.tokens += tokens
+                b.nanos += nanos
+            for scope, period in also:
+                period_id, reset_at = calendar_period(now, period)
+                b = s.budgets.setdefault((period, period_id, scope), _Budget(0, 0, reset_at))
+                b.tokens += tokens
+                b.nanos += nanos
 
     async def bump_version(self) -> int:
         with self.store.lock:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +44,7 @@ from byok.state.base import (
     check_acquire_args,
     key_scope,
 )
+from byok.state.quota import LEASE_S, Admission, Hold, Rate, Reservation, place_holds, refusal
 from byok.state.windows import BUCKET_S, WINDOW_BUCKETS, calendar_period
 
 __all__ = ["RedisStateBackend", "disable_keys_sync", "disabled_key"]
@@ -120,6 +122,8 @@ class RedisStateBackend(StateBackend):
         self._acquire = self.redis.register_script((_LUA / "acquire.lua").read_text())
         self._record = self.redis.register_script((_LUA / "record_tokens.lua").read_text())
         self._cooldown = self.redis.register_script((_LUA / "cooldown.lua").read_text())
+        self._reserve = self.redis.register_script((_LUA / "reserve.lua").read_text())
+        self._settle = self.redis.register_script((_LUA / "settle.lua").read_text())
 
     # -- key names ----------------------------------------------------------------------
 
@@ -137,6 +141,9 @@ class RedisStateBackend(StateBackend):
 
     def _budget_key(self, scope: str, period: str, period_id: str) -> str:
         return f"{self.prefix}b:{period}:{period_id}:{scope}"
+
+    def _lease_key(self, scope: str, period: str, period_id: str) -> str:
+        return f"{self.prefix}bl:{period}:{period_id}:{scope}"
 
     @property
     def _version_key(self) -> str:
@@ -248,8 +255,64 @@ class RedisStateBackend(StateBackend):
         period: Period,
     ) -> BudgetStatus:
         period_id, reset_at = calendar_period(self._now(), period)
-        tok, nano = await self._call(self.redis.hmget(self._budget_key(scope, period, period_id), ["tok", "nano"]))
-        return BudgetStatus.from_counters(int(tok or 0), int(nano or 0), token_limit, spend_limit, reset_at)
+        fields = await self._call(
+            self.redis.hmget(self._budget_key(scope, period, period_id), ["tok", "nano", "rtok", "rnano"])
+        )
+        tok, nano, held_tok, held_nano = (int(v or 0) for v in fields)
+        return BudgetStatus.from_counters(tok, nano, token_limit, spend_limit, reset_at, (held_tok, held_nano))
+
+    async def reserve(
+        self, *, rates: Sequence[Rate], tokens: int, holds: Sequence[Hold], lease_s: float = LEASE_S
+    ) -> Admission:
+        now = self._now()
+        placed = place_holds(holds, now)
+        rates = [r for r in rates if r.rpm is not None or r.tpm is not None]
+        keys = [self._window_key(r.scope) for r in rates]
+        lease_id = uuid.uuid4().hex
+        args: list[Any] = [
+            _num(now), int(tokens), _num(BUCKET_S), WINDOW_BUCKETS, MARGIN_MS, len(rates), lease_id,
+            _num(now + lease_s),
+        ]  # fmt: skip
+        for r in rates:
+            args += [_num(r.rpm), _num(r.tpm)]
+        for p in placed:
+            h = p.hold
+            keys += [self._budget_key(h.scope, h.period, p.period_id), self._lease_key(h.scope, h.period, p.period_id)]
+            ttl = math.ceil((p.reset_at - now) * 1000) + BUDGET_MARGIN_MS
+            args += [_num(h.token_limit), _num(h.nano_limit), int(h.tokens), int(h.nanos), _num(p.reset_at), ttl]
+        if not keys:
+            return Admission(ok=True, reservation=Reservation.new(now, (), tokens, ()))
+        ok, reason, which, retry_at, *figures = await self._call(self._reserve(keys=keys, args=args))
+        if int(ok):
+            return Admission(ok=True, reservation=Reservation(lease_id, now, tuple(r.scope for r in rates), tokens,
+                                                                tuple(placed)))  # fmt: skip
+        which = int(which)
+        if which <= len(rates):
+            return Admission(ok=False, reason=reason, scope=rates[which - 1].scope,
+                             retry_at=float(retry_at) if retry_at else None)  # fmt: skip
+        return refusal(placed[which - len(rates) - 1], reason, *(int(f) for f in figures))
+
+    async def settle(
+        self, reservation: Reservation, *, tokens: int, nanos: int, also: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        now = self._now()
+        keys = [self._window_key(scope) for scope in reservation.rates]
+        ttls = []
+        for p in reservation.holds:
+            h = p.hold
+            keys += [self._budget_key(h.scope, h.period, p.period_id), self._lease_key(h.scope, h.period, p.period_id)]
+            ttls.append(math.ceil((p.reset_at - now) * 1000) + BUDGET_MARGIN_MS)
+        for scope, period in also:
+            period_id, reset_at = calendar_period(now, period)
+            keys.append(self._budget_key(scope, period, period_id))
+            ttls.append(math.ceil((reset_at - now) * 1000) + BUDGET_MARGIN_MS)
+        if not keys:
+            return
+        args: list[Any] = [
+            _num(reservation.at), int(tokens - reservation.tokens), _num(now), _num(BUCKET_S), WINDOW_BUCKETS,
+            len(reservation.rates), len(reservation.holds), reservation.id, int(tokens), int(nanos), *ttls,
+        ]  # fmt: skip
+        await self._call(self._settle(keys=keys, args=args))
 
     async def bump_version(self) -> int:
         return int(await self._call(self.redis.incr(self._version_key)))

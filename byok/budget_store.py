@@ -202,11 +202,25 @@ async def budget_rows(state, budgets: list[Any]) -> list[dict[str, Any]]:
                 "note": b.note,
                 "used_tokens": status.used_tokens,
                 "used_spend": round(status.used_spend, 8),
+                "reserved_tokens": status.reserved_tokens,
+                "reserved_spend": round(status.reserved_spend, 8),
+                **remaining(b.token_limit, b.spend_limit, status),
                 "exceeded": not status.ok,
                 "resets_at": reset_time(status.reset_at),
             }
         )
     return rows
+
+
+def remaining(token_limit: int | None, spend_limit: Any, status) -> dict[str, Any]:
+    """What is left of a budget's limits after what was spent and what requests in flight hold (never negative)."""
+    tokens = max(token_limit - status.used_tokens - status.reserved_tokens, 0) if token_limit is not None else None
+    spend = (
+        round(max(float(spend_limit) - status.used_spend - status.reserved_spend, 0.0), 8)
+        if spend_limit is not None
+        else None
+    )
+    return {"remaining_tokens": tokens, "remaining_spend": spend}
 
 
 # -- spend reports over the usage records -----------------------------------------------------------

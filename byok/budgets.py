@@ -1,31 +1,42 @@
-"""The budget gate on the request path: user and key budgets, and the cost of an answer.
+"""The budget gate on the request path: rate slots and budget reservations, and the cost of an answer.
 
 The handler calls, per request (see ``byok.gateway.handler``)::
 
-    # [(target, Prepared)]
-    pairs = await handler.gate.admit(req, targets, user_id=..., state=..., snapshot=..., now=...)
+    pairs, ticket = await handler.gate.admit(req, targets, user_id=..., state=..., snapshot=..., now=...,
+                                             rates=[Rate("gk:7", rpm, tpm)], rules=[...])  # may raise 429
     key, _ = await pool.pick(..., blocked=handler.gate.key_blocker(state))   # keys over budget are skipped
     entry.cost = handler.gate.cost(target, usage)                            # Decimal USD, or None = unknown
-    await handler.gate.spend(state, user_id=..., key_id=..., target=..., usage=..., cost=...)
+    await handler.gate.settle(state, ticket, key_id=..., kind=..., usage=..., cost=...)  # always, even on failure
 
 No ORM here: the gate works from a `Book` (the catalog with overrides and the
 enabled budgets) that the handler loads together with its configuration
 snapshot (``byok.budget_store.load_book``); counters live in the shared state.
 ``admit`` applies the max_tokens policy of ``byok.maxtokens`` first.
 
-**Budgets** (``Budget`` rows): per user or per provider key, a token limit
-and/or a spend limit (USD) per UTC day or month, counted in the shared state
-(``StateBackend.spend`` / ``check_budget``: Redis with ``REDIS_URL``, so every
-process sees one counter). Tokens counted are input + output (+ Gemini's
-thinking tokens); spend is the catalog cost (usage of a model with unknown
-price adds tokens but no spend). A user over a limit, or whose request's
-estimated prompt would take it over, is refused with 429 ``budget_exceeded``
-and ``retry_after`` = seconds to the period's reset. A key over its budget is
-skipped by the pool like a key over quota; when every key is, the caller gets
-429 ``rate_limited`` with the earliest reset. The check is not a reservation:
-concurrent requests that all pass may overshoot by their own output. Counters
-start when a budget exists (usage before a budget was created is not counted
-against it); changing limits keeps the period's count.
+**Budgets** (``Budget`` rows, and the rules of a gateway key or team): a token
+limit and/or a spend limit (USD) per UTC day or month, counted in the shared
+state (Redis with ``REDIS_URL``, so every process sees one counter). Tokens
+counted are input + output (+ Gemini's thinking tokens); spend is the catalog
+cost (usage of a model with unknown price adds tokens but no spend).
+
+**Reservations**: before any upstream call, ``admit`` reserves the request's
+worst case (``byok.quota.worst_case``: estimated prompt + max_tokens, or the
+model's output limit, priced from the catalog) in every budget of the caller,
+and takes a slot in every rate scope (rpm/tpm of a gateway key or team), all
+or nothing in one round trip (``StateBackend.reserve``). A budget whose spent
++ reserved + this worst case exceeds its limit refuses with 429
+``budget_exceeded`` and ``retry_after`` = seconds to the period's reset; a full
+rate window with 429 ``rate_limited`` and the window's retry time. So N
+concurrent requests against a budget that fits K are served at most K times.
+``settle`` (one round trip) returns the reservation and adds the real usage;
+after an upstream failure or a cancel the usage is what was consumed (often
+nothing), so the reservation comes back. A lowered limit applies to the next
+request; counters start when a budget exists and keep the period's count when
+limits change.
+
+Provider-key budgets are not reserved: a key over its budget is skipped by
+the pool like a key over quota (when every key is, 429 ``rate_limited`` with
+the earliest reset), and the answer's usage is counted against it on settle.
 """
 
 from __future__ import annotations
@@ -33,17 +44,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 
 from byok.catalog import Catalog, billable_output_tokens, file_entries
-from byok.exceptions import BudgetExceededError
 from byok.maxtokens import Prepared, R, Routed, prepare_targets
 from byok.providers.types import ChatRequest, Usage
+from byok.quota import hold, refusal_error, reset_time, worst_case
+from byok.state import NANO
+from byok.state.quota import Rate, Reservation
 
-__all__ = ["Book", "BudgetGate", "BudgetRule", "reset_time"]
+__all__ = ["Book", "BudgetGate", "BudgetRule", "Ticket", "reset_time"]
 
 log = logging.getLogger("byok.budgets")
 
@@ -60,17 +72,19 @@ class BudgetRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Ticket:
+    """A request's admission: what it reserved, to settle once it is over (``BudgetGate.settle``)."""
+
+    reservation: Reservation
+
+
+@dataclass(frozen=True, slots=True)
 class Book:
     """What the hot path needs from the database: the catalog with overrides, and the enabled budgets."""
 
     catalog: Catalog
     users: dict[int, tuple[BudgetRule, ...]] = field(default_factory=dict)
     keys: dict[int, tuple[BudgetRule, ...]] = field(default_factory=dict)
-
-
-def reset_time(ts: float) -> str:
-    """A period's reset time as shown to people (UTC, ISO 8601)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class BudgetGate:
@@ -109,55 +123,24 @@ class BudgetGate:
         state,
         snapshot: object,
         now: float,
-    ) -> list[tuple[R, Prepared]]:
-        """Prepare every target (max_tokens, context window), then check the user's budgets; raise before any upstream
-        call.
+        rates: Sequence[Rate] = (),
+        rules: Sequence[BudgetRule] = (),
+    ) -> tuple[list[tuple[R, Prepared]], Ticket]:
+        """Prepare every target (max_tokens, context window), then take the request's rate slots and reserve its
+        worst case in every budget (the user's, and ``rules``: the gateway key's and team's) in one atomic step;
+        raise 429 before any upstream call. The `Ticket` must be settled (``settle``) whatever happens next.
         """
         book = await self.book(snapshot)
         prepared = prepare_targets(req, targets, book.catalog)
-        rules = book.users.get(user_id, ()) if user_id is not None else ()
-        if rules:
-            first = prepared[0][1]
-            prompt, info = first.prompt_tokens, first.info
-            prompt_cost = (
-                float(info.prices_for(prompt)[0] * prompt / Decimal(1_000_000))
-                if info is not None and info.priced
-                else 0.0
-            )
-            for rule in rules:
-                await self._check_user(state, rule, prompt, prompt_cost, now)
-        return prepared
-
-    @staticmethod
-    async def _check_user(state, rule: BudgetRule, prompt: int, prompt_cost: float, now: float) -> None:
-        status = await state.check_budget(
-            rule.scope, token_limit=rule.token_limit, spend_limit=rule.spend_limit, period=rule.period
-        )
-        reason = status.reason
-        if reason is None and rule.token_limit is not None and status.used_tokens + prompt > rule.token_limit:
-            reason = "tokens"
-        if reason is None and rule.spend_limit is not None and status.used_spend + prompt_cost > rule.spend_limit:
-            reason = "spend"
-        if reason is None:
-            return
-        period = "daily" if rule.period == "day" else "monthly"
-        limit: float | None
-        if reason == "tokens":
-            what, limit, used = (
-                f"{period} token budget ({rule.token_limit} tokens)",
-                rule.token_limit,
-                status.used_tokens,
-            )
-        else:
-            what, limit, used = f"{period} spend budget (${rule.spend_limit:g})", rule.spend_limit, status.used_spend
-        raise BudgetExceededError(
-            f"Your {what} is used up or would be exceeded by this request; it resets at {reset_time(status.reset_at)}.",
-            retry_after=status.reset_at - now,
-            period=rule.period,
-            reason=reason,
-            limit=limit,
-            used=used,
-        )
+        all_rules = [*(book.users.get(user_id, ()) if user_id is not None else ()), *rules]
+        rate_tokens = max((p.reserve for _, p in prepared), default=0)
+        if not all_rules and not any(r.rpm is not None or r.tpm is not None for r in rates):
+            return prepared, Ticket(Reservation.new(now, (), rate_tokens, ()))
+        tokens, nanos = worst_case(prepared)
+        got = await state.reserve(rates=rates, tokens=rate_tokens, holds=[hold(r, tokens, nanos) for r in all_rules])
+        if not got:
+            raise refusal_error(got, now)
+        return prepared, Ticket(got.reservation)
 
     def key_blocker(self, state):
         """For ``KeyPool.pick``: an async function giving a key's budget reset time if it is over budget, else None."""
@@ -184,24 +167,21 @@ class BudgetGate:
             info = catalog.lookup(provider.kind, reported_model, provider.name)
         return info.cost(usage) if info is not None else None
 
-    async def spend(
-        self, state, *, user_id: int | None, key_id: int | None, kind: str, usage: Usage, cost: Decimal | None
+    async def settle(
+        self, state, ticket: Ticket | None, *, key_id: int | None, kind: str, usage: Usage, cost: Decimal | None
     ) -> None:
-        """Count a finished answer's tokens and cost against the user's and the key's budgets (each period once)."""
-        tokens = usage.input_tokens + billable_output_tokens(kind, usage)
-        if tokens <= 0 and not cost:
+        """Replace the ticket's reservation by the answer's real tokens and cost (none: a release), and count them
+        against the serving provider key's budgets too; one round trip. Never raises: the answer is given already.
+        """
+        tokens = max(usage.input_tokens + billable_output_tokens(kind, usage), 0)
+        reservation = ticket.reservation if ticket is not None else Reservation.new(0.0, (), 0, ())
+        held = {(p.hold.scope, p.hold.period) for p in reservation.holds}
+        rules = self.current.keys.get(key_id, ()) if key_id is not None and (tokens or cost) else ()
+        also = [(rule.scope, rule.period) for rule in rules]
+        also = [a for i, a in enumerate(also) if a not in held and a not in also[:i]]
+        if reservation.empty and not also:
             return
-        book = self.current
-        rules = [
-            *(book.users.get(user_id, ()) if user_id is not None else ()),
-            *(book.keys.get(key_id, ()) if key_id is not None else ()),
-        ]
-        done: set[tuple[str, str]] = set()
-        for rule in rules:
-            if (rule.scope, rule.period) in done:
-                continue
-            done.add((rule.scope, rule.period))
-            try:
-                await state.spend(rule.scope, tokens=max(tokens, 0), cost=float(cost or 0), period=rule.period)
-            except Exception:  # never fail an answer already given over accounting; say so loudly
-                log.exception("could not count spend for %s (%s)", rule.scope, rule.period)
+        try:
+            await state.settle(reservation, tokens=tokens, nanos=int((cost or 0) * NANO), also=also)
+        except Exception:  # never fail an answer already given over accounting; say so loudly
+            log.exception("could not settle the usage of request reservation %s", reservation.id)

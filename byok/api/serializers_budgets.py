@@ -322,6 +322,16 @@ class BudgetSerializer(serializers.Serializer):
     note = serializers.CharField(allow_blank=True)
     used_tokens = serializers.IntegerField(help_text="Tokens counted this period.")
     used_spend = serializers.FloatField(help_text="USD counted this period.")
+    reserved_tokens = serializers.IntegerField(
+        help_text="Tokens held by requests in flight (their worst case, until they settle)."
+    )
+    reserved_spend = serializers.FloatField(help_text="USD held by requests in flight (their worst case).")
+    remaining_tokens = serializers.IntegerField(
+        allow_null=True, help_text="Token limit minus used and reserved (never negative); null: no token limit."
+    )
+    remaining_spend = serializers.FloatField(
+        allow_null=True, help_text="Spend limit minus used and reserved, USD (never negative); null: no spend limit."
+    )
     exceeded = serializers.BooleanField(
         help_text="Whether a limit is reached (a user's requests are refused, a key is skipped)."
     )

@@ -27,7 +27,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from byok import registry
-from byok.budgets import Book, BudgetGate
+from byok.budgets import Book, BudgetGate, Ticket
 from byok.exceptions import ByokError, MasterKeyMismatchError, ProviderNotFoundError
 from byok.gateway.config_cache import ConfigCache, KeyConfig, ProviderConfig, Snapshot
 from byok.gateway.failover import Attempt, Failover, Run
@@ -202,18 +202,32 @@ class BYOKHandler:
         *,
         failover: bool = True,
         grant: Grant | None = None,
-    ) -> list[Target]:
-        """Route (keeping only the targets a gateway key may use), then prepare every target for its model and
-        check the user's budgets."""
+    ) -> tuple[list[Target], Ticket]:
+        """Route (keeping only the targets a gateway key may use), prepare every target for its model, and reserve
+        the request in its limits and budgets (one round trip); the ticket must be settled (``_settle``) however
+        the request ends."""
         targets = await self.route(req, provider, failover=failover)
         if grant is not None:
             targets = [t for t in targets if grant.allows(f"{t.provider.name}/{t.model}")]
             if not targets:
                 raise ModelNotAllowed(f"This key may not use {req.model!r}.")
-        admitted = await self.gate.admit(
+        admitted, ticket = await self.gate.admit(
             req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall()
         )
-        return [replace(target, prepared=prepared) for target, prepared in admitted]
+        return [replace(target, prepared=prepared) for target, prepared in admitted], ticket
+
+    async def _settle(self, ticket: Ticket | None, run: Run, usage: Usage, cost: Any) -> None:
+        """The real usage in place of the reservation (none: released), shielded from a second cancel."""
+        target, key = run.current if run.current is not None else (None, None)
+        settle = self.gate.settle(
+            self.state(),
+            ticket,
+            key_id=key.id if key is not None else None,
+            kind=target.provider.kind if target is not None else "",
+            usage=usage,
+            cost=cost,
+        )
+        await asyncio.shield(settle)
 
     # -- chat -----------------------------------------------------------------------------------
 
@@ -246,8 +260,9 @@ class BYOKHandler:
             stream=False,
             model=req.model,
         )
+        ticket = None
         try:
-            targets = await self._admit(req, provider, user_id, failover=failover, grant=grant)
+            targets, ticket = await self._admit(req, provider, user_id, failover=failover, grant=grant)
 
             async def call(target: Target, key: KeyConfig, secret: str) -> ChatResponse:
                 return await self.upstream.send(
@@ -264,13 +279,12 @@ class BYOKHandler:
             )
         except BaseException as exc:
             self._finish(entry, run, error=exc)
+            await self._settle(ticket, run, Usage(), None)  # failed or cancelled: the reservation returns
             raise
         usage = answer.usage or Usage()
         self._fill(entry, run, target, key, usage)
         self._finish(entry, run)
-        await self.gate.spend(
-            self.state(), user_id=user_id, key_id=key.id, kind=target.provider.kind, usage=usage, cost=entry.cost
-        )
+        await self._settle(ticket, run, usage, entry.cost)
         return ChatResult(
             response=answer,
             provider=target.provider.name,
@@ -319,9 +333,10 @@ class BYOKHandler:
         opened: UpstreamStream | None = None
         usage = Usage()
         outcome: BaseException | None = None
+        ticket = None
         try:
             try:
-                targets = await self._admit(req, provider, user_id, grant=grant)
+                targets, ticket = await self._admit(req, provider, user_id, grant=grant)
 
                 async def call(target: Target, key: KeyConfig, secret: str) -> UpstreamStream:
                     return await self.upstream.open_stream(
@@ -390,15 +405,7 @@ class BYOKHandler:
             if opened is not None:
                 await opened.aclose()
             self._finish(entry, run, error=outcome)
-            if run.current is not None:
-                await self.gate.spend(
-                    self.state(),
-                    user_id=user_id,
-                    key_id=run.current[1].id,
-                    kind=run.current[0].provider.kind,
-                    usage=usage,
-                    cost=entry.cost,
-                )
+            await self._settle(ticket, run, usage, entry.cost if run.current is not None else None)
 
     # -- accounting -----------------------------------------------------------------------------
 

@@ -137,6 +137,7 @@ class Admission:
     used_nanos: int = 0
     reserved_tokens: int = 0
     reserved_nanos: int = 0
+    period: str = ""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -165,4 +166,5 @@ def refusal(p: HoldAt, reason: QuotaReason, tokens: int, nanos: int, held_tokens
         used_nanos=nanos,
         reserved_tokens=held_tokens,
         reserved_nanos=held_nanos,
+        period=h.period,
     )

@@ -256,21 +256,33 @@ class TestBudgets:
     async def test_user_token_budget_refuses_then_resets_at_midnight(self, handler, fake_time, django_user_model):
         carol = await user(django_user_model)
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")
-        await make_budget(user=carol.pk, token_limit=20, period="day")
+        await make_budget(user=carol.pk, token_limit=30, period="day")
+        small = {"max_tokens": 4}  # each request reserves its prompt (8) + 4 before it is sent
         with respx.mock:
             route = respx.post(OPENAI).respond(200, json=openai_json(usage=(9, 3)))  # 12 tokens an answer
-            await handler.chat(ask(), user_id=carol.pk)  # 12 used
-            await handler.chat(ask(), user_id=carol.pk)  # 12 + the prompt (8) fits 20: 24 used
+            await handler.chat(ask(**small), user_id=carol.pk)  # 12 used
+            await handler.chat(ask(**small), user_id=carol.pk)  # 12 + the worst case (12) fits 30: 24 used
             with pytest.raises(BudgetExceededError) as err:
-                await handler.chat(ask(), user_id=carol.pk)
+                await handler.chat(ask(**small), user_id=carol.pk)  # 24 + 12 does not
             assert route.call_count == 2
             await handler.chat(ask())  # other callers are not affected
             fake_time.now = MIDNIGHT + 1
-            await handler.chat(ask(), user_id=carol.pk)  # a new day
+            await handler.chat(ask(**small), user_id=carol.pk)  # a new day
         exc = err.value
         assert (exc.status_code, exc.code, exc.period, exc.reason) == (429, "budget_exceeded", "day", "tokens")
         assert exc.retry_after == pytest.approx(MIDNIGHT - 1_700_000_000)
         assert exc.to_dict()["retry_after"] == pytest.approx(6400.0) and "2023-11-15T00:00:00Z" in exc.message
+
+    async def test_without_max_tokens_the_models_output_limit_is_reserved(self, handler, django_user_model):
+        carol = await user(django_user_model)
+        await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")
+        await make_budget(user=carol.pk, token_limit=16_000, period="day")
+        with respx.mock(assert_all_called=False) as mock:
+            route = mock.post(OPENAI).respond(200, json=openai_json())
+            with pytest.raises(BudgetExceededError) as err:
+                await handler.chat(ask(), user_id=carol.pk)  # gpt-4o may write 16,384 tokens
+            await handler.chat(ask(max_tokens=1000), user_id=carol.pk)
+        assert route.call_count == 1 and "16000 tokens" in err.value.message
 
     async def test_a_prompt_that_would_exceed_the_budget_is_refused_before_sending(self, handler, django_user_model):
         carol = await user(django_user_model)
@@ -286,13 +298,14 @@ class TestBudgets:
     async def test_user_spend_budget_counts_catalog_cost(self, handler, django_user_model):
         carol = await user(django_user_model)
         await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o")
-        await make_budget(user=carol.pk, spend_limit="0.0001", period="day")
+        await make_budget(user=carol.pk, spend_limit="0.0002", period="day")
+        small = {"max_tokens": 10}  # the worst case: 8 prompt + 10 output tokens at gpt-4o's prices, $0.00012
         with respx.mock:
             respx.post(OPENAI).respond(200, json=openai_json(usage=(9, 3)))  # $0.0000525 an answer
-            await handler.chat(ask(), user_id=carol.pk)
-            await handler.chat(ask(), user_id=carol.pk)
+            await handler.chat(ask(**small), user_id=carol.pk)
+            await handler.chat(ask(**small), user_id=carol.pk)  # 0.0000525 + 0.00012 fits
             with pytest.raises(BudgetExceededError) as err:
-                await handler.chat(ask(), user_id=carol.pk)
+                await handler.chat(ask(**small), user_id=carol.pk)  # 0.000105 + 0.00012 does not
         assert err.value.reason == "spend" and err.value.used == pytest.approx(0.000105)
         status = await handler.state().check_budget(
             f"user:{carol.pk}", token_limit=None, spend_limit=None, period="day"
@@ -307,8 +320,8 @@ class TestBudgets:
             respx.post(OPENAI).respond(
                 200, headers={"content-type": "text/event-stream"}, content=openai_chunks("a", "b")
             )
-            first = await collect(handler.stream(ask(), user_id=carol.pk))
-            second = await collect(handler.stream(ask(), user_id=carol.pk))
+            first = await collect(handler.stream(ask(max_tokens=2), user_id=carol.pk))  # reserves 8 + 2
+            second = await collect(handler.stream(ask(max_tokens=2), user_id=carol.pk))
         assert first[-1].usage.input_tokens == 5
         assert isinstance(second[-1], StreamFailed) and second[-1].error.code == "budget_exceeded"
         status = await handler.state().check_budget(
@@ -355,15 +368,15 @@ class TestBudgets:
             assert await a.state().ping()  # fails the test (never skips) when Redis is down
             with respx.mock:
                 route = respx.post(OPENAI).respond(200, json=openai_json(usage=(9, 3)))
-                await a.chat(ask(), user_id=carol.pk)  # 12
-                await b.chat(ask(), user_id=carol.pk)  # 24, counted in the same place
+                await a.chat(ask(max_tokens=4), user_id=carol.pk)  # 12
+                await b.chat(ask(max_tokens=4), user_id=carol.pk)  # 24, counted in the same place
                 with pytest.raises(BudgetExceededError):
-                    await a.chat(ask(), user_id=carol.pk)  # 24 + 8 > 30
+                    await a.chat(ask(max_tokens=4), user_id=carol.pk)  # 24 + the worst case 12 > 30
                 with pytest.raises(BudgetExceededError):
-                    await b.chat(ask(), user_id=carol.pk)
+                    await b.chat(ask(max_tokens=4), user_id=carol.pk)
                 assert route.call_count == 2
                 fake_time.now = MIDNIGHT + 1
-                await b.chat(ask(), user_id=carol.pk)
+                await b.chat(ask(max_tokens=4), user_id=carol.pk)
             status = await a.state().check_budget(f"user:{carol.pk}", token_limit=30, spend_limit=None, period="day")
             assert status.used_tokens == 12 and status.ok
         finally:
@@ -454,6 +467,10 @@ async def test_budget_rows_report_this_periods_use():
         "note": "",
         "used_tokens": 120,
         "used_spend": 0.25,
+        "reserved_tokens": 0,
+        "reserved_spend": 0.0,
+        "remaining_tokens": 0,
+        "remaining_spend": 0.75,
         "exceeded": True,
         "resets_at": "2023-11-15T00:00:00Z",
     }
@@ -465,17 +482,23 @@ async def test_gate_without_budgets_and_spend_failures(caplog):
     assert gate.current.catalog.lookup("openai", "gpt-4o") is not None
 
     class Broken:
-        async def spend(self, *a, **k):
+        async def settle(self, *a, **k):
             raise RuntimeError("down")
 
-    from byok.budgets import Book, BudgetRule
+    from byok.budgets import Book, BudgetRule, Ticket
+    from byok.state.quota import Hold, Reservation, place_holds
 
-    gate._book = Book(Catalog(file_entries()), users={1: (BudgetRule(1, "user:1", "day", 10, None),)})
-    await gate.spend(
-        Broken(), user_id=1, key_id=None, kind="openai", usage=Usage(input_tokens=3, output_tokens=1), cost=None
-    )
-    assert "could not count spend" in caplog.text
-    await gate.spend(Broken(), user_id=1, key_id=None, kind="openai", usage=Usage(), cost=None)  # nothing to count
+    gate._book = Book(Catalog(file_entries()), keys={1: (BudgetRule(1, "apikey:1", "day", 10, None),)})
+    held = Reservation.new(0.0, (), 0, place_holds([Hold("user:1", "day", 10, None, 5, 0)], 0.0))
+    usage = Usage(input_tokens=3, output_tokens=1)
+    await gate.settle(Broken(), Ticket(held), key_id=None, kind="openai", usage=usage, cost=None)
+    assert "could not settle" in caplog.text
+    caplog.clear()
+    await gate.settle(Broken(), None, key_id=1, kind="openai", usage=Usage(), cost=None)  # nothing to count
+    await gate.settle(Broken(), None, key_id=2, kind="openai", usage=usage, cost=None)  # a key without budgets
+    assert "could not settle" not in caplog.text
+    await gate.settle(Broken(), None, key_id=1, kind="openai", usage=usage, cost=None)  # the key's budget counts
+    assert "could not settle" in caplog.text
 
 
 # -- spend reports -----------------------------------------------------------------------------------------

@@ -1,0 +1,186 @@
+"""Budgets are reservations: held before the upstream call, settled with the real usage, released on failure/cancel.
+
+Through the handler on in-process state and a fake clock (conftest's ``handler``),
+upstreams faked with respx. The same across processes sharing Redis and
+PostgreSQL: ``e2e/test_budget_concurrency.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import httpx
+import pytest
+import respx
+from asgiref.sync import sync_to_async
+
+from byok import budget_store
+from byok.api.render_openai import error_response
+from byok.audit import Actor
+from byok.exceptions import AllProvidersFailedError, BudgetExceededError
+from byok.models import UsageRecord
+from byok.providers.types import StreamDone
+from byok.tests.test_handler import OPENAI, ask, collect, openai_chunks, openai_json, register
+
+ADMIN = Actor("alice", "203.0.113.9")
+MIDNIGHT = 1_700_006_400.0  # the end of FakeTime's first day (it starts at 1_700_000_000)
+SMALL = {"max_tokens": 4}  # worst case: the prompt "Hi" (8 tokens, estimated) + 4 = 12 tokens
+
+
+async def setup(django_user_model, **limits):
+    carol = await sync_to_async(django_user_model.objects.create_user)("carol", password="pw-123456789")
+    await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", max_retries=0)
+    budget = await sync_to_async(budget_store.create_budget)(actor=ADMIN, user=carol.pk, period="day", **limits)
+    return carol, budget
+
+
+async def figures(handler, budget):
+    fresh = await sync_to_async(budget_store.get_budget)(budget.pk)
+    (row,) = await budget_store.budget_rows(handler.state(), [fresh])
+    return row
+
+
+@pytest.mark.django_db(transaction=True)
+class TestReservations:
+    async def test_the_reservation_is_visible_while_the_request_runs_then_settles(self, handler, django_user_model):
+        carol, budget = await setup(django_user_model, token_limit=100)
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow(request):
+            started.set()
+            await release.wait()
+            return httpx.Response(200, json=openai_json(usage=(9, 3)))
+
+        with respx.mock:
+            respx.post(OPENAI).mock(side_effect=slow)
+            task = asyncio.create_task(handler.chat(ask(**SMALL), user_id=carol.pk))
+            await asyncio.wait_for(started.wait(), 30)
+            during = await figures(handler, budget)
+            release.set()
+            await task
+        after = await figures(handler, budget)
+        assert (during["used_tokens"], during["reserved_tokens"], during["remaining_tokens"]) == (0, 12, 88)
+        assert (after["used_tokens"], after["reserved_tokens"], after["remaining_tokens"]) == (12, 0, 88)
+
+    async def test_released_on_upstream_failure(self, handler, django_user_model):
+        carol, budget = await setup(django_user_model, token_limit=12)
+        with respx.mock:
+            route = respx.post(OPENAI).respond(500, json={"error": {"message": "boom"}})
+            for _ in range(3):  # each failure gives its 12 tokens back: the next one fits again
+                with pytest.raises(AllProvidersFailedError):
+                    await handler.chat(ask(**SMALL), user_id=carol.pk)
+            events = await collect(handler.stream(ask(**SMALL), user_id=carol.pk))
+        assert route.call_count == 4 and events[-1].error.code == "upstream_failed"
+        row = await figures(handler, budget)
+        assert (row["used_tokens"], row["reserved_tokens"]) == (0, 0)
+
+    async def test_released_on_client_cancel(self, handler, django_user_model):
+        carol, budget = await setup(django_user_model, token_limit=12)
+        started = asyncio.Event()
+
+        async def hang(request):
+            started.set()
+            await asyncio.sleep(3600)
+
+        with respx.mock:
+            respx.post(OPENAI).mock(side_effect=hang)
+            task = asyncio.create_task(handler.chat(ask(**SMALL), user_id=carol.pk))
+            await asyncio.wait_for(started.wait(), 30)
+            assert (await figures(handler, budget))["reserved_tokens"] == 12
+            with pytest.raises(BudgetExceededError):  # held: a second request does not fit meanwhile
+                await handler.chat(ask(**SMALL), user_id=carol.pk)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        row = await figures(handler, budget)
+        assert (row["used_tokens"], row["reserved_tokens"]) == (0, 0)
+
+    async def test_a_cancelled_stream_counts_what_it_used_and_returns_the_rest(self, handler, django_user_model):
+        carol, budget = await setup(django_user_model, token_limit=1000)
+        streaming = asyncio.Event()
+
+        class Endless(httpx.AsyncByteStream):
+            async def __aiter__(self):
+                yield openai_chunks("first")[:150]
+                streaming.set()
+                await asyncio.sleep(3600)
+                yield b""
+
+        with respx.mock:
+            respx.post(OPENAI).mock(
+                return_value=httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Endless())
+            )
+
+            async def consume():
+                async for _ in handler.stream(ask(max_tokens=500), user_id=carol.pk):
+                    pass
+
+            task = asyncio.create_task(consume())
+            await asyncio.wait_for(streaming.wait(), 30)
+            assert (await figures(handler, budget))["reserved_tokens"] == 508
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        row = await figures(handler, budget)
+        assert row["reserved_tokens"] == 0
+
+    async def test_n_concurrent_requests_against_a_budget_that_fits_k_serve_k(self, handler, django_user_model):
+        """50 at once, each worst case $0.00012 (8 prompt + 10 output tokens of gpt-4o), a budget of $0.0012."""
+        carol, budget = await setup(django_user_model, spend_limit="0.0012")
+        admitted, release = [], asyncio.Event()
+
+        async def held(request):
+            admitted.append(request)
+            await release.wait()
+            return httpx.Response(200, json=openai_json(usage=(8, 10)))  # the worst case, to the token
+
+        async def one():
+            try:
+                return await handler.chat(ask(max_tokens=10), user_id=carol.pk)
+            except BudgetExceededError as exc:
+                return exc
+
+        with respx.mock:
+            respx.post(OPENAI).mock(side_effect=held)
+            tasks = [asyncio.create_task(one()) for _ in range(50)]
+            while sum(t.done() for t in tasks) < 40:  # the refused answer at once, the admitted wait upstream
+                await asyncio.sleep(0.01)
+            assert len(admitted) == 10
+            release.set()
+            results = await asyncio.gather(*tasks)
+        refused = [r for r in results if isinstance(r, BudgetExceededError)]
+        assert len(refused) == 40 and {r.retry_after for r in refused} == {MIDNIGHT - 1_700_000_000}
+        await handler.flush_usage()
+        costs = await sync_to_async(lambda: [r.cost for r in UsageRecord.objects.filter(status="ok")])()
+        row = await figures(handler, budget)
+        assert len(costs) == 10 and Decimal(str(row["used_spend"])) == sum(costs) == Decimal("0.0012")
+        assert row["reserved_spend"] == 0 and row["remaining_spend"] == 0
+
+    async def test_a_budget_lowered_below_spent_refuses_the_next_request(self, handler, django_user_model):
+        carol, budget = await setup(django_user_model, token_limit=1000)
+        with respx.mock:
+            route = respx.post(OPENAI).respond(200, json=openai_json(usage=(9, 3)))
+            for _ in range(3):
+                await handler.chat(ask(**SMALL), user_id=carol.pk)  # 36 spent
+            await sync_to_async(budget_store.update_budget)(budget.pk, {"token_limit": 20}, actor=ADMIN)
+            with pytest.raises(BudgetExceededError) as err:
+                await handler.chat(ask(**SMALL), user_id=carol.pk)
+            assert route.call_count == 3
+        status, body, headers = error_response(err.value)
+        assert (status, body["error"]["code"]) == (429, "budget_exceeded")
+        assert headers["Retry-After"] == str(int(MIDNIGHT - 1_700_000_000))
+        row = await figures(handler, budget)
+        assert (row["used_tokens"], row["remaining_tokens"], row["exceeded"]) == (36, 0, True)
+
+    async def test_a_stream_settles_its_real_usage(self, handler, django_user_model):
+        carol, budget = await setup(django_user_model, token_limit=1000)
+        with respx.mock:
+            respx.post(OPENAI).respond(
+                200, headers={"content-type": "text/event-stream"}, content=openai_chunks("a", "b")
+            )
+            events = await collect(handler.stream(ask(max_tokens=100), user_id=carol.pk))
+        assert isinstance(events[-1], StreamDone)
+        row = await figures(handler, budget)
+        usage = events[-1].usage
+        assert (row["used_tokens"], row["reserved_tokens"]) == (usage.input_tokens + usage.output_tokens, 0)

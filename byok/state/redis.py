@@ -57,6 +57,11 @@ log = logging.getLogger("byok.state")
 T = TypeVar("T")
 
 
+def _script(name: str) -> str:
+    """A Lua script with the shared helpers of ``lua/lib.lua`` in front."""
+    return (_LUA / "lib.lua").read_text() + (_LUA / name).read_text()
+
+
 def _num(value: float | int | None) -> str:
     """A number as a Lua script argument ('' for None); repr keeps floats exact."""
     return "" if value is None else repr(value)
@@ -119,11 +124,11 @@ class RedisStateBackend(StateBackend):
         self.prefix = prefix
         self._now = now
         # register_script: EVALSHA, loading the script once on NOSCRIPT (new or restarted server).
-        self._acquire = self.redis.register_script((_LUA / "acquire.lua").read_text())
+        self._acquire = self.redis.register_script(_script("acquire.lua"))
         self._record = self.redis.register_script((_LUA / "record_tokens.lua").read_text())
         self._cooldown = self.redis.register_script((_LUA / "cooldown.lua").read_text())
-        self._reserve = self.redis.register_script((_LUA / "reserve.lua").read_text())
-        self._settle = self.redis.register_script((_LUA / "settle.lua").read_text())
+        self._reserve = self.redis.register_script(_script("reserve.lua"))
+        self._settle = self.redis.register_script(_script("settle.lua"))
 
     # -- key names ----------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 -- acquire: check every limit of one key and, if all fit, count one request (atomic).
--- Mirrors MemoryStateBackend.acquire and byok/state/windows.py; keep them in step.
+-- Mirrors MemoryStateBackend.acquire and byok/state/windows.py; keep them in step. Needs lib.lua.
 --
 -- KEYS[1] window hash   fields r<bucket> = requests, t<bucket> = tokens (1 s buckets)
 -- KEYS[2] quota hash    fields idx, win, used (aligned quota window)
@@ -18,7 +18,6 @@ local qwin = tonumber(ARGV[6])
 local bucket_s = tonumber(ARGV[7])
 local nb = tonumber(ARGV[8])
 local margin_ms = tonumber(ARGV[9])
-local INF = math.huge
 
 -- The refusal that keeps the request out longest wins; ties keep the first (priority order).
 local reason, retry_at = nil, nil
@@ -48,43 +47,7 @@ end
 -- sliding 60 s window of 1 s buckets
 local use_window = rpm ~= nil or tpm ~= nil
 local cur = math.floor(now / bucket_s)
-local rs, ts, order = {}, {}, {}
-local R, T = 0, 0
-if use_window then
-  local oldest = cur - nb + 1
-  local flat = redis.call('HGETALL', KEYS[1])
-  local stale = {}
-  local seen = {}
-  for i = 1, #flat, 2 do
-    local f = flat[i]
-    local b = tonumber(string.sub(f, 2))
-    local v = tonumber(flat[i + 1])
-    if b < oldest then
-      stale[#stale + 1] = f
-    else
-      if not seen[b] then seen[b] = true; order[#order + 1] = b end
-      if string.sub(f, 1, 1) == 'r' then rs[b] = v; R = R + v else ts[b] = v; T = T + v end
-    end
-  end
-  if #stale > 0 then redis.call('HDEL', KEYS[1], unpack(stale)) end
-  table.sort(order)
-
-  local function retry(counts, need)
-    local freed, last = 0, 0
-    for _, b in ipairs(order) do
-      freed = freed + (counts[b] or 0)
-      last = (b + nb) * bucket_s
-      if freed >= need then return last end
-    end
-    return last
-  end
-  if rpm ~= nil and R + 1 > rpm then
-    if 1 > rpm then refuse('rpm', INF) else refuse('rpm', retry(rs, R + 1 - rpm)) end
-  end
-  if tpm ~= nil and T + tokens > tpm then
-    if tokens > tpm then refuse('tpm', INF) else refuse('tpm', retry(ts, T + tokens - tpm)) end
-  end
-end
+if use_window then check_window(KEYS[1], now, tokens, rpm, tpm, bucket_s, nb, refuse) end
 
 -- aligned quota window
 local q_idx, q_end, q_used = 0, 0, 0

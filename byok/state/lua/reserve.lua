@@ -1,5 +1,5 @@
 -- reserve: take a rate slot in every rate scope and reserve every budget hold, all or nothing (atomic).
--- Mirrors MemoryStateBackend.reserve and byok/state/quota.py; the windows are acquire.lua's.
+-- Mirrors MemoryStateBackend.reserve and byok/state/quota.py; the windows are acquire.lua's. Needs lib.lua.
 --
 -- KEYS[1..nr]  window hashes of the rate scopes (fields r<bucket>, t<bucket>)
 -- then per hold: its budget hash (tok, nano spent; rtok, rnano reserved; l:<id> = "tok nano" per lease)
@@ -18,8 +18,6 @@ local nr = tonumber(ARGV[6])
 local lease_id = ARGV[7]
 local lease_until = ARGV[8]
 local nh = (#KEYS - nr) / 2
-local INF = math.huge
-local function int(x) return string.format('%d', x) end
 
 local best = nil  -- {at, reason, which, figures...}
 local function refuse(at, reason, which, f)
@@ -28,41 +26,9 @@ end
 
 -- rate scopes: the sliding 60 s window of 1 s buckets
 local cur = math.floor(now / bucket_s)
-local oldest = cur - nb + 1
 for i = 1, nr do
-  local rpm = tonumber(ARGV[8 + 2 * i - 1])
-  local tpm = tonumber(ARGV[8 + 2 * i])
-  local flat = redis.call('HGETALL', KEYS[i])
-  local rs, ts, order, seen, stale = {}, {}, {}, {}, {}
-  local R, T = 0, 0
-  for j = 1, #flat, 2 do
-    local f = flat[j]
-    local b = tonumber(string.sub(f, 2))
-    local v = tonumber(flat[j + 1])
-    if b < oldest then
-      stale[#stale + 1] = f
-    else
-      if not seen[b] then seen[b] = true; order[#order + 1] = b end
-      if string.sub(f, 1, 1) == 'r' then rs[b] = v; R = R + v else ts[b] = v; T = T + v end
-    end
-  end
-  if #stale > 0 then redis.call('HDEL', KEYS[i], unpack(stale)) end
-  table.sort(order)
-  local function retry(counts, need)
-    local freed, last = 0, 0
-    for _, b in ipairs(order) do
-      freed = freed + (counts[b] or 0)
-      last = (b + nb) * bucket_s
-      if freed >= need then return last end
-    end
-    return last
-  end
-  if rpm ~= nil and R + 1 > rpm then
-    if 1 > rpm then refuse(INF, 'rpm', i) else refuse(retry(rs, R + 1 - rpm), 'rpm', i) end
-  end
-  if tpm ~= nil and T + tokens > tpm then
-    if tokens > tpm then refuse(INF, 'tpm', i) else refuse(retry(ts, T + tokens - tpm), 'tpm', i) end
-  end
+  local rpm, tpm = tonumber(ARGV[8 + 2 * i - 1]), tonumber(ARGV[8 + 2 * i])
+  check_window(KEYS[i], now, tokens, rpm, tpm, bucket_s, nb, function(reason, at) refuse(at, reason, i) end)
 end
 
 -- budgets: spent + reserved + this request's worst case against each limit
@@ -74,15 +40,7 @@ for i = 1, nh do
   local need_t, need_n, reset_at = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
   -- leases that ended (a process gone mid-request) stop holding
   local expired = redis.call('ZRANGEBYSCORE', lz, '-inf', ARGV[1])
-  for _, rid in ipairs(expired) do
-    local v = redis.call('HGET', bk, 'l:' .. rid)
-    if v then
-      local t, n = string.match(v, '^(%-?%d+) (%-?%d+)$')
-      redis.call('HINCRBY', bk, 'rtok', int(-tonumber(t)))
-      redis.call('HINCRBY', bk, 'rnano', int(-tonumber(n)))
-      redis.call('HDEL', bk, 'l:' .. rid)
-    end
-  end
+  for _, rid in ipairs(expired) do return_lease(bk, rid) end
   if #expired > 0 then redis.call('ZREMRANGEBYSCORE', lz, '-inf', ARGV[1]) end
   local f = redis.call('HMGET', bk, 'tok', 'nano', 'rtok', 'rnano')
   local ut, un, ht, hn = tonumber(f[1]) or 0, tonumber(f[2]) or 0, tonumber(f[3]) or 0, tonumber(f[4]) or 0

@@ -1,4 +1,4 @@
--- settle: turn a reservation into the real usage (atomic). Mirrors MemoryStateBackend.settle.
+-- settle: turn a reservation into the real usage (atomic). Mirrors MemoryStateBackend.settle. Needs lib.lua.
 --
 -- KEYS[1..nr]  window hashes of the rate scopes the reservation counted in (see reserve.lua)
 -- then per hold: its budget hash and lease zset; then the budget hashes of `also` (no reservation)
@@ -9,7 +9,6 @@ local at, delta, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local bucket_s, nb = tonumber(ARGV[4]), tonumber(ARGV[5])
 local nr, nh = tonumber(ARGV[6]), tonumber(ARGV[7])
 local lease_id, tokens, nanos = ARGV[8], ARGV[9], ARGV[10]
-local function int(x) return string.format('%d', x) end
 
 -- the rate windows: only the bucket the request was counted in, while it is still in the window
 local b = math.floor(at / bucket_s)
@@ -30,14 +29,7 @@ end
 -- the holds: return the reservation (unless its lease ended and was swept), add the real usage
 for i = 1, nh do
   local bk, lz = KEYS[nr + 2 * i - 1], KEYS[nr + 2 * i]
-  local v = redis.call('HGET', bk, 'l:' .. lease_id)
-  if v then
-    local t, n = string.match(v, '^(%-?%d+) (%-?%d+)$')
-    redis.call('HINCRBY', bk, 'rtok', int(-tonumber(t)))
-    redis.call('HINCRBY', bk, 'rnano', int(-tonumber(n)))
-    redis.call('HDEL', bk, 'l:' .. lease_id)
-    redis.call('ZREM', lz, lease_id)
-  end
+  if return_lease(bk, lease_id) then redis.call('ZREM', lz, lease_id) end
   add(bk, ARGV[10 + i])
 end
 for i = nr + 2 * nh + 1, #KEYS do

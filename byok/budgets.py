@@ -3,7 +3,7 @@
 The handler calls, per request (see ``byok.gateway.handler``)::
 
     pairs, ticket = await handler.gate.admit(req, targets, user_id=..., state=..., snapshot=..., now=...,
-                                             rates=[Rate("gk:7", rpm, tpm)], rules=[...])  # may raise 429
+                                             grant=grant)  # the gateway key's and team's limits; may raise 429
     key, _ = await pool.pick(..., blocked=handler.gate.key_blocker(state))   # keys over budget are skipped
     entry.cost = handler.gate.cost(target, usage)                            # Decimal USD, or None = unknown
     await handler.gate.settle(state, ticket, key_id=..., kind=..., usage=..., cost=...)  # always, even on failure
@@ -45,15 +45,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import sync_to_async
 
 from byok.catalog import Catalog, billable_output_tokens, file_entries
 from byok.maxtokens import Prepared, R, Routed, prepare_targets
 from byok.providers.types import ChatRequest, Usage
-from byok.quota import hold, refusal_error, reset_time, worst_case
+from byok.quota import grant_limits, hold, refusal_error, reset_time, worst_case
 from byok.state import NANO
-from byok.state.quota import Rate, Reservation
+from byok.state.quota import Reservation
 
 __all__ = ["Book", "BudgetGate", "BudgetRule", "Ticket", "reset_time"]
 
@@ -123,16 +124,20 @@ class BudgetGate:
         state,
         snapshot: object,
         now: float,
-        rates: Sequence[Rate] = (),
-        rules: Sequence[BudgetRule] = (),
+        grant: Any = None,
     ) -> tuple[list[tuple[R, Prepared]], Ticket]:
         """Prepare every target (max_tokens, context window), then take the request's rate slots and reserve its
-        worst case in every budget (the user's, and ``rules``: the gateway key's and team's) in one atomic step;
-        raise 429 before any upstream call. The `Ticket` must be settled (``settle``) whatever happens next.
+        worst case in every budget (the user's, and the gateway key's and its team's when ``grant``, a
+        ``byok.keys.grant.Grant``, is given) in one atomic step; raise 429 before any upstream call. The `Ticket`
+        must be settled (``settle``) whatever happens next.
         """
         book = await self.book(snapshot)
         prepared = prepare_targets(req, targets, book.catalog)
-        all_rules = [*(book.users.get(user_id, ()) if user_id is not None else ()), *rules]
+        rates, budgets = grant_limits(grant) if grant is not None else ([], [])
+        all_rules = [
+            *(book.users.get(user_id, ()) if user_id is not None else ()),
+            *(BudgetRule(0, *budget) for budget in budgets),
+        ]
         rate_tokens = max((p.reserve for _, p in prepared), default=0)
         if not all_rules and not any(r.rpm is not None or r.tpm is not None for r in rates):
             return prepared, Ticket(Reservation.new(now, (), rate_tokens, ()))

@@ -24,11 +24,12 @@ from byok.catalog import ModelInfo
 from byok.exceptions import BudgetExceededError, ByokError, RateLimitedError
 from byok.providers.types import Usage
 from byok.state import NANO
-from byok.state.quota import Admission, Hold
+from byok.state.quota import Admission, Hold, Rate
 
 __all__ = [
     "FALLBACK_OUTPUT_TOKENS",
     "describe_scope",
+    "grant_limits",
     "hold",
     "output_bound",
     "refusal_error",
@@ -39,7 +40,7 @@ __all__ = [
 # What a request to a model the catalog does not know may write, when it does not say.
 FALLBACK_OUTPUT_TOKENS = 4096
 
-_WHOSE = {"user": "Your", "gk": "This key's", "team": "Your team's", "apikey": "The provider key's"}
+_WHOSE = {"user": "Your", "gwkey": "This key's", "team": "Your team's", "apikey": "The provider key's"}
 
 
 def output_bound(max_tokens: int | None, prompt: int, info: ModelInfo | None) -> int:
@@ -68,6 +69,19 @@ def worst_case(pairs: Sequence[tuple[Any, Any]]) -> tuple[int, int]:
 def hold(rule: Any, tokens: int, nanos: int) -> Hold:
     """A budget rule (``byok.budgets.BudgetRule``) holding a request's worst case."""
     return Hold(rule.scope, rule.period, rule.token_limit, rule.spend_limit, tokens, nanos)
+
+
+def grant_limits(grant: Any) -> tuple[list[Rate], list[tuple[str, str, int | None, float | None]]]:
+    """The rate scopes and budgets of a gateway key and its team (``byok.keys.grant.Grant.scopes()``):
+    ([Rate], [(scope, period, token limit, spend limit)])."""
+    rates, budgets = [], []
+    for scope, limits in grant.scopes().items():
+        if limits.rpm is not None or limits.tpm is not None:
+            rates.append(Rate(scope, limits.rpm, limits.tpm))
+        if limits.budget_tokens is not None or limits.budget_spend_usd is not None:
+            spend = float(limits.budget_spend_usd) if limits.budget_spend_usd is not None else None
+            budgets.append((scope, limits.budget_period, limits.budget_tokens, spend))
+    return rates, budgets
 
 
 def describe_scope(scope: str) -> str:

@@ -204,15 +204,21 @@ class BYOKHandler:
         grant: Grant | None = None,
     ) -> tuple[list[Target], Ticket]:
         """Route (keeping only the targets a gateway key may use), prepare every target for its model, and reserve
-        the request in its limits and budgets (one round trip); the ticket must be settled (``_settle``) however
-        the request ends."""
+        the request in its limits and budgets (the user's, the gateway key's and its team's: one round trip); the
+        ticket must be settled (``_settle``) however the request ends."""
         targets = await self.route(req, provider, failover=failover)
         if grant is not None:
             targets = [t for t in targets if grant.allows(f"{t.provider.name}/{t.model}")]
             if not targets:
                 raise ModelNotAllowed(f"This key may not use {req.model!r}.")
         admitted, ticket = await self.gate.admit(
-            req, targets, user_id=user_id, state=self.state(), snapshot=await self.snapshot(), now=self.wall()
+            req,
+            targets,
+            user_id=user_id,
+            state=self.state(),
+            snapshot=await self.snapshot(),
+            now=self.wall(),
+            grant=grant,
         )
         return [replace(target, prepared=prepared) for target, prepared in admitted], ticket
 

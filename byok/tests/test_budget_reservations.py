@@ -8,7 +8,9 @@ PostgreSQL: ``e2e/test_budget_concurrency.py``.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -18,9 +20,11 @@ from asgiref.sync import sync_to_async
 from byok import budget_store
 from byok.api.render_openai import error_response
 from byok.audit import Actor
-from byok.exceptions import AllProvidersFailedError, BudgetExceededError
+from byok.budgets import BudgetGate
+from byok.exceptions import AllProvidersFailedError, BudgetExceededError, RateLimitedError
 from byok.models import UsageRecord
-from byok.providers.types import StreamDone
+from byok.providers.types import StreamDone, Usage
+from byok.state import MemoryStateBackend
 from byok.tests.test_handler import OPENAI, ask, collect, openai_chunks, openai_json, register
 
 ADMIN = Actor("alice", "203.0.113.9")
@@ -184,3 +188,84 @@ class TestReservations:
         row = await figures(handler, budget)
         usage = events[-1].usage
         assert (row["used_tokens"], row["reserved_tokens"]) == (usage.input_tokens + usage.output_tokens, 0)
+
+
+# -- a gateway key's and its team's limits (the grant's shape: byok.keys.grant) -------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    rpm: int | None = None
+    tpm: int | None = None
+    budget_tokens: int | None = None
+    budget_spend_usd: float | None = None
+    budget_period: str = "day"
+
+
+@dataclass(frozen=True)
+class Grant:
+    key_id: int
+    key: Limits
+    team_id: int | None = None
+    team: Limits | None = None
+
+    def scopes(self) -> dict[str, Limits]:
+        out = {f"gwkey:{self.key_id}": self.key}
+        if self.team is not None:
+            out[f"team:{self.team_id}"] = self.team
+        return out
+
+
+def gpt4o():
+    return SimpleNamespace(provider=SimpleNamespace(kind="openai", name="openai"), model="gpt-4o")
+
+
+async def admit(gate, state, grant, *, now=1_700_000_000.0, **kw):
+    return await gate.admit(ask(**(kw or SMALL)), [gpt4o()], user_id=None, state=state, snapshot=None, now=now,
+                            grant=grant)  # fmt: skip
+
+
+async def test_a_keys_rpm_and_its_teams_rpm_are_both_enforced():
+    gate, state = BudgetGate(), MemoryStateBackend(now=lambda: 1_700_000_000.0)
+    team = Limits(rpm=3)
+    first, second = Grant(1, Limits(rpm=2), 9, team), Grant(2, Limits(), 9, team)
+    await admit(gate, state, first)
+    await admit(gate, state, first)
+    with pytest.raises(RateLimitedError) as key_full:
+        await admit(gate, state, first)
+    await admit(gate, state, second)  # the team had room for one more
+    with pytest.raises(RateLimitedError) as team_full:
+        await admit(gate, state, second)
+    assert "This key's limit of requests per minute" in key_full.value.message
+    assert "team's limit" in team_full.value.message and 0 < team_full.value.retry_after <= 61
+
+
+async def test_a_keys_tpm_counts_the_estimate_then_the_real_usage():
+    gate, state = BudgetGate(), MemoryStateBackend(now=lambda: 1_700_000_000.0)
+    grant = Grant(1, Limits(tpm=30))  # each request: 8 prompt + 4 max_tokens = 12 counted up front
+    _, ticket = await admit(gate, state, grant)
+    _, held = await admit(gate, state, grant)
+    with pytest.raises(RateLimitedError):
+        await admit(gate, state, grant)  # 24 + 12 > 30
+    await gate.settle(state, ticket, key_id=None, kind="openai", usage=Usage(input_tokens=2, output_tokens=1),
+                      cost=None)  # fmt: skip
+    await admit(gate, state, grant)  # 3 + 12 + 12 fits
+    with pytest.raises(RateLimitedError) as never:
+        await admit(gate, state, grant, max_tokens=100)
+    assert "lower than this request alone" in never.value.message
+
+
+async def test_key_and_team_budgets_are_reserved_and_visible():
+    gate, state = BudgetGate(), MemoryStateBackend(now=lambda: 1_700_000_000.0)
+    grant = Grant(1, Limits(budget_tokens=100), 9, Limits(budget_spend_usd=1.0, budget_period="month"))
+    _, ticket = await admit(gate, state, grant)
+    key = await state.check_budget("gwkey:1", token_limit=100, spend_limit=None, period="day")
+    team = await state.check_budget("team:9", token_limit=None, spend_limit=1.0, period="month")
+    assert (key.reserved_tokens, team.reserved_tokens, team.reserved_spend) == (12, 12, pytest.approx(0.00006))
+    await gate.settle(state, ticket, key_id=None, kind="openai", usage=Usage(input_tokens=9, output_tokens=3),
+                      cost=Decimal("0.0000525"))  # fmt: skip
+    team = await state.check_budget("team:9", token_limit=None, spend_limit=1.0, period="month")
+    assert (team.used_tokens, team.used_spend, team.reserved_spend) == (12, pytest.approx(0.0000525), 0)
+    with pytest.raises(BudgetExceededError) as err:
+        await admit(gate, state, Grant(1, Limits(budget_tokens=20)))  # lowered below 12 + 12
+    assert err.value.message.startswith("This key's daily token budget (20 tokens)")

@@ -8,7 +8,6 @@ PostgreSQL: ``e2e/test_budget_concurrency.py``.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -22,6 +21,8 @@ from byok.api.render_openai import error_response
 from byok.audit import Actor
 from byok.budgets import BudgetGate
 from byok.exceptions import AllProvidersFailedError, BudgetExceededError, RateLimitedError
+from byok.keys.grant import Grant as KeyGrant
+from byok.keys.grant import Limits
 from byok.models import UsageRecord
 from byok.providers.types import StreamDone, Usage
 from byok.state import MemoryStateBackend
@@ -190,30 +191,15 @@ class TestReservations:
         assert (row["used_tokens"], row["reserved_tokens"]) == (usage.input_tokens + usage.output_tokens, 0)
 
 
-# -- a gateway key's and its team's limits (the grant's shape: byok.keys.grant) -------------------------
+# -- a gateway key's and its team's limits (byok.keys.grant) -------------------------
 
 
-@dataclass(frozen=True)
-class Limits:
-    rpm: int | None = None
-    tpm: int | None = None
-    budget_tokens: int | None = None
-    budget_spend_usd: float | None = None
-    budget_period: str = "day"
+def Grant(key_id: int, key: Limits, team_id: int | None = None, team: Limits | None = None) -> KeyGrant:
+    return KeyGrant(key_id=key_id, lookup="abc123", name="k", user_id=1, team_id=team_id, key=key, team=team)
 
 
-@dataclass(frozen=True)
-class Grant:
-    key_id: int
-    key: Limits
-    team_id: int | None = None
-    team: Limits | None = None
-
-    def scopes(self) -> dict[str, Limits]:
-        out = {f"gwkey:{self.key_id}": self.key}
-        if self.team is not None:
-            out[f"team:{self.team_id}"] = self.team
-        return out
+def day(**limits) -> Limits:
+    return Limits(budget_period="day", **limits)
 
 
 def gpt4o():
@@ -257,7 +243,7 @@ async def test_a_keys_tpm_counts_the_estimate_then_the_real_usage():
 
 async def test_key_and_team_budgets_are_reserved_and_visible():
     gate, state = BudgetGate(), MemoryStateBackend(now=lambda: 1_700_000_000.0)
-    grant = Grant(1, Limits(budget_tokens=100), 9, Limits(budget_spend_usd=1.0, budget_period="month"))
+    grant = Grant(1, day(budget_tokens=100), 9, Limits(budget_spend_usd=1.0, budget_period="month"))
     _, ticket = await admit(gate, state, grant)
     key = await state.check_budget("gwkey:1", token_limit=100, spend_limit=None, period="day")
     team = await state.check_budget("team:9", token_limit=None, spend_limit=1.0, period="month")
@@ -267,5 +253,5 @@ async def test_key_and_team_budgets_are_reserved_and_visible():
     team = await state.check_budget("team:9", token_limit=None, spend_limit=1.0, period="month")
     assert (team.used_tokens, team.used_spend, team.reserved_spend) == (12, pytest.approx(0.0000525), 0)
     with pytest.raises(BudgetExceededError) as err:
-        await admit(gate, state, Grant(1, Limits(budget_tokens=20)))  # lowered below 12 + 12
+        await admit(gate, state, Grant(1, day(budget_tokens=20)))  # lowered below 12 + 12
     assert err.value.message.startswith("This key's daily token budget (20 tokens)")

@@ -13,6 +13,7 @@ class ByokConfig(AppConfig):
 
         from byok.gateway.handler import bump_shared_version
         from byok.keys import tokens  # noqa: F401  # hashes every DRF token saved (a pre_save hook)
+        from byok.keys.lookup import user_changed
         from byok.secrets import install_log_redaction
         from byok.signals import config_changed, key_revoked
         from byok.ws.broadcast import on_key_revoked, on_token_deleted, on_user_changed
@@ -23,4 +24,7 @@ class ByokConfig(AppConfig):
         post_delete.connect(on_token_deleted, sender=Token, dispatch_uid="byok.ws.token_deleted")
         post_save.connect(on_user_changed, sender=get_user_model(), dispatch_uid="byok.ws.user_saved")
         post_delete.connect(on_user_changed, sender=get_user_model(), dispatch_uid="byok.ws.user_deleted")
+        # A user saved or deleted anywhere: gateway keys' cached owners are read again in every process.
+        post_save.connect(user_changed, sender=get_user_model(), dispatch_uid="byok.keys.user_saved")
+        post_delete.connect(user_changed, sender=get_user_model(), dispatch_uid="byok.keys.user_deleted")
         install_log_redaction()

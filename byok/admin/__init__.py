@@ -5,11 +5,12 @@
 - ``records``: the audit log and usage records (read-only)
 - ``pricing``: catalog overrides, budgets, the spend report
 - ``gateway``: gateway keys, teams and API tokens (no secret shown; a new one once)
+- ``users``: Django's user pages, each change audited
 
 A new admin page: add a module here (``byok/admin/<job>.py``) that registers its
 ModelAdmin classes with ``@admin.register``, and import it below.
 """
 
-from byok.admin import gateway, keys, pricing, providers, records
+from byok.admin import gateway, keys, pricing, providers, records, users
 
-__all__ = ["gateway", "keys", "pricing", "providers", "records"]
+__all__ = ["gateway", "keys", "pricing", "providers", "records", "users"]

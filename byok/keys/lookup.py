@@ -32,7 +32,7 @@ from django.conf import settings
 from byok.keys.grant import Grant, KeyRejected, Limits
 from byok.keys.secret import parse, same_digest
 
-__all__ = ["CACHE_TTL_S", "bump_version", "clear_cache", "grant_of", "verify"]
+__all__ = ["CACHE_TTL_S", "bump_version", "clear_cache", "grant_of", "user_changed", "verify"]
 
 log = logging.getLogger("byok.keys")
 
@@ -75,6 +75,13 @@ def bump_version() -> None:
             client.incr(settings.BYOK["STATE_PREFIX"] + VERSION_KEY)
     except redis.RedisError:
         log.warning("could not announce a gateway key change through Redis (other processes: within a request)")
+
+
+def user_changed(sender, instance, **kwargs) -> None:
+    """A user saved or deleted (post_save / post_delete): every process re-reads its keys' owners."""
+    from django.db import transaction
+
+    transaction.on_commit(bump_version)
 
 
 def _client():

@@ -35,7 +35,10 @@ ANSWER = {
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
+def fresh_cache(monkeypatch):
+    from byok.gateway import usage
+
+    monkeypatch.setattr(usage, "_stamped", {})  # last_used_at is written at most once a minute per key id
     lookup.clear_cache()
     yield
     lookup.clear_cache()
@@ -199,6 +202,8 @@ async def test_the_narrower_of_key_and_team_wins_and_usage_names_key_and_team(pr
     await handler.flush_usage()
     record = await UsageRecord.objects.aget(status="ok")
     assert (record.gateway_key_id, record.team_id, record.user_id) == (row.pk, team.pk, carol.pk)
+    await row.arefresh_from_db()
+    assert row.last_used_at == record.created_at  # stamped by the usage writer, off the request path
 
 
 # -- management through the store: audit and validation ----------------------------------------------

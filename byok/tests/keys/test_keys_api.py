@@ -177,3 +177,27 @@ def test_the_schema_documents_keys_and_teams(alice_client):
     created = paths["/api/keys"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
     assert "key" in schema["components"]["schemas"][created.rsplit("/", 1)[1]]["properties"]
     assert "gateway_key" in str(paths["/api/usage"]["get"]["parameters"])
+
+
+def test_user_changes_in_the_admin_are_audited_and_refuse_an_inactive_owners_keys(alice, carol):
+    from byok.keys import store
+
+    _, key = store.create_key(name="k", user="carol")
+    chat = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert chat.get("/v1/models").status_code == 200
+    browser = Client()
+    browser.force_login(alice)
+    page = browser.get(f"/admin/auth/user/{carol.pk}/change/")
+    form = page.context["adminform"].form
+    data = {
+        k: v for k, v in form.initial.items() if v is not None and k not in ("password", "groups", "user_permissions")
+    }
+    data.update({"username": "carol", "is_active": "", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"})
+    data.pop("date_joined", None)
+    data.pop("last_login", None)
+    changed = browser.post(f"/admin/auth/user/{carol.pk}/change/", data)
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    event = AuditEvent.objects.get(action="user.update")
+    assert (event.actor, event.target_repr, "is_active" in event.details["fields"]) == ("alice", "carol", True)
+    refused = chat.get("/v1/models")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_key"

@@ -1,4 +1,7 @@
+"""byok's app configurations: the byok app (signal wiring at start-up) and the admin with byok's site."""
+
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class ByokConfig(AppConfig):
@@ -28,3 +31,13 @@ class ByokConfig(AppConfig):
         post_save.connect(user_changed, sender=get_user_model(), dispatch_uid="byok.keys.user_saved")
         post_delete.connect(user_changed, sender=get_user_model(), dispatch_uid="byok.keys.user_deleted")
         install_log_redaction()
+
+
+class ByokAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with byok's site (byok.admin_site.ByokAdminSite) as ``admin.site``.
+
+    Not the byok app's default configuration (``default = False``): INSTALLED_APPS names it explicitly.
+    """
+
+    default = False
+    default_site = "byok.admin_site.ByokAdminSite"

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+import byok
 from byok_project.envconfig import (
     env_bool,
     env_int,
@@ -50,13 +51,14 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "byok",  # before rest_framework.authtoken: its drf_create_token command is byok's (tokens stored hashed)
+    # Django's admin with byok's site; after byok, so byok/templates/admin/ overrides the stock templates.
+    "byok.apps.ByokAdminConfig",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -190,7 +192,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "byok",
     "DESCRIPTION": "Bring-your-own-key LLM gateway: provider/key management and chat.",
-    "VERSION": "0.1.0",
+    "VERSION": byok.__version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -32,15 +32,22 @@ class Series:
     values: Sequence[float | None]
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above ``value`` (an axis' top)."""
+def nice_step(value: float) -> float:
+    """The smallest 1, 2, 2.5 or 5 times a power of ten at or above ``value`` (a grid step)."""
     if value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power + 1e-12:
+        if value <= step * power * (1 + 1e-9):
             return step * power
     return 10 * power  # pragma: no cover - the loop ends at 10 * power
+
+
+def axis(peak: float, lines: int = 4) -> tuple[float, int]:
+    """The axis' top and its number of grid steps: at most ``lines`` round steps (``nice_step``) reaching ``peak``."""
+    step = nice_step(peak / lines) if peak > 0 else 1.0
+    steps = max(1, math.ceil(peak / step - 1e-9))
+    return step * steps, steps
 
 
 def _x(index: int, count: int) -> float:
@@ -74,14 +81,14 @@ def line_chart(
 ) -> SafeString:
     """An accessible SVG line chart (``role="img"`` with a title and a text summary of each series' last value)."""
     peak = max((v for s in series for v in s.values if v is not None), default=0.0)
-    top = nice_ceiling(peak)
+    top, steps = axis(peak)
     parts = [
         f'<svg class="byok-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
         'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    for step in range(5):  # horizontal grid lines and y labels at 0, 1/4 .. top
-        value = top * step / 4
+    for step in range(steps + 1):  # horizontal grid lines and y labels at round values from 0 to the top
+        value = top * step / steps
         y = _y(value, top)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
         text = escape(value_format(value))
@@ -90,7 +97,8 @@ def line_chart(
     ticks = sorted({0, count // 3, 2 * count // 3, count - 1}) if count else []
     for i in ticks:
         text = escape(label(buckets[i]))
-        parts.append(f'<text class="axis" x="{_x(i, count):.1f}" y="{HEIGHT - 8}" text-anchor="middle">{text}</text>')
+        anchor = "start" if i == 0 else "end" if i == count - 1 else "middle"  # the end labels stay inside
+        parts.append(f'<text class="axis" x="{_x(i, count):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">{text}</text>')
     for n, item in enumerate(series):
         css = f"series-{n % SERIES_COLOURS}"
         for points in _paths(item.values, top):

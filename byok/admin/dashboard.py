@@ -79,7 +79,7 @@ def _rows(found: stats.Usage) -> list[dict[str, Any]]:
                 "p95": formats.ms(t.p95_ms),
                 "tokens_in": formats.thousands(t.tokens_in),
                 "tokens_out": formats.thousands(t.tokens_out),
-                "spend": formats.usd(t.spend),
+                "spend": formats.usd(t.spend) if t.unpriced < t.requests else formats.MISSING,  # none priced
                 "unpriced": formats.thousands(t.unpriced),
             }
         )

@@ -9,7 +9,11 @@ The same functions back the template filters in ``byok.templatetags.byok_format`
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+
+from django.utils import timezone
+from django.utils.formats import date_format
 
 MISSING = "—"
 
@@ -68,3 +72,12 @@ def percent(part: int, whole: int) -> str:
     if not whole:
         return MISSING
     return f"{100 * part / whole:.1f}%"
+
+
+def when(moment: datetime | None) -> str:
+    """A moment in a list column, in the site's time zone: ``Mar 10, 12:30:05`` (the year when not this one)."""
+    if moment is None:
+        return MISSING
+    local = timezone.localtime(moment)
+    pattern = "M j, H:i:s" if local.year == timezone.localtime().year else "M j Y, H:i"
+    return date_format(local, pattern)

@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from byok import registry
+from byok.admin import formats
 from byok.admin.base import KEY_WIDGET, AuditedAdmin, run_test
 from byok.audit import actor_from_request
 from byok.exceptions import ByokError
@@ -93,7 +94,8 @@ class RotateForm(forms.Form):
 @admin.register(ApiKey)
 class ApiKeyAdmin(AuditedAdmin):
     form = ApiKeyForm
-    list_display = ("__str__", "provider", "label", "hint", "status", "quota_group", "rpm", "tpm", "last_used_at")
+    list_display = ("key", "label", "status", "quota_group", "limits", "last_used")
+    list_select_related = ("provider",)
     list_filter = ("status", "provider")
     search_fields = ("label", "hint", "fingerprint", "provider__name")
     readonly_fields = (
@@ -107,6 +109,21 @@ class ApiKeyAdmin(AuditedAdmin):
         "retired_at",
     )
     actions = ["revoke_keys", "rotate_key", "test_keys", "reactivate_keys"]
+
+    @admin.display(description="key", ordering="provider__name")
+    def key(self, obj: ApiKey) -> str:
+        return f"{obj.provider.name}:{obj.hint}"
+
+    @admin.display(description="limits")
+    def limits(self, obj: ApiKey) -> str:
+        parts = [f"{formats.thousands(n)} {unit}" for n, unit in ((obj.rpm, "rpm"), (obj.tpm, "tpm")) if n]
+        if obj.token_quota:
+            parts.append(f"{formats.thousands(obj.token_quota)} per {obj.quota_window}")
+        return " · ".join(parts) or "none"
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, obj: ApiKey) -> str:
+        return formats.when(obj.last_used_at)
 
     def get_fields(self, request, obj=None):
         fields = ["provider", *ApiKeyForm.Meta.fields]

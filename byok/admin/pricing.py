@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
+from byok.admin import formats
 from byok.admin.base import AuditedAdmin, ReadOnlyAdmin
 from byok.audit import actor_from_request
 from byok.changes import Change
@@ -17,18 +18,7 @@ from byok.models import Budget, CatalogOverride, SpendReport
 class CatalogOverrideAdmin(AuditedAdmin):
     """Admins' figures over the shipped catalog (or for models it does not know); one audit event per change."""
 
-    list_display = (
-        "provider",
-        "model",
-        "context_window",
-        "max_output_tokens",
-        "input_per_mtok",
-        "cached_input_per_mtok",
-        "output_per_mtok",
-        "as_of",
-        "enabled",
-        "shipped_figures",
-    )
+    list_display = ("provider", "model", "window", "max_output", "prices", "as_of", "enabled")
     list_filter = ("provider", "enabled")
     search_fields = ("provider", "model", "note")
     readonly_fields = ("shipped_figures", "created_at", "updated_at")
@@ -36,6 +26,19 @@ class CatalogOverrideAdmin(AuditedAdmin):
     @staticmethod
     def _noun(obj) -> str:
         return "catalog.override"
+
+    @admin.display(description="context window", ordering="context_window")
+    def window(self, obj: CatalogOverride) -> str:
+        return formats.thousands(obj.context_window) if obj.context_window is not None else "(shipped)"
+
+    @admin.display(description="max output", ordering="max_output_tokens")
+    def max_output(self, obj: CatalogOverride) -> str:
+        return formats.thousands(obj.max_output_tokens) if obj.max_output_tokens is not None else "(shipped)"
+
+    @admin.display(description="per 1M tokens: in / cached / out")
+    def prices(self, obj: CatalogOverride) -> str:
+        figures = (obj.input_per_mtok, obj.cached_input_per_mtok, obj.output_per_mtok)
+        return " / ".join(formats.usd(f) if f is not None else "(shipped)" for f in figures)
 
     @admin.display(description="shipped catalog says")
     def shipped_figures(self, obj: CatalogOverride) -> str:
@@ -45,8 +48,9 @@ class CatalogOverrideAdmin(AuditedAdmin):
         if info is None:
             return "not in the shipped catalog"
         return (
-            f"{info.model}: window {info.context_window}, output {info.max_output_tokens}, "
-            f"${info.input_per_mtok} in / ${info.cached_input_per_mtok} cached / ${info.output_per_mtok} out per 1M "
+            f"{info.model}: window {formats.thousands(info.context_window)}, "
+            f"output {formats.thousands(info.max_output_tokens)}, {formats.usd(info.input_per_mtok)} in / "
+            f"{formats.usd(info.cached_input_per_mtok)} cached / {formats.usd(info.output_per_mtok)} out per 1M "
             f"(as of {info.as_of})"
         )
 
@@ -55,7 +59,7 @@ class CatalogOverrideAdmin(AuditedAdmin):
 class BudgetAdmin(AuditedAdmin):
     """Token and spend budgets per user or key; shows this period's use from the shared state."""
 
-    list_display = ("__str__", "user", "key", "period", "token_limit", "spend_limit", "enabled", "used_this_period")
+    list_display = ("__str__", "period", "tokens", "spend", "enabled", "used_this_period")
     list_filter = ("period", "enabled")
     search_fields = ("user__username", "key__hint", "key__label", "note")
     raw_id_fields = ("user", "key")
@@ -70,6 +74,14 @@ class BudgetAdmin(AuditedAdmin):
             "spend_limit": str(obj.spend_limit) if obj.spend_limit is not None else None,
         }
         Change(actor_from_request(request)).record(action, target=obj, key=obj.key, details=details)
+
+    @admin.display(description="token limit", ordering="token_limit")
+    def tokens(self, obj: Budget) -> str:
+        return formats.thousands(obj.token_limit) if obj.token_limit is not None else "none"
+
+    @admin.display(description="spend limit", ordering="spend_limit")
+    def spend(self, obj: Budget) -> str:
+        return formats.usd(obj.spend_limit) if obj.spend_limit is not None else "none"
 
     @admin.display(description="used this period")
     def used_this_period(self, obj: Budget) -> str:
@@ -90,7 +102,8 @@ class BudgetAdmin(AuditedAdmin):
         except Exception as exc:  # the shared state may be down: the page still shows
             return f"unavailable ({type(exc).__name__})"
         flag = " — exceeded" if row["exceeded"] else ""
-        return f"{row['used_tokens']} tokens, ${row['used_spend']:.4f} (resets {row['resets_at']}){flag}"
+        used = f"{formats.thousands(row['used_tokens'])} tokens, {formats.usd(row['used_spend'])}"
+        return f"{used} (resets {row['resets_at']}){flag}"
 
 
 @admin.register(SpendReport)

@@ -8,6 +8,7 @@ read them (byok.admin.formats): ``22.4 ms``, ``$0.0123``, ``1,234 → 56``.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.html import format_html
 
 from byok.admin import formats
 from byok.admin.base import ReadOnlyAdmin
@@ -16,7 +17,7 @@ from byok.models import AuditEvent, UsageRecord
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor", "action", "target_repr", "provider_name")
+    list_display = ("when", "actor", "action", "target", "provider_name")
     list_filter = ("action", "actor", "provider_name", ("created_at", admin.DateFieldListFilter))
     search_fields = ("actor", "action", "target_repr", "provider_name", "key_fingerprint")
     date_hierarchy = "created_at"
@@ -33,10 +34,18 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "details",
     )
 
+    @admin.display(description="time", ordering="created_at")
+    def when(self, obj: AuditEvent) -> str:
+        return formats.when(obj.created_at)
+
+    @admin.display(description="target", ordering="target_repr")
+    def target(self, obj: AuditEvent) -> str:
+        return format_html('<span title="{}">{}</span>', obj.target_repr, obj.target_repr)
+
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "provider_name", "model", "status", "tokens", "latency", "spend")
+    list_display = ("when", "user", "provider_name", "model_name", "status", "tokens", "latency", "spend")
     list_filter = ("status", "provider_name", "interface", ("created_at", admin.DateFieldListFilter))
     search_fields = ("request_id", "model", "provider_name", "key_hint")
     date_hierarchy = "created_at"
@@ -49,6 +58,14 @@ class UsageRecordAdmin(ReadOnlyAdmin):
         ("Tokens and spend", {"fields": ("tokens_in_display", "tokens_out_display", "spend")}),
         ("Timing", {"fields": ("latency", "ttft", "overhead", "failover")}),
     )
+
+    @admin.display(description="time", ordering="created_at")
+    def when(self, obj: UsageRecord) -> str:
+        return formats.when(obj.created_at)
+
+    @admin.display(description="model", ordering="model")
+    def model_name(self, obj: UsageRecord) -> str:
+        return format_html('<span title="{}">{}</span>', obj.model, obj.model)
 
     @admin.display(description="tokens in → out")
     def tokens(self, obj: UsageRecord) -> str:

@@ -1,7 +1,9 @@
 """The dashboard's figures, aggregated by the database: requests, errors, p95 latency, tokens and spend.
 
 Every figure is grouped by provider, and the series also by time bucket (an
-hour, or a day for the 30-day window). Counts and sums are one GROUP BY; the
+hour for the last 24 h, four hours for 7 days, a day for 30 days): a bucket is
+the UTC day plus the hour divided by the bucket's hours, so the same integer
+expressions group on SQLite and PostgreSQL. Counts and sums are one GROUP BY; the
 95th percentile of latency is a window query, because SQLite has no
 percentile aggregate: each record is ranked by latency within its group, and
 the record at rank ``ceil(0.95 * n)`` is the group's p95 (the nearest-rank
@@ -20,12 +22,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, ExpressionWrapper, F, IntegerField, Q, QuerySet, Sum, Window
-from django.db.models.functions import RowNumber, Trunc
+from django.db.models import Count, ExpressionWrapper, F, IntegerField, Q, QuerySet, Sum, Value, Window
+from django.db.models.functions import Cast, ExtractHour, RowNumber, Trunc
 
 from byok.models import UsageRecord
-
-UTC = UTC
 
 
 @dataclass(frozen=True)
@@ -35,30 +35,42 @@ class Span:
     name: str
     label: str
     length: timedelta
-    unit: str  # a Trunc kind: "hour" or "day"
+    hours: int  # per bucket: a divisor of 24
 
     @property
     def step(self) -> timedelta:
-        return timedelta(hours=1) if self.unit == "hour" else timedelta(days=1)
+        return timedelta(hours=self.hours)
+
+    def bucket_of(self, moment: datetime) -> datetime:
+        """The start of the bucket holding ``moment`` (UTC)."""
+        moment = moment.astimezone(UTC)
+        return moment.replace(hour=moment.hour - moment.hour % self.hours, minute=0, second=0, microsecond=0)
 
     def buckets(self, now: datetime) -> list[datetime]:
         """The start of every bucket in the window, oldest first, the current (partial) one last."""
-        last = _truncate(now, self.unit)
+        last = self.bucket_of(now)
         count = int(self.length / self.step)
         return [last - self.step * i for i in range(count - 1, -1, -1)]
 
+    def annotate(self, qs: QuerySet) -> QuerySet:
+        """``qs`` with ``day`` (UTC date, as a datetime) and ``block`` (hour // hours): together, the bucket."""
+        hour = Cast(ExtractHour("created_at", tzinfo=UTC), IntegerField())
+        return qs.annotate(
+            day=Trunc("created_at", "day", tzinfo=UTC),
+            block=ExpressionWrapper(hour / Value(self.hours), output_field=IntegerField()),
+        )
+
+    def start(self, day: datetime, block: int) -> datetime:
+        """The bucket's start from the database's ``day`` and ``block``."""
+        return day.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + self.step * block
+
 
 SPANS = {
-    "24h": Span("24h", "last 24 hours", timedelta(hours=24), "hour"),
-    "7d": Span("7d", "last 7 days", timedelta(days=7), "hour"),
-    "30d": Span("30d", "last 30 days", timedelta(days=30), "day"),
+    "24h": Span("24h", "last 24 hours", timedelta(hours=24), 1),
+    "7d": Span("7d", "last 7 days", timedelta(days=7), 4),
+    "30d": Span("30d", "last 30 days", timedelta(days=30), 24),
 }
 DEFAULT_SPAN = "24h"
-
-
-def _truncate(moment: datetime, unit: str) -> datetime:
-    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return moment.replace(hour=0) if unit == "day" else moment
 
 
 @dataclass
@@ -138,20 +150,16 @@ def usage(span: Span, now: datetime, queryset: QuerySet | None = None) -> Usage:
     buckets = span.buckets(now)
     since = buckets[0]
     qs = (queryset if queryset is not None else UsageRecord.objects.all()).filter(created_at__gte=since)
-    bucketed = qs.annotate(bucket=Trunc("created_at", span.unit, tzinfo=UTC))
     result = Usage(span=span, since=since, buckets=buckets, providers=[])
-    for row in _sums(bucketed, ("provider_name", "bucket")):
-        name, bucket = row["provider_name"] or "(none)", _truncate(row["bucket"], span.unit)
-        cell = result.series.setdefault(name, {}).setdefault(bucket, Totals())
-        _fill(cell, row)
+    for row in _sums(span.annotate(qs), ("provider_name", "day", "block")):
+        name, bucket = row["provider_name"] or "(none)", span.start(row["day"], row["block"])
+        _fill(result.series.setdefault(name, {}).setdefault(bucket, Totals()), row)
         _fill(result.totals.setdefault(name, Totals()), row)
         _fill(result.overall, row)
     ok = qs.filter(status=UsageRecord.Status.OK)
-    for (name, bucket), value in p95_latency(
-        ok.annotate(bucket=Trunc("created_at", span.unit, tzinfo=UTC)), ("provider_name", "bucket")
-    ).items():
-        cell = result.series.setdefault(name or "(none)", {}).setdefault(_truncate(bucket, span.unit), Totals())
-        cell.p95_ms = value
+    for (name, day, block), value in p95_latency(span.annotate(ok), ("provider_name", "day", "block")).items():
+        bucket = span.start(day, block)
+        result.series.setdefault(name or "(none)", {}).setdefault(bucket, Totals()).p95_ms = value
     for (name,), value in p95_latency(ok, ("provider_name",)).items():
         result.totals.setdefault(name or "(none)", Totals()).p95_ms = value
     result.overall.p95_ms = p95_latency(ok).get(())

@@ -235,3 +235,25 @@ def _start_server(
 
 
 _ADMIN_TOKENS: dict[str, str] = {}
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, as every browser test drives it (no sandbox or GPU in containers)."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
+def log_in(page, server_url: str, path: str) -> None:
+    """Open ``path`` as an anonymous visitor, log in as the live admin on the admin's form, land back on ``path``."""
+    page.goto(server_url + path)
+    assert f"/admin/login/?next={path}" in page.url, page.url
+    page.fill("#id_username", ADMIN_USER)
+    page.fill("#id_password", ADMIN_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(server_url + path)

@@ -98,7 +98,9 @@ def test_spans_cover_their_window_in_buckets():
     assert hours[0] == datetime(2026, 3, 9, 13, tzinfo=UTC)
     days = stats.SPANS["30d"].buckets(NOW)
     assert len(days) == 30 and days[-1] == datetime(2026, 3, 10, tzinfo=UTC)
-    assert len(stats.SPANS["7d"].buckets(NOW)) == 168
+    week = stats.SPANS["7d"].buckets(NOW)
+    assert len(week) == 42 and week[-1] == datetime(2026, 3, 10, 12, tzinfo=UTC)
+    assert week[0] == datetime(2026, 3, 3, 16, tzinfo=UTC)
 
 
 @pytest.mark.django_db
@@ -154,6 +156,12 @@ def test_the_window_totals_and_series_match_the_records():
     assert found.series["anthropic"][earlier].requests == 2
     week = stats.usage(stats.SPANS["7d"], NOW)
     assert week.totals["openai"].requests == 4 and week.totals["openai"].p95_ms == 300.0
+    four_hours = week.series["openai"]  # 4-hour buckets: 12:00-16:00 today, 04:00-08:00 yesterday
+    assert four_hours[this_hour].requests == 3 and four_hours[this_hour].p95_ms == 300.0
+    assert four_hours[datetime(2026, 3, 9, 4, tzinfo=UTC)].p95_ms == 5.0
+    assert week.series["anthropic"][datetime(2026, 3, 10, 8, tzinfo=UTC)].requests == 2
+    month = stats.usage(stats.SPANS["30d"], NOW).series["openai"]
+    assert set(month) == {datetime(2026, 3, 10, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC)}
 
 
 @pytest.mark.django_db
@@ -183,10 +191,12 @@ def test_p95_agrees_with_postgresqls_percentile_disc():
 # -- charts ------------------------------------------------------------------------------------------------
 
 
-def test_axis_tops_are_round():
-    from byok.admin.charts import nice_ceiling
+def test_axes_step_in_round_numbers():
+    from byok.admin.charts import axis, nice_step
 
-    assert [nice_ceiling(v) for v in (0, 0.7, 3, 7, 12, 240, 1001)] == [1.0, 1.0, 5, 10, 20, 250, 2000]
+    assert [nice_step(v) for v in (0, 0.7, 3, 7, 12, 240, 1001)] == [1.0, 1.0, 5, 10, 20, 250, 2000]
+    assert axis(0) == (1.0, 1) and axis(7) == (8, 4) and axis(40) == (40, 4) and axis(3) == (3, 3)
+    assert axis(0.045) == (pytest.approx(0.06), 3)  # $0, $0.02, $0.04, $0.06
 
 
 def test_a_chart_breaks_its_line_where_a_bucket_has_no_value_and_escapes_names():
@@ -197,6 +207,6 @@ def test_a_chart_breaks_its_line_where_a_bucket_has_no_value_and_escapes_names()
     svg = line_chart("p95 <ms>", buckets, [Series("a<b>", values)], label=lambda t: t.strftime("%H"))
     assert svg.startswith("<svg") and 'role="img"' in svg and "<title>p95 &lt;ms&gt;</title>" in svg
     assert svg.count("<polyline") == 1 and svg.count("<circle") == 2  # 10-20 a line; 5 and 40 lone dots
-    assert "<ms>" not in svg and ">50<" in svg  # the axis tops at 50 (peak 40)
+    assert "<ms>" not in svg and ">40<" in svg and ">30<" in svg  # grid lines at 0, 10 .. 40
     empty = line_chart("Requests", buckets, [], label=lambda t: t.strftime("%H"))
     assert "No requests in this period" in empty and "<polyline" not in empty

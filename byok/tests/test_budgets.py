@@ -33,7 +33,7 @@ from byok.exceptions import (
 )
 from byok.gateway.handler import BYOKHandler
 from byok.maxtokens import prepare_request
-from byok.models import ApiKey, AuditEvent, Budget, UsageRecord
+from byok.models import ApiKey, AuditEvent, Budget, CatalogOverride, UsageRecord
 from byok.providers.types import ChatRequest, Message, StreamFailed, Usage
 from byok.state import MemoryStateBackend, MemoryStore, get_state_backend
 from byok.tests.test_handler import (
@@ -595,7 +595,10 @@ def test_admin_budget_and_override_changes_are_audited_once(admin_browser, alice
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     page = admin_browser.get(reverse("admin:byok_catalogoverride_changelist")).content.decode()
-    assert "window 128000" in page
+    assert "$2.00 / (shipped) / $8.00" in page  # the list: the override's prices; the page: the shipped figures
+    override = CatalogOverride.objects.get(model="gpt-4o")
+    page = admin_browser.get(reverse("admin:byok_catalogoverride_change", args=[override.pk])).content.decode()
+    assert "window 128,000" in page
     assert "not in the shipped catalog" in admin_browser.get(reverse("admin:byok_catalogoverride_add")).content.decode()
     events = list(AuditEvent.objects.order_by("id").values_list("action", "actor"))
     assert events == [("budget.create", "alice"), ("catalog.override.create", "alice")]
@@ -619,7 +622,7 @@ def test_admin_spend_report(admin_browser, alice):
         cost=Decimal("0.00123"),
     )
     page = admin_browser.get(reverse("admin:byok_spendreport_changelist") + "?days=7").content.decode()
-    assert "0.00123000" in page and "alice" in page and "gpt-4o" in page
+    assert ">$0.0012</td>" in page and "alice" in page and "gpt-4o" in page  # the exact figure in its title
     assert admin_browser.get(reverse("admin:byok_spendreport_changelist") + "?days=x").status_code == 200
 
 

@@ -20,17 +20,16 @@ from django.core.management import call_command
 
 from byok import registry
 from byok.tests.live import (
-    ADMIN_PASSWORD,
-    ADMIN_USER,
     ROOT,
     drop_live_env,
+    launch_chromium,
     live_env,
+    log_in,
     manage,
     start_daphne,
     start_fake_provider,
 )
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts"
 
 
@@ -105,23 +104,14 @@ def test_a_browser_chats_streams_and_cancels(site):
     server, fake = site
     started = time.monotonic()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
 
             # Log in: /chat/ sends an anonymous visitor to the admin login and back.
-            page.goto(server.url + "/chat/")
-            assert "/admin/login/?next=/chat/" in page.url
-            page.fill("#id_username", ADMIN_USER)
-            page.fill("#id_password", ADMIN_PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_url(server.url + "/chat/")
+            log_in(page, server.url, "/chat/")
             expect(page.locator("#conn")).to_have_text("connected", timeout=10_000)
 
             # First answer: the bubble grows token by token, then shows provider, usage and latency.

@@ -52,7 +52,8 @@ class UsageRecordAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     readonly_fields = ("tokens_in_display", "tokens_out_display", "spend", "latency", "ttft", "overhead", "failover")
     fieldsets = (
-        (None, {"fields": ("created_at", "request_id", "user", "interface", "stream", "status", "error_code")}),
+        (None, {"fields": ("created_at", "request_id", "status", "error_code", "interface", "stream")}),
+        ("Caller", {"fields": ("user", "gateway_key", "team")}),
         ("Upstream", {"fields": ("provider_name", "model", "key_hint", "key_fingerprint")}),
         ("Attempts", {"fields": ("attempts", "failover_path")}),
         ("Tokens and spend", {"fields": ("tokens_in_display", "tokens_out_display", "spend")}),

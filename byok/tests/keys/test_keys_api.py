@@ -201,3 +201,34 @@ def test_user_changes_in_the_admin_are_audited_and_refuse_an_inactive_owners_key
     assert (event.actor, event.target_repr, "is_active" in event.details["fields"]) == ("alice", "carol", True)
     refused = chat.get("/v1/models")
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_key"
+
+
+def test_teams_and_api_tokens_in_the_admin(alice, carol):
+    from rest_framework.authtoken.models import Token
+
+    browser = Client()
+    browser.force_login(alice)
+    added = browser.post(
+        "/admin/byok/team/add/",
+        {"name": "ops", "members": [carol.pk], "models": '["openai/*"]', "budget_period": "day", "rpm": "5"},
+    )
+    assert added.status_code == 302, added.content.decode()[:3000]
+    bad = browser.post("/admin/byok/team/add/", {"name": "x", "models": '["nowhere/*"]', "budget_period": "day"})
+    assert bad.status_code == 200 and "can never match" in bad.content.decode()
+    from byok.models import Team
+
+    team = Team.objects.get(name="ops")
+    assert list(team.members.all()) == [carol] and team.rpm == 5
+    assert browser.post(f"/admin/byok/team/{team.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Team.objects.exists()
+
+    issued = browser.post("/admin/authtoken/tokenproxy/add/", {"user": carol.pk}, follow=True)
+    page = issued.content.decode()
+    plain = page[page.index("copy it now): ") + len("copy it now): ") :][:40]
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    assert api.get("/v1/models").status_code == 200
+    assert browser.post(f"/admin/authtoken/tokenproxy/{carol.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Token.objects.filter(user=carol).exists()
+    assert api.get("/v1/models").status_code == 401
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"team.create", "team.delete", "token.create", "token.revoke"} <= actions

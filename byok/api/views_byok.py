@@ -23,7 +23,7 @@ from byok.api.render_byok import ByokStreamRenderer
 from byok.gateway.handler import ChatResult
 from byok.providers.types import ChatRequest
 from byok.schemas.base import problems
-from byok.schemas.byok_chat import ByokChatBody
+from byok.schemas.byok_chat import ByokChatRequest
 
 __all__ = ["byok_chat", "parse_byok_chat"]
 
@@ -41,7 +41,7 @@ def parse_byok_chat(body: Any) -> tuple[ChatRequest, str | None, bool]:
     if not isinstance(body, dict):
         raise drf.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
     try:
-        return ByokChatBody.model_validate(body).to_request()
+        return ByokChatRequest.model_validate(body).to_request()
     except ValidationError as exc:
         errors: dict[str, list[str]] = {}
         for p in problems(exc):

@@ -1,6 +1,6 @@
 """byok's own chat request body (`POST /api/chat`) as pydantic models -> (ChatRequest, provider, stream).
 
-    req, provider, stream = ByokChatBody.model_validate(body).to_request()
+    req, provider, stream = ByokChatRequest.model_validate(body).to_request()
 
 Every bad field is reported (the view answers a 422 listing them, `byok.api.views_byok`), so the
 rules that tie fields together are field validators that read the fields declared before them
@@ -29,7 +29,7 @@ from byok.schemas.fields import (
     stop_tuple,
 )
 
-__all__ = ["ROLES", "ByokChatBody"]
+__all__ = ["ROLES", "ByokChatRequest"]
 
 ROLES = ("system", "user", "assistant", "tool")
 MODES = ("auto", "none", "required")
@@ -54,17 +54,17 @@ class _Text(LooseModel):
         return content_text(value) if value else value
 
 
-class SystemMessage(_Text):
+class ByokSystemMessage(_Text):
     role: Literal["system"]
     content: str
 
 
-class UserMessage(_Text):
+class ByokUserMessage(_Text):
     role: Literal["user"]
     content: str
 
 
-class AssistantMessage(_Text):
+class ByokAssistantMessage(_Text):
     role: Literal["assistant"]
     tool_calls: list[ByokToolCall] | None = None
     content: str | None = Field(default=None, validate_default=True)
@@ -77,14 +77,14 @@ class AssistantMessage(_Text):
         return value
 
 
-class ToolMessage(_Text):
+class ByokToolMessage(_Text):
     role: Literal["tool"]
     content: str
     tool_call_id: str | None = None
     name: str | None = None
 
     @model_validator(mode="after")
-    def _answers_a_call(self) -> ToolMessage:
+    def _answers_a_call(self) -> ByokToolMessage:
         if not self.tool_call_id and not self.name:
             raise problem(
                 "value", "a tool result needs the `tool_call_id` (or the function `name`) it answers", at="tool_call_id"
@@ -100,10 +100,10 @@ def _role_tag(value: Any) -> str | None:
 
 
 ByokMessage = Annotated[
-    Annotated[SystemMessage, Tag(tag("system"))]
-    | Annotated[UserMessage, Tag(tag("user"))]
-    | Annotated[AssistantMessage, Tag(tag("assistant"))]
-    | Annotated[ToolMessage, Tag(tag("tool"))],
+    Annotated[ByokSystemMessage, Tag(tag("system"))]
+    | Annotated[ByokUserMessage, Tag(tag("user"))]
+    | Annotated[ByokAssistantMessage, Tag(tag("assistant"))]
+    | Annotated[ByokToolMessage, Tag(tag("tool"))],
     tagged(_role_tag, kind="value", phrase=f"must be one of: {', '.join(ROLES)}", at="role"),
 ]
 
@@ -118,19 +118,23 @@ Name = Annotated[StoredText, Field(max_length=64)]
 Model = Annotated[StoredText, Field(max_length=200)]
 
 
-class ByokChatBody(StrictModel):
+class ByokChatRequest(StrictModel):
     """The body of `POST /api/chat`."""
 
     messages: Messages[ByokMessage]
-    provider: Name | None = None
-    model: Model | None = None
+    provider: Name | None = Field(default=None, description="A provider's name: only that provider is tried.")
+    model: Model | None = Field(default=None, description="The provider's default model when absent.")
     temperature: Temperature | None = None
     top_p: TopP | None = None
     max_tokens: MaxTokens | None = None
     stop: Stop | None = None
     tools: list[ByokTool] | None = None
-    tool_choice: Name | None = None
-    stream: bool | None = False
+    tool_choice: Name | None = Field(
+        default=None, description="`auto`, `none`, `required` or the name of one of the tools."
+    )
+    stream: bool | None = Field(
+        default=False, description="Answer as `text/event-stream`: events `delta`, `tool_call`, then `done` or `error`."
+    )
 
     @field_validator("tool_choice", mode="after")
     @classmethod
@@ -145,10 +149,10 @@ class ByokChatBody(StrictModel):
         """(the normalised request, the provider named, whether to stream)."""
         messages = []
         for m in self.messages:
-            if isinstance(m, AssistantMessage):
+            if isinstance(m, ByokAssistantMessage):
                 calls = tuple(ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in m.tool_calls or ())
                 messages.append(Message(role="assistant", content=m.content, tool_calls=calls))
-            elif isinstance(m, ToolMessage):
+            elif isinstance(m, ByokToolMessage):
                 messages.append(Message(role="tool", content=m.content, tool_call_id=m.tool_call_id, name=m.name))
             else:
                 messages.append(Message(role=m.role, content=m.content))

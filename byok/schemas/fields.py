@@ -32,6 +32,7 @@ __all__ = [
     "Temperature",
     "TopP",
     "content_text",
+    "stored_text",
     "join_text",
     "stop_tuple",
 ]

@@ -7,7 +7,7 @@ is a 400 naming the parameter (`param`, OpenAI's spelling: `messages[0].content[
 OpenAI's codes (`missing_required_parameter`, `invalid_type`, `invalid_value`,
 `unknown_parameter`, ...), so a client learns at once that byok will not do what it asked rather
 than getting a quietly different answer. A few parameters that cannot change the answer's shape
-are accepted and ignored (`IGNORED`). The models state the shapes; `ChatCompletionBody.to_parsed`
+are accepted and ignored (`IGNORED`). The models state the shapes; `ChatCompletionRequest.to_parsed`
 applies the rules that tie fields together (tools vs legacy functions, tool results answering
 earlier calls, one token limit). Pure: no I/O, no ORM.
 """
@@ -32,9 +32,10 @@ from byok.schemas.fields import (
     TopP,
     join_text,
     stop_tuple,
+    stored_text,
 )
 
-__all__ = ["IGNORED", "ChatCompletionBody", "InvalidRequest", "ParsedChat", "parse_chat_completion"]
+__all__ = ["IGNORED", "ChatCompletionRequest", "InvalidRequest", "ParsedChat", "parse_chat_completion"]
 
 
 class InvalidRequest(Exception):
@@ -58,12 +59,12 @@ class ParsedChat:
 # -- content --------------------------------------------------------------------------------------
 
 
-class TextPart(LooseModel):
+class OpenAITextPart(LooseModel):
     type: Literal["text"] = typed_required()
     text: str = typed_required()
 
 
-class RefusalPart(LooseModel):
+class OpenAIRefusalPart(LooseModel):
     type: Literal["refusal"]
     refusal: str = typed_required()
 
@@ -73,7 +74,7 @@ def _part_tag(allowed: tuple[str, ...]):
         kind = value.get("type") if isinstance(value, dict) else None
         if kind in allowed:
             return tag(kind)
-        return None if isinstance(kind, str) else tag("text")  # no type: TextPart says what is wrong
+        return None if isinstance(kind, str) else tag("text")  # no type: OpenAITextPart says what is wrong
 
     return pick
 
@@ -81,14 +82,14 @@ def _part_tag(allowed: tuple[str, ...]):
 _UNSUPPORTED = "is a kind of content part byok does not support; send text"
 UserParts = list[
     Annotated[
-        TextPart,
+        OpenAITextPart,
         Tag(tag("text")),
         tagged(_part_tag(("text",)), kind="unsupported_content", phrase=_UNSUPPORTED, at="type"),
     ]
 ]
 AssistantParts = list[
     Annotated[
-        Annotated[TextPart, Tag(tag("text"))] | Annotated[RefusalPart, Tag(tag("refusal"))],
+        Annotated[OpenAITextPart, Tag(tag("text"))] | Annotated[OpenAIRefusalPart, Tag(tag("refusal"))],
         tagged(_part_tag(("text", "refusal")), kind="unsupported_content", phrase=_UNSUPPORTED, at="type"),
     ]
 ]
@@ -98,10 +99,10 @@ def _content_tag(value: Any) -> str | None:
     return tag("text") if isinstance(value, str) else tag("parts") if isinstance(value, list) else None
 
 
-def _as_text(content: str | list[TextPart | RefusalPart]) -> str:
+def _as_text(content: str | list[OpenAITextPart | OpenAIRefusalPart]) -> str:
     if isinstance(content, str):
         return join_text((content,))
-    return join_text(p.text if isinstance(p, TextPart) else p.refusal for p in content)
+    return join_text(p.text if isinstance(p, OpenAITextPart) else p.refusal for p in content)
 
 
 _CONTENT = tagged(_content_tag, kind="type", phrase="must be a string or an array of content parts")
@@ -122,47 +123,47 @@ else:
 # -- messages -------------------------------------------------------------------------------------
 
 
-class FunctionCall(LooseModel):
+class OpenAIFunctionCall(LooseModel):
     name: Annotated[str, Field(min_length=1)]
     arguments: str = "{}"
 
 
-class ToolCallIn(LooseModel):
+class OpenAIToolCall(LooseModel):
     id: Annotated[str, Field(min_length=1)]
     type: Literal["function"] = "function"
-    function: FunctionCall
+    function: OpenAIFunctionCall
 
 
-class SystemMessage(LooseModel):
+class OpenAISystemMessage(LooseModel):
     role: Literal["system", "developer"]
     content: UserContent
 
 
-class UserMessage(LooseModel):
+class OpenAIUserMessage(LooseModel):
     role: Literal["user"]
     content: UserContent
 
 
-class AssistantMessage(LooseModel):
+class OpenAIAssistantMessage(LooseModel):
     role: Literal["assistant"]
     content: AssistantContent | None = None
-    tool_calls: list[ToolCallIn] | None = None
-    function_call: FunctionCall | None = None  # the legacy functions API
+    tool_calls: list[OpenAIToolCall] | None = None
+    function_call: OpenAIFunctionCall | None = None  # the legacy functions API
 
     @model_validator(mode="after")
-    def _says_something(self) -> AssistantMessage:
+    def _says_something(self) -> OpenAIAssistantMessage:
         if self.content is None and not self.tool_calls and self.function_call is None:
             raise problem("invalid_value", "an assistant message needs 'content' or 'tool_calls'", at="content")
         return self
 
 
-class ToolMessage(LooseModel):
+class OpenAIToolMessage(LooseModel):
     role: Literal["tool"]
     content: UserContent
     tool_call_id: Annotated[str, Field(min_length=1)]
 
 
-class FunctionMessage(LooseModel):
+class OpenAIFunctionMessage(LooseModel):
     """A legacy function result, paired with its call by name."""
 
     role: Literal["function"]
@@ -182,11 +183,11 @@ def _role_tag(value: Any) -> str | None:
 
 
 ChatMessage = Annotated[
-    Annotated[SystemMessage, Tag(tag("system"))]
-    | Annotated[UserMessage, Tag(tag("user"))]
-    | Annotated[AssistantMessage, Tag(tag("assistant"))]
-    | Annotated[ToolMessage, Tag(tag("tool"))]
-    | Annotated[FunctionMessage, Tag(tag("function"))],
+    Annotated[OpenAISystemMessage, Tag(tag("system"))]
+    | Annotated[OpenAIUserMessage, Tag(tag("user"))]
+    | Annotated[OpenAIAssistantMessage, Tag(tag("assistant"))]
+    | Annotated[OpenAIToolMessage, Tag(tag("tool"))]
+    | Annotated[OpenAIFunctionMessage, Tag(tag("function"))],
     tagged(
         _role_tag, kind="invalid_value", phrase="must be one of system, developer, user, assistant, tool", at="role"
     ),
@@ -196,7 +197,7 @@ ChatMessage = Annotated[
 # -- tools ----------------------------------------------------------------------------------------
 
 
-class FunctionDef(LooseModel):
+class OpenAIFunction(LooseModel):
     name: FunctionName
     description: str | None = None
     parameters: dict[str, Any] | None = None
@@ -206,17 +207,17 @@ class FunctionDef(LooseModel):
         return Tool(name=self.name, description=self.description or "", parameters=parameters)
 
 
-class ToolDef(LooseModel):
+class OpenAITool(LooseModel):
     type: Literal["function"] = typed_required()
-    function: FunctionDef
+    function: OpenAIFunction
 
 
-class NamedToolChoice(LooseModel):
+class OpenAINamedToolChoice(LooseModel):
     type: Literal["function"] = typed_required()
     function: dict[str, Any] | None = None
 
 
-class NamedFunctionChoice(LooseModel):
+class OpenAINamedFunctionChoice(LooseModel):
     name: Any = None
 
 
@@ -226,21 +227,22 @@ def _choice_tag(value: Any) -> str | None:
 
 _CHOICE = tagged(_choice_tag, kind="type", phrase="must be a string or an object")
 ToolChoice = Annotated[
-    Annotated[Literal["none", "auto", "required"], Tag(tag("mode"))] | Annotated[NamedToolChoice, Tag(tag("named"))],
+    Annotated[Literal["none", "auto", "required"], Tag(tag("mode"))]
+    | Annotated[OpenAINamedToolChoice, Tag(tag("named"))],
     _CHOICE,
 ]
 FunctionChoice = Annotated[
-    Annotated[Literal["none", "auto"], Tag(tag("mode"))] | Annotated[NamedFunctionChoice, Tag(tag("named"))],
+    Annotated[Literal["none", "auto"], Tag(tag("mode"))] | Annotated[OpenAINamedFunctionChoice, Tag(tag("named"))],
     _CHOICE,
 ]
 
 
-class StreamOptions(StrictModel):
+class OpenAIStreamOptions(StrictModel):
     include_usage: bool | None = None
     include_obfuscation: Any = None
 
 
-class TextFormat(StrictModel):
+class OpenAITextFormat(StrictModel):
     type: Literal["text"]
 
 
@@ -262,25 +264,27 @@ IGNORED = frozenset(
 )
 
 
-class ChatCompletionBody(StrictModel):
+class ChatCompletionRequest(StrictModel):
     """The body of `POST /v1/chat/completions` as byok accepts it."""
 
-    model: Annotated[StoredText, Field(pattern=r"\S")]
-    messages: Messages[ChatMessage]
-    tools: list[ToolDef] | None = None
+    model: Annotated[str, Field(pattern=r"\S"), AfterValidator(stored_text)] = Field(
+        description="A model; `<provider>/<model>` picks the provider, a bare name is routed by the catalog."
+    )
+    messages: Messages[ChatMessage] = Field(description="The conversation, oldest first.")
+    tools: list[OpenAITool] | None = None
     tool_choice: ToolChoice | None = None
-    functions: list[FunctionDef] | None = None
+    functions: list[OpenAIFunction] | None = None
     function_call: FunctionChoice | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     max_tokens: MaxTokens | None = None
-    max_completion_tokens: MaxTokens | None = None
+    max_completion_tokens: MaxTokens | None = Field(default=None, description="Same as `max_tokens`.")
     stop: Stop | None = None
-    stream: bool | None = None
-    stream_options: StreamOptions | None = None
+    stream: bool | None = Field(default=None, description="Answer as server-sent `chat.completion.chunk` events.")
+    stream_options: OpenAIStreamOptions | None = Field(default=None, description="Only with `stream: true`.")
     n: Annotated[int, Field(ge=1, le=1)] | None = None
     logprobs: Literal[False] | None = None
-    response_format: TextFormat | None = None
+    response_format: OpenAITextFormat | None = None
     # accepted, not used (IGNORED)
     user: StoredText | None = None
     prompt_cache_key: StoredText | None = None
@@ -325,7 +329,7 @@ class ChatCompletionBody(StrictModel):
         out: list[Message] = []
         call_names: dict[str, str] = {}  # tool call id -> function name (Gemini needs the name on results)
         for i, m in enumerate(self.messages):
-            if isinstance(m, AssistantMessage):
+            if isinstance(m, OpenAIAssistantMessage):
                 if m.tool_calls is not None:
                     calls = [
                         ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in m.tool_calls
@@ -336,7 +340,7 @@ class ChatCompletionBody(StrictModel):
                     calls = []
                 call_names.update((c.id, c.name) for c in calls if c.id)
                 out.append(Message(role="assistant", content=m.content, tool_calls=tuple(calls)))
-            elif isinstance(m, ToolMessage):
+            elif isinstance(m, OpenAIToolMessage):
                 if m.tool_call_id not in call_names:
                     raise InvalidRequest(
                         f"Invalid 'messages[{i}]': a 'tool' message must answer a tool call of an earlier assistant"
@@ -348,10 +352,10 @@ class ChatCompletionBody(StrictModel):
                         role="tool", content=m.content, tool_call_id=m.tool_call_id, name=call_names[m.tool_call_id]
                     )
                 )
-            elif isinstance(m, FunctionMessage):
+            elif isinstance(m, OpenAIFunctionMessage):
                 out.append(Message(role="tool", content=m.content, name=m.name))
             else:
-                role: Role = "user" if isinstance(m, UserMessage) else "system"
+                role: Role = "user" if isinstance(m, OpenAIUserMessage) else "system"
                 out.append(Message(role=role, content=m.content))
         return tuple(out)
 
@@ -381,7 +385,7 @@ class ChatCompletionBody(StrictModel):
             return tuple(tools), None, legacy
         if isinstance(raw, str):
             choice: Any = raw
-        elif isinstance(raw, NamedFunctionChoice):
+        elif isinstance(raw, OpenAINamedFunctionChoice):
             choice = raw.name
         else:
             choice = (raw.function or {}).get("name")
@@ -457,9 +461,9 @@ def parse_chat_completion(body: bytes | str | dict) -> ParsedChat:
     """A `POST /v1/chat/completions` body -> ParsedChat; InvalidRequest (400) when it is not valid."""
     try:
         if isinstance(body, dict):
-            parsed = ChatCompletionBody.model_validate(body)
+            parsed = ChatCompletionRequest.model_validate(body)
         else:
-            parsed = ChatCompletionBody.model_validate_json(body)
+            parsed = ChatCompletionRequest.model_validate_json(body)
     except ValidationError as exc:
         raise invalid_request(problems(exc)[0]) from None
     return parsed.to_parsed()

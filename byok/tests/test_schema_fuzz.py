@@ -113,7 +113,7 @@ def test_management_api_conforms_to_its_schema(case, staff_token, upstream, keep
     case.call_and_validate(headers={"Authorization": f"Bearer {staff_token}"}, checks=CHECKS)
 
 
-# -- the chat endpoints (described by byok.api.schema_chat) ------------------------------------------
+# -- the chat endpoints (described by byok.api.openapi_chat) ------------------------------------------
 
 CHAT = r"^/(v1/|api/chat$)"
 CHAT_EXAMPLES = 20

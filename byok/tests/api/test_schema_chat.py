@@ -1,9 +1,15 @@
-"""/api/schema describes the chat endpoints (byok.api.schema_chat), not only the management API."""
+"""/api/schema describes the chat endpoints (byok.api.openapi_chat: generated from the pydantic models)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.test import Client
+from pydantic import BaseModel
+
+from byok.api import openapi_chat
+from byok.schemas import answers, rules
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +48,8 @@ def test_bodies_and_error_shapes(schema):
         "$ref": "#/components/schemas/OpenAIError"
     }
     assert components["ChatCompletionRequest"]["required"] == ["model", "messages"]
-    assert components["OpenAIError"]["properties"]["error"]["required"] == ["message", "type", "param", "code"]
+    assert components["OpenAIError"]["properties"]["error"] == {"$ref": "#/components/schemas/OpenAIErrorDetail"}
+    assert components["OpenAIErrorDetail"]["required"] == ["message", "type", "param", "code"]
     assert [p["name"] for p in paths["/v1/models/{model}"]["get"]["parameters"]] == ["model"]
 
     byok = paths["/api/chat"]["post"]
@@ -53,6 +60,46 @@ def test_bodies_and_error_shapes(schema):
     ]["anyOf"]
     assert components["ByokChatRequest"]["required"] == ["messages"]
     assert "ByokChatResponse" in components
+
+
+def test_the_chat_components_are_generated_from_the_pydantic_models(schema):
+    """Each request model is published as it validates, in OpenAPI 3.0 terms (no `const`, no `null` type)."""
+    components = schema["components"]["schemas"]
+    for name, generated in openapi_chat.components().items():
+        assert components[name] == generated, name
+    request = components["ChatCompletionRequest"]
+    assert request["additionalProperties"] is False  # unknown fields are refused (StrictModel)
+    assert request["properties"]["temperature"] == {
+        "type": "number",
+        "minimum": 0.0,
+        "maximum": 2.0,
+        "nullable": True,
+        "default": None,
+    }
+    assert request["properties"]["messages"]["minItems"] == 1
+    assert request["properties"]["messages"]["maxItems"] == rules.MAX_MESSAGES
+    assert request["properties"]["max_tokens"]["maximum"] == rules.MAX_TOKENS
+    roles = [
+        components[m["$ref"].rsplit("/", 1)[1]]["properties"]["role"]
+        for m in request["properties"]["messages"]["items"]["oneOf"]
+    ]
+    assert {"enum": ["tool"], "type": "string"} in roles and {
+        "enum": ["system", "developer"],
+        "type": "string",
+    } in roles
+    assert components["OpenAITextPart"]["required"] == ["type", "text"]  # typed_required fields are required
+    byok = components["ByokChatRequest"]
+    assert byok["properties"]["provider"]["maxLength"] == 64 and byok["properties"]["provider"]["nullable"] is True
+    text = json.dumps({k: components[k] for k in openapi_chat.components()})
+    assert '"const"' not in text and '{"type": "null"}' not in text and '"title"' not in text
+
+
+def test_two_models_of_one_name_are_refused():
+    class OpenAIError(BaseModel):  # a second model under an existing component name
+        other: int
+
+    with pytest.raises(ValueError, match="OpenAIError"):
+        openapi_chat.components((answers.OpenAIError, OpenAIError))
 
 
 def test_management_operations_are_still_there(schema):

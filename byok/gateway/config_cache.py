@@ -15,11 +15,14 @@ once but is never kept, so a reload racing a revoke cannot install old rows.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from byok.budget_store import load_book
 from byok.budgets import Book
@@ -29,9 +32,21 @@ from byok.providers import get_adapter
 from byok.providers.base import ProviderAdapter
 from byok.state import StateBackend, VersionWatcher
 
-__all__ = ["ConfigCache", "KeyConfig", "PolicyConfig", "ProviderConfig", "Snapshot", "load_config", "load_snapshot"]
+__all__ = [
+    "ConfigCache",
+    "bump_shared_version",
+    "KeyConfig",
+    "PolicyConfig",
+    "ProviderConfig",
+    "Snapshot",
+    "load_config",
+    "load_snapshot",
+]
 
 WINDOW_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "month": 30 * 86400.0}
+
+
+log = logging.getLogger("byok.config")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,3 +250,20 @@ class ConfigCache:
         entry = self._loops.pop(id(asyncio.get_running_loop()), None)
         if entry is not None:
             await entry[1].close()
+
+
+def bump_shared_version(**kwargs: Any) -> None:
+    """Tell every other process (through Redis) that providers or keys changed; they reload within a second.
+
+    Connected to `config_changed` when the app starts, so it runs whether or
+    not this process has a handler yet.
+    """
+    if not settings.REDIS_URL:
+        return  # one process: the local invalidation is all there is
+    import redis
+
+    try:
+        with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2) as client:
+            client.incr(settings.BYOK["STATE_PREFIX"] + "version")
+    except redis.RedisError:
+        log.warning("could not announce a configuration change through Redis")

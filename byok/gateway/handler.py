@@ -8,34 +8,34 @@
 It routes (`byok.gateway.routing`), admits the request against the catalog and
 budgets (`byok.budgets`), runs the failover loop (`byok.gateway.failover`)
 over `Upstream.send()` / `Upstream.open_stream()` (`byok.gateway.upstream`),
-and accounts for usage (`byok.gateway.usage`). Provider and key changes go
+and accounts for usage (`byok.gateway.accounting`, `byok.gateway.usage`). Provider and key changes go
 through `byok.registry`, never through the handler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
-import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from byok import registry
 from byok.budgets import Book, BudgetGate, Ticket
-from byok.exceptions import ByokError, MasterKeyMismatchError, ProviderNotFoundError
-from byok.gateway.config_cache import ConfigCache, KeyConfig, ProviderConfig, Snapshot
+from byok.exceptions import ByokError, ProviderNotFoundError
+from byok.gateway.accounting import Ledger
+from byok.gateway.config_cache import ConfigCache, KeyConfig, ProviderConfig, Snapshot, bump_shared_version
 from byok.gateway.failover import Attempt, Failover, Run
+from byok.gateway.key_secrets import KeySecrets
 from byok.gateway.keypool import KeyPool
 from byok.gateway.meter import Meter
-from byok.gateway.routing import Target, route, split_model
+from byok.gateway.routing import Target, request_for, reserve_for, route, split_model
 from byok.gateway.upstream import ClientRegistry, Upstream, UpstreamStream
-from byok.gateway.usage import UsageEntry, UsageWriter, now_utc, shared_writer
+from byok.gateway.usage import UsageWriter, shared_writer
 from byok.keys.grant import Grant, ModelNotAllowed
 from byok.providers.types import (
     TOKEN_KINDS,
@@ -48,14 +48,12 @@ from byok.providers.types import (
     StreamStarted,
     Usage,
 )
-from byok.secrets import remember_secret
 from byok.signals import config_changed
 from byok.state import StateBackend, get_state_backend
-from byok.tokens import estimate_prompt_tokens
 
 __all__ = ["Attempt", "BYOKHandler", "ChatResult", "bump_shared_version", "get_handler", "split_model"]
 
-log = logging.getLogger("byok.request")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -90,6 +88,7 @@ class BYOKHandler:
         self.clock, self.wall = clock, wall
         self.usage = usage or shared_writer()
         self.pool = KeyPool()
+        self.secrets = KeySecrets()  # provider keys decrypted once (byok.gateway.key_secrets)
         self.upstream = Upstream(
             clients or ClientRegistry(settings.BYOK.get("HTTP_TRANSPORT", "default")),
             self.pool,
@@ -98,10 +97,11 @@ class BYOKHandler:
             wall=wall,
         )
         self.failover = Failover(
-            pool=self.pool, state=self.state, secret=self._secret, clock=clock, wall=wall, sleep=sleep, rand=rand
+            pool=self.pool, state=self.state, secret=self.secrets.reveal, clock=clock, wall=wall, sleep=sleep, rand=rand
         )
         self.gate = BudgetGate()  # catalog limits, cost, user and key budgets (byok.budgets)
         self.meter = Meter()  # the log line and the metrics of every finished request (byok.gateway.meter)
+        self.ledger = Ledger(self.gate, self.usage, self.meter, clock)  # usage records (byok.gateway.accounting)
         self.config = ConfigCache(
             state_factory=state_factory
             or (lambda: get_state_backend(settings.REDIS_URL, prefix=settings.BYOK["STATE_PREFIX"], now=wall)),
@@ -109,8 +109,6 @@ class BYOKHandler:
             poll_s=settings.BYOK.get("CONFIG_POLL_S", 0.5),
             on_load=self._loaded,
         )
-        self._secrets: dict[bytes, str] = {}
-        self._unreadable: set[bytes] = set()  # keys this process's master key(s) cannot open, logged once each
         config_changed.connect(self._on_config_changed, weak=True)
 
     # -- configuration cache ------------------------------------------------------------
@@ -132,27 +130,7 @@ class BYOKHandler:
     def _loaded(self, snap: Snapshot, book: Book) -> None:
         self.gate.preload(snap, book)
         self.meter.configure(snap, book.catalog)
-        live = {k.sealed.token for p in snap.ordered for k in p.keys}
-        self._secrets = {t: s for t, s in self._secrets.items() if t in live}
-
-    def _secret(self, key: KeyConfig) -> str:
-        secret = self._secrets.get(key.sealed.token)
-        if secret is None:
-            try:
-                secret = key.sealed.reveal()
-            except MasterKeyMismatchError:
-                if key.sealed.token not in self._unreadable:
-                    self._unreadable.add(key.sealed.token)
-                    log.error(
-                        "master_key_mismatch: key id=%s %s cannot be decrypted with BYOK_MASTER_KEY (nor "
-                        "BYOK_MASTER_KEY_PREVIOUS); this process skips it until it runs with the right master key",
-                        key.id,
-                        key.hint,
-                    )
-                raise
-            remember_secret(secret)
-            self._secrets[key.sealed.token] = secret
-        return secret
+        self.secrets.keep(snap)
 
     async def list_providers(self) -> list[ProviderConfig]:
         """The configured providers, by priority (for `GET /v1/models`)."""
@@ -237,6 +215,31 @@ class BYOKHandler:
 
     # -- chat -----------------------------------------------------------------------------------
 
+    async def _serve(
+        self,
+        run: Run,
+        req: ChatRequest,
+        targets: list[Target],
+        send: Callable[[ProviderConfig, KeyConfig, str, ChatRequest], Awaitable[T]],
+        *,
+        stream: bool,
+        deadline_s: float,
+    ) -> tuple[T, Target, KeyConfig]:
+        """The path `chat()` and `stream()` share once admitted: fail over across the targets and their keys until
+        `send` (`Upstream.send` or `Upstream.open_stream`) succeeds."""
+
+        async def call(target: Target, key: KeyConfig, secret: str) -> T:
+            return await send(target.provider, key, secret, request_for(target, req, stream=stream))
+
+        return await self.failover.run(
+            run,
+            targets,
+            lambda t: reserve_for(t, req),
+            call,
+            deadline=run.started + deadline_s,
+            blocked=self.gate.key_blocker(self.state()),
+        )
+
     async def chat(
         self,
         req: ChatRequest,
@@ -255,41 +258,22 @@ class BYOKHandler:
         parsing), counted in the answer's overhead. `grant`: the gateway key the caller used (its allow-list
         filters the targets; usage records name the key and its team).
         """
-        run = Run(uuid.uuid4().hex, self.clock(), before_ms=before_ms)
-        entry = UsageEntry(
-            request_id=run.request_id,
-            created_at=now_utc(),
-            user_id=user_id,
-            gateway_key_id=grant.key_id if grant is not None else None,
-            team_id=grant.team_id if grant is not None else None,
-            interface=interface,
-            stream=False,
-            model=req.model,
+        run, entry = self.ledger.start(
+            req, user_id=user_id, interface=interface, stream=False, before_ms=before_ms, grant=grant
         )
         ticket = None
         try:
             targets, ticket = await self._admit(req, provider, user_id, failover=failover, grant=grant)
-
-            async def call(target: Target, key: KeyConfig, secret: str) -> ChatResponse:
-                return await self.upstream.send(
-                    target.provider, key, secret, _with_model(_prepared(target, req), target.model, stream=False)
-                )
-
-            answer, target, key = await self.failover.run(
-                run,
-                targets,
-                lambda t: _prepared_reserve(t, req),
-                call,
-                deadline=run.started + deadline_s,
-                blocked=self.gate.key_blocker(self.state()),
+            answer, target, key = await self._serve(
+                run, req, targets, self.upstream.send, stream=False, deadline_s=deadline_s
             )
         except BaseException as exc:
-            self._finish(entry, run, error=exc)
+            self.ledger.finish(entry, run, error=exc)
             await self._settle(ticket, run, Usage(), None)  # failed or cancelled: the reservation returns
             raise
         usage = answer.usage or Usage()
-        self._fill(entry, run, target, key, usage)
-        self._finish(entry, run)
+        self.ledger.fill(entry, run, target, key, usage)
+        self.ledger.finish(entry, run)
         await self._settle(ticket, run, usage, entry.cost)
         return ChatResult(
             response=answer,
@@ -325,16 +309,8 @@ class BYOKHandler:
         byok's time up to the first token, upstream excluded; `before_ms` as
         for `chat()`.
         """
-        run = Run(uuid.uuid4().hex, self.clock(), before_ms=before_ms)
-        entry = UsageEntry(
-            request_id=run.request_id,
-            created_at=now_utc(),
-            user_id=user_id,
-            gateway_key_id=grant.key_id if grant is not None else None,
-            team_id=grant.team_id if grant is not None else None,
-            interface=interface,
-            stream=True,
-            model=req.model,
+        run, entry = self.ledger.start(
+            req, user_id=user_id, interface=interface, stream=True, before_ms=before_ms, grant=grant
         )
         opened: UpstreamStream | None = None
         usage = Usage()
@@ -343,26 +319,15 @@ class BYOKHandler:
         try:
             try:
                 targets, ticket = await self._admit(req, provider, user_id, grant=grant)
-
-                async def call(target: Target, key: KeyConfig, secret: str) -> UpstreamStream:
-                    return await self.upstream.open_stream(
-                        target.provider, key, secret, _with_model(_prepared(target, req), target.model, stream=True)
-                    )
-
-                opened, target, key = await self.failover.run(
-                    run,
-                    targets,
-                    lambda t: _prepared_reserve(t, req),
-                    call,
-                    deadline=run.started + deadline_s,
-                    blocked=self.gate.key_blocker(self.state()),
+                opened, target, key = await self._serve(
+                    run, req, targets, self.upstream.open_stream, stream=True, deadline_s=deadline_s
                 )
             except ByokError as exc:
                 outcome = exc
                 yield StreamFailed(error=exc, partial=False, request_id=run.request_id, attempts=run.attempt_dicts())
                 return
             assert opened is not None
-            self._fill(entry, run, target, key, usage)
+            self.ledger.fill(entry, run, target, key, usage)
             entry.ttft_ms = (opened.first_token_at - run.started) * 1000 if opened.first_token_at else None
             entry.overhead_ms = run.overhead_ms(self.clock())
             yield StreamStarted(
@@ -386,11 +351,11 @@ class BYOKHandler:
                     yield event
             except ByokError as exc:
                 outcome = exc
-                self._fill(entry, run, target, key, usage)
+                self.ledger.fill(entry, run, target, key, usage)
                 yield StreamFailed(error=exc, partial=True, request_id=run.request_id, attempts=run.attempt_dicts())
                 return
-            self._fill(entry, run, target, key, usage)
-            await self.pool.record_usage(self.state(), key, usage, estimated=_prepared_reserve(target, req))
+            self.ledger.fill(entry, run, target, key, usage)
+            await self.pool.record_usage(self.state(), key, usage, estimated=reserve_for(target, req))
             yield StreamDone(
                 finish_reason=finish.finish_reason if finish else "stop",  # type: ignore[arg-type]  # a finish event has one
                 raw_finish_reason=finish.raw_finish_reason if finish else None,
@@ -410,40 +375,8 @@ class BYOKHandler:
         finally:
             if opened is not None:
                 await opened.aclose()
-            self._finish(entry, run, error=outcome)
+            self.ledger.finish(entry, run, error=outcome)
             await self._settle(ticket, run, usage, entry.cost if run.current is not None else None)
-
-    # -- accounting -----------------------------------------------------------------------------
-
-    def _fill(self, entry: UsageEntry, run: Run, target: Target, key: KeyConfig, usage: Usage) -> None:
-        entry.provider_id, entry.provider_name, entry.model = target.provider.id, target.provider.name, target.model
-        entry.key_id, entry.key_fingerprint, entry.key_hint = key.id, key.fingerprint, key.hint
-        entry.tokens_in, entry.tokens_out = usage.input_tokens, usage.output_tokens
-        entry.cost = self.gate.cost(target, usage)
-        entry.failover_ms = run.failover_ms
-
-    def _finish(self, entry: UsageEntry, run: Run, *, error: BaseException | None = None) -> None:
-        if not entry.provider_name and run.current is not None:
-            target, key = run.current
-            self._fill(entry, run, target, key, Usage())
-        now = self.clock()
-        entry.latency_ms = (now - run.started) * 1000
-        if entry.overhead_ms is None:
-            entry.overhead_ms = run.overhead_ms(now)
-        if isinstance(error, ByokError):
-            error.overhead_ms = entry.overhead_ms
-        entry.attempts = len(run.attempts)
-        entry.failover_path = [a.to_dict() for a in run.attempts]
-        if error is None:
-            entry.status = "ok"
-        elif isinstance(error, ByokError):
-            entry.status, entry.error_code = "error", error.code
-        elif isinstance(error, (asyncio.CancelledError, GeneratorExit)):
-            entry.status, entry.error_code = "cancelled", "cancelled"
-        else:
-            entry.status, entry.error_code = "error", "internal_error"
-        self.usage.add(entry)
-        self.meter.finished(entry, run.attempts, error)
 
     async def flush_usage(self) -> None:
         await self.usage.flush()
@@ -452,43 +385,6 @@ class BYOKHandler:
         await self.upstream.aclose()
         await self.config.aclose()
         await self.usage.flush()
-
-
-def _with_model(req: ChatRequest, model: str, *, stream: bool) -> ChatRequest:
-    if req.model == model and req.stream == stream:
-        return req
-    return replace(req, model=model, stream=stream)
-
-
-def _prepared(target: Target, req: ChatRequest) -> ChatRequest:
-    """The request as prepared for the target's model (max_tokens settled), or as it came."""
-    return target.prepared.request if target.prepared is not None else req
-
-
-def _reserve(req: ChatRequest) -> int:
-    """What a request counts against rate windows when no target preparation estimated it."""
-    return estimate_prompt_tokens(req) + (req.max_tokens or 0)
-
-
-def _prepared_reserve(target: Target, req: ChatRequest) -> int:
-    return target.prepared.reserve if target.prepared is not None else _reserve(req)
-
-
-def bump_shared_version(**kwargs: Any) -> None:
-    """Tell every other process (through Redis) that providers or keys changed; they reload within a second.
-
-    Connected to `config_changed` when the app starts, so it runs whether or
-    not this process has a handler yet.
-    """
-    if not settings.REDIS_URL:
-        return  # one process: the local invalidation is all there is
-    import redis
-
-    try:
-        with redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2) as client:
-            client.incr(settings.BYOK["STATE_PREFIX"] + "version")
-    except redis.RedisError:
-        log.warning("could not announce a configuration change through Redis")
 
 
 _handler: BYOKHandler | None = None

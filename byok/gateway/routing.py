@@ -18,15 +18,16 @@ knows it, else to the first provider (by priority) that does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from byok.exceptions import NoUsableProviderError, ProviderNotFoundError
 from byok.gateway.config_cache import ProviderConfig, Snapshot
 from byok.maxtokens import Prepared
 from byok.providers.types import ChatRequest
+from byok.tokens import estimate_prompt_tokens
 
-__all__ = ["Target", "route", "split_model"]
+__all__ = ["Target", "request_for", "reserve_for", "route", "split_model"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +114,18 @@ def _catalog_owner(
     if default_primary is not None and default_primary in owners:
         return None
     return owners[0].name
+
+
+def request_for(target: Target, req: ChatRequest, *, stream: bool) -> ChatRequest:
+    """The request to send to a target: as prepared for its model (max_tokens settled), with its model."""
+    prepared = target.prepared.request if target.prepared is not None else req
+    if prepared.model == target.model and prepared.stream == stream:
+        return prepared
+    return replace(prepared, model=target.model, stream=stream)
+
+
+def reserve_for(target: Target, req: ChatRequest) -> int:
+    """What a request counts against the target's rate windows (the prompt estimate plus max_tokens)."""
+    if target.prepared is not None:
+        return target.prepared.reserve
+    return estimate_prompt_tokens(req) + (req.max_tokens or 0)

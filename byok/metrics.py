@@ -1,11 +1,11 @@
 """Prometheus instruments, and the one call per chat request that feeds them.
 
-    metrics.observe_request(entry, attempts, http_status=200)   # BYOKHandler._finish, for every dialect
+    metrics.observe_request(entry, attempts, http_status=200)   # gateway Ledger.finish, every dialect
     metrics.rejected("openai", "invalid_key")                   # a refusal before the handler (auth)
     metrics.usage_queue(writer.stats())                         # the usage writer, after each batch
     metrics.track_websockets(app)                               # ASGI: open websocket connections
 
-Every chat request of every dialect ends in `BYOKHandler._finish` with its
+Every chat request of every dialect ends in `Ledger.finish (byok.gateway.accounting)` with its
 usage record filled in, so that is where a request is counted: requests by
 dialect / provider / model / status / outcome, latency, time to first token
 and byok's own overhead (histograms), tokens and cost (counters), upstream

@@ -2,7 +2,7 @@
 
     meter = Meter()
     meter.configure(snapshot, catalog)            # on every configuration load (bounded label values)
-    meter.finished(entry, attempts, error)        # BYOKHandler._finish, once per request, every dialect
+    meter.finished(entry, attempts, error)        # Ledger.finish: once per request, every dialect
 
 One line per request on the `byok.request` logger, at INFO:
 

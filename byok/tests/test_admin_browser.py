@@ -130,6 +130,13 @@ def test_the_dashboard_and_list_pages_in_chromium(site):
             assert overflow(page)["page"] <= 0
             shots.append(SHOTS / "admin-dashboard-1280.png")
             page.screenshot(path=str(shots[-1]), full_page=True)
+            page.emulate_media(color_scheme="dark")  # the admin's dark theme: the charts follow its colours
+            page.reload()
+            axis_colour = page.evaluate("getComputedStyle(document.querySelector('svg.byok-chart text.axis')).fill")
+            assert axis_colour != "rgb(0, 0, 0)", axis_colour
+            shots.append(SHOTS / "admin-dashboard-1280-dark.png")
+            page.screenshot(path=str(shots[-1]))
+            page.emulate_media(color_scheme="light")
 
             too_wide = {}
             for path in LIST_PAGES:

@@ -160,3 +160,21 @@ def test_the_usage_list_and_record_read_in_human_numbers(admin_browser):
     detail = text(admin_browser.get(f"/admin/byok/usagerecord/{row.pk}/change/").content.decode())
     assert "22.4 ms" in detail and "3.1 ms" in detail and "0.2 ms" in detail and "$0.0123" in detail
     assert "22.357" not in detail and row.request_id in detail
+
+
+def test_the_api_docs_link_back_to_the_admin_and_the_chat_page(client):
+    page = client.get("/api/docs").content.decode()
+    nav = page.split('<nav aria-label="byok"', 1)[1].split("</nav>", 1)[0]
+    assert 'href="/admin/"' in nav and 'href="/chat/"' in nav
+    assert 'id="swagger-ui"' in page  # drf-spectacular's page is still all there
+
+
+def test_the_key_list_reads_limits_and_times_in_human_terms(admin_browser):
+    provider = registry.register_provider(kind="openai", name="oa", api_key="sk-dash-aaaa-0123456789")
+    limited = registry.add_key(
+        provider.pk, "sk-dash-bbbb-0123456789", rpm=60, tpm=100000, token_quota=5000000, quota_window="day"
+    )
+    ApiKey.objects.filter(pk=limited.pk).update(last_used_at=timezone.now())
+    seen = text(admin_browser.get("/admin/byok/apikey/").content.decode())
+    assert f"oa:{limited.hint}" in seen and "60 rpm · 100,000 tpm · 5,000,000 per day" in seen
+    assert "none" in seen and "—" in seen  # the first key: no limits, never used

@@ -178,6 +178,10 @@ class MessageStreamWriter:
         }
         return _sse("message_start", {"type": "message_start", "message": message}) + PING
 
+    def keepalive(self) -> bytes:
+        """What to send when the provider has been silent: a `ping` (after `message_start`, which comes first)."""
+        return self._start() or PING
+
     def _close(self) -> bytes:
         if self._open is None:
             return b""

@@ -5,9 +5,11 @@ by respx. The live counterpart (a real server, the fake provider, every kind) is
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import anthropic
+import httpx
 import httpx2
 import pytest
 import respx
@@ -22,6 +24,7 @@ from byok.gateway.handler import BYOKHandler
 from byok.models import UsageRecord
 from byok.state import MemoryStateBackend, MemoryStore
 from byok.tests.providers.replay import corpus_case
+from byok.tests.test_chat_api import Pieces
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -328,3 +331,74 @@ async def test_a_spent_budget_is_a_rate_limit_error_with_retry_after(handler, sd
     assert not upstream.called
     assert caught.value.body["error"]["type"] == "rate_limit_error"
     assert int(caught.value.response.headers["retry-after"]) > 0
+
+
+# -- keep-alive pings while the provider is silent -----------------------------------------------------
+
+
+async def test_a_silent_provider_gets_pings_and_the_chunk_is_never_lost():
+    release = asyncio.Event()
+
+    async def body():
+        yield b"first"
+        await release.wait()
+        yield b"second"
+
+    stream = views_anthropic.keep_alive(body(), lambda: b"ping", every=0.01)
+    assert await anext(stream) == b"first"
+    assert await anext(stream) == b"ping"  # the source is blocked until released: only a ping can come
+    assert await anext(stream) == b"ping"
+    release.set()
+    rest = [chunk async for chunk in stream]
+    assert rest[-1] == b"second" and set(rest[:-1]) <= {b"ping"}
+
+
+async def test_closing_the_stream_while_waiting_closes_the_source():
+    closed = asyncio.Event()
+
+    async def body():
+        try:
+            yield b"first"
+            await asyncio.Event().wait()  # never answers
+        finally:
+            closed.set()
+
+    stream = views_anthropic.keep_alive(body(), lambda: b"ping", every=0.01)
+    assert [await anext(stream), await anext(stream)] == [b"first", b"ping"]
+    await stream.aclose()  # the client went away
+    assert closed.is_set()
+
+
+async def test_pings_while_the_upstream_hangs_and_a_disconnect_closes_it(handler, token, monkeypatch):
+    """Django cancels the task that iterates the body when the client goes away: the upstream closes at once."""
+    monkeypatch.setattr(views_anthropic, "KEEPALIVE_S", 0.01)
+    await register(kind="openai", name="oai", default_model="gpt-4o")
+    one = b'data: {"choices": [{"index": 0, "delta": {"content": "one"}}]}\n\n'
+    upstream = Pieces(one, b"data: [DONE]\n\n", hang_after=1)
+    request = AsyncRequestFactory().post(
+        "/v1/messages",
+        {"model": "oai/gpt-4o", "max_tokens": 20, "messages": [USER], "stream": True},
+        content_type="application/json",
+    )
+    request.META["HTTP_X_API_KEY"] = token
+    with respx.mock:
+        respx.post(OPENAI).mock(return_value=httpx.Response(200, headers=SSE, stream=upstream))
+        response = await views_anthropic.messages(request)
+        body = aiter(response)
+        seen = b""
+        while b"ping" not in seen.split(b"text_delta", 1)[-1]:  # a ping after the first text
+            seen += await anext(body)
+        assert b'"text":"one"' in seen and seen.startswith(b"event: message_start")
+        await asyncio.wait_for(upstream.hanging.wait(), 10)
+        assert not upstream.closed.is_set()
+        while True:  # the client goes away while byok waits for the next chunk (a ping may slip in first)
+            task = asyncio.create_task(anext(body))
+            await asyncio.sleep(0)
+            task.cancel()
+            try:
+                assert b"ping" in await task
+            except asyncio.CancelledError:
+                break
+    assert upstream.closed.is_set()
+    [row] = await usage_rows(handler)
+    assert row.status == "cancelled" and row.interface == "anthropic"

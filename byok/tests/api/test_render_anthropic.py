@@ -319,3 +319,12 @@ def test_models_in_anthropics_page_shape():
     assert page["first_id"] == "openai/gpt-x" and page["last_id"] == "gpt-x" and page["has_more"] is False
     assert page["data"][0]["type"] == "model" and page["data"][0]["created_at"].endswith("Z")
     assert render.model_page([]) == {"data": [], "has_more": False, "first_id": None, "last_id": None}
+
+
+def test_a_keepalive_is_a_ping_after_message_start():
+    writer = render.MessageStreamWriter("msg_1", "m", input_tokens=3)
+    first = sse(writer.keepalive())
+    assert [name for name, _ in first] == ["message_start", "ping"]
+    assert writer.keepalive() == render.PING
+    later = sse(writer.event(StreamEvent(kind="text_delta", text="Hi")) or b"")
+    assert [name for name, _ in later] == ["content_block_start", "content_block_delta"]

@@ -31,6 +31,7 @@ __all__ = [
     "budget_rows",
     "create_budget",
     "delete_budget",
+    "figures",
     "get_budget",
     "load_book",
     "spend_summary",
@@ -179,16 +180,29 @@ def get_budget(budget_id: Any) -> Budget:
         raise NotFound(f"No budget with id {budget_id!r}.") from None
 
 
+async def figures(state, scope: str, period: str, token_limit: int | None, spend_limit: Any) -> dict[str, Any]:
+    """One budget's use this period from the shared state: spent, reserved by requests in flight, remaining."""
+    status = await state.check_budget(
+        scope,
+        token_limit=token_limit,
+        spend_limit=float(spend_limit) if spend_limit is not None else None,
+        period=period,
+    )
+    return {
+        "used_tokens": status.used_tokens,
+        "used_spend": round(status.used_spend, 8),
+        "reserved_tokens": status.reserved_tokens,
+        "reserved_spend": round(status.reserved_spend, 8),
+        **remaining(token_limit, spend_limit, status),
+        "exceeded": not status.ok,
+        "resets_at": reset_time(status.reset_at),
+    }
+
+
 async def budget_rows(state, budgets: list[Any]) -> list[dict[str, Any]]:
     """Budgets as JSON-ready dicts with this period's usage from the shared state (for the API and admin)."""
     rows = []
     for b in budgets:
-        status = await state.check_budget(
-            b.scope,
-            token_limit=b.token_limit,
-            spend_limit=float(b.spend_limit) if b.spend_limit is not None else None,
-            period=b.period,
-        )
         rows.append(
             {
                 "id": b.pk,
@@ -200,13 +214,7 @@ async def budget_rows(state, budgets: list[Any]) -> list[dict[str, Any]]:
                 "spend_limit": str(b.spend_limit) if b.spend_limit is not None else None,
                 "enabled": b.enabled,
                 "note": b.note,
-                "used_tokens": status.used_tokens,
-                "used_spend": round(status.used_spend, 8),
-                "reserved_tokens": status.reserved_tokens,
-                "reserved_spend": round(status.reserved_spend, 8),
-                **remaining(b.token_limit, b.spend_limit, status),
-                "exceeded": not status.ok,
-                "resets_at": reset_time(status.reset_at),
+                **await figures(state, b.scope, b.period, b.token_limit, b.spend_limit),
             }
         )
     return rows

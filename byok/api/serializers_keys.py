@@ -161,9 +161,23 @@ def team_view(team: Team) -> dict[str, Any]:
 
 
 class GatewayBudgetView(serializers.Serializer):
+    """The budget's limits, and this period's use from the shared state (absent when it is unreachable)."""
+
     tokens = serializers.IntegerField(allow_null=True)
     spend_usd = serializers.CharField(allow_null=True)
     period = serializers.ChoiceField(["day", "month"])
+    used_tokens = serializers.IntegerField(required=False, help_text="Tokens counted this period.")
+    used_spend = serializers.FloatField(required=False, help_text="USD counted this period.")
+    reserved_tokens = serializers.IntegerField(required=False, help_text="Tokens held by requests in flight.")
+    reserved_spend = serializers.FloatField(required=False, help_text="USD held by requests in flight.")
+    remaining_tokens = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Limit minus used and reserved; null: no token limit."
+    )
+    remaining_spend = serializers.FloatField(
+        required=False, allow_null=True, help_text="Limit minus used and reserved, USD; null: no spend limit."
+    )
+    exceeded = serializers.BooleanField(required=False, help_text="A limit is reached: requests are refused.")
+    resets_at = serializers.DateTimeField(required=False, help_text="When the period's counters reset (UTC).")
 
 
 class GatewayKeySerializer(serializers.Serializer):

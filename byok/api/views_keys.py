@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.response import Response
 
+from byok import budget_store
 from byok.api.serializers_keys import (
     GatewayKeyCreateSerializer,
     GatewayKeySerializer,
@@ -26,10 +28,36 @@ from byok.api.serializers_keys import (
 from byok.api.views import BODY_ERRORS, READ_ERRORS, AuditedViewSet, CreateMixin, error_responses, path_id
 from byok.keys import store
 from byok.models import GatewayKey, Team
+from byok.state import StateUnavailable
 
 __all__ = ["GatewayKeyViewSet", "TeamViewSet"]
 
 KEY_ID = path_id("id", "The gateway key's id.")
+
+
+def with_use(views: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """Each view's budget with this period's use from the shared state (spent, reserved by requests in flight,
+    remaining; counter scope ``<prefix>:<id>``); without them when the shared state is unreachable."""
+    budgets = [(view["id"], view["budget"]) for view in views if view.get("budget")]
+
+    async def read() -> None:
+        from byok.gateway.handler import get_handler  # the shared state the handler counts in
+
+        state = get_handler().state()
+        for pk, budget in budgets:
+            use = await budget_store.figures(
+                state, f"{prefix}:{pk}", budget["period"], budget["tokens"], budget["spend_usd"]
+            )
+            budget.update(use)
+
+    if budgets:
+        try:
+            async_to_sync(read)()
+        except StateUnavailable:
+            pass
+    return views
+
+
 TEAM_ID = path_id("id", "The team's id.")
 
 
@@ -85,7 +113,7 @@ class GatewayKeyViewSet(CreateMixin, AuditedViewSet):
     update_serializer = GatewayKeyUpdateSerializer
 
     def list(self, request):
-        return Response([key_view(k) for k in GatewayKey.objects.select_related("user", "team")])
+        return Response(with_use([key_view(k) for k in GatewayKey.objects.select_related("user", "team")], "gwkey"))
 
     def create(self, request):
         key, plain = store.create_key(actor=self.actor, **self.valid(self.create_serializer).service_values())
@@ -98,7 +126,7 @@ class GatewayKeyViewSet(CreateMixin, AuditedViewSet):
         return store.get_key(pk)
 
     def represent(self, key: GatewayKey) -> dict[str, Any]:
-        return key_view(key)
+        return with_use([key_view(key)], "gwkey")[0]
 
     def perform_update(self, pk: int, changes: dict[str, Any]) -> GatewayKey:
         return store.update_key(pk, changes, actor=self.actor)
@@ -157,13 +185,13 @@ class TeamViewSet(CreateMixin, AuditedViewSet):
     update_serializer = TeamUpdateSerializer
 
     def list(self, request):
-        return Response([team_view(t) for t in Team.objects.prefetch_related("members")])
+        return Response(with_use([team_view(t) for t in Team.objects.prefetch_related("members")], "team"))
 
     def fetch(self, pk: int) -> Team:
         return store.get_team(pk)
 
     def represent(self, team: Team) -> dict[str, Any]:
-        return team_view(team)
+        return with_use([team_view(team)], "team")[0]
 
     def perform_create(self, values: dict[str, Any]) -> Team:
         return store.create_team(actor=self.actor, **values)

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import respx
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 
 from byok import budget_store
 from byok.api.render_openai import error_response
@@ -25,7 +25,8 @@ from byok.keys.grant import Grant as KeyGrant
 from byok.keys.grant import Limits
 from byok.models import UsageRecord
 from byok.providers.types import StreamDone, Usage
-from byok.state import MemoryStateBackend
+from byok.state import NANO, MemoryStateBackend, get_state_backend
+from byok.state.quota import Hold
 from byok.tests.test_handler import OPENAI, ask, collect, openai_chunks, openai_json, register
 
 ADMIN = Actor("alice", "203.0.113.9")
@@ -255,3 +256,36 @@ async def test_key_and_team_budgets_are_reserved_and_visible():
     with pytest.raises(BudgetExceededError) as err:
         await admit(gate, state, Grant(1, day(budget_tokens=20)))  # lowered below 12 + 12
     assert err.value.message.startswith("This key's daily token budget (20 tokens)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_keys_and_a_teams_view_show_their_budgets_use(alice_client, alice):
+    from byok.keys import store
+
+    team = store.create_team(actor=ADMIN, name="quota-team", members=[alice.username],
+                             budget={"spend_usd": "2.5", "period": "month"})  # fmt: skip
+    key, _ = store.create_key(actor=ADMIN, name="k", user=alice.username, team=team.pk,
+                              budget={"tokens": 100, "period": "day"})  # fmt: skip
+    state = get_state_backend(None)  # the process's store, which the API reads without Redis
+    holds = [Hold(f"gwkey:{key.pk}", "day", 100, None, 30, 0), Hold(f"team:{team.pk}", "month", None, 2.5, 0, NANO)]
+    got = async_to_sync(state.reserve)(rates=[], tokens=0, holds=holds)
+    try:
+        async_to_sync(state.spend)(f"gwkey:{key.pk}", tokens=20, cost=0, period="day")
+        shown = alice_client.get(f"/api/keys/{key.pk}").json()["budget"]
+        listed = next(k for k in alice_client.get("/api/keys").json() if k["id"] == key.pk)["budget"]
+        team_shown = alice_client.get(f"/api/teams/{team.pk}").json()["budget"]
+    finally:
+        async_to_sync(state.settle)(got.reservation, tokens=0, nanos=0)
+    assert shown == listed
+    assert (shown["tokens"], shown["used_tokens"], shown["reserved_tokens"], shown["remaining_tokens"]) == (
+        100,
+        20,
+        30,
+        50,
+    )
+    assert shown["remaining_spend"] is None and shown["exceeded"] is False
+    assert (team_shown["spend_usd"], team_shown["reserved_spend"], team_shown["remaining_spend"]) == (
+        "2.5000",
+        1.0,
+        1.5,
+    )

@@ -39,7 +39,9 @@ def test_create_shows_the_key_once_then_only_its_prefix(alice_client, carol):
     view = created.json()
     key = view.pop("key")
     assert key.startswith(view["prefix"].rstrip("\u2026")) and len(key) == 54
-    assert view["budget"] == {"tokens": None, "spend_usd": "5.5000", "period": "day"}
+    limits = {name: view["budget"][name] for name in ("tokens", "spend_usd", "period")}
+    assert limits == {"tokens": None, "spend_usd": "5.5000", "period": "day"}
+    assert (view["budget"]["used_spend"], view["budget"]["remaining_spend"]) == (0, 5.5)  # this period's use
     assert (view["user"], view["models"], view["rpm"], view["tpm"]) == ("carol", ["openai/*"], 60, 10000)
     assert created["Location"].endswith(f"/api/keys/{view['id']}")
     later = [

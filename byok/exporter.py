@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from asgiref.sync import sync_to_async
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from byok.gateway.handler import get_handler
 from byok.models import ApiKey
+from byok.readonly_views import get_only
 from byok.state import group_scope, key_scope
 
 __all__ = ["KeyGauges", "metrics_view"]
@@ -139,11 +139,9 @@ def exposition(keys: KeyGauges) -> bytes:
     return body + generate_latest(scraped)
 
 
-@csrf_exempt  # no session, no form: a bearer token or loopback
+@get_only
 async def metrics_view(request: HttpRequest) -> HttpResponse:
     """`GET /metrics` (see the module doc)."""
-    if request.method not in ("GET", "HEAD"):
-        return JsonResponse({"code": "method_not_allowed", "message": "Use GET."}, status=405, headers={"Allow": "GET"})
     refused = _refusal(request)
     if refused is not None:
         return refused

@@ -26,6 +26,7 @@ from django.http import HttpRequest, JsonResponse
 
 from byok.crypto import undecryptable
 from byok.gateway.handler import get_handler
+from byok.readonly_views import get_only
 
 __all__ = ["healthz", "readyz"]
 
@@ -75,11 +76,13 @@ async def _run(name: str, check: Callable[[], Awaitable[None]], reason: str) -> 
     return {"ok": True}
 
 
+@get_only
 async def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and its event loop answers."""
     return JsonResponse({"status": "ok"}, headers=NO_STORE)
 
 
+@get_only
 async def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to serve chats: every check passes (200), else 503 with a reason per failed check."""
     checks = {"database": await _run("database", _database, "the database does not answer")}

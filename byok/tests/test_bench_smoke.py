@@ -315,3 +315,11 @@ async def _ramp_against_stub():
         )
     finally:
         await runner.cleanup()
+
+
+def test_the_metering_bench_measures_both_modes_with_and_without_the_log_line():
+    from devtools.bench import metering
+
+    results = metering.run(n=200)
+    assert len(results) == 4
+    assert all(0 < us < 10_000 for us in results.values()), results

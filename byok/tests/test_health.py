@@ -89,3 +89,12 @@ def test_readyz_without_redis_configured_has_no_redis_check(client, monkeypatch)
     with override_settings(REDIS_URL=None):
         body = client.get("/readyz").json()
     assert "redis" not in body["checks"]
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_answer_other_methods_with_a_json_405(path):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post(path)
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed" and response["Allow"] == "GET, HEAD"

@@ -276,6 +276,7 @@ def test_only_get(monkeypatch):
 
     response = _run(post)
     assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET, HEAD"
 
 
 # -- websockets ----------------------------------------------------------------------------------------
@@ -302,3 +303,24 @@ async def test_websocket_connections_go_up_when_accepted_and_down_when_closed():
     gate.set()
     await task
     assert metrics.WEBSOCKETS._value.get() == start
+
+
+@override_settings(ALLOWED_HOSTS=["127.0.0.1"])
+@respx.mock
+def test_every_dialect_is_counted_by_construction(auth):
+    """The Anthropic and Responses front ends count with no code of their own: the handler's end does it."""
+    respx.post(UPSTREAM).mock(return_value=httpx.Response(200, json=ANSWER))
+    before = scrape()
+    answers = _chats(
+        auth,
+        ("/v1/messages", {"model": "up/gpt-4o-mini", "max_tokens": 50, "messages": BODY["messages"]}),
+        ("/v1/responses", {"model": "up/gpt-4o-mini", "input": "Hi"}),
+    )
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    after = scrape()
+    ok = {"provider": "up", "model": "gpt-4o-mini", "status": "200", "outcome": "ok"}
+    for dialect in ("anthropic", "responses"):
+        grew = value(after, "byok_requests_total", dialect=dialect, **ok) - value(
+            before, "byok_requests_total", dialect=dialect, **ok
+        )
+        assert grew == 1, dialect

@@ -41,7 +41,7 @@ def _measure(n: int, log: bool) -> float:  # pragma: no cover - runs in a child 
 
     request_log = logging.getLogger("byok.request")
     request_log.propagate = False
-    request_log.handlers = [logging.StreamHandler(open(os.devnull, "w"))]  # noqa: SIM115 - lives as long as the run
+    request_log.handlers = [logging.StreamHandler(open(os.devnull, "w"))]  # lives as long as the run
     request_log.setLevel(logging.INFO if log else logging.WARNING)
     meter = Meter()
     entry = UsageEntry("r" * 32, now_utc(), 1, "openai", False, model="gpt-4o-mini", provider_name="openai")

@@ -232,6 +232,12 @@ def test_a_stream_arrives_as_it_is_made_and_leaving_cancels_upstream(proxy):
     sql = "SELECT status FROM byok_usagerecord WHERE request_id = %s"
     rows = wait_for(lambda: db_rows(proxy.byok.env, sql, (request_id,)), timeout=10, message="the usage record")
     assert rows == [("cancelled",)]
+    # BYOK_LOG_FORMAT=json (the example environment): the request's line is a JSON object with its fields.
+    lines = [json.loads(line) for line in proxy.byok.log.read_text().splitlines() if line.startswith("{")]
+    [line] = [x for x in lines if x.get("request_id") == request_id]
+    assert line["logger"] == "byok.request" and line["dialect"] == "openai" and line["provider"] == name
+    assert (line["status"], line["outcome"], line["attempts"]) == (499, "cancelled", 1)
+    assert isinstance(line["overhead_ms"], float) and isinstance(line["user"], int)
 
 
 def test_a_websocket_chat_and_a_cancel_through_nginx(proxy):

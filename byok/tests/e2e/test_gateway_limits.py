@@ -119,3 +119,28 @@ def test_50_concurrent_requests_against_a_keys_spend_budget_that_fits_10(live):
     assert Decimal(str(budget["used_spend"])) == Decimal(cost) <= Decimal("0.0105")
     assert budget["reserved_spend"] == 0
     assert budget["remaining_spend"] == pytest.approx(0.0105 - budget["used_spend"], abs=1e-8)
+
+
+def test_a_client_that_disconnects_mid_stream_gets_its_reservation_back(live):
+    model, _ = provider(live, "cfg/chunks=60;delay_ms=100/v1")  # a 6-second stream
+    created = post(live.a, "/api/keys", {"name": f"gone-{uid()}", "user": "live-admin",
+                                         "budget": {"tokens": 100_000, "period": "day"}})  # fmt: skip
+    time.sleep(PROPAGATION_S)
+
+    def budget() -> dict:
+        with live.b.admin() as admin:  # the other process reads the same counters
+            return admin.get(f"/api/keys/{created['id']}").json()["budget"]
+
+    body = {"model": model, "messages": MESSAGES, "max_tokens": 500, "stream": True}
+    with httpx.Client(timeout=30) as client:
+        with client.stream("POST", live.a.url + "/v1/chat/completions", json=body,
+                           headers={"Authorization": f"Bearer {created['key']}"}) as response:  # fmt: skip
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("data: "))
+            held = budget()
+        # leaving the block closes the connection mid-stream
+    assert held["reserved_tokens"] >= 500 and held["remaining_tokens"] <= 100_000 - 500
+    after = wait_for(lambda: (b := budget())["reserved_tokens"] == 0 and b, timeout=15,
+                     message="the reservation returned after the disconnect")  # fmt: skip
+    assert after["remaining_tokens"] == 100_000 - after["used_tokens"]

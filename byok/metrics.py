@@ -38,6 +38,7 @@ __all__ = [
     "REJECTIONS",
     "bounded_model",
     "bounded_provider",
+    "dialect_of",
     "http_status_of",
     "observe_request",
     "rejected",
@@ -62,6 +63,14 @@ REJECTIONS = frozenset(
         "too_many_requests",
     }
 )
+# The dialect label of a refusal made before the handler (by path; the handler's own come from `interface`).
+DIALECT_PATHS = {
+    "/v1/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+    "/v1/messages/count_tokens": "anthropic",
+    "/v1/responses": "responses",
+    "/api/chat": "rest",
+}
 # What an upstream attempt can end as (the adapters' error classes), else `other`.
 ATTEMPT_CLASSES = frozenset(
     {
@@ -223,6 +232,11 @@ def observe_request(
             else:
                 FAILOVERS.labels(bounded_provider(previous, configured)).inc()
         previous = attempt.provider
+
+
+def dialect_of(path: str) -> str:
+    """The dialect label of a chat path (`other` for any other path)."""
+    return DIALECT_PATHS.get(path, OTHER)
 
 
 def rejected(dialect: str, reason: str) -> None:

@@ -37,6 +37,7 @@ from django.http.response import HttpResponseBase
 from rest_framework import exceptions as drf
 from rest_framework.authentication import SessionAuthentication
 
+from byok import metrics
 from byok.api.authentication import BearerOrTokenAuthentication
 from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
@@ -103,6 +104,7 @@ async def authenticate(request: HttpRequest):
         try:
             user, request.byok_grant = await verify_key(key)  # type: ignore[attr-defined]
         except KeyRejected as exc:
+            metrics.rejected(metrics.dialect_of(request.path), exc.code)
             raise drf.AuthenticationFailed(exc.message, code=exc.code) from None
         return user
     if not request.META.get("HTTP_AUTHORIZATION") and request.META.get("HTTP_X_API_KEY"):

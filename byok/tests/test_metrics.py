@@ -324,3 +324,25 @@ def test_every_dialect_is_counted_by_construction(auth):
             before, "byok_requests_total", dialect=dialect, **ok
         )
         assert grew == 1, dialect
+
+
+@override_settings(ALLOWED_HOSTS=["127.0.0.1"])
+def test_a_gateway_key_refused_before_the_handler_is_a_rejection_of_its_dialect(db):
+    from byok.ws.auth import user_for_key
+
+    bogus = "byok_" + "a" * 49  # the shape of a key, but no such key
+    before = scrape()
+
+    async def calls(http):
+        answer = await http.post("/v1/messages", json=BODY, headers={"x-api-key": bogus})
+        assert await user_for_key(bogus) is None
+        return answer
+
+    assert _run(calls).status_code == 401
+    after = scrape()
+    for dialect in ("anthropic", "websocket"):
+        grew = value(after, "byok_rejections_total", dialect=dialect, reason="invalid_key") - value(
+            before, "byok_rejections_total", dialect=dialect, reason="invalid_key"
+        )
+        assert grew == 1, dialect
+    assert metrics.dialect_of("/v1/responses") == "responses" and metrics.dialect_of("/admin/") == "other"

@@ -31,6 +31,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from byok import metrics
 from byok.api.authentication import TOKEN_CACHE_TTL, BearerOrTokenAuthentication
 from byok.keys.grant import Grant, KeyRejected
 from byok.keys.lookup import verify as verify_key
@@ -141,7 +142,8 @@ async def user_for_key(key: str):
     """The owner of gateway key ``key`` while it is valid, else None."""
     try:
         return (await verify_key(key))[0]
-    except KeyRejected:
+    except KeyRejected as exc:
+        metrics.rejected("websocket", exc.code)
         return None
 
 

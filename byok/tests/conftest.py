@@ -238,3 +238,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         if where.startswith(LIVE_MODULES):
             item.add_marker(pytest.mark.live)
+
+
+# -- the chat endpoints (test_chat_api, test_request_rules, ...) --------------------------------------
+
+
+@pytest.fixture
+def chat_handler(monkeypatch):
+    """A handler with in-memory state, no backoff sleeps, served by the chat views (`chat_entry.get_handler`)."""
+    from byok.api import chat_entry
+    from byok.gateway.handler import BYOKHandler
+    from byok.state import MemoryStateBackend, MemoryStore
+
+    store = MemoryStore()
+
+    async def no_sleep(seconds):
+        return None
+
+    h = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), sleep=no_sleep, rand=lambda: 0.5)
+    monkeypatch.setattr(chat_entry, "get_handler", lambda: h)
+    return h
+
+
+@pytest.fixture
+async def token(django_user_model):
+    """A plain API token of a user without a password (no slow hashing)."""
+    from asgiref.sync import sync_to_async
+    from rest_framework.authtoken.models import Token
+
+    def make():
+        user = django_user_model.objects.create_user("carol")  # no password: no slow hashing
+        return Token.objects.create(user=user).plaintext
+
+    return await sync_to_async(make)()
+
+
+@pytest.fixture
+def api(token):
+    """An async client sending that token."""
+    from django.test import AsyncClient
+
+    return AsyncClient(AUTHORIZATION=f"Bearer {token}")

@@ -16,6 +16,7 @@ measured too.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -257,3 +258,36 @@ def log_in(page, server_url: str, path: str) -> None:
     page.fill("#id_password", ADMIN_PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(server_url + path)
+
+
+# -- start-up and registration helpers shared by the live tests ---------------------------------------
+
+ROOT_DIR = Path(__file__).resolve().parents[2]
+# The least configuration a production start needs (test_startup, test_debug_page).
+STARTUP_ENV = {"DJANGO_SECRET_KEY": "x" * 50, "BYOK_MASTER_KEY": new_master_key()}
+
+
+def import_asgi(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Import the ASGI application the way daphne does in production."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import byok_project.asgi"],
+        cwd=ROOT_DIR,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def register(env: dict, name: str, base_url: str, api_key: str) -> int:
+    """Register an OpenAI-format provider in the live database; returns its key's id."""
+    code = (
+        "from byok import registry\n"
+        f"p = registry.register_provider(kind='openai', name={name!r}, base_url={base_url!r}, "
+        f"default_model='gpt-4o-mini', api_key={api_key!r})\n"
+        "print('KEY_ID', p.keys.get().pk)\n"
+    )
+    out = manage(env, "shell", "-c", code)
+    return int(re.findall(r"KEY_ID (\d+)", out)[0])

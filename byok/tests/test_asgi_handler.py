@@ -21,24 +21,9 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 
 from byok import registry
+from byok.tests.upstream_fakes import ANSWER, STREAM, UPSTREAM
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-UPSTREAM = "https://api.openai.com/v1/chat/completions"
-ANSWER = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "created": 1,
-    "model": "gpt-4o-mini",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-}
-STREAM = (
-    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,'
-    b'"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
-    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,'
-    b'"delta":{"content":"lo!"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
-)
 
 
 def _measure(app, send):

@@ -27,7 +27,7 @@ from byok.models import UsageRecord
 from byok.providers.types import StreamDone, Usage
 from byok.state import NANO, MemoryStateBackend, get_state_backend
 from byok.state.quota import Hold
-from byok.tests.test_handler import OPENAI, ask, collect, openai_chunks, openai_json, register
+from byok.tests.upstream_fakes import OPENAI, ask, collect, openai_chunks, openai_json, register
 
 ADMIN = Actor("alice", "203.0.113.9")
 MIDNIGHT = 1_700_006_400.0  # the end of FakeTime's first day (it starts at 1_700_000_000)

@@ -36,7 +36,7 @@ from byok.maxtokens import prepare_request
 from byok.models import ApiKey, AuditEvent, Budget, CatalogOverride, UsageRecord
 from byok.providers.types import ChatRequest, Message, StreamFailed, Usage
 from byok.state import MemoryStateBackend, MemoryStore, get_state_backend
-from byok.tests.test_handler import (
+from byok.tests.upstream_fakes import (
     ANTHROPIC,
     DEEPSEEK,
     GEMINI,

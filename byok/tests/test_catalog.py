@@ -18,7 +18,7 @@ from byok.models import AuditEvent, CatalogOverride, UsageRecord
 from byok.providers.anthropic_stream import read_usage
 from byok.providers.types import Usage
 from byok.tests.providers.replay import corpus_case
-from byok.tests.test_handler import OPENAI, ask, register
+from byok.tests.upstream_fakes import OPENAI, ask, register
 
 ADMIN = Actor("alice", "203.0.113.9")
 

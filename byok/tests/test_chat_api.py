@@ -15,114 +15,35 @@ import respx
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, AsyncRequestFactory
-from rest_framework.authtoken.models import Token
 
-from byok import registry
 from byok.api import chat_entry, views_byok, views_openai
 from byok.api.render_byok import ByokStreamRenderer
 from byok.exceptions import AllProvidersFailedError
-from byok.gateway.handler import BYOKHandler
 from byok.models import UsageRecord
 from byok.providers.types import StreamDone, StreamEvent, StreamFailed, StreamStarted
-from byok.state import MemoryStateBackend, MemoryStore
+from byok.tests.chat_fakes import (
+    DEEPSEEK,
+    OPENAI,
+    SSE,
+    USAGE_CHUNK,
+    USER,
+    Pieces,
+    chunk,
+    events_of,
+    openai_json,
+    register,
+    sse,
+)
 from byok.tests.conftest import CANARY
 from byok.tests.providers.replay import corpus_case
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OPENAI = "https://api.openai.com/v1/chat/completions"
-DEEPSEEK = "https://api.deepseek.com/chat/completions"
-ANTHROPIC = "https://api.anthropic.com/v1/messages"
-USER = {"role": "user", "content": "Hi"}
-SSE = {"content-type": "text/event-stream"}
-
 
 @pytest.fixture
-def handler(monkeypatch):
-    store = MemoryStore()
-
-    async def no_sleep(seconds):
-        return None
-
-    h = BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), sleep=no_sleep, rand=lambda: 0.5)
-    monkeypatch.setattr(chat_entry, "get_handler", lambda: h)
-    return h
-
-
-@pytest.fixture
-async def token(django_user_model):
-    def make():
-        user = django_user_model.objects.create_user("carol")  # no password: no slow hashing
-        return Token.objects.create(user=user).plaintext
-
-    return await sync_to_async(make)()
-
-
-@pytest.fixture
-def api(token):
-    return AsyncClient(AUTHORIZATION=f"Bearer {token}")
-
-
-async def register(**kw):
-    kw.setdefault("api_key", "sk-test-0123456789abcdef")
-    return await sync_to_async(registry.register_provider)(**kw)
-
-
-def openai_json(text="Hello!", *, tool_calls=None, finish="stop"):
-    message = {"role": "assistant", "content": text}
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "model": "gpt-4o",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
-    }
-
-
-def sse(*payloads, done=True) -> bytes:
-    body = b"".join(b"data: " + json.dumps(p).encode() + b"\n\n" for p in payloads)
-    return body + (b"data: [DONE]\n\n" if done else b"")
-
-
-def chunk(delta, finish=None):
-    return {"id": "c", "model": "gpt-4o", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-
-USAGE_CHUNK = {
-    "id": "c",
-    "model": "gpt-4o",
-    "choices": [],
-    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
-}
-
-
-class Pieces(httpx.AsyncByteStream):
-    """A response body in separate reads, optionally waiting forever after some of them."""
-
-    def __init__(self, *pieces: bytes, hang_after: int | None = None) -> None:
-        self.pieces, self.hang_after = pieces, hang_after
-        self.closed, self.hanging = asyncio.Event(), asyncio.Event()
-
-    async def __aiter__(self):
-        for i, piece in enumerate(self.pieces):
-            if i == self.hang_after:
-                self.hanging.set()
-                await asyncio.sleep(3600)
-            yield piece
-
-    async def aclose(self):
-        self.closed.set()
-
-
-def events_of(raw: bytes) -> list[tuple[str, dict]]:
-    out = []
-    for block in raw.decode().split("\n\n"):
-        if block:
-            lines = dict(line.split(": ", 1) for line in block.split("\n"))
-            out.append((lines["event"], json.loads(lines["data"])))
-    return out
+def handler(chat_handler):
+    """The chat views' handler (conftest's `chat_handler`), under the name these tests use."""
+    return chat_handler
 
 
 async def body_of(response) -> bytes:

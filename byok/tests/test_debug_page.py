@@ -11,7 +11,7 @@ from django.views.debug import technical_500_response
 
 from byok.crypto import SealedSecret
 from byok.secrets import remember_secret
-from byok.tests.test_startup import GOOD, _start
+from byok.tests.live import STARTUP_ENV, import_asgi
 
 # Made at run time, so the page's source-code excerpts cannot contain them.
 OPENAI_SHAPED = "sk-proj-" + secrets.token_hex(16)
@@ -55,12 +55,12 @@ def test_the_settings_section_hides_passwords_inside_urls():
 
 @pytest.mark.parametrize("hosts", ["byok.example.com", "127.0.0.1,gateway.internal", "*"])
 def test_debug_is_refused_when_allowed_hosts_is_not_loopback_only(hosts):
-    result = _start({**GOOD, "DEBUG": "true", "ALLOWED_HOSTS": hosts})
+    result = import_asgi({**STARTUP_ENV, "DEBUG": "true", "ALLOWED_HOSTS": hosts})
     assert result.returncode != 0
     assert "DEBUG=true is only allowed when ALLOWED_HOSTS lists loopback names only" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_debug_starts_on_a_loopback_only_server():
-    result = _start({**GOOD, "DEBUG": "true", "ALLOWED_HOSTS": "127.0.0.1,localhost,[::1]"})
+    result = import_asgi({**STARTUP_ENV, "DEBUG": "true", "ALLOWED_HOSTS": "127.0.0.1,localhost,[::1]"})
     assert result.returncode == 0, result.stderr

@@ -25,7 +25,7 @@ from byok.models import ApiKey, AuditEvent
 from byok.signals import config_changed
 from byok.state import get_state_backend
 from byok.tests.conftest import FakeTime
-from byok.tests.test_handler import OPENAI, ask, openai_json
+from byok.tests.upstream_fakes import OPENAI, ask, openai_json
 
 REDIS_URL = os.environ.get("BYOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 pytestmark = pytest.mark.redis

@@ -18,7 +18,7 @@ from byok.gateway import handler as handler_module
 from byok.gateway.handler import get_handler
 from byok.models import ApiKey
 from byok.state import key_scope
-from byok.tests.test_asgi_handler import ANSWER, STREAM, UPSTREAM
+from byok.tests.upstream_fakes import ANSWER, STREAM, UPSTREAM
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

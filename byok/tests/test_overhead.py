@@ -19,7 +19,7 @@ from byok import registry
 from byok.gateway.handler import get_handler
 from byok.models import UsageRecord
 from byok.overhead import HEADER, time_in_byok_ms
-from byok.tests.test_asgi_handler import ANSWER, STREAM, UPSTREAM
+from byok.tests.upstream_fakes import ANSWER, STREAM, UPSTREAM
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ import pytest
 
 from byok.state import NANO, MemoryStateBackend, MemoryStore, StateBackend
 from byok.state.quota import Hold, Rate
-from byok.tests.test_state import T0, Factory, FakeClock, redis_factory, ts
+from byok.tests.state_fakes import T0, Factory, FakeClock, redis_factory, ts
 
 MIDNIGHT = ts(2025, 6, 16)  # the end of T0's day
 

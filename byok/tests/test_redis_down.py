@@ -11,8 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from byok.tests.live import drop_live_env, free_port, live_env, start_daphne
-from byok.tests.test_ws_live import register
+from byok.tests.live import drop_live_env, free_port, live_env, register, start_daphne
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from byok.api.openai_compat import InvalidRequest, parse_chat_completion
 from byok.api.views_byok import parse_byok_chat
 from byok.models import UsageRecord
 from byok.schemas import rules
-from byok.tests.test_chat_api import OPENAI, api, handler, openai_json, register, token  # noqa: F401 - fixtures
+from byok.tests.chat_fakes import OPENAI, openai_json, register
 from byok.ws.frames import FrameError, parse_chat_request
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -117,7 +117,7 @@ def test_content_parts_are_joined_the_same_way_everywhere():
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_huge_max_tokens_on_a_key_with_a_tpm_limit_is_a_400_not_a_503(handler, api):  # noqa: F811
+async def test_huge_max_tokens_on_a_key_with_a_tpm_limit_is_a_400_not_a_503(chat_handler, api):
     await register(kind="openai", default_model="gpt-4o", key_options={"tpm": 10_000})
     with respx.mock(assert_all_called=False) as upstream:
         route = upstream.post(OPENAI).respond(json=openai_json())

@@ -14,8 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from byok.tests.live import drop_live_env, live_env, manage, start_fake_provider, start_served
-from byok.tests.test_ws_live import register
+from byok.tests.live import drop_live_env, live_env, manage, register, start_fake_provider, start_served
 
 pytestmark = pytest.mark.asyncio
 

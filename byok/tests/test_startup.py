@@ -9,30 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from byok_project.envconfig import new_master_key
+from byok.tests.live import STARTUP_ENV, import_asgi
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD = {"DJANGO_SECRET_KEY": "x" * 50, "BYOK_MASTER_KEY": new_master_key()}
-
-
-def _start(env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Import the ASGI application the way daphne does in production."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))}
-    clean.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", "import byok_project.asgi"],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "BYOK_MASTER_KEY"])
 def test_a_production_start_refuses_without_each_secret(missing):
-    env = {k: v for k, v in GOOD.items() if k != missing}
-    result = _start(env)
+    env = {k: v for k, v in STARTUP_ENV.items() if k != missing}
+    result = import_asgi(env)
     assert result.returncode != 0
     assert f"{missing} is not set" in result.stderr
     assert "Traceback" not in result.stderr
@@ -50,14 +35,14 @@ def test_a_production_start_refuses_without_each_secret(missing):
     ],
 )
 def test_bad_configuration_stops_start_up_naming_the_variable(env, named):
-    result = _start({**GOOD, **env})
+    result = import_asgi({**STARTUP_ENV, **env})
     assert result.returncode != 0
     assert named in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_complete_configuration_starts():
-    result = _start(GOOD)
+    result = import_asgi(STARTUP_ENV)
     assert result.returncode == 0, result.stderr
 
 

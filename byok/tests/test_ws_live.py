@@ -30,24 +30,13 @@ from byok.tests.live import (
     drop_live_env,
     live_env,
     manage,
+    register,
     start_daphne,
     start_fake_provider,
 )
 from devtools.fakeprovider.answer import filler_text
 
 PACED_CHUNKS = 20
-
-
-def register(env: dict, name: str, base_url: str, api_key: str) -> int:
-    """Register an OpenAI-format provider in the live database; returns its key's id."""
-    code = (
-        "from byok import registry\n"
-        f"p = registry.register_provider(kind='openai', name={name!r}, base_url={base_url!r}, "
-        f"default_model='gpt-4o-mini', api_key={api_key!r})\n"
-        "print('KEY_ID', p.keys.get().pk)\n"
-    )
-    out = manage(env, "shell", "-c", code)
-    return int(re.findall(r"KEY_ID (\d+)", out)[0])
 
 
 @pytest.fixture(scope="module")

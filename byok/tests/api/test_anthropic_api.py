@@ -23,8 +23,8 @@ from byok.api import chat_entry, views_anthropic
 from byok.gateway.handler import BYOKHandler
 from byok.models import UsageRecord
 from byok.state import MemoryStateBackend, MemoryStore
+from byok.tests.chat_fakes import Pieces
 from byok.tests.providers.replay import corpus_case
-from byok.tests.test_chat_api import Pieces
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

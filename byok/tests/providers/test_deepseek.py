@@ -25,7 +25,7 @@ from byok.providers import get_adapter
 from byok.providers.deepseek import DeepSeekAdapter
 from byok.providers.types import ChatRequest, Message, Tool, ToolCall
 from byok.tests.providers.replay import corpus_case, replay_json, replay_stream
-from byok.tests.providers.test_openai import (
+from byok.tests.providers.stream_checks import (
     assert_stream_matches,
     assert_usage,
     chunk,

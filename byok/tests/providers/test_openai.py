@@ -7,7 +7,6 @@ https://platform.openai.com/docs/guides/error-codes (`{"error": {message, type, 
 from __future__ import annotations
 
 import json
-import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -29,7 +28,15 @@ from byok.exceptions import (
 from byok.providers import get_adapter
 from byok.providers.openai import OpenAIAdapter, OpenAICompatibleAdapter
 from byok.providers.types import ChatRequest, Message, StreamEvent, Tool, ToolCall
-from byok.tests.providers.replay import corpus_case, replay_json, replay_stream, split_at
+from byok.tests.providers.replay import corpus_case, replay_json, replay_stream
+from byok.tests.providers.stream_checks import (
+    assert_stream_matches,
+    assert_usage,
+    chunk,
+    collect,
+    feed_all,
+    random_pieces,
+)
 
 CANARY = "sk-canary-7f3c9e1d2b4a6c8e0f1a3b5c"
 HI = (Message(role="user", content="hi"),)
@@ -49,76 +56,6 @@ OPENAI_JSON_CASES = ["openai_json_text", "openai_json_parallel_tool_calls"]
 # Helpers shared with test_deepseek.py.
 
 
-def random_pieces(body: bytes, seed: int, max_size: int = 16) -> list[bytes]:
-    """`body` in random pieces of 1..max_size bytes (cuts land inside UTF-8 characters and CR LF pairs)."""
-    rng = random.Random(seed)
-    cuts, at = [], 0
-    while at < len(body):
-        at += rng.randint(1, max_size)
-        cuts.append(at)
-    return split_at(body, cuts)
-
-
-def collect(events: list[StreamEvent]) -> dict[str, Any]:
-    """What a client would assemble from the events, in the corpus sidecars' `expected` shape."""
-    out: dict[str, Any] = {"text": "", "reasoning": None, "refusal": None, "tool_calls": {}, "usage": None}
-    out["finish"] = [(e.finish_reason, e.raw_finish_reason) for e in events if e.kind == "finish"]
-    out["meta"] = [(e.response_id, e.model) for e in events if e.kind == "meta"]
-    for e in events:
-        if e.kind == "text_delta":
-            out["text"] += e.text
-        elif e.kind == "reasoning_delta":
-            out["reasoning"] = (out["reasoning"] or "") + (e.text or "")
-        elif e.kind == "refusal_delta":
-            out["refusal"] = (out["refusal"] or "") + (e.text or "")
-        elif e.kind == "tool_call_start":
-            assert e.index not in out["tool_calls"], "one start per tool call"
-            out["tool_calls"][e.index] = {"index": e.index, "id": e.tool_call_id, "name": e.name, "arguments_raw": ""}
-        elif e.kind == "tool_call_delta":
-            out["tool_calls"][e.index]["arguments_raw"] += e.arguments
-        elif e.kind == "usage":
-            out["usage"] = e.usage
-    out["tool_calls"] = [out["tool_calls"][i] for i in sorted(out["tool_calls"])]
-    return out
-
-
-def assert_usage(usage, expected: dict[str, Any] | None) -> None:
-    if expected is None:
-        assert usage is None
-        return
-    assert usage.input_tokens == expected["input_tokens"]
-    assert usage.output_tokens == expected["output_tokens"]
-    assert usage.total_tokens == expected.get("total_tokens", expected["input_tokens"] + expected["output_tokens"])
-    assert usage.reasoning_tokens == expected.get("reasoning_tokens")
-    assert usage.cached_input_tokens == expected.get("cached_input_tokens")
-
-
-def assert_stream_matches(
-    events: list[StreamEvent], expected: dict[str, Any], choice: dict[str, Any] | None = None
-) -> None:
-    """Events against a sidecar's `expected` (or one of its `choices`)."""
-    want = choice or expected
-    got = collect(events)
-    assert events[0].kind == "meta" and len(got["meta"]) == 1
-    assert got["text"] == (want.get("text") or "")
-    assert got["reasoning"] == want.get("reasoning")
-    assert got["refusal"] == want.get("refusal")
-    assert [(c["id"], c["name"], c["arguments_raw"]) for c in got["tool_calls"]] == [
-        (c["id"], c["name"], c["arguments_raw"]) for c in want["tool_calls"]
-    ]
-    for call, wanted in zip(got["tool_calls"], want["tool_calls"]):
-        assert json.loads(call["arguments_raw"]) == wanted["arguments"]
-    raw = want["finish_reason"]
-    assert got["finish"] == [({"stop": "stop", "length": "length", "tool_calls": "tool_calls"}[raw], raw)]
-    assert_usage(got["usage"], expected["usage"])
-
-
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> bytes:
-    choice = {"index": 0, "delta": delta or {}, "finish_reason": finish}
-    body = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o", "choices": [choice], **extra}
-    return b"data: " + orjson.dumps(body) + b"\n\n"
-
-
 def completion(message: dict[str, Any], finish: str | None = "stop", **extra: Any) -> bytes:
     choice = {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}
     return orjson.dumps(
@@ -128,12 +65,6 @@ def completion(message: dict[str, Any], finish: str | None = "stop", **extra: An
 
 def error_body(message: str, type_: str | None = None, code: str | None = None) -> bytes:
     return orjson.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}})
-
-
-def feed_all(adapter, *pieces: bytes) -> list[StreamEvent]:
-    parser = adapter.stream_parser()
-    events = [e for piece in pieces for e in parser.feed(piece)]
-    return events + parser.close()
 
 
 @pytest.fixture

@@ -200,7 +200,11 @@ SPECTACULAR_SETTINGS = {
     # Separate request and response components: write-only fields (api_key) only in requests.
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["byok.api.views.drop_slash_duplicates"],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "byok.api.openapi_chat.add_chat_paths"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "byok.api.openapi_chat.add_chat_paths",
+        "byok.api.openapi_anthropic.add_anthropic_paths",
+    ],
 }
 
 BYOK: dict[str, Any] = {  # read as settings.BYOK["..."]: values of several types

@@ -1,6 +1,6 @@
 """Anthropic's Messages API request (`POST /v1/messages`, `.../count_tokens`) as pydantic v2 models.
 
-    req = parse_messages(body_bytes)           # -> MessagesRequest, or InvalidMessages (a 400 naming the field)
+    req = parse_messages(body_bytes)   # -> AnthropicMessagesRequest, or InvalidMessages (a 400 naming the field)
     chat = to_chat_request(req)                # -> byok's normalised ChatRequest (`anthropic_chat`)
 
 Field names, types and limits follow https://docs.anthropic.com/en/api/messages; errors name the
@@ -26,10 +26,10 @@ from byok.schemas import rules
 
 __all__ = [
     "IGNORED",
-    "CountTokensRequest",
+    "AnthropicCountTokensRequest",
     "InvalidMessages",
-    "MessagesRequest",
-    "RequestBase",
+    "AnthropicMessagesRequest",
+    "AnthropicRequestBase",
     "parse_count_tokens",
     "parse_messages",
 ]
@@ -72,117 +72,122 @@ class _Block(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
 
-class CacheControl(_Block):
+class AnthropicCacheControl(_Block):
     type: Literal["ephemeral"]
     ttl: Literal["5m", "1h"] | None = None
 
 
-class TextBlock(_Block):
+class AnthropicTextBlock(_Block):
     type: Literal["text"]
     text: StrictStr
-    cache_control: CacheControl | None = None
+    cache_control: AnthropicCacheControl | None = None
 
 
-class Base64Source(_Block):
+class AnthropicBase64Source(_Block):
     type: Literal["base64"]
     media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
     data: StrictStr = Field(min_length=1)
 
 
-class UrlSource(_Block):
+class AnthropicUrlSource(_Block):
     type: Literal["url"]
     url: StrictStr = Field(min_length=1, max_length=8192)
 
 
-class ImageBlock(_Block):
+class AnthropicImageBlock(_Block):
     type: Literal["image"]
-    source: Annotated[Base64Source | UrlSource, Field(discriminator="type")]
-    cache_control: CacheControl | None = None
+    source: Annotated[AnthropicBase64Source | AnthropicUrlSource, Field(discriminator="type")]
+    cache_control: AnthropicCacheControl | None = None
 
 
-class ToolUseBlock(_Block):
+class AnthropicToolUseBlock(_Block):
     type: Literal["tool_use"]
     id: StrictStr = Field(min_length=1, max_length=256)
     name: StrictStr = Field(min_length=1, max_length=64)
     input: dict[str, Any]
-    cache_control: CacheControl | None = None
+    cache_control: AnthropicCacheControl | None = None
 
 
-ResultPart = Annotated[TextBlock | ImageBlock, Field(discriminator="type")]
+AnthropicResultPart = Annotated[AnthropicTextBlock | AnthropicImageBlock, Field(discriminator="type")]
 
 
-class ToolResultBlock(_Block):
+class AnthropicToolResultBlock(_Block):
     type: Literal["tool_result"]
     tool_use_id: StrictStr = Field(min_length=1, max_length=256)
-    content: StrictStr | list[ResultPart] | None = None
+    content: StrictStr | list[AnthropicResultPart] | None = None
     is_error: StrictBool | None = None
-    cache_control: CacheControl | None = None
+    cache_control: AnthropicCacheControl | None = None
 
 
-class ThinkingBlock(_Block):
+class AnthropicThinkingBlock(_Block):
     type: Literal["thinking"]
     thinking: StrictStr
     signature: StrictStr = ""
 
 
-class RedactedThinkingBlock(_Block):
+class AnthropicRedactedThinkingBlock(_Block):
     type: Literal["redacted_thinking"]
     data: StrictStr
 
 
-ContentBlock = Annotated[
-    TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
+AnthropicContentBlock = Annotated[
+    AnthropicTextBlock
+    | AnthropicImageBlock
+    | AnthropicToolUseBlock
+    | AnthropicToolResultBlock
+    | AnthropicThinkingBlock
+    | AnthropicRedactedThinkingBlock,
     Field(discriminator="type"),
 ]
 
 
-class MessageParam(_Block):
+class AnthropicMessageParam(_Block):
     role: Literal["user", "assistant"]
-    content: StrictStr | list[ContentBlock]
+    content: StrictStr | list[AnthropicContentBlock]
 
 
 # -- tools, tool choice, thinking, metadata ------------------------------------------------------------
 
 
-class ToolParam(_Block):
+class AnthropicToolParam(_Block):
     """A client tool (`type` absent or "custom"); Anthropic's server tools are refused in `_check_tools`."""
 
     type: Literal["custom"] | None = None
     name: StrictStr
     description: StrictStr = ""
     input_schema: dict[str, Any]
-    cache_control: CacheControl | None = None
+    cache_control: AnthropicCacheControl | None = None
 
 
-class ToolChoice(_Block):
+class AnthropicToolChoice(_Block):
     type: Literal["auto", "any", "tool", "none"]
     name: StrictStr | None = None
     disable_parallel_tool_use: StrictBool | None = None
 
 
-class ThinkingConfig(_Block):
+class AnthropicThinkingConfig(_Block):
     type: Literal["enabled", "disabled", "adaptive"]
     budget_tokens: StrictInt | None = None
 
 
-class Metadata(_Block):
+class AnthropicMetadata(_Block):
     user_id: StrictStr | None = Field(default=None, max_length=256)
 
 
 # -- the requests --------------------------------------------------------------------------------------
 
 
-class RequestBase(BaseModel):
+class AnthropicRequestBase(BaseModel):
     """What `POST /v1/messages` and `.../count_tokens` share."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     model: StrictStr = Field(min_length=1, max_length=256)
-    messages: list[MessageParam] = Field(min_length=1, max_length=rules.MAX_MESSAGES)
-    system: StrictStr | list[TextBlock] | None = None
+    messages: list[AnthropicMessageParam] = Field(min_length=1, max_length=rules.MAX_MESSAGES)
+    system: StrictStr | list[AnthropicTextBlock] | None = None
     tools: list[dict[str, Any]] | None = None
-    tool_choice: ToolChoice | None = None
-    thinking: ThinkingConfig | None = None
+    tool_choice: AnthropicToolChoice | None = None
+    thinking: AnthropicThinkingConfig | None = None
     # Accepted and ignored (see IGNORED): typed loosely, as Anthropic's platform evolves them.
     service_tier: Any = None
     container: Any = None
@@ -197,7 +202,7 @@ class RequestBase(BaseModel):
     workspace_id: Any = None
 
     @model_validator(mode="after")
-    def _check(self) -> RequestBase:
+    def _check(self) -> AnthropicRequestBase:
         _check_text(self)
         tools = self.parsed_tools()
         names = [t.name for t in tools]
@@ -215,7 +220,7 @@ class RequestBase(BaseModel):
         _check_tool_results(self.messages)
         return self
 
-    def parsed_tools(self) -> list[ToolParam]:
+    def parsed_tools(self) -> list[AnthropicToolParam]:
         """`tools` as client tools; a server tool (`type` other than "custom") is refused."""
         out = []
         for i, raw in enumerate(self.tools or ()):
@@ -226,7 +231,7 @@ class RequestBase(BaseModel):
                     "give client tools (name, description, input_schema)."
                 )
             try:
-                tool = ToolParam.model_validate(raw)
+                tool = AnthropicToolParam.model_validate(raw)
             except ValidationError as exc:
                 raise ValueError(_first_error(exc, prefix=f"tools.{i}.")) from None
             if not _TOOL_NAME.match(tool.name):
@@ -237,7 +242,7 @@ class RequestBase(BaseModel):
         return out
 
 
-class MessagesRequest(RequestBase):
+class AnthropicMessagesRequest(AnthropicRequestBase):
     """`POST /v1/messages`."""
 
     max_tokens: StrictInt = Field(ge=1, le=rules.MAX_TOKENS)
@@ -246,10 +251,10 @@ class MessagesRequest(RequestBase):
     temperature: float | None = Field(default=None, ge=0.0, le=1.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     top_k: StrictInt | None = Field(default=None, ge=0)
-    metadata: Metadata | None = None
+    metadata: AnthropicMetadata | None = None
 
     @model_validator(mode="after")
-    def _check_thinking(self) -> MessagesRequest:
+    def _check_thinking(self) -> AnthropicMessagesRequest:
         thinking = self.thinking
         if thinking is not None and thinking.type == "enabled":
             budget = thinking.budget_tokens
@@ -267,14 +272,14 @@ class MessagesRequest(RequestBase):
         return self
 
 
-class CountTokensRequest(RequestBase):
+class AnthropicCountTokensRequest(AnthropicRequestBase):
     """`POST /v1/messages/count_tokens`: a Messages request without the answer's settings."""
 
 
 # -- checks shared by both requests ----------------------------------------------------------------------
 
 
-def _check_text(req: RequestBase) -> None:
+def _check_text(req: AnthropicRequestBase) -> None:
     """byok's shared rules (`rules`): no control characters in the model name, nor in message text."""
     problem = rules.stored_text_problem(req.model)
     if problem:
@@ -289,9 +294,9 @@ def _check_text(req: RequestBase) -> None:
             texts.append((f"messages.{i}.content", m.content))
             continue
         for j, block in enumerate(m.content):
-            if isinstance(block, TextBlock):
+            if isinstance(block, AnthropicTextBlock):
                 texts.append((f"messages.{i}.content.{j}.text", block.text))
-            elif isinstance(block, ToolResultBlock) and isinstance(block.content, str):
+            elif isinstance(block, AnthropicToolResultBlock) and isinstance(block.content, str):
                 texts.append((f"messages.{i}.content.{j}.content", block.content))
     for where, text in texts:
         problem = rules.content_problem(text)
@@ -299,7 +304,7 @@ def _check_text(req: RequestBase) -> None:
             raise ValueError(f"{where}: It {problem}.")
 
 
-def _check_tool_results(messages: list[MessageParam]) -> None:
+def _check_tool_results(messages: list[AnthropicMessageParam]) -> None:
     """Blocks in the turns that may carry them; every `tool_result` answers an earlier `tool_use`."""
     seen: set[str] = set()
     for i, m in enumerate(messages):
@@ -307,13 +312,15 @@ def _check_tool_results(messages: list[MessageParam]) -> None:
             continue
         for j, block in enumerate(m.content):
             where = f"messages.{i}.content.{j}"
-            if m.role == "user" and isinstance(block, (ToolUseBlock, ThinkingBlock, RedactedThinkingBlock)):
+            if m.role == "user" and isinstance(
+                block, (AnthropicToolUseBlock, AnthropicThinkingBlock, AnthropicRedactedThinkingBlock)
+            ):
                 raise ValueError(f"{where}.type: '{block.type}' blocks belong to assistant turns.")
-            if m.role == "assistant" and isinstance(block, (ToolResultBlock, ImageBlock)):
+            if m.role == "assistant" and isinstance(block, (AnthropicToolResultBlock, AnthropicImageBlock)):
                 raise ValueError(f"{where}.type: '{block.type}' blocks belong to user turns.")
-            if isinstance(block, ToolUseBlock):
+            if isinstance(block, AnthropicToolUseBlock):
                 seen.add(block.id)
-            elif isinstance(block, ToolResultBlock) and block.tool_use_id not in seen:
+            elif isinstance(block, AnthropicToolResultBlock) and block.tool_use_id not in seen:
                 raise ValueError(
                     f"{where}.tool_use_id: Unexpected `tool_use_id` found in `tool_result` blocks: "
                     f"{block.tool_use_id}. Each `tool_result` block must have a corresponding `tool_use` "
@@ -350,7 +357,7 @@ def _first_error(exc: ValidationError, prefix: str = "") -> str:
     return f"{where}: {err['msg']}" if where else str(err["msg"])
 
 
-def _parse(model: type[RequestBase], body: bytes | dict[str, Any]) -> Any:
+def _parse(model: type[AnthropicRequestBase], body: bytes | dict[str, Any]) -> Any:
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         try:
             body = orjson.loads(body)
@@ -366,13 +373,13 @@ def _parse(model: type[RequestBase], body: bytes | dict[str, Any]) -> Any:
         raise InvalidMessages(message, where if where != message and " " not in where else None) from None
 
 
-def parse_messages(body: bytes | dict[str, Any]) -> MessagesRequest:
-    """A `POST /v1/messages` body -> MessagesRequest; InvalidMessages (400) when it is not valid."""
-    parsed: MessagesRequest = _parse(MessagesRequest, body)
+def parse_messages(body: bytes | dict[str, Any]) -> AnthropicMessagesRequest:
+    """A `POST /v1/messages` body -> AnthropicMessagesRequest; InvalidMessages (400) when it is not valid."""
+    parsed: AnthropicMessagesRequest = _parse(AnthropicMessagesRequest, body)
     return parsed
 
 
-def parse_count_tokens(body: bytes | dict[str, Any]) -> CountTokensRequest:
-    """A `POST /v1/messages/count_tokens` body -> CountTokensRequest; InvalidMessages (400) when not valid."""
-    parsed: CountTokensRequest = _parse(CountTokensRequest, body)
+def parse_count_tokens(body: bytes | dict[str, Any]) -> AnthropicCountTokensRequest:
+    """A `POST /v1/messages/count_tokens` body -> AnthropicCountTokensRequest; InvalidMessages (400) when not valid."""
+    parsed: AnthropicCountTokensRequest = _parse(AnthropicCountTokensRequest, body)
     return parsed

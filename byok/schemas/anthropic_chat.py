@@ -24,44 +24,44 @@ from byok.providers.types import CacheControl as CacheHint
 from byok.providers.types import ChatRequest, ContentPart, ImagePart, Message, TextPart, Thinking, Tool, ToolCall
 from byok.schemas import rules
 from byok.schemas.anthropic import (
-    ContentBlock,
-    ImageBlock,
-    MessagesRequest,
-    RedactedThinkingBlock,
-    RequestBase,
-    TextBlock,
-    ThinkingBlock,
-    ToolParam,
-    ToolResultBlock,
-    ToolUseBlock,
-    UrlSource,
+    AnthropicContentBlock,
+    AnthropicImageBlock,
+    AnthropicMessagesRequest,
+    AnthropicRedactedThinkingBlock,
+    AnthropicRequestBase,
+    AnthropicTextBlock,
+    AnthropicThinkingBlock,
+    AnthropicToolParam,
+    AnthropicToolResultBlock,
+    AnthropicToolUseBlock,
+    AnthropicUrlSource,
 )
 
 __all__ = ["to_chat_request"]
 
 
-def _cache(block: TextBlock | ImageBlock | ToolParam) -> CacheHint | None:
+def _cache(block: AnthropicTextBlock | AnthropicImageBlock | AnthropicToolParam) -> CacheHint | None:
     cc = block.cache_control
     return CacheHint(type=cc.type, ttl=cc.ttl) if cc is not None else None
 
 
-def _part(block: TextBlock | ImageBlock) -> ContentPart:
-    if isinstance(block, TextBlock):
+def _part(block: AnthropicTextBlock | AnthropicImageBlock) -> ContentPart:
+    if isinstance(block, AnthropicTextBlock):
         return TextPart(text=block.text, cache_control=_cache(block))
     source = block.source
-    if isinstance(source, UrlSource):
+    if isinstance(source, AnthropicUrlSource):
         return ImagePart(url=source.url, cache_control=_cache(block))
     return ImagePart(data=source.data, media_type=source.media_type, cache_control=_cache(block))
 
 
-def _content(blocks: list[TextBlock | ImageBlock]) -> dict[str, Any]:
+def _content(blocks: list[AnthropicTextBlock | AnthropicImageBlock]) -> dict[str, Any]:
     """Message fields for text and image blocks: plain `content` when that says it all, else `parts`."""
-    if any(isinstance(b, ImageBlock) or b.cache_control is not None for b in blocks):
+    if any(isinstance(b, AnthropicImageBlock) or b.cache_control is not None for b in blocks):
         return {"parts": tuple(_part(b) for b in blocks)}
-    return {"content": rules.join_parts(b.text for b in blocks if isinstance(b, TextBlock))}
+    return {"content": rules.join_parts(b.text for b in blocks if isinstance(b, AnthropicTextBlock))}
 
 
-def _result(block: ToolResultBlock, name: str) -> Message:
+def _result(block: AnthropicToolResultBlock, name: str) -> Message:
     if block.content is None or isinstance(block.content, str):
         fields: dict[str, Any] = {"content": block.content or ""}
     else:
@@ -69,17 +69,17 @@ def _result(block: ToolResultBlock, name: str) -> Message:
     return Message(role="tool", tool_call_id=block.tool_use_id, name=name, is_error=bool(block.is_error), **fields)
 
 
-def _assistant(blocks: list[ContentBlock], names: dict[str, str]) -> Message | None:
+def _assistant(blocks: list[AnthropicContentBlock], names: dict[str, str]) -> Message | None:
     calls, thinking, shown = [], [], []
     for b in blocks:
-        if isinstance(b, ToolUseBlock):
+        if isinstance(b, AnthropicToolUseBlock):
             names[b.id] = b.name
             calls.append(ToolCall(id=b.id, name=b.name, arguments=orjson.dumps(b.input).decode()))
-        elif isinstance(b, ThinkingBlock):
+        elif isinstance(b, AnthropicThinkingBlock):
             thinking.append(Thinking(text=b.thinking, signature=b.signature or None))
-        elif isinstance(b, RedactedThinkingBlock):
+        elif isinstance(b, AnthropicRedactedThinkingBlock):
             thinking.append(Thinking(redacted=b.data))
-        elif isinstance(b, TextBlock) and (b.text or b.cache_control):
+        elif isinstance(b, AnthropicTextBlock) and (b.text or b.cache_control):
             shown.append(b)
     if not (shown or calls or thinking):
         return None
@@ -87,7 +87,7 @@ def _assistant(blocks: list[ContentBlock], names: dict[str, str]) -> Message | N
     return Message(role="assistant", tool_calls=tuple(calls), thinking=tuple(thinking), **fields)
 
 
-def _messages(req: RequestBase) -> list[Message]:
+def _messages(req: AnthropicRequestBase) -> list[Message]:
     out: list[Message] = []
     if isinstance(req.system, str):
         out.append(Message(role="system", content=req.system))
@@ -95,8 +95,8 @@ def _messages(req: RequestBase) -> list[Message]:
         out.append(Message(role="system", **_content(list(req.system))))
     names: dict[str, str] = {}  # tool_use id -> tool name (Gemini wants the name on results)
     for m in req.messages:
-        blocks: list[ContentBlock] = (
-            [TextBlock(type="text", text=m.content)] if isinstance(m.content, str) else m.content
+        blocks: list[AnthropicContentBlock] = (
+            [AnthropicTextBlock(type="text", text=m.content)] if isinstance(m.content, str) else m.content
         )
         if m.role == "assistant":
             turn = _assistant(blocks, names)
@@ -104,8 +104,8 @@ def _messages(req: RequestBase) -> list[Message]:
                 out.append(turn)
             continue
         # A user turn: its tool results first (OpenAI-style providers want them right after the calls).
-        out += [_result(b, names[b.tool_use_id]) for b in blocks if isinstance(b, ToolResultBlock)]
-        shown = [b for b in blocks if isinstance(b, (TextBlock, ImageBlock))]
+        out += [_result(b, names[b.tool_use_id]) for b in blocks if isinstance(b, AnthropicToolResultBlock)]
+        shown = [b for b in blocks if isinstance(b, (AnthropicTextBlock, AnthropicImageBlock))]
         if shown:
             out.append(Message(role="user", **_content(shown)))
     return out
@@ -114,7 +114,7 @@ def _messages(req: RequestBase) -> list[Message]:
 _CHOICE = {"auto": "auto", "any": "required", "none": "none"}
 
 
-def to_chat_request(req: RequestBase, *, betas: tuple[str, ...] = ()) -> ChatRequest:
+def to_chat_request(req: AnthropicRequestBase, *, betas: tuple[str, ...] = ()) -> ChatRequest:
     """The normalised request every adapter speaks; `betas` from the `anthropic-beta` header."""
     tools = tuple(
         Tool(name=t.name, description=t.description, parameters=t.input_schema, cache_control=_cache(t))
@@ -137,7 +137,7 @@ def to_chat_request(req: RequestBase, *, betas: tuple[str, ...] = ()) -> ChatReq
         "thinking_budget": budget,
         "betas": betas,
     }
-    if not isinstance(req, MessagesRequest):
+    if not isinstance(req, AnthropicMessagesRequest):
         return ChatRequest(**common)
     return ChatRequest(
         **common,

@@ -402,3 +402,26 @@ async def test_pings_while_the_upstream_hangs_and_a_disconnect_closes_it(handler
     assert upstream.closed.is_set()
     [row] = await usage_rows(handler)
     assert row.status == "cancelled" and row.interface == "anthropic"
+
+
+# -- the OpenAPI document --------------------------------------------------------------------------------
+
+
+async def test_the_openapi_schema_describes_the_messages_dialect():
+    schema = (await AsyncClient().get("/api/schema?format=json")).json()
+    create = schema["paths"]["/v1/messages"]["post"]
+    count = schema["paths"]["/v1/messages/count_tokens"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AnthropicMessagesRequest"
+    }
+    assert set(create["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    assert create["responses"]["429"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AnthropicError"
+    }
+    assert set(count["responses"]) == {"200", "400", "401", "403", "404", "413"}
+    components = schema["components"]["schemas"]
+    assert components["AnthropicMessagesRequest"]["required"] == ["model", "messages", "max_tokens"]
+    assert "max_tokens" not in components["AnthropicCountTokensRequest"]["properties"]
+    assert components["AnthropicMessageParam"]["properties"]["role"]["enum"] == ["user", "assistant"]
+    assert schema["components"]["securitySchemes"]["apiKeyAuth"]["name"] == "x-api-key"
+    assert "/v1/chat/completions" in schema["paths"]  # the other dialects' hook still runs

@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 
-from byok.api.serializers import StrictChoiceField
+from byok.api.strict_fields import StrictChoiceField
 from byok.models import UsageRecord
 
 __all__ = ["AuditPagination", "AuditQuerySerializer", "UsageQuerySerializer", "GROUP_BY"]

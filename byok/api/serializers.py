@@ -9,14 +9,22 @@ fingerprint and status only.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-
 from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from byok.api.strict_fields import (
+    MAX_INT32,
+    MAX_LIMIT,
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictSerializer,
+    optional_count,
+)
 from byok.models import ApiKey, AuditEvent, Provider
 from byok.providers import KINDS, get_adapter
 from byok.secrets import redact
@@ -34,95 +42,6 @@ __all__ = [
     "UsageReportSerializer",
     "ValidationErrorSerializer",
 ]
-
-MAX_INT32 = 2**31 - 1
-MAX_LIMIT = 2**40
-
-
-# -- strict JSON fields --------------------------------------------------------------------
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string (never a number or boolean), valid Unicode, no NUL characters."""
-
-    default_error_messages = {"invalid": "Must be a string.", "invalid_text": "Must be valid Unicode text."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        try:
-            data.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes
-            self.fail("invalid_text")
-        return super().to_internal_value(data)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer (not a string, float or boolean)."""
-
-    default_error_messages = {"invalid": "Must be an integer."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return data
-
-
-class StrictFloatField(serializers.FloatField):
-    """A finite JSON number (not a string or boolean)."""
-
-    default_error_messages = {"invalid": "Must be a number."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, (int, float)) or not math.isfinite(data):
-            self.fail("invalid")
-        return float(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """A JSON boolean: true or false only."""
-
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
-
-class StrictChoiceField(serializers.ChoiceField):
-    """One of fixed strings; the error lists the choices and never echoes the input."""
-
-    def __init__(self, choices, **kwargs):
-        super().__init__(choices, **kwargs)
-        allowed = ", ".join(str(c) for c in self.choices if c != "")
-        self.error_messages["invalid_choice"] = f"Must be one of: {allowed}."
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid_choice", input="")
-        return super().to_internal_value(data)
-
-
-class StrictSerializer(serializers.Serializer):
-    """A request body: a JSON object whose fields are all known."""
-
-    def to_internal_value(self, data):
-        errors: dict = {}
-        if isinstance(data, Mapping):
-            errors = {str(k): ["Unknown field."] for k in data if k not in self.fields}
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-            raise serializers.ValidationError({**errors, **detail}) from None
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
-
-    def service_values(self) -> dict:
-        """The validated fields under the names the byok service that takes them uses."""
-        return dict(self.validated_data)
 
 
 def _name_field(**kwargs) -> StrictCharField:
@@ -158,27 +77,9 @@ class KeyOptionsSerializer(StrictSerializer):
         max_length=100,
         help_text="Keys of one account or project share rate limits and cool down together.",
     )
-    rpm = StrictIntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=MAX_LIMIT,
-        help_text="Requests per minute; null: unlimited.",
-    )
-    tpm = StrictIntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=MAX_LIMIT,
-        help_text="Tokens per minute; null: unlimited.",
-    )
-    token_quota = StrictIntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=MAX_LIMIT,
-        help_text="Tokens per `quota_window`; null: unlimited.",
-    )
+    rpm = optional_count(MAX_LIMIT, help_text="Requests per minute; null: unlimited.")
+    tpm = optional_count(MAX_LIMIT, help_text="Tokens per minute; null: unlimited.")
+    token_quota = optional_count(MAX_LIMIT, help_text="Tokens per `quota_window`; null: unlimited.")
     quota_window = StrictChoiceField(
         ApiKey.QuotaWindow.choices,
         required=False,

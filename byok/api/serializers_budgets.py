@@ -16,13 +16,15 @@ from decimal import Decimal, InvalidOperation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from byok.api.serializers import (
+from byok.api.strict_fields import (
     MAX_INT32,
     StrictBooleanField,
     StrictCharField,
     StrictChoiceField,
     StrictIntegerField,
     StrictSerializer,
+    blank_errors,
+    optional_count,
 )
 from byok.models import Budget, CatalogOverride
 
@@ -180,20 +182,10 @@ class CatalogEntrySerializer(serializers.Serializer):
 class OverrideFieldsSerializer(StrictSerializer):
     """An override's figures; null (or left out) keeps the catalog file's value."""
 
-    context_window = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_INT32, help_text="Prompt + output tokens."
-    )
-    max_output_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_INT32)
-    max_input_tokens = StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_INT32, help_text="A separate prompt limit."
-    )
-    default_max_tokens = StrictIntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=MAX_INT32,
-        help_text="Filled in when a request has no max_tokens.",
-    )
+    context_window = optional_count(MAX_INT32, help_text="Prompt + output tokens.")
+    max_output_tokens = optional_count(MAX_INT32)
+    max_input_tokens = optional_count(MAX_INT32, help_text="A separate prompt limit.")
+    default_max_tokens = optional_count(MAX_INT32, help_text="Filled in when a request has no max_tokens.")
     input_per_mtok = PriceField(
         help_text="USD per million input tokens: a number or a decimal string (6 places at most)."
     )
@@ -219,7 +211,7 @@ class OverrideCreateSerializer(OverrideFieldsSerializer):
     )
 
     def validate(self, attrs):
-        errors = {name: ["Must not be blank."] for name in ("provider", "model") if not attrs[name].strip()}
+        errors = blank_errors(attrs, ("provider", "model"))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -232,14 +224,6 @@ class OverrideUpdateSerializer(OverrideCreateSerializer):
         required=False, max_length=64, help_text="A provider kind or a configured provider's name."
     )
     model = StrictCharField(required=False, max_length=200)
-
-    def validate(self, attrs):
-        errors = {
-            name: ["Must not be blank."] for name in ("provider", "model") if name in attrs and not attrs[name].strip()
-        }
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
 
 
 class OverrideSerializer(serializers.ModelSerializer):

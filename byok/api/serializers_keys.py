@@ -14,8 +14,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from byok.api.serializers import StrictCharField, StrictChoiceField, StrictIntegerField, StrictSerializer
 from byok.api.serializers_budgets import SpendLimitField
+from byok.api.strict_fields import StrictCharField, StrictChoiceField, StrictIntegerField, StrictSerializer
 from byok.keys.patterns import MAX_PATTERN, MAX_PATTERNS
 from byok.models import GatewayKey, Team
 

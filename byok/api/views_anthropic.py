@@ -8,10 +8,11 @@ The body is parsed by `byok.schemas.anthropic`, answers and stream events are re
 streaming) is `chat_entry`'s, so key pools, budgets and usage records work as on every dialect;
 usage rows say `interface="anthropic"`.
 
-Credentials: the byok token as `x-api-key` (what the anthropic SDK and Claude Code send with an
-API key) or `Authorization: Bearer` (an auth token). `anthropic-version` is accepted whatever its
-value; `anthropic-beta` values go to an Anthropic upstream and are ignored by the others. An
-`X-Byok-Provider` header names a provider explicitly, as on `/v1/chat/completions`.
+Credentials: a byok token or gateway key as `x-api-key` (what the anthropic SDK and Claude Code send
+with an API key) or `Authorization: Bearer` (an auth token); `chat_entry.authenticate` reads both.
+`anthropic-version` is accepted whatever its value; `anthropic-beta` values go to an Anthropic
+upstream and are ignored by the others. An `X-Byok-Provider` header names a provider explicitly,
+as on `/v1/chat/completions`.
 """
 
 from __future__ import annotations
@@ -65,14 +66,6 @@ def _method_not_allowed(allowed: str) -> HttpResponse:
     return response
 
 
-async def _authenticate(request: HttpRequest):
-    """The user behind `x-api-key` or `Authorization` (a byok token either way); DRF's errors as chat_entry's."""
-    api_key = request.META.get("HTTP_X_API_KEY")
-    if api_key and not request.META.get("HTTP_AUTHORIZATION"):
-        request.META["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
-    return await entry.authenticate(request)
-
-
 def _betas(request: HttpRequest) -> tuple[str, ...]:
     """`anthropic-beta` values (comma-separated, possibly in several headers)."""
     raw = request.headers.get("anthropic-beta") or ""
@@ -89,7 +82,7 @@ async def _parse(request: HttpRequest, parse):
     if request.method != "POST":
         return None, _method_not_allowed("POST")
     try:
-        user = await _authenticate(request)
+        user = await entry.authenticate(request)
     except entry.AUTH_ERRORS as exc:
         return None, _auth_error(exc)
     try:
@@ -220,7 +213,7 @@ async def models(request: HttpRequest) -> HttpResponseBase:
     if request.method != "GET":
         return _method_not_allowed("GET")
     try:
-        await _authenticate(request)
+        await entry.authenticate(request)
     except entry.AUTH_ERRORS as exc:
         return _auth_error(exc)
     return entry.json_response(render.model_page(await _anthropic_models(request)))
@@ -234,7 +227,7 @@ async def model_detail(request: HttpRequest, model: str) -> HttpResponseBase:
     if request.method != "GET":
         return _method_not_allowed("GET")
     try:
-        await _authenticate(request)
+        await entry.authenticate(request)
     except entry.AUTH_ERRORS as exc:
         return _auth_error(exc)
     for item in await _anthropic_models(request):

@@ -425,3 +425,33 @@ async def test_the_openapi_schema_describes_the_messages_dialect():
     assert components["AnthropicMessageParam"]["properties"]["role"]["enum"] == ["user", "assistant"]
     assert schema["components"]["securitySchemes"]["apiKeyAuth"]["name"] == "x-api-key"
     assert "/v1/chat/completions" in schema["paths"]  # the other dialects' hook still runs
+
+
+async def test_gateway_keys_in_x_api_key_allow_refuse_and_revoke(handler):
+    from django.contrib.auth.models import User
+
+    from byok.audit import Actor
+    from byok.keys import store
+
+    await register(kind="openai", name="oai", default_model="gpt-4o-mini")
+    staff = Actor("alice", "203.0.113.9")
+
+    def make():
+        User.objects.create_user("erin")
+        return store.create_key(actor=staff, user="erin", name="ci", models=["oai/gpt-4o*"])
+
+    row, key = await sync_to_async(make)()
+    sdk = client(api_key=key)
+    with respx.mock:
+        route = respx.post(OPENAI).respond(200, json=openai_json("allowed"))
+        assert (await sdk.messages.create(model="oai/gpt-4o-mini", max_tokens=5, messages=[USER])).content[
+            0
+        ].text == "allowed"
+        with pytest.raises(anthropic.PermissionDeniedError) as refused:
+            await sdk.messages.create(model="oai/o1", max_tokens=5, messages=[USER])
+        assert refused.value.body["error"]["type"] == "permission_error" and route.call_count == 1
+        assert [m.id for m in (await sdk.models.list()).data] == ["oai/gpt-4o-mini", "gpt-4o-mini"]
+        await sync_to_async(store.revoke_key)(row.pk, actor=staff)
+        with pytest.raises(anthropic.AuthenticationError) as revoked:
+            await sdk.messages.create(model="oai/gpt-4o-mini", max_tokens=5, messages=[USER])
+    assert revoked.value.body["error"]["type"] == "authentication_error"

@@ -22,8 +22,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connections
 from django.db.models import Count, ExpressionWrapper, F, IntegerField, Q, QuerySet, Sum, Value, Window
-from django.db.models.functions import Cast, ExtractHour, RowNumber, Trunc
+from django.db.models.functions import Cast, ExtractHour, RowNumber, Substr, Trunc
 
 from byok.models import UsageRecord
 
@@ -53,15 +54,24 @@ class Span:
         return [last - self.step * i for i in range(count - 1, -1, -1)]
 
     def annotate(self, qs: QuerySet) -> QuerySet:
-        """``qs`` with ``day`` (UTC date, as a datetime) and ``block`` (hour // hours): together, the bucket."""
-        hour = Cast(ExtractHour("created_at", tzinfo=UTC), IntegerField())
-        return qs.annotate(
-            day=Trunc("created_at", "day", tzinfo=UTC),
-            block=ExpressionWrapper(hour / Value(self.hours), output_field=IntegerField()),
-        )
+        """``qs`` with ``day`` (the UTC date) and ``block`` (hour // hours): together, the bucket.
 
-    def start(self, day: datetime, block: int) -> datetime:
-        """The bucket's start from the database's ``day`` and ``block``."""
+        SQLite stores a moment as UTC text (``2026-03-10 12:30:05.123456``): the date and hour are read
+        with ``substr``, in C, instead of Django's date functions, which SQLite runs as Python callbacks
+        once per row (measured: they made the 30-day figures several times slower).
+        """
+        if connections[qs.db].vendor == "sqlite":
+            day: Any = Substr("created_at", 1, 10)
+            hour: Any = Cast(Substr("created_at", 12, 2), IntegerField())
+        else:
+            day = Trunc("created_at", "day", tzinfo=UTC)
+            hour = Cast(ExtractHour("created_at", tzinfo=UTC), IntegerField())
+        return qs.annotate(day=day, block=ExpressionWrapper(hour / Value(self.hours), output_field=IntegerField()))
+
+    def start(self, day: datetime | str, block: int) -> datetime:
+        """The bucket's start from the database's ``day`` (a datetime, or SQLite's ``YYYY-MM-DD``) and ``block``."""
+        if isinstance(day, str):
+            day = datetime.fromisoformat(day).replace(tzinfo=UTC)
         return day.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + self.step * block
 
 

@@ -204,6 +204,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "byok.api.openapi_chat.add_chat_paths",
         "byok.api.openapi_anthropic.add_anthropic_paths",
+        "byok.api.openapi_responses.add_responses_path",
     ],
 }
 

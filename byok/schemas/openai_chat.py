@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, Tag, ValidationError, model_validator
 
-from byok.providers.types import ChatRequest, Message, Role, Tool, ToolCall
+from byok.providers.types import ChatRequest, ContentPart, Message, Role, Tool, ToolCall
 from byok.schemas.base import LooseModel, StrictModel, problem, problems, tag, tagged, typed_required
 from byok.schemas.fields import (
     FunctionName,
@@ -34,6 +34,18 @@ from byok.schemas.fields import (
     stored_text,
 )
 from byok.schemas.openai_errors import InvalidRequest, invalid_request
+from byok.schemas.openai_extras import (
+    CacheControlIn,
+    ExtraContent,
+    ImageURLPart,
+    ResponseFormatIn,
+    ThinkingBlockIn,
+    image_part,
+    parts_or_text,
+    response_format,
+    text_part,
+    thinking_of,
+)
 
 __all__ = ["IGNORED", "ChatCompletionRequest", "InvalidRequest", "ParsedChat", "parse_chat_completion"]
 
@@ -54,6 +66,7 @@ class ParsedChat:
 class OpenAITextPart(LooseModel):
     type: Literal["text"] = typed_required()
     text: str = typed_required()
+    cache_control: CacheControlIn | None = None
 
 
 class OpenAIRefusalPart(LooseModel):
@@ -71,12 +84,18 @@ def _part_tag(allowed: tuple[str, ...]):
     return pick
 
 
-_UNSUPPORTED = "is a kind of content part byok does not support; send text"
+_UNSUPPORTED = "is a kind of content part byok does not support; send text or image_url"
 UserParts = list[
+    Annotated[
+        Annotated[OpenAITextPart, Tag(tag("text"))] | Annotated[ImageURLPart, Tag(tag("image_url"))],
+        tagged(_part_tag(("text", "image_url")), kind="unsupported_content", phrase=_UNSUPPORTED, at="type"),
+    ]
+]
+TextParts = list[
     Annotated[
         OpenAITextPart,
         Tag(tag("text")),
-        tagged(_part_tag(("text",)), kind="unsupported_content", phrase=_UNSUPPORTED, at="type"),
+        tagged(_part_tag(("text",)), kind="unsupported_content", phrase="is not a text part", at="type"),
     ]
 ]
 AssistantParts = list[
@@ -97,13 +116,33 @@ def _as_text(content: str | list[OpenAITextPart | OpenAIRefusalPart]) -> str:
     return join_text(p.text if isinstance(p, OpenAITextPart) else p.refusal for p in content)
 
 
+def _as_content(content: str | list[OpenAITextPart | ImageURLPart]) -> str | tuple[ContentPart, ...]:
+    """Text, or the parts when they carry more than text (images, cache breakpoints) for the provider."""
+    if isinstance(content, str):
+        return join_text((content,))
+    parts = tuple(
+        image_part(p) if isinstance(p, ImageURLPart) else text_part(join_text((p.text,)), p.cache_control)
+        for p in content
+    )
+    rich = parts_or_text(parts)
+    return rich if rich is not None else join_text(p.text for p in content if isinstance(p, OpenAITextPart))
+
+
 _CONTENT = tagged(_content_tag, kind="type", phrase="must be a string or an array of content parts")
-if TYPE_CHECKING:  # what validation leaves: the text, parts joined
-    UserContent = str
+if TYPE_CHECKING:  # what validation leaves: the text, parts joined (or kept when they carry more)
+    UserContent = str | tuple[ContentPart, ...]
+    TextContent = str | tuple[ContentPart, ...]
     AssistantContent = str
 else:
     UserContent = Annotated[
-        Annotated[str, Tag(tag("text"))] | Annotated[UserParts, Tag(tag("parts"))], _CONTENT, AfterValidator(_as_text)
+        Annotated[str, Tag(tag("text"))] | Annotated[UserParts, Tag(tag("parts"))],
+        _CONTENT,
+        AfterValidator(_as_content),
+    ]
+    TextContent = Annotated[
+        Annotated[str, Tag(tag("text"))] | Annotated[TextParts, Tag(tag("parts"))],
+        _CONTENT,
+        AfterValidator(_as_content),
     ]
     AssistantContent = Annotated[
         Annotated[str, Tag(tag("text"))] | Annotated[AssistantParts, Tag(tag("parts"))],
@@ -124,11 +163,12 @@ class OpenAIToolCall(LooseModel):
     id: Annotated[str, Field(min_length=1)]
     type: Literal["function"] = "function"
     function: OpenAIFunctionCall
+    extra_content: ExtraContent | None = None  # Gemini's thought signature, as byok's answers give it
 
 
 class OpenAISystemMessage(LooseModel):
     role: Literal["system", "developer"]
-    content: UserContent
+    content: TextContent
 
 
 class OpenAIUserMessage(LooseModel):
@@ -141,6 +181,9 @@ class OpenAIAssistantMessage(LooseModel):
     content: AssistantContent | None = None
     tool_calls: list[OpenAIToolCall] | None = None
     function_call: OpenAIFunctionCall | None = None  # the legacy functions API
+    # What byok's answers give clients to send back (byok.api.render_openai): signed thinking, reasoning.
+    thinking_blocks: list[ThinkingBlockIn] | None = None
+    reasoning_content: str | None = None
 
     @model_validator(mode="after")
     def _says_something(self) -> OpenAIAssistantMessage:
@@ -151,7 +194,7 @@ class OpenAIAssistantMessage(LooseModel):
 
 class OpenAIToolMessage(LooseModel):
     role: Literal["tool"]
-    content: UserContent
+    content: TextContent
     tool_call_id: Annotated[str, Field(min_length=1)]
 
 
@@ -159,7 +202,7 @@ class OpenAIFunctionMessage(LooseModel):
     """A legacy function result, paired with its call by name."""
 
     role: Literal["function"]
-    content: UserContent
+    content: TextContent
     name: Annotated[str, Field(min_length=1)]
 
 
@@ -234,10 +277,6 @@ class OpenAIStreamOptions(StrictModel):
     include_obfuscation: Any = None
 
 
-class OpenAITextFormat(StrictModel):
-    type: Literal["text"]
-
-
 # Accepted and ignored: they tune sampling or bookkeeping but do not change what the answer looks like.
 IGNORED = frozenset(
     {
@@ -246,7 +285,6 @@ IGNORED = frozenset(
         "metadata",
         "store",
         "service_tier",
-        "parallel_tool_calls",
         "frequency_penalty",
         "presence_penalty",
         "logit_bias",
@@ -276,16 +314,17 @@ class ChatCompletionRequest(StrictModel):
     stream_options: OpenAIStreamOptions | None = Field(default=None, description="Only with `stream: true`.")
     n: Annotated[int, Field(ge=1, le=1)] | None = None
     logprobs: Literal[False] | None = None
-    response_format: OpenAITextFormat | None = None
-    # accepted, not used (IGNORED)
+    response_format: ResponseFormatIn | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    parallel_tool_calls: bool | None = None
     user: StoredText | None = None
+    metadata: dict[StoredText, StoredText] | None = None
+    # accepted, not used (IGNORED)
     prompt_cache_key: StoredText | None = None
     safety_identifier: StoredText | None = None
-    metadata: dict[StoredText, StoredText] | None = None
     seed: Any = None
     store: Any = None
     service_tier: Any = None
-    parallel_tool_calls: Any = None
     frequency_penalty: Any = None
     presence_penalty: Any = None
     logit_bias: Any = None
@@ -313,6 +352,11 @@ class ChatCompletionRequest(StrictModel):
             max_tokens=self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens,
             stop=stop_tuple(self.stop),
             stream=bool(self.stream),
+            response_format=response_format(self.response_format),
+            reasoning_effort=self.reasoning_effort,
+            parallel_tool_calls=self.parallel_tool_calls,
+            user=self.user,
+            metadata=self.metadata,
         )
         include_usage = bool(self.stream_options and self.stream_options.include_usage)
         return ParsedChat(request, bool(self.stream), include_usage, legacy)
@@ -324,14 +368,21 @@ class ChatCompletionRequest(StrictModel):
             if isinstance(m, OpenAIAssistantMessage):
                 if m.tool_calls is not None:
                     calls = [
-                        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments) for c in m.tool_calls
+                        ToolCall(
+                            id=c.id,
+                            name=c.function.name,
+                            arguments=c.function.arguments,
+                            thought_signature=c.extra_content.thought_signature if c.extra_content else None,
+                        )
+                        for c in m.tool_calls
                     ]
                 elif m.function_call is not None:
                     calls = [ToolCall(id=None, name=m.function_call.name, arguments=m.function_call.arguments)]
                 else:
                     calls = []
                 call_names.update((c.id, c.name) for c in calls if c.id)
-                out.append(Message(role="assistant", content=m.content, tool_calls=tuple(calls)))
+                thinking = thinking_of(m.thinking_blocks, m.reasoning_content)
+                out.append(Message(role="assistant", content=m.content, tool_calls=tuple(calls), thinking=thinking))
             elif isinstance(m, OpenAIToolMessage):
                 if m.tool_call_id not in call_names:
                     raise InvalidRequest(
@@ -339,16 +390,12 @@ class ChatCompletionRequest(StrictModel):
                         " message.",
                         f"messages[{i}].tool_call_id",
                     )
-                out.append(
-                    Message(
-                        role="tool", content=m.content, tool_call_id=m.tool_call_id, name=call_names[m.tool_call_id]
-                    )
-                )
+                out.append(_message("tool", m.content, tool_call_id=m.tool_call_id, name=call_names[m.tool_call_id]))
             elif isinstance(m, OpenAIFunctionMessage):
-                out.append(Message(role="tool", content=m.content, name=m.name))
+                out.append(_message("tool", m.content, name=m.name))
             else:
                 role: Role = "user" if isinstance(m, OpenAIUserMessage) else "system"
-                out.append(Message(role=role, content=m.content))
+                out.append(_message(role, m.content))
         return tuple(out)
 
     def _tools(self) -> tuple[tuple[Tool, ...], str | None, bool]:
@@ -388,6 +435,12 @@ class ChatCompletionRequest(StrictModel):
         if choice == "required" and not tools:
             raise InvalidRequest(f"Invalid '{param}': 'required' needs tools.", param)
         return tuple(tools), choice, legacy
+
+
+def _message(role: Role, content: str | tuple[ContentPart, ...], **fields: Any) -> Message:
+    if isinstance(content, str):
+        return Message(role=role, content=content, **fields)
+    return Message(role=role, parts=content, **fields)
 
 
 def parse_chat_completion(body: bytes | str | dict) -> ParsedChat:

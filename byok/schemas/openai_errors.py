@@ -35,7 +35,6 @@ _WHOLE: dict[str, tuple[str | None, str | None]] = {
     "stop": (None, None),
     "n": ("unsupported_value", "Invalid 'n': byok returns one choice; n must be 1."),
     "logprobs": ("unsupported_parameter", "'logprobs' is not supported by byok."),
-    "response_format": ("unsupported_value", 'Only \'response_format\' {"type": "text"} is supported by byok.'),
 }
 _RANGES = {"temperature": rules.TEMPERATURE, "top_p": rules.TOP_P}
 

@@ -156,7 +156,17 @@ def test_legacy_functions():
             "invalid_type",
         ),
         (
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
+            "messages[0].content[0].type",
+            "unsupported_content",
+        ),
+        (
             {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            "messages[0].content[0].image_url.url",
+            "missing_required_parameter",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {}}]}]},
             "messages[0].content[0].type",
             "unsupported_content",
         ),
@@ -234,10 +244,17 @@ def test_legacy_functions():
         ({"model": "m", "messages": [USER], "n": True}, "n", "unsupported_value"),
         ({"model": "m", "messages": [USER], "logprobs": True}, "logprobs", "unsupported_parameter"),
         (
-            {"model": "m", "messages": [USER], "response_format": {"type": "json_object"}},
-            "response_format",
-            "unsupported_value",
+            {"model": "m", "messages": [USER], "response_format": {"type": "xml"}},
+            "response_format.type",
+            "invalid_value",
         ),
+        (
+            {"model": "m", "messages": [USER], "response_format": {"type": "json_schema"}},
+            "response_format.json_schema",
+            "missing_required_parameter",
+        ),
+        ({"model": "m", "messages": [USER], "reasoning_effort": "max"}, "reasoning_effort", "invalid_value"),
+        ({"model": "m", "messages": [USER], "parallel_tool_calls": "yes"}, "parallel_tool_calls", "invalid_type"),
         ({"model": "m", "messages": [USER], "user": 5}, "user", "invalid_type"),
         ({"model": "m", "messages": [USER], "temperature": "hot"}, "temperature", "invalid_type"),
         ({"model": "m", "messages": [USER], "temperature": True}, "temperature", "invalid_type"),

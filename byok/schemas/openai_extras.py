@@ -1,0 +1,163 @@
+"""The parts of an OpenAI chat-completions body that carry more than text, as pydantic models.
+
+Used by `byok.schemas.openai_chat`:
+
+- content parts: `image_url` (an http(s) or base64 `data:` URL, `detail`), and `cache_control`
+  on text parts (`{"type": "ephemeral", "ttl": "5m" | "1h"}`, as clients send it for Anthropic);
+- `response_format`: `text`, `json_object`, `json_schema` (`name`, `schema`, `strict`, `description`);
+- on assistant messages, what a previous answer gave the client to send back (see
+  `byok.api.render_openai`): `thinking_blocks` (Anthropic thinking with its `signature`, or
+  `redacted_thinking` data), `reasoning_content` (DeepSeek), and on tool calls Gemini's
+  `extra_content.google.thought_signature`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, Tag, model_validator
+
+from byok.providers.types import CacheControl, ContentPart, ImagePart, ResponseFormat, TextPart, Thinking
+from byok.schemas.base import LooseModel, StrictModel, problem, tag, tagged, typed_required
+from byok.schemas.fields import FunctionName
+
+__all__ = [
+    "CacheControlIn",
+    "ExtraContent",
+    "ImageURLPart",
+    "ResponseFormatIn",
+    "ThinkingBlockIn",
+    "image_part",
+    "response_format",
+    "text_part",
+    "thinking_of",
+]
+
+
+class CacheControlIn(StrictModel):
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] | None = None
+
+    def value(self) -> CacheControl:
+        return CacheControl(type=self.type, ttl=self.ttl)
+
+
+class ImageURL(LooseModel):
+    url: Annotated[str, Field(min_length=1)]
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImageURLPart(LooseModel):
+    type: Literal["image_url"]
+    image_url: ImageURL = typed_required()
+    cache_control: CacheControlIn | None = None
+
+    @model_validator(mode="after")
+    def _readable(self) -> ImageURLPart:
+        url = self.image_url.url
+        if not url.startswith(("https://", "http://", "data:")):
+            raise problem("invalid_value", "must be an http(s) URL or a base64 data: URL", at="image_url")
+        try:
+            ImagePart.from_url(url)
+        except ValueError as exc:
+            raise problem("invalid_value", f"is not usable: {exc}", at="image_url") from None
+        return self
+
+
+def image_part(p: ImageURLPart) -> ImagePart:
+    cache = p.cache_control.value() if p.cache_control else None
+    return ImagePart.from_url(p.image_url.url, detail=p.image_url.detail, cache_control=cache)
+
+
+def text_part(text: str, cache_control: CacheControlIn | None) -> TextPart:
+    return TextPart(text=text, cache_control=cache_control.value() if cache_control else None)
+
+
+# -- response_format ------------------------------------------------------------------------------
+
+
+class TextFormat(StrictModel):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(StrictModel):
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(StrictModel):
+    name: FunctionName
+    description: str | None = None
+    schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
+    strict: bool | None = None
+
+
+class JsonSchemaFormat(StrictModel):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+def _format_tag(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else None
+    return tag(kind) if kind in ("text", "json_object", "json_schema") else None
+
+
+ResponseFormatIn = Annotated[
+    Annotated[TextFormat, Tag(tag("text"))]
+    | Annotated[JsonObjectFormat, Tag(tag("json_object"))]
+    | Annotated[JsonSchemaFormat, Tag(tag("json_schema"))],
+    tagged(_format_tag, kind="invalid_value", phrase="must be of type text, json_object or json_schema", at="type"),
+]
+
+
+def response_format(fmt: TextFormat | JsonObjectFormat | JsonSchemaFormat | None) -> ResponseFormat | None:
+    if fmt is None or isinstance(fmt, TextFormat):
+        return None
+    if isinstance(fmt, JsonObjectFormat):
+        return ResponseFormat(type="json_object")
+    spec = fmt.json_schema
+    return ResponseFormat(
+        type="json_schema", name=spec.name, schema=spec.schema_, description=spec.description, strict=spec.strict
+    )
+
+
+# -- what answers gave the client to send back -----------------------------------------------------
+
+
+class ThinkingBlockIn(LooseModel):
+    type: Literal["thinking", "redacted_thinking"]
+    thinking: str | None = None
+    signature: str | None = None
+    data: str | None = None
+
+    def value(self) -> Thinking:
+        if self.type == "redacted_thinking":
+            if not self.data:
+                raise problem("invalid_value", "a redacted_thinking block needs its data", at="data")
+            return Thinking(redacted=self.data)
+        return Thinking(text=self.thinking or "", signature=self.signature)
+
+
+class GoogleExtra(LooseModel):
+    thought_signature: str | None = None
+
+
+class ExtraContent(LooseModel):
+    google: GoogleExtra | None = None
+
+    @property
+    def thought_signature(self) -> str | None:
+        return self.google.thought_signature if self.google else None
+
+
+def thinking_of(blocks: list[ThinkingBlockIn] | None, reasoning: str | None) -> tuple[Thinking, ...]:
+    """Signed blocks when the client kept them, else the reasoning text (DeepSeek's, which it needs back)."""
+    if blocks:
+        return tuple(b.value() for b in blocks)
+    return (Thinking(text=reasoning),) if reasoning else ()
+
+
+def parts_or_text(parts: tuple[ContentPart, ...]) -> tuple[ContentPart, ...] | None:
+    """The parts when they carry more than text (an image, a cache breakpoint), else None (plain text will do)."""
+    if any(isinstance(p, ImagePart) or p.cache_control for p in parts):
+        return parts
+    return None

@@ -15,7 +15,7 @@ earlier calls, one token limit). Pure: no I/O, no ORM.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, Tag, ValidationError, model_validator
 
@@ -29,21 +29,16 @@ from byok.schemas.fields import (
     StoredText,
     Temperature,
     TopP,
-    join_text,
     stop_tuple,
     stored_text,
 )
+from byok.schemas.openai_content import AssistantContent, TextContent, UserContent
 from byok.schemas.openai_errors import InvalidRequest, invalid_request
 from byok.schemas.openai_extras import (
-    CacheControlIn,
-    ExtraContent,
-    ImageURLPart,
-    ResponseFormatIn,
-    ThinkingBlockIn,
-    image_part,
-    parts_or_text,
+    OpenAIExtraContent,
+    OpenAIResponseFormat,
+    OpenAIThinkingBlock,
     response_format,
-    text_part,
     thinking_of,
 )
 
@@ -60,97 +55,6 @@ class ParsedChat:
     legacy_functions: bool  # asked with `functions`: answer with `function_call`, as OpenAI did
 
 
-# -- content --------------------------------------------------------------------------------------
-
-
-class OpenAITextPart(LooseModel):
-    type: Literal["text"] = typed_required()
-    text: str = typed_required()
-    cache_control: CacheControlIn | None = None
-
-
-class OpenAIRefusalPart(LooseModel):
-    type: Literal["refusal"]
-    refusal: str = typed_required()
-
-
-def _part_tag(allowed: tuple[str, ...]):
-    def pick(value: Any) -> str | None:
-        kind = value.get("type") if isinstance(value, dict) else None
-        if kind in allowed:
-            return tag(kind)
-        return None if isinstance(kind, str) else tag("text")  # no type: OpenAITextPart says what is wrong
-
-    return pick
-
-
-_UNSUPPORTED = "is a kind of content part byok does not support; send text or image_url"
-UserParts = list[
-    Annotated[
-        Annotated[OpenAITextPart, Tag(tag("text"))] | Annotated[ImageURLPart, Tag(tag("image_url"))],
-        tagged(_part_tag(("text", "image_url")), kind="unsupported_content", phrase=_UNSUPPORTED, at="type"),
-    ]
-]
-TextParts = list[
-    Annotated[
-        OpenAITextPart,
-        Tag(tag("text")),
-        tagged(_part_tag(("text",)), kind="unsupported_content", phrase="is not a text part", at="type"),
-    ]
-]
-AssistantParts = list[
-    Annotated[
-        Annotated[OpenAITextPart, Tag(tag("text"))] | Annotated[OpenAIRefusalPart, Tag(tag("refusal"))],
-        tagged(_part_tag(("text", "refusal")), kind="unsupported_content", phrase=_UNSUPPORTED, at="type"),
-    ]
-]
-
-
-def _content_tag(value: Any) -> str | None:
-    return tag("text") if isinstance(value, str) else tag("parts") if isinstance(value, list) else None
-
-
-def _as_text(content: str | list[OpenAITextPart | OpenAIRefusalPart]) -> str:
-    if isinstance(content, str):
-        return join_text((content,))
-    return join_text(p.text if isinstance(p, OpenAITextPart) else p.refusal for p in content)
-
-
-def _as_content(content: str | list[OpenAITextPart | ImageURLPart]) -> str | tuple[ContentPart, ...]:
-    """Text, or the parts when they carry more than text (images, cache breakpoints) for the provider."""
-    if isinstance(content, str):
-        return join_text((content,))
-    parts = tuple(
-        image_part(p) if isinstance(p, ImageURLPart) else text_part(join_text((p.text,)), p.cache_control)
-        for p in content
-    )
-    rich = parts_or_text(parts)
-    return rich if rich is not None else join_text(p.text for p in content if isinstance(p, OpenAITextPart))
-
-
-_CONTENT = tagged(_content_tag, kind="type", phrase="must be a string or an array of content parts")
-if TYPE_CHECKING:  # what validation leaves: the text, parts joined (or kept when they carry more)
-    UserContent = str | tuple[ContentPart, ...]
-    TextContent = str | tuple[ContentPart, ...]
-    AssistantContent = str
-else:
-    UserContent = Annotated[
-        Annotated[str, Tag(tag("text"))] | Annotated[UserParts, Tag(tag("parts"))],
-        _CONTENT,
-        AfterValidator(_as_content),
-    ]
-    TextContent = Annotated[
-        Annotated[str, Tag(tag("text"))] | Annotated[TextParts, Tag(tag("parts"))],
-        _CONTENT,
-        AfterValidator(_as_content),
-    ]
-    AssistantContent = Annotated[
-        Annotated[str, Tag(tag("text"))] | Annotated[AssistantParts, Tag(tag("parts"))],
-        _CONTENT,
-        AfterValidator(_as_text),
-    ]
-
-
 # -- messages -------------------------------------------------------------------------------------
 
 
@@ -163,7 +67,7 @@ class OpenAIToolCall(LooseModel):
     id: Annotated[str, Field(min_length=1)]
     type: Literal["function"] = "function"
     function: OpenAIFunctionCall
-    extra_content: ExtraContent | None = None  # Gemini's thought signature, as byok's answers give it
+    extra_content: OpenAIExtraContent | None = None  # Gemini's thought signature, as byok's answers give it
 
 
 class OpenAISystemMessage(LooseModel):
@@ -182,7 +86,7 @@ class OpenAIAssistantMessage(LooseModel):
     tool_calls: list[OpenAIToolCall] | None = None
     function_call: OpenAIFunctionCall | None = None  # the legacy functions API
     # What byok's answers give clients to send back (byok.api.render_openai): signed thinking, reasoning.
-    thinking_blocks: list[ThinkingBlockIn] | None = None
+    thinking_blocks: list[OpenAIThinkingBlock] | None = None
     reasoning_content: str | None = None
 
     @model_validator(mode="after")
@@ -314,7 +218,7 @@ class ChatCompletionRequest(StrictModel):
     stream_options: OpenAIStreamOptions | None = Field(default=None, description="Only with `stream: true`.")
     n: Annotated[int, Field(ge=1, le=1)] | None = None
     logprobs: Literal[False] | None = None
-    response_format: ResponseFormatIn | None = None
+    response_format: OpenAIResponseFormat | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     parallel_tool_calls: bool | None = None
     user: StoredText | None = None

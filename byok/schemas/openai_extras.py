@@ -22,19 +22,20 @@ from byok.schemas.base import LooseModel, StrictModel, problem, tag, tagged, typ
 from byok.schemas.fields import FunctionName
 
 __all__ = [
-    "CacheControlIn",
-    "ExtraContent",
-    "ImageURLPart",
-    "ResponseFormatIn",
-    "ThinkingBlockIn",
+    "OpenAICacheControl",
+    "OpenAIExtraContent",
+    "OpenAIImageURLPart",
+    "OpenAIResponseFormat",
+    "OpenAIThinkingBlock",
     "image_part",
+    "parts_or_text",
     "response_format",
     "text_part",
     "thinking_of",
 ]
 
 
-class CacheControlIn(StrictModel):
+class OpenAICacheControl(StrictModel):
     type: Literal["ephemeral"]
     ttl: Literal["5m", "1h"] | None = None
 
@@ -42,18 +43,18 @@ class CacheControlIn(StrictModel):
         return CacheControl(type=self.type, ttl=self.ttl)
 
 
-class ImageURL(LooseModel):
+class OpenAIImageURL(LooseModel):
     url: Annotated[str, Field(min_length=1)]
     detail: Literal["auto", "low", "high"] | None = None
 
 
-class ImageURLPart(LooseModel):
+class OpenAIImageURLPart(LooseModel):
     type: Literal["image_url"]
-    image_url: ImageURL = typed_required()
-    cache_control: CacheControlIn | None = None
+    image_url: OpenAIImageURL = typed_required()
+    cache_control: OpenAICacheControl | None = None
 
     @model_validator(mode="after")
-    def _readable(self) -> ImageURLPart:
+    def _readable(self) -> OpenAIImageURLPart:
         url = self.image_url.url
         if not url.startswith(("https://", "http://", "data:")):
             raise problem("invalid_value", "must be an http(s) URL or a base64 data: URL", at="image_url")
@@ -64,36 +65,36 @@ class ImageURLPart(LooseModel):
         return self
 
 
-def image_part(p: ImageURLPart) -> ImagePart:
+def image_part(p: OpenAIImageURLPart) -> ImagePart:
     cache = p.cache_control.value() if p.cache_control else None
     return ImagePart.from_url(p.image_url.url, detail=p.image_url.detail, cache_control=cache)
 
 
-def text_part(text: str, cache_control: CacheControlIn | None) -> TextPart:
+def text_part(text: str, cache_control: OpenAICacheControl | None) -> TextPart:
     return TextPart(text=text, cache_control=cache_control.value() if cache_control else None)
 
 
 # -- response_format ------------------------------------------------------------------------------
 
 
-class TextFormat(StrictModel):
+class OpenAITextFormat(StrictModel):
     type: Literal["text"]
 
 
-class JsonObjectFormat(StrictModel):
+class OpenAIJsonObjectFormat(StrictModel):
     type: Literal["json_object"]
 
 
-class JsonSchemaSpec(StrictModel):
+class OpenAIJsonSchema(StrictModel):
     name: FunctionName
     description: str | None = None
     schema_: Annotated[dict[str, Any] | None, Field(alias="schema")] = None
     strict: bool | None = None
 
 
-class JsonSchemaFormat(StrictModel):
+class OpenAIJsonSchemaFormat(StrictModel):
     type: Literal["json_schema"]
-    json_schema: JsonSchemaSpec
+    json_schema: OpenAIJsonSchema
 
 
 def _format_tag(value: Any) -> str | None:
@@ -101,18 +102,20 @@ def _format_tag(value: Any) -> str | None:
     return tag(kind) if kind in ("text", "json_object", "json_schema") else None
 
 
-ResponseFormatIn = Annotated[
-    Annotated[TextFormat, Tag(tag("text"))]
-    | Annotated[JsonObjectFormat, Tag(tag("json_object"))]
-    | Annotated[JsonSchemaFormat, Tag(tag("json_schema"))],
+OpenAIResponseFormat = Annotated[
+    Annotated[OpenAITextFormat, Tag(tag("text"))]
+    | Annotated[OpenAIJsonObjectFormat, Tag(tag("json_object"))]
+    | Annotated[OpenAIJsonSchemaFormat, Tag(tag("json_schema"))],
     tagged(_format_tag, kind="invalid_value", phrase="must be of type text, json_object or json_schema", at="type"),
 ]
 
 
-def response_format(fmt: TextFormat | JsonObjectFormat | JsonSchemaFormat | None) -> ResponseFormat | None:
-    if fmt is None or isinstance(fmt, TextFormat):
+def response_format(
+    fmt: OpenAITextFormat | OpenAIJsonObjectFormat | OpenAIJsonSchemaFormat | None,
+) -> ResponseFormat | None:
+    if fmt is None or isinstance(fmt, OpenAITextFormat):
         return None
-    if isinstance(fmt, JsonObjectFormat):
+    if isinstance(fmt, OpenAIJsonObjectFormat):
         return ResponseFormat(type="json_object")
     spec = fmt.json_schema
     return ResponseFormat(
@@ -123,7 +126,7 @@ def response_format(fmt: TextFormat | JsonObjectFormat | JsonSchemaFormat | None
 # -- what answers gave the client to send back -----------------------------------------------------
 
 
-class ThinkingBlockIn(LooseModel):
+class OpenAIThinkingBlock(LooseModel):
     type: Literal["thinking", "redacted_thinking"]
     thinking: str | None = None
     signature: str | None = None
@@ -137,19 +140,19 @@ class ThinkingBlockIn(LooseModel):
         return Thinking(text=self.thinking or "", signature=self.signature)
 
 
-class GoogleExtra(LooseModel):
+class OpenAIGoogleExtra(LooseModel):
     thought_signature: str | None = None
 
 
-class ExtraContent(LooseModel):
-    google: GoogleExtra | None = None
+class OpenAIExtraContent(LooseModel):
+    google: OpenAIGoogleExtra | None = None
 
     @property
     def thought_signature(self) -> str | None:
         return self.google.thought_signature if self.google else None
 
 
-def thinking_of(blocks: list[ThinkingBlockIn] | None, reasoning: str | None) -> tuple[Thinking, ...]:
+def thinking_of(blocks: list[OpenAIThinkingBlock] | None, reasoning: str | None) -> tuple[Thinking, ...]:
     """Signed blocks when the client kept them, else the reasoning text (DeepSeek's, which it needs back)."""
     if blocks:
         return tuple(b.value() for b in blocks)

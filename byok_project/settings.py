@@ -169,7 +169,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"  # byok's own sign-in, for every active user (the admin keeps /admin/login/)
+LOGIN_REDIRECT_URL = "/chat/"
+# Self-service (My keys): the most active gateway keys an ordinary user may hold at once.
+BYOK_SELF_SERVICE_MAX_KEYS = env_int("BYOK_SELF_SERVICE_MAX_KEYS", 5)
 
 # Request bodies above this are refused (413) before they are read (byok.bodylimit).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("BYOK_MAX_BODY_BYTES", 2 * 1024 * 1024)

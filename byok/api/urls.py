@@ -12,6 +12,7 @@ from byok.api.views_audit import AuditEventViewSet, UsageView
 from byok.api.views_budgets import BudgetViewSet
 from byok.api.views_catalog import CatalogViewSet, OverrideViewSet
 from byok.api.views_keys import GatewayKeyViewSet, TeamViewSet
+from byok.api.views_me import MeUsageView
 from byok.api.views_providers import ProviderViewSet
 
 
@@ -44,5 +45,7 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/usage", UsageView.as_view(), name="api-usage"),  # a report, not a collection
     path("api/usage/", UsageView.as_view()),
+    path("api/me/usage", MeUsageView.as_view(), name="api-me-usage"),  # any user: their own records
+    path("api/me/usage/", MeUsageView.as_view()),
     *router.urls,
 ]

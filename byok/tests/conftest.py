@@ -21,6 +21,12 @@ def bob(django_user_model):
     return django_user_model.objects.create_user("bob", password="bob-pass-123")
 
 
+@pytest.fixture
+def carol(django_user_model):
+    """Another ordinary user (self-service tests: what bob must never see)."""
+    return django_user_model.objects.create_user("carol", password="carol-pass-123")
+
+
 def _api_client(user, scheme: str):
     # Imported here so Django-free test runs (`-p no:django`) can still load this file.
     from rest_framework.authtoken.models import Token

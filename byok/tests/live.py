@@ -250,13 +250,15 @@ def launch_chromium(playwright):
     )
 
 
-def log_in(page, server_url: str, path: str) -> None:
-    """Open ``path`` as an anonymous visitor, log in as the live admin on the admin's form, land back on ``path``."""
+def log_in(page, server_url: str, path: str, user: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> None:
+    """Open ``path`` as an anonymous visitor, log in as ``user`` (the live admin by default) on the sign-in form it
+    is sent to (the admin's for /admin/ paths, byok's /login/ for the others), land back on ``path``.
+    """
     page.goto(server_url + path)
-    assert f"/admin/login/?next={path}" in page.url, page.url
-    page.fill("#id_username", ADMIN_USER)
-    page.fill("#id_password", ADMIN_PASSWORD)
-    page.click("input[type=submit]")
+    assert f"login/?next={path}" in page.url, page.url
+    page.fill("#id_username", user)
+    page.fill("#id_password", password)
+    page.click("[type=submit]")
     page.wait_for_url(server_url + path)
 
 

@@ -39,7 +39,7 @@ ARTIFACTS = ROOT / "artifacts"
 @pytest.mark.django_db
 def test_the_chat_page_needs_a_login(client):
     answer = client.get("/chat/")
-    assert answer.status_code == 302 and answer["Location"] == "/admin/login/?next=/chat/"
+    assert answer.status_code == 302 and answer["Location"] == "/login/?next=/chat/"
 
 
 @pytest.mark.django_db

@@ -236,6 +236,11 @@ class Catalog:
     def entries(self) -> list[ModelInfo]:
         return sorted(self._entries.values(), key=lambda e: (e.provider, e.model))
 
+    def models_of(self, kind: str, provider_name: str | None = None) -> list[str]:
+        """The model names known for a provider of ``kind`` (and overrides naming ``provider_name``), sorted."""
+        owners = {kind, provider_name} if provider_name else {kind}
+        return sorted({info.model for (owner, _), info in self._entries.items() if owner in owners})
+
     def _find(self, provider: str, model: str) -> ModelInfo | None:
         exact = self._names.get((provider, model))
         if exact is not None:

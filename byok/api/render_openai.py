@@ -12,12 +12,15 @@ top to bottom: parse -> handler -> this renderer.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from byok.exceptions import ByokError
 from byok.providers.types import ChatResponse, StreamEvent, StreamStarted, Thinking, Usage
+
+if TYPE_CHECKING:
+    from byok.catalog import Catalog
 
 __all__ = [
     "DONE",
@@ -273,13 +276,17 @@ def error_response(exc: ByokError) -> tuple[int, dict[str, Any], dict[str, str]]
     return status, error_body(status, exc.message, exc.code), headers
 
 
-def model_list(providers) -> dict[str, Any]:
-    """`GET /v1/models`: `<provider>/<default model>` for each enabled provider, then the bare default models."""
+def model_list(providers, catalog: Catalog | None = None) -> dict[str, Any]:
+    """`GET /v1/models`: `<provider>/<model>` for each enabled provider's default model and the catalog's models of
+    its kind (or naming it, from an override), then the bare default models (what a bare `model` routes to)."""
     data, seen = [], set()
     enabled = [p for p in providers if p.enabled and p.default_model]
     for p in enabled:
-        data.append({"id": f"{p.name}/{p.default_model}", "object": "model", "created": 0, "owned_by": p.name})
-        seen.add(data[-1]["id"])
+        known = catalog.models_of(p.kind, p.name) if catalog is not None else []
+        for model in [p.default_model, *known]:
+            if f"{p.name}/{model}" not in seen:
+                seen.add(f"{p.name}/{model}")
+                data.append({"id": f"{p.name}/{model}", "object": "model", "created": 0, "owned_by": p.name})
     for p in enabled:
         if p.default_model not in seen:
             seen.add(p.default_model)

@@ -29,7 +29,7 @@ from rest_framework import exceptions as drf
 
 from byok.api import chat_entry as entry
 from byok.api import render_anthropic as render
-from byok.api import render_openai, views_openai
+from byok.api import views_openai
 from byok.exceptions import ByokError
 from byok.gateway.handler import ChatResult
 from byok.overhead import time_in_byok_ms
@@ -201,8 +201,7 @@ async def count_tokens(request: HttpRequest) -> HttpResponseBase:
 async def _anthropic_models(request: HttpRequest) -> list[dict]:
     """The same models `GET /v1/models` lists for OpenAI's clients (those a gateway key may use), as Anthropic's
     ModelInfo objects."""
-    listed = render_openai.model_list(await entry.get_handler().list_providers())["data"]
-    return [render.model_info(m["id"], m["owned_by"]) for m in await entry.allowed_models(request, listed)]
+    return [render.model_info(m["id"], m["owned_by"]) for m in await views_openai.listed_models(request)]
 
 
 @csrf_exempt

@@ -142,13 +142,21 @@ async def _refuse_get(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+async def listed_models(request: HttpRequest) -> list[dict[str, Any]]:
+    """The models `GET /v1/models` lists (every dialect's): configured providers' defaults and their catalog
+    models, those the caller's gateway key may use."""
+    handler = entry.get_handler()
+    providers = await handler.list_providers()  # loads the snapshot, and with it the catalog's overrides
+    listed = render_openai.model_list(providers, handler.gate.current.catalog)["data"]
+    return await entry.allowed_models(request, listed)
+
+
 @csrf_exempt
 async def models(request: HttpRequest) -> HttpResponse:
     """`GET /v1/models`."""
     if refused := await _refuse_get(request):
         return refused
-    listed = render_openai.model_list(await entry.get_handler().list_providers())
-    return entry.json_response({**listed, "data": await entry.allowed_models(request, listed["data"])})
+    return entry.json_response({"object": "list", "data": await listed_models(request)})
 
 
 @csrf_exempt
@@ -156,8 +164,7 @@ async def model_detail(request: HttpRequest, model: str) -> HttpResponse:
     """`GET /v1/models/{id}` (ids may contain a slash: `<provider>/<model>`)."""
     if refused := await _refuse_get(request):
         return refused
-    listed = render_openai.model_list(await entry.get_handler().list_providers())["data"]
-    for item in await entry.allowed_models(request, listed):
+    for item in await listed_models(request):
         if item["id"] == model:
             return entry.json_response(item)
     return openai_error(404, f"The model '{model}' does not exist.", "model_not_found", "model")

@@ -376,7 +376,15 @@ async def test_v1_methods_and_models(handler, api):
     assert (await api.post("/v1/models")).status_code == 405
     assert (await api.delete("/v1/models/oai/gpt-4o")).status_code == 405
     models = (await api.get("/v1/models")).json()
-    assert [m["id"] for m in models["data"]] == ["claude/claude-x", "oai/gpt-4o", "claude-x", "gpt-4o"]
+    ids = [m["id"] for m in models["data"]]
+    # Each provider's default first, then the catalog's models of its kind, then the bare defaults.
+    assert ids[0] == "claude/claude-x" and ids[-2:] == ["claude-x", "gpt-4o"]
+    assert {"claude/claude-sonnet-4", "oai/gpt-4o-mini", "oai/gpt-4.1"} <= set(ids)
+    assert not any(i.startswith("claude/gpt") or i.startswith("oai/claude") for i in ids)
+    oai = [i for i in ids if i.startswith("oai/")]
+    assert oai[0] == "oai/gpt-4o" and oai[1:] == sorted(oai[1:]) and "oai/gpt-5-nano" in oai
+    assert len(ids) == len(set(ids))
+    assert (await api.get("/v1/models/oai/gpt-4o-mini")).json()["owned_by"] == "oai"
     assert (await api.get("/v1/models/oai/gpt-4o")).json() == {
         "id": "oai/gpt-4o",
         "object": "model",

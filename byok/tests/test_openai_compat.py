@@ -520,8 +520,8 @@ def test_error_response_statuses_and_headers():
 
 
 class _Provider:
-    def __init__(self, name, model, enabled=True):
-        self.name, self.default_model, self.enabled = name, model, enabled
+    def __init__(self, name, model, enabled=True, kind="openai"):
+        self.name, self.default_model, self.enabled, self.kind = name, model, enabled, kind
 
 
 def test_model_list():
@@ -530,6 +530,21 @@ def test_model_list():
     )
     assert [m["id"] for m in body["data"]] == ["a/gpt-4o", "b/gpt-4o", "gpt-4o"]
     assert body["object"] == "list" and body["data"][2]["owned_by"] == "a"
+
+
+def test_model_list_with_catalog():
+    """Each provider lists the catalog's models of its kind (and overrides naming it), default first."""
+    from types import SimpleNamespace
+
+    from byok.catalog import Catalog, ModelInfo
+
+    catalog = Catalog(
+        [ModelInfo("openai", "gpt-4o"), ModelInfo("openai", "gpt-4o-mini"), ModelInfo("gemini", "gemini-2.5-pro")],
+        [SimpleNamespace(provider="mine", model="local-embed", note="", source="", as_of=None)],
+    )
+    providers = [_Provider("mine", "llama", kind="openai_compatible"), _Provider("a", "gpt-4o-mini")]
+    ids = [m["id"] for m in oa.model_list(providers, catalog)["data"]]
+    assert ids == ["mine/llama", "mine/local-embed", "a/gpt-4o-mini", "a/gpt-4o", "llama", "gpt-4o-mini"]
 
 
 # -- the SDK reads what byok writes -------------------------------------------------------------------

@@ -253,8 +253,9 @@ async def test_models_answer_anthropic_clients_in_their_shape_and_openai_clients
     await register(kind="openai", name="oai", default_model="gpt-4o")
     page = await sdk.models.list()
     ids = [m.id for m in page.data]
-    assert ids == ["oai/gpt-4o", "gpt-4o"] and page.data[0].type == "model"
-    assert (await sdk.models.retrieve("oai/gpt-4o")).id == "oai/gpt-4o"
+    assert ids[0] == "oai/gpt-4o" and ids[-1] == "gpt-4o" and "oai/gpt-4o-mini" in ids  # + the catalog's models
+    assert page.data[0].type == "model"
+    assert (await sdk.models.retrieve("oai/gpt-4o-mini")).id == "oai/gpt-4o-mini"
     with pytest.raises(anthropic.NotFoundError):
         await sdk.models.retrieve("nope")
     openai_style = await AsyncClient(AUTHORIZATION=f"Bearer {token}").get("/v1/models")
@@ -450,7 +451,8 @@ async def test_gateway_keys_in_x_api_key_allow_refuse_and_revoke(handler):
         with pytest.raises(anthropic.PermissionDeniedError) as refused:
             await sdk.messages.create(model="oai/o1", max_tokens=5, messages=[USER])
         assert refused.value.body["error"]["type"] == "permission_error" and route.call_count == 1
-        assert [m.id for m in (await sdk.models.list()).data] == ["oai/gpt-4o-mini", "gpt-4o-mini"]
+        listed = [m.id for m in (await sdk.models.list()).data]  # the catalog's gpt-4o matches oai/gpt-4o* too
+        assert listed == ["oai/gpt-4o-mini", "oai/gpt-4o", "gpt-4o-mini"]
         await sync_to_async(store.revoke_key)(row.pk, actor=staff)
         with pytest.raises(anthropic.AuthenticationError) as revoked:
             await sdk.messages.create(model="oai/gpt-4o-mini", max_tokens=5, messages=[USER])

@@ -185,7 +185,7 @@ async def test_the_allow_list_decides_before_any_upstream_call_and_filters_model
     assert no.status_code == 403 and no.json()["code"] == "model_not_allowed"
     assert route.call_count == 1 and not respx.calls.last.request.url.host.startswith("api.anthropic")
     listed = (await api.get("/v1/models")).json()["data"]
-    assert {m["id"] for m in listed} == {"openai/gpt-4o-mini", "gpt-4o-mini"}
+    assert {m["id"] for m in listed} == {"openai/gpt-4o-mini", "openai/gpt-4o", "gpt-4o-mini"}  # + the catalog
     assert (await api.get("/v1/models/anthropic/claude-3-5-haiku-latest")).status_code == 404
 
 

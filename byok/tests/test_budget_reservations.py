@@ -150,9 +150,12 @@ class TestReservations:
         with respx.mock:
             respx.post(OPENAI).mock(side_effect=held)
             tasks = [asyncio.create_task(one()) for _ in range(50)]
-            while sum(t.done() for t in tasks) < 40:  # the refused answer at once, the admitted wait upstream
+            deadline = asyncio.get_running_loop().time() + 30
+            # the refused answer at once; the admitted reach the upstream (under load, after them) and wait there
+            while sum(t.done() for t in tasks) < 40 or len(admitted) < 10:
+                assert asyncio.get_running_loop().time() < deadline, (sum(t.done() for t in tasks), len(admitted))
                 await asyncio.sleep(0.01)
-            assert len(admitted) == 10
+            assert len(admitted) == 10 and sum(t.done() for t in tasks) == 40
             release.set()
             results = await asyncio.gather(*tasks)
         refused = [r for r in results if isinstance(r, BudgetExceededError)]

@@ -6,16 +6,18 @@
 
 Deltas go out as they come; a tool call is sent whole (name and all its arguments) just before
 `done`, so a client never has to stitch argument fragments. `finish_reason` is `tool_calls`
-whenever the model called a tool, whatever the provider called it.
+whenever the model called a tool, whatever the provider called it. A tool call carries Gemini's
+`thought_signature` and `done` the signed `thinking` blocks (Anthropic) when the provider gave
+them, to be sent back on the next turn.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from byok.api.sse import sse_event
 from byok.exceptions import ByokError
+from byok.providers.collect import ResponseBuilder
 from byok.providers.types import StreamDone, StreamEvent, StreamFailed, StreamStarted
+from byok.schemas.carry import thinking_blocks, tool_call_dict
 
 __all__ = ["ByokStreamRenderer"]
 
@@ -26,33 +28,33 @@ class ByokStreamRenderer:
     """One stream's SSE bytes; remembers tool calls (sent whole at the end) and whether tokens went out."""
 
     def __init__(self) -> None:
-        self.calls: dict[int, dict[str, Any]] = {}
+        self.answer = ResponseBuilder()
         self.sent = False
 
     def event(self, ev: StreamStarted | StreamEvent) -> bytes:
         """A delta's bytes; b"" for what this dialect does not show (StreamStarted: headers carry it)."""
         if isinstance(ev, StreamStarted):
             return b""
+        self.answer.add(ev)
         field = _DELTA_FIELD.get(ev.kind)
         if field is not None:
             self.sent = True
             return sse_event("delta", {field: ev.text})
-        if ev.kind == "tool_call_start":
-            self.calls[ev.index or 0] = {"id": ev.tool_call_id, "name": ev.name, "arguments": []}
-        elif ev.kind == "tool_call_delta" and (ev.index or 0) in self.calls:
-            self.calls[ev.index or 0]["arguments"].append(ev.arguments or "")
-        return b""  # usage, finish, meta: told by done()
+        return b""  # tool calls (sent whole), usage, finish, meta, signatures: told by done()
 
     def done(self, done: StreamDone) -> bytes:
+        answer = self.answer.response()
         out = b"".join(
-            sse_event("tool_call", {"index": i, "id": c["id"], "name": c["name"], "arguments": "".join(c["arguments"])})
-            for i, c in sorted(self.calls.items())
+            sse_event("tool_call", {"index": i, **tool_call_dict(c)}) for i, c in enumerate(answer.tool_calls)
         )
+        blocks = thinking_blocks(answer.thinking)
+        finish = done.finish_reason
         return out + sse_event(
             "done",
             {
                 "id": done.request_id,
-                "finish_reason": "tool_calls" if self.calls and done.finish_reason == "stop" else done.finish_reason,
+                "finish_reason": "tool_calls" if answer.tool_calls and finish == "stop" else finish,
+                **({"thinking": blocks} if blocks else {}),
                 "usage": done.usage.to_dict(),
                 "provider": done.provider,
                 "model": done.model,

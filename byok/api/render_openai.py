@@ -18,6 +18,7 @@ import orjson
 
 from byok.exceptions import ByokError
 from byok.providers.types import ChatResponse, StreamEvent, StreamStarted, Thinking, Usage
+from byok.schemas.carry import thinking_blocks
 
 if TYPE_CHECKING:
     from byok.catalog import Catalog
@@ -89,22 +90,6 @@ def usage_dict(usage: Usage | None) -> dict[str, Any]:
         # Anthropic's cache counts, under Anthropic's names (as LiteLLM and other gateways show them).
         out["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
         out["cache_read_input_tokens"] = usage.cached_input_tokens or 0
-    return out
-
-
-def thinking_blocks(blocks: tuple[Thinking, ...]) -> list[dict[str, Any]]:
-    """Signed thinking blocks as `thinking_blocks` on the assistant message, to be sent back next turn.
-
-    The shape other gateways use for Anthropic reasoning in OpenAI's format
-    (`{"type": "thinking", "thinking", "signature"}` / `{"type": "redacted_thinking", "data"}`);
-    byok reads it back on assistant messages. Unsigned reasoning is only `reasoning_content`.
-    """
-    out: list[dict[str, Any]] = []
-    for b in blocks:
-        if b.redacted:
-            out.append({"type": "redacted_thinking", "data": b.redacted})
-        elif b.signature:
-            out.append({"type": "thinking", "thinking": b.text, "signature": b.signature})
     return out
 
 

@@ -21,9 +21,10 @@ from byok.api import chat_entry as entry
 from byok.api.exceptions import exception_handler
 from byok.api.render_byok import ByokStreamRenderer
 from byok.gateway.handler import ChatResult
-from byok.providers.types import ChatRequest
+from byok.providers.types import ChatRequest, ChatResponse
 from byok.schemas.base import problems
 from byok.schemas.byok_chat import ByokChatRequest
+from byok.schemas.carry import thinking_blocks, tool_call_dict
 
 __all__ = ["byok_chat", "parse_byok_chat"]
 
@@ -51,14 +52,19 @@ def parse_byok_chat(body: Any) -> tuple[ChatRequest, str | None, bool]:
         raise drf.ValidationError(errors) from None
 
 
-def _message_dict(text, reasoning, refusal, tool_calls) -> dict[str, Any]:
-    return {
+def _message_dict(answer: ChatResponse) -> dict[str, Any]:
+    """The assistant message; `thinking` (signed blocks) and tool calls' `thought_signature` go back next turn."""
+    message = {
         "role": "assistant",
-        "content": text,
-        "reasoning": reasoning,
-        "refusal": refusal,
-        "tool_calls": [{"id": tc.id, "name": tc.name, "arguments": tc.arguments} for tc in tool_calls],
+        "content": answer.text,
+        "reasoning": answer.reasoning,
+        "refusal": answer.refusal,
+        "tool_calls": [tool_call_dict(tc) for tc in answer.tool_calls],
     }
+    blocks = thinking_blocks(answer.thinking)
+    if blocks:
+        message["thinking"] = blocks
+    return message
 
 
 @csrf_exempt
@@ -103,7 +109,7 @@ def _complete(result: ChatResult, served: entry.Served) -> HttpResponse:
         "attempts": [a.to_dict() for a in result.attempts],
         "latency_ms": round(result.latency_ms, 2),
         "failover_ms": round(result.failover_ms, 2),
-        "message": _message_dict(answer.text, answer.reasoning, answer.refusal, answer.tool_calls),
+        "message": _message_dict(answer),
         "finish_reason": finish,
         "usage": (answer.usage.to_dict() if answer.usage else None),
     }

@@ -145,6 +145,16 @@ class ByokToolCallOut(_Answer):
     id: str | None
     name: str
     arguments: str
+    thought_signature: str | None = Field(
+        default=None, description="Gemini's signature of the call: send it back with the call on the next turn."
+    )
+
+
+class ByokThinkingBlock(_Answer):
+    type: Literal["thinking", "redacted_thinking"]
+    thinking: str | None = None
+    signature: str | None = None
+    data: str | None = Field(default=None, description="A redacted_thinking block's opaque data.")
 
 
 class ByokAnswerMessage(_Answer):
@@ -153,6 +163,10 @@ class ByokAnswerMessage(_Answer):
     reasoning: str | None
     refusal: str | None
     tool_calls: list[ByokToolCallOut]
+    thinking: list[ByokThinkingBlock] | None = Field(
+        default=None,
+        description="Signed thinking blocks (Anthropic): send them back unchanged on this assistant turn next time.",
+    )
 
 
 class ByokChatResponse(_Answer):

@@ -5,7 +5,12 @@
 Every bad field is reported (the view answers a 422 listing them, `byok.api.views_byok`), so the
 rules that tie fields together are field validators that read the fields declared before them
 (an assistant message's `content` after its `tool_calls`, `tool_choice` after `tools`).
-Unknown fields of the body are refused; unknown fields of a message or tool are ignored. Pure.
+Unknown fields of the body are refused; unknown fields of a message or tool are ignored.
+
+Beyond text it carries what `/v1/chat/completions` carries, with the same field types
+(`byok.schemas.carry`): user, system and tool content as a string or parts (`text`,
+`image_url`), an assistant turn's signed `thinking` blocks and its tool calls'
+`thought_signature` (as the answers give them), `response_format`, `reasoning_effort`. Pure.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pydantic import BeforeValidator, Field, Tag, ValidationInfo, field_validato
 
 from byok.providers.types import ChatRequest, Message, Tool, ToolCall
 from byok.schemas.base import LooseModel, StrictModel, problem, tag, tagged
+from byok.schemas.carry import turn
 from byok.schemas.fields import (
     FunctionName,
     MaxTokens,
@@ -28,6 +34,8 @@ from byok.schemas.fields import (
     content_text,
     stop_tuple,
 )
+from byok.schemas.openai_content import TextContent, UserContent
+from byok.schemas.openai_extras import OpenAIResponseFormat, OpenAIThinkingBlock, response_format, thinking_of
 
 __all__ = ["ROLES", "ByokChatRequest"]
 
@@ -45,6 +53,7 @@ class ByokToolCall(LooseModel):
     name: Annotated[str, Field(min_length=1)]
     id: str | None = None
     arguments: Annotated[str, BeforeValidator(_json_text, json_schema_input_type=str | dict[str, Any])] = "{}"
+    thought_signature: str | None = Field(default=None, description="Gemini's, as the answer gave it.")
 
 
 class _Text(LooseModel):
@@ -54,20 +63,30 @@ class _Text(LooseModel):
         return content_text(value) if value else value
 
 
-class ByokSystemMessage(_Text):
+class ByokSystemMessage(LooseModel):
     role: Literal["system"]
-    content: str
+    content: TextContent
 
 
-class ByokUserMessage(_Text):
+class ByokUserMessage(LooseModel):
     role: Literal["user"]
-    content: str
+    content: UserContent
 
 
 class ByokAssistantMessage(_Text):
     role: Literal["assistant"]
+    thinking: list[OpenAIThinkingBlock] | None = Field(
+        default=None, description="The signed thinking blocks of the answer this turn repeats, sent back as given."
+    )
     tool_calls: list[ByokToolCall] | None = None
     content: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("thinking", mode="after")
+    @classmethod
+    def _complete(cls, value: list[OpenAIThinkingBlock] | None) -> list[OpenAIThinkingBlock] | None:
+        for block in value or ():
+            block.value()  # a redacted block without its data is refused here, naming the field
+        return value
 
     @field_validator("content", mode="after")
     @classmethod
@@ -77,9 +96,9 @@ class ByokAssistantMessage(_Text):
         return value
 
 
-class ByokToolMessage(_Text):
+class ByokToolMessage(LooseModel):
     role: Literal["tool"]
-    content: str
+    content: TextContent
     tool_call_id: str | None = None
     name: str | None = None
 
@@ -129,6 +148,9 @@ class ByokChatRequest(StrictModel):
     max_tokens: MaxTokens | None = None
     stop: Stop | None = None
     tools: list[ByokTool] | None = None
+    response_format: OpenAIResponseFormat | None = None
+    # null inside the enum: OpenAPI 3.0 validators refuse a nullable enum's null otherwise, which the view accepts
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", None] = None
     tool_choice: Name | None = Field(
         default=None, description="`auto`, `none`, `required` or the name of one of the tools."
     )
@@ -150,12 +172,16 @@ class ByokChatRequest(StrictModel):
         messages = []
         for m in self.messages:
             if isinstance(m, ByokAssistantMessage):
-                calls = tuple(ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in m.tool_calls or ())
-                messages.append(Message(role="assistant", content=m.content, tool_calls=calls))
+                calls = tuple(
+                    ToolCall(id=c.id, name=c.name, arguments=c.arguments, thought_signature=c.thought_signature)
+                    for c in m.tool_calls or ()
+                )
+                thinking = thinking_of(m.thinking, None)
+                messages.append(Message(role="assistant", content=m.content, tool_calls=calls, thinking=thinking))
             elif isinstance(m, ByokToolMessage):
-                messages.append(Message(role="tool", content=m.content, tool_call_id=m.tool_call_id, name=m.name))
+                messages.append(turn("tool", m.content, tool_call_id=m.tool_call_id, name=m.name))
             else:
-                messages.append(Message(role=m.role, content=m.content))
+                messages.append(turn(m.role, m.content))
         tools = tuple(
             Tool(
                 name=t.name,
@@ -174,5 +200,7 @@ class ByokChatRequest(StrictModel):
             max_tokens=self.max_tokens,
             stop=stop_tuple(self.stop),
             stream=bool(self.stream),
+            response_format=response_format(self.response_format),
+            reasoning_effort=self.reasoning_effort,
         )
         return req, (self.provider or "").strip() or None, bool(self.stream)

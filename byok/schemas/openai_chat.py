@@ -19,8 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, Tag, ValidationError, model_validator
 
-from byok.providers.types import ChatRequest, ContentPart, Message, Role, Tool, ToolCall
+from byok.providers.types import ChatRequest, Message, Role, Tool, ToolCall
 from byok.schemas.base import LooseModel, StrictModel, problem, problems, tag, tagged, typed_required
+from byok.schemas.carry import turn
 from byok.schemas.fields import (
     FunctionName,
     MaxTokens,
@@ -294,12 +295,12 @@ class ChatCompletionRequest(StrictModel):
                         " message.",
                         f"messages[{i}].tool_call_id",
                     )
-                out.append(_message("tool", m.content, tool_call_id=m.tool_call_id, name=call_names[m.tool_call_id]))
+                out.append(turn("tool", m.content, tool_call_id=m.tool_call_id, name=call_names[m.tool_call_id]))
             elif isinstance(m, OpenAIFunctionMessage):
-                out.append(_message("tool", m.content, name=m.name))
+                out.append(turn("tool", m.content, name=m.name))
             else:
                 role: Role = "user" if isinstance(m, OpenAIUserMessage) else "system"
-                out.append(_message(role, m.content))
+                out.append(turn(role, m.content))
         return tuple(out)
 
     def _tools(self) -> tuple[tuple[Tool, ...], str | None, bool]:
@@ -339,12 +340,6 @@ class ChatCompletionRequest(StrictModel):
         if choice == "required" and not tools:
             raise InvalidRequest(f"Invalid '{param}': 'required' needs tools.", param)
         return tuple(tools), choice, legacy
-
-
-def _message(role: Role, content: str | tuple[ContentPart, ...], **fields: Any) -> Message:
-    if isinstance(content, str):
-        return Message(role=role, content=content, **fields)
-    return Message(role=role, parts=content, **fields)
 
 
 def parse_chat_completion(body: bytes | str | dict) -> ParsedChat:

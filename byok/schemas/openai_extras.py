@@ -37,7 +37,7 @@ __all__ = [
 
 class OpenAICacheControl(StrictModel):
     type: Literal["ephemeral"]
-    ttl: Literal["5m", "1h"] | None = None
+    ttl: Literal["5m", "1h", None] = None  # null in the enum: OpenAPI 3.0 validators refuse a nullable enum's null
 
     def value(self) -> CacheControl:
         return CacheControl(type=self.type, ttl=self.ttl)
@@ -45,7 +45,7 @@ class OpenAICacheControl(StrictModel):
 
 class OpenAIImageURL(LooseModel):
     url: Annotated[str, Field(min_length=1)]
-    detail: Literal["auto", "low", "high"] | None = None
+    detail: Literal["auto", "low", "high", None] = None
 
 
 class OpenAIImageURLPart(LooseModel):

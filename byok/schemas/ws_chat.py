@@ -6,55 +6,32 @@ Lenient where the websocket always was (a message's unknown fields, the frame's 
 calls and tools either OpenAI-shaped `{"function": {...}}` or flat `{"name": ...}`, arguments as
 JSON text or an object); strict about types, ranges and control characters, with the limits
 every dialect shares (`byok.schemas.fields`). The consumer (`byok.ws.frames.parse_chat_request`)
-turns the first problem into a `bad_request` error frame. Pure.
+turns the first problem into a `bad_request` error frame.
+
+Beyond text it carries what `POST /api/chat` carries, with the OpenAI dialect's field types
+(`byok.schemas.carry`): content as a string or parts (`text`, `image_url`), an assistant turn's
+signed `thinking` blocks, a tool call's `thought_signature`, `response_format`,
+`reasoning_effort` (what `chat.done` gave, sent back as given). Pure.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AfterValidator, BeforeValidator, Field, Tag, model_validator
+from pydantic import BeforeValidator, Field, Tag, field_validator, model_validator
 
-from byok.providers.types import ChatRequest, Message, Tool, ToolCall
+from byok.providers.types import ChatRequest, Message, ReasoningEffort, Tool, ToolCall
 from byok.schemas import rules
 from byok.schemas.base import LooseModel, problem, tag, tagged
-from byok.schemas.fields import MaxTokens, Messages, StoredText, Temperature, TopP, content_text, join_text
+from byok.schemas.carry import turn
+from byok.schemas.fields import MaxTokens, Messages, StoredText, Temperature, TopP
+from byok.schemas.openai_content import UserContent
+from byok.schemas.openai_extras import OpenAIResponseFormat, OpenAIThinkingBlock, response_format, thinking_of
 
 __all__ = ["ROLES", "ChatRequestFrame"]
 
 ROLES = ("system", "user", "assistant", "tool")
-
-
-class TextPart(LooseModel):
-    type: Literal["text"]
-    text: str
-
-
-def _part_tag(value: Any) -> str | None:
-    return tag("text") if isinstance(value, dict) and value.get("type") == "text" else None
-
-
-_PARTS = 'must be text parts: content parts must be {"type": "text", "text": ...}'
-Part = Annotated[Annotated[TextPart, Tag(tag("text"))], tagged(_part_tag, kind="value", phrase=_PARTS)]
-
-
-def _content_tag(value: Any) -> str | None:
-    return tag("text") if isinstance(value, str) else tag("parts") if isinstance(value, list) else None
-
-
-def _as_text(content: str | list[TextPart]) -> str:
-    return content_text(content) if isinstance(content, str) else join_text(p.text for p in content)
-
-
-if TYPE_CHECKING:  # what validation leaves: the text, parts joined
-    Content = str
-else:
-    Content = Annotated[
-        Annotated[str, Tag(tag("text"))] | Annotated[list[Part], Tag(tag("parts"))],
-        tagged(_content_tag, kind="type", phrase="must be a string or a list of text parts"),
-        AfterValidator(_as_text),
-    ]
 
 
 def _json_text(value: Any) -> Any:
@@ -72,6 +49,7 @@ class FunctionIn(LooseModel):
 
 class ToolCallIn(FunctionIn):
     id: str | None = None
+    thought_signature: str | None = None
     function: FunctionIn | None = None
 
     @property
@@ -91,17 +69,32 @@ class ToolIn(ToolCallIn):
 
 class MessageIn(LooseModel):
     role: Literal["system", "user", "assistant", "tool"]
-    content: Content | None = None  # str once validated
+    content: UserContent | None = None  # text, or parts when they carry an image
+    thinking: list[OpenAIThinkingBlock] | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
     name: str | None = None
 
+    @field_validator("thinking", mode="after")
+    @classmethod
+    def _complete(cls, value: list[OpenAIThinkingBlock] | None) -> list[OpenAIThinkingBlock] | None:
+        for block in value or ():
+            block.value()  # a redacted block without its data is refused here, naming the field
+        return value
+
     def message(self) -> Message:
-        return Message(
-            role=self.role,
-            content=self.content,
+        return turn(
+            self.role,
+            self.content,
+            thinking=thinking_of(self.thinking, None),
             tool_calls=tuple(
-                ToolCall(id=c.id, name=c.fn.name or "", arguments=c.fn.arguments) for c in self.tool_calls or ()
+                ToolCall(
+                    id=c.id,
+                    name=c.fn.name or "",
+                    arguments=c.fn.arguments,
+                    thought_signature=c.thought_signature,
+                )
+                for c in self.tool_calls or ()
             ),
             tool_call_id=self.tool_call_id,
             name=self.name,
@@ -159,6 +152,8 @@ class ChatRequestFrame(LooseModel):
     stop: Stop | None = None
     tools: list[ToolIn] | None = None
     tool_choice: ToolChoice | None = None
+    response_format: OpenAIResponseFormat | None = None
+    reasoning_effort: ReasoningEffort | None = None
 
     def to_request(self) -> tuple[ChatRequest, str | None]:
         choice = self.tool_choice
@@ -180,5 +175,7 @@ class ChatRequestFrame(LooseModel):
             max_tokens=self.max_tokens,
             stop=tuple(self.stop or ()),
             stream=True,
+            response_format=response_format(self.response_format),
+            reasoning_effort=self.reasoning_effort,
         )
         return req, self.provider

@@ -22,6 +22,7 @@ from byok.gateway.handler import get_handler
 from byok.keys.entry import check_model
 from byok.keys.grant import Grant, ModelNotAllowed
 from byok.keys.secret import looks_like_key
+from byok.providers.collect import ResponseBuilder
 from byok.providers.types import ChatRequest, StreamDone, StreamFailed, StreamStarted
 from byok.ws.auth import Credential, credential_for, user_for_key, user_for_token
 from byok.ws.broadcast import ALL_GROUP, user_group
@@ -284,16 +285,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         upstream response at once.
         """
         partial = False
+        answer = ResponseBuilder()  # the stream summed up: chat.done carries its signed thinking
         stream = get_handler().stream(req, provider=provider, user_id=self.user.pk, interface="websocket", grant=grant)
         try:
             async for event in stream:
                 if isinstance(event, StreamStarted):
                     self.providers[rid] = event.provider  # who serves it, for a key-revoke notice
                 elif isinstance(event, StreamDone):
-                    self._end(rid, done_frame(rid, event))
+                    self._end(rid, done_frame(rid, event, answer.response()))
                 elif isinstance(event, StreamFailed):
                     self._end(rid, failed_frame(rid, event))
                 else:
+                    answer.add(event)
                     frame = event_frame(rid, event)
                     if frame is not None:
                         partial = True

@@ -41,6 +41,7 @@ from byok import metrics
 from byok.api.authentication import BearerOrTokenAuthentication
 from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
+from byok.gateway.embeddings import EmbedResult
 from byok.gateway.handler import ChatResult, get_handler
 from byok.keys.entry import check_model, presented_key
 from byok.keys.grant import Grant, KeyRejected
@@ -179,7 +180,7 @@ class Served:
         }
 
 
-def served_result(result: ChatResult) -> Served:
+def served_result(result: ChatResult | EmbedResult) -> Served:
     return Served(
         result.provider,
         result.model,

@@ -41,8 +41,15 @@ from byok.gateway.images import inline_image_urls
 from byok.gateway.keypool import KeyPool
 from byok.netguard import ConnectGuard, guard_aiohttp_transport, guard_httpcore_transport
 from byok.providers.base import StreamParser
-from byok.providers.types import TOKEN_KINDS, ChatRequest, ChatResponse, StreamEvent
+from byok.providers.embeddings import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    build_embeddings_request,
+    parse_embeddings_response,
+)
+from byok.providers.types import TOKEN_KINDS, ChatRequest, ChatResponse, StreamEvent, UpstreamRequest
 from byok.state import StateBackend
+from byok.tokens import count_text_tokens
 
 __all__ = ["ClientRegistry", "Upstream", "UpstreamStream", "map_transport_errors"]
 
@@ -194,6 +201,11 @@ class UpstreamStream:
         await self._exits.aclose()
 
 
+def estimate_texts(texts: tuple[str, ...]) -> int:
+    """byok's token estimate for inputs whose provider does not count them (Gemini embeddings)."""
+    return round(sum(count_text_tokens(t) for t in texts))
+
+
 class Upstream:
     """Sends requests to providers and feeds what their headers say back to the key pool."""
 
@@ -217,6 +229,13 @@ class Upstream:
         adapter = provider.adapter
         req = await inline_image_urls(req, adapter)
         up = adapter.build_request(req, api_key=secret, base_url=provider.base_url or None)
+        status, body = await self._post(provider, key, up)
+        return adapter.parse_response(body, status=status)
+
+    async def _post(self, provider: ProviderConfig, key: KeyConfig, up: UpstreamRequest) -> tuple[int, bytes]:
+        """Send a whole-answer request: (status, body) on success, the adapter's classified error otherwise; the
+        provider's rate-limit headers go to the key pool."""
+        adapter = provider.adapter
         with map_transport_errors(provider.name):
             response = await self.clients.get().request(
                 up.method, up.url, headers=up.headers, json=up.json, timeout=provider.timeout
@@ -225,7 +244,16 @@ class Upstream:
         if response.status_code >= 400:
             raise adapter.classify_error(response.status_code, response.headers, body)
         await self.pool.note_headers(self._state(), key, adapter.parse_rate_limits(response.headers), self.wall())
-        return adapter.parse_response(body, status=response.status_code)
+        return response.status_code, body
+
+    async def send_embeddings(
+        self, provider: ProviderConfig, key: KeyConfig, secret: str, req: EmbeddingRequest
+    ) -> EmbeddingResponse:
+        """Embeddings (`byok.providers.embeddings`), sent, classified and noted like `send`."""
+        adapter = provider.adapter
+        up = build_embeddings_request(adapter, req, api_key=secret, base_url=provider.base_url or None)
+        _, body = await self._post(provider, key, up)
+        return parse_embeddings_response(adapter.kind, body, req, provider=provider.name, estimate=estimate_texts)
 
     async def open_stream(
         self, provider: ProviderConfig, key: KeyConfig, secret: str, req: ChatRequest

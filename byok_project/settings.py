@@ -208,6 +208,7 @@ SPECTACULAR_SETTINGS = {
         "byok.api.openapi_chat.add_chat_paths",
         "byok.api.openapi_anthropic.add_anthropic_paths",
         "byok.api.openapi_responses.add_responses_path",
+        "byok.api.openapi_embeddings.add_embeddings_path",
     ],
 }
 

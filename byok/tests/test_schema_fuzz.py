@@ -141,9 +141,13 @@ CHUNKS = (
 
 
 def _upstream_answer(request: httpx.Request) -> httpx.Response:
-    """A healthy OpenAI: a completion, or its SSE stream when asked to stream."""
+    """A healthy OpenAI: a completion, or its SSE stream when asked to stream; embeddings, one per input."""
     import orjson
 
+    if request.url.path.endswith("/embeddings"):
+        inputs = orjson.loads(request.content)["input"]
+        data = [{"object": "embedding", "index": i, "embedding": [0.5, -0.25]} for i in range(len(inputs))]
+        return httpx.Response(200, json={"object": "list", "data": data, "usage": {"prompt_tokens": len(inputs)}})
     if orjson.loads(request.content).get("stream"):
         return httpx.Response(200, content=CHUNKS, headers={"content-type": "text/event-stream"})
     return httpx.Response(200, json=COMPLETION)

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from devtools.fakeprovider import anthropic_format, gemini_format, openai_format
+from devtools.fakeprovider import anthropic_format, embeddings, gemini_format, openai_format
 from devtools.fakeprovider.answer import Prompt, PromptError, build_answer
 from devtools.fakeprovider.errors import error_response, ratelimit_headers, request_id, simple_error
 from devtools.fakeprovider.faults import FaultPicker, drop_connection, wait_until_gone
@@ -58,6 +58,7 @@ _MODELS = {
     "/gemini/v1beta/models": "gemini",
 }
 _GEMINI = re.compile(r"^(?:/gemini)?/v1(?:beta|alpha)?/models/([^/:]+):(generateContent|streamGenerateContent)$")
+_GEMINI_EMBED = re.compile(r"^(?:/gemini)?/v1(?:beta|alpha)?/models/([^/:]+):(embedContent|batchEmbedContents)$")
 _JSON = "application/json"
 _MAX_RECORDED_BODY = 256 * 1024  # bytes; larger bodies are recorded as their size only
 
@@ -76,6 +77,11 @@ def _route(method: str, path: str, headers: Any) -> tuple[str, str, str | None, 
         match = _GEMINI.match(path)
         if match:
             return "gemini", "gemini", unquote(match.group(1)), match.group(2) == "streamGenerateContent"
+        match = _GEMINI_EMBED.match(path)
+        if match:
+            return "embed", "gemini", unquote(match.group(1)), match.group(2) == "batchEmbedContents"
+        if path.endswith("/embeddings") and "deepseek" not in path:  # DeepSeek has no embeddings API
+            return "embed", "openai", None, False
         if path.endswith("/chat/completions"):  # any OpenAI-compatible base path
             return "chat", "deepseek" if "deepseek" in path else "openai", None, False
         if path.endswith("/messages"):
@@ -169,6 +175,8 @@ class FakeProvider:
             )
         if kind == "models":
             return self._models(request, provider, path, cfg)
+        if kind == "embed":
+            return await self._embed(request, provider, path, cfg, model, stream)
         return await self._chat(request, provider, path, cfg, model, stream)
 
     def _record(
@@ -218,6 +226,40 @@ class FakeProvider:
         if provider == "gemini":
             return _json(gemini_format.models_list())
         return _json(openai_format.models_list(provider))
+
+    async def _embed(
+        self, request: web.Request, provider: str, path: str, cfg: str | None, model: str | None, batch: bool
+    ) -> web.Response:
+        """Embeddings (`embeddings.py`): auth and status faults by key as for the model list, then vectors."""
+        raw = await request.read()
+        try:
+            body: Any = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        key = _api_key(provider, request)
+        rec = self._record(request, provider, path, cfg, key, raw, body, model or "")
+        if not key:
+            status, message = _MISSING_AUTH[provider]
+            return self._reject(rec, _json(simple_error(provider, status, message), status))
+        fault = self.faults.from_key(provider, key)
+        if fault in STATUS_FAULTS:
+            status, headers, answer = error_response(provider, fault, model=model or "", key=key)
+            rec["fault"] = fault
+            self.recorder.finish(rec, "fault", status)
+            return _json(answer, status, headers)
+        if not isinstance(body, dict):
+            return self._reject(rec, _json(simple_error(provider, 400, "Invalid JSON payload received."), 400))
+        if provider == "gemini":
+            status, out = embeddings.gemini_embeddings(
+                body, model or "", "batchEmbedContents" if batch else "embedContent"
+            )
+        else:
+            status, out = embeddings.openai_embeddings(body)
+            rec["model"] = body.get("model") or ""
+        if isinstance(out, str):
+            return self._reject(rec, _json(simple_error(provider, status, out), status))
+        self.recorder.finish(rec, "completed", 200)
+        return _json(out)
 
     async def _chat(
         self,

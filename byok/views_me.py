@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from byok.admin.charts import Series, line_chart
 from byok.admin.dashboard import LABELS
-from byok.admin.formats import usd
+from byok.admin.formats import compact
 from byok.admin.stats import DEFAULT_SPAN, SPANS
 from byok.audit import actor_from_request
 from byok.exceptions import NotFound
@@ -73,20 +73,23 @@ def my_usage(request):
     data = own_usage(request.user, span, datetime.now(UTC))
     buckets = [start for start, _ in data.points]
     label = LABELS[span.name]
+    figures = [
+        ("Requests", lambda t: t.requests, compact),
+        ("Tokens (in + out)", lambda t: t.tokens, compact),
+        ("Spend (USD)", lambda t: float(t.spend), lambda v: f"${compact(v)}"),
+    ]
     charts = [
-        line_chart(
-            f"Requests, {span.label}", buckets, [Series("Requests", [t.requests for _, t in data.points])], label=label
-        ),
-        line_chart(
-            f"Tokens, {span.label}", buckets, [Series("Tokens", [t.tokens for _, t in data.points])], label=label
-        ),
-        line_chart(
-            f"Spend, {span.label}",
-            buckets,
-            [Series("Spend", [float(t.spend) for _, t in data.points])],
-            label=label,
-            value_format=usd,
-        ),
+        {
+            "caption": name,
+            "svg": line_chart(
+                f"{name}, {span.label}",
+                buckets,
+                [Series(name, [value(t) for _, t in data.points])],
+                label=label,
+                value_format=axis,
+            ),
+        }
+        for name, value, axis in figures
     ]
     context = {
         "data": data,

@@ -75,7 +75,7 @@ async def test_openai_string_input_from_the_docs_example(handler, sdk):
     assert [(r.interface, r.provider_name, r.model, r.tokens_in, r.tokens_out) for r in rows] == [
         ("embeddings", "oai", "text-embedding-ada-002", 8, 0)
     ]
-    assert rows[0].cost is None  # no embedding model in the catalog: priced unknown
+    assert rows[0].cost is None  # the catalog prices no embedding model yet: unknown
 
 
 async def test_list_input_dimensions_user_and_order_by_index(handler, sdk):
@@ -139,6 +139,8 @@ async def test_openai_compatible_posts_to_its_base_url(handler, sdk, settings):
         route = respx.post("http://127.0.0.1:9/v1/embeddings").respond(200, json=openai_answer(1))
         got = await sdk.embeddings.create(model="local/nomic-embed", input="hi")
     assert route.called and got.data[0].embedding == [0.5, -0.25, 0.125]
+    rows = await usage_rows(handler)
+    assert rows[0].model == "nomic-embed" and rows[0].cost is None  # a model the catalog does not price: unknown
 
 
 @pytest.mark.parametrize("kind,name", [("anthropic", "claude"), ("deepseek", "ds")])
@@ -201,3 +203,36 @@ async def test_an_upstream_429_fails_over_to_the_next_key(handler, sdk):
     assert raw.headers["x-byok-attempts"] == "2" and raw.parse().data[0].embedding == [0.5, -0.25, 0.125]
     rows = await usage_rows(handler)
     assert rows[-1].attempts == 2 and rows[-1].interface == "embeddings"
+
+
+async def test_a_gateway_keys_allow_list_and_a_users_budget_apply(handler, django_user_model):
+    from byok import budget_store
+    from byok.audit import Actor
+    from byok.keys import store
+
+    await register(kind="openai", name="oai", default_model="gpt-4o")
+    staff = Actor("alice", "203.0.113.9")
+
+    def make():
+        user = django_user_model.objects.create_user("erin")
+        return user.pk, store.create_key(actor=staff, user="erin", name="ci", models=["oai/text-embedding-3-*"])[1]
+
+    erin, key = await sync_to_async(make)()
+    gateway = AsyncClient(AUTHORIZATION=f"Bearer {key}")
+    with respx.mock:
+        route = respx.post(OPENAI).respond(200, json=openai_answer(1))
+        ok = await gateway.post(
+            "/v1/embeddings", {"model": "oai/text-embedding-3-small", "input": "x"}, "application/json"
+        )
+        refused = await gateway.post(
+            "/v1/embeddings", {"model": "oai/text-embedding-ada-002", "input": "x"}, "application/json"
+        )
+        assert ok.status_code == 200 and route.call_count == 1
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_allowed"
+        await sync_to_async(budget_store.create_budget)(actor=staff, user=erin, token_limit=1)
+        spent = await gateway.post(
+            "/v1/embeddings", {"model": "oai/text-embedding-3-small", "input": "many words here"}, "application/json"
+        )
+    assert spent.status_code == 429 and route.call_count == 1  # refused before any upstream call
+    rows = await usage_rows(handler)
+    assert rows[0].interface == "embeddings" and rows[0].gateway_key_id is not None

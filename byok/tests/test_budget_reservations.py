@@ -262,14 +262,17 @@ async def test_key_and_team_budgets_are_reserved_and_visible():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_keys_and_a_teams_view_show_their_budgets_use(alice_client, alice):
+def test_a_keys_and_a_teams_view_show_their_budgets_use(alice_client, alice, monkeypatch):
+    from byok.gateway.handler import get_handler
     from byok.keys import store
 
     team = store.create_team(actor=ADMIN, name="quota-team", members=[alice.username],
                              budget={"spend_usd": "2.5", "period": "month"})  # fmt: skip
     key, _ = store.create_key(actor=ADMIN, name="k", user=alice.username, team=team.pk,
                               budget={"tokens": 100, "period": "day"})  # fmt: skip
-    state = get_state_backend(None)  # the process's store, which the API reads without Redis
+    state = get_state_backend(None)
+    # The views read the handler's shared state: this process's store here, with or without REDIS_URL in the run.
+    monkeypatch.setattr(get_handler(), "state", lambda: state)
     holds = [Hold(f"gwkey:{key.pk}", "day", 100, None, 30, 0), Hold(f"team:{team.pk}", "month", None, 2.5, 0, NANO)]
     got = async_to_sync(state.reserve)(rates=[], tokens=0, holds=holds)
     try:

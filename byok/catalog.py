@@ -94,10 +94,13 @@ class ModelInfo:
     where set, also caps the prompt alone (Gemini's input limit, GPT-5's 272K).
     ``default_max_tokens`` is the output budget byok fills in when a request
     has none (else the policy in ``byok.budgets.prepare_request``).
+    ``mode`` is "chat" or "embedding" (an embedding model has no output: its
+    output price is 0 and it has no output limit).
     """
 
     provider: str
     model: str
+    mode: str = "chat"
     context_window: int | None = None
     max_output_tokens: int | None = None
     max_input_tokens: int | None = None
@@ -184,6 +187,7 @@ def _entry(raw: dict[str, Any]) -> ModelInfo:
     return ModelInfo(  # the limit and price fields by name, as the file has them
         provider=raw["provider"],
         model=raw["model"],
+        mode=raw.get("mode", "chat"),
         **{k: raw.get(k) for k in LIMIT_FIELDS},  # type: ignore[arg-type]
         **{k: _dec(raw.get(k)) for k in PRICE_FIELDS},  # type: ignore[arg-type]
         tiers=_tiers(raw.get("tiers")),

@@ -38,6 +38,11 @@ def test_the_file_covers_each_provider_with_dated_sourced_figures():
     for e in entries:
         by_kind.setdefault(e.provider, []).append(e.model)
         assert e.as_of and e.source.startswith("https://"), e.model
+        if e.mode == "embedding":  # input only: priced per input token, no output
+            assert e.context_window > 0 and e.max_output_tokens is None and e.output_per_mtok == 0, e.model
+            assert e.input_per_mtok > 0, e.model
+            continue
+        assert e.mode == "chat", e.model
         assert e.context_window > 0 and 0 < e.max_output_tokens <= e.context_window, e.model
         assert e.input_per_mtok > 0 and e.output_per_mtok > 0, e.model
         assert e.cached_input_per_mtok is None or e.cached_input_per_mtok <= e.input_per_mtok, e.model

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -75,7 +76,7 @@ async def test_openai_string_input_from_the_docs_example(handler, sdk):
     assert [(r.interface, r.provider_name, r.model, r.tokens_in, r.tokens_out) for r in rows] == [
         ("embeddings", "oai", "text-embedding-ada-002", 8, 0)
     ]
-    assert rows[0].cost is None  # the catalog prices no embedding model yet: unknown
+    assert rows[0].cost == Decimal("0.00000080")  # 8 input tokens at the catalog's $0.10 per million
 
 
 async def test_list_input_dimensions_user_and_order_by_index(handler, sdk):

@@ -211,6 +211,12 @@ class ConfigCache:
         self._forced_refresh_at = now
         return True
 
+    async def fresh(self) -> Snapshot:
+        """The snapshot after asking the shared version now rather than within ``poll_s``: for a name the cached
+        one does not know (one Redis round trip; the database is read only when another process announced a change)."""
+        self._entry()[2].reset()
+        return await self.get()
+
     def state(self) -> StateBackend:
         """The shared-state backend of the running event loop."""
         return self._entry()[1]

@@ -159,13 +159,15 @@ class BYOKHandler:
 
     async def route(self, req: ChatRequest, provider: str | None, *, failover: bool = True) -> list[Target]:
         """The ordered targets for a request; raises ProviderNotFoundError before any upstream call."""
-        snap = await self.snapshot()
         try:
-            return route(snap, req, provider, failover=failover, knows=self._catalog_knows)
+            return route(await self.snapshot(), req, provider, failover=failover, knows=self._catalog_knows)
+        except ProviderNotFoundError:  # registered through another process? Its announcement is read at once,
+            pass  # so every request racing the change finds it; an unannounced one is sought at most once a second.
+        try:
+            return route(await self.config.fresh(), req, provider, failover=failover, knows=self._catalog_knows)
         except ProviderNotFoundError:
             if not self.config.may_refresh():
                 raise
-        # Perhaps just registered through another process: look again before refusing.
         self.invalidate()
         return route(await self.snapshot(), req, provider, failover=failover, knows=self._catalog_knows)
 

@@ -873,3 +873,21 @@ async def test_a_provider_registered_elsewhere_is_found_on_first_use(handler):
         assert result.provider == "fresh"
         with pytest.raises(ProviderNotFoundError):
             await handler.chat(ask(), provider="never-registered")
+
+
+async def test_requests_racing_a_registration_announced_elsewhere_all_find_the_provider(handler):
+    """The once-a-second reload was just spent (another unknown name): the announced change is still read."""
+    from byok.signals import config_changed
+
+    config_changed.disconnect(handler._on_config_changed)  # as if the change happened in another process
+    await register(kind="openai", api_key="sk-openai-0123456789abcdef", default_model="gpt-4o", is_default=True)
+    with respx.mock:
+        respx.post(OPENAI).respond(200, json=openai_json("first"))
+        await handler.chat(ask())  # the snapshot is now cached and the shared version seen
+        with pytest.raises(ProviderNotFoundError):
+            await handler.chat(ask(), provider="not-yet")  # spends the forced reload of this second
+        await register(kind="anthropic", name="fresh", api_key="sk-ant-0123456789abcdef", default_model="claude-x")
+        await handler.state().bump_version()  # the registering process's announcement
+        respx.post(ANTHROPIC).respond(200, json=anthropic_json("fresh"))
+        results = await asyncio.gather(*(handler.chat(ask(model="fresh/claude-x")) for _ in range(5)))
+    assert [r.provider for r in results] == ["fresh"] * 5

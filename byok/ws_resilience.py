@@ -6,6 +6,7 @@
   failure there used to kill every open socket with close code 1011. Now the
   socket stays up (its chats fail clearly on their own, with `chat.error`
   `state_unavailable`) and cross-process notices resume when Redis is back.
+  Its `receive()` also always ends when cancelled (see `_until_cancelled`).
 - `ErrorFrameOnCrash`: ASGI middleware around the websocket application. If
   the application fails anyway, the client gets a `chat.error` frame before
   the close (4500, byok's code for an internal error: daphne only sends 1000
@@ -30,6 +31,8 @@ log = logging.getLogger("byok.ws")
 
 RECEIVE_RETRY_MAX_S = 10.0
 CLOSE_INTERNAL_ERROR = 4500
+RECANCEL_EVERY_S = 0.05
+RECANCEL_TRIES = 200
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
@@ -39,11 +42,43 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         delay = 0.5
         while True:
             try:
-                return await super().receive(channel)
+                return await _until_cancelled(super().receive(channel))
             except (RedisError, OSError) as exc:
                 log.warning("channel layer receive failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECEIVE_RETRY_MAX_S)
+
+
+async def _until_cancelled(coro):
+    """Await `coro` in a task of its own, so that cancelling the caller always ends the caller's wait.
+
+    On Python 3.11 `asyncio.wait_for` loses a cancel that lands as the awaited operation completes, and
+    redis-py sends every command through it when a socket timeout is set. A consumer cancelled as its
+    channel receive writes a command then stayed in channels_redis' BZPOPMIN loop for ever: the socket's
+    application never ended (CI hung in a test's teardown). The inner task is cancelled again until it
+    ends; whatever it would have received is dropped, as for any cancelled receive.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_forget)
+        _cancel_until_done(task, RECANCEL_TRIES)
+        raise
+
+
+def _cancel_until_done(task: asyncio.Future, tries: int) -> None:
+    if task.done():
+        return
+    task.cancel()
+    if tries > 1:
+        task.get_loop().call_later(RECANCEL_EVERY_S, _cancel_until_done, task, tries - 1)
+
+
+def _forget(task: asyncio.Future) -> None:
+    """Retrieve the outcome of a receive nobody waits for any more (no 'exception never retrieved')."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _client_error(exc: BaseException) -> tuple[str, str, bool]:

@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from byok import registry
+from byok.gateway.usage import UsageEntry, UsageWriter
 from byok.models import ApiKey, Provider
 from byok.state import MemoryStateBackend, MemoryStore
 
@@ -73,13 +74,28 @@ def upstream(monkeypatch):
 
     store = MemoryStore()
     monkeypatch.setattr(
-        handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store))
+        handler_module,
+        "_handler",
+        handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), usage=KeptUsage()),
     )
     with respx.mock(assert_all_called=False) as mock:
         mock.route().mock(
             return_value=httpx.Response(503, json={"error": {"message": "fuzzing", "type": "server_error"}})
         )
         yield mock
+
+
+class KeptUsage(UsageWriter):
+    """Usage records kept in memory. The shared writer's thread writes over a connection of its own, which
+    commits past this module's rolled-back test transactions: on PostgreSQL hundreds of fuzzed provider
+    tests' records were left behind for the tests after these."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[UsageEntry] = []
+
+    def add(self, entry: UsageEntry) -> None:
+        self.entries.append(entry)
 
 
 def _existing() -> tuple[int, int]:
@@ -161,7 +177,9 @@ def chat_upstream(monkeypatch, settings):
     settings.BYOK = {**settings.BYOK, "ALLOW_PRIVATE_BASE_URLS": True}
     store = MemoryStore()
     monkeypatch.setattr(
-        handler_module, "_handler", handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store))
+        handler_module,
+        "_handler",
+        handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), usage=KeptUsage()),
     )
     provider = registry.register_provider(
         kind="openai", name="fuzz-chat", api_key="sk-fuzz-2222222222222222", max_retries=0

@@ -49,7 +49,10 @@ _STOP = {
     "content_filter": "refusal",
     "error": "max_tokens",
 }
-# What an Anthropic upstream said, kept when it maps back to itself.
+# What an Anthropic upstream said, kept when it maps back to itself. `stop_sequence` (with the matched
+# string in `stop_sequence`) comes only from Anthropic: OpenAI and DeepSeek answer finish_reason "stop",
+# Gemini "STOP", both for a natural end and for a stop string, and none says which string matched (it is
+# not in the text either), so their answers say `end_turn` and `stop_sequence: null`.
 _RAW_KEPT = frozenset({"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"})
 
 # Anthropic's error `type` by HTTP status (https://docs.anthropic.com/en/api/errors).
@@ -134,7 +137,7 @@ def render_message(response: ChatResponse, *, message_id: str, model: str) -> di
         "stop_reason": stop_reason(
             response.finish_reason, response.raw_finish_reason, tool_calls=bool(response.tool_calls)
         ),
-        "stop_sequence": None,  # which sequence stopped it is not carried through byok
+        "stop_sequence": response.stop_sequence,
         "usage": usage_dict(response.usage),
     }
 
@@ -161,6 +164,7 @@ class MessageStreamWriter:
         self._open: str | None = None  # type of the open block, None when none is open
         self._tool_blocks: dict[int, int] = {}  # byok tool index -> block index
         self._saw_tool = False
+        self._stop_sequence: str | None = None  # from the finish event, told in message_delta
 
     def _start(self) -> bytes:
         if self.started:
@@ -208,8 +212,11 @@ class MessageStreamWriter:
         if kind == "usage":
             self._usage = ev.usage
             return None
-        if kind in ("meta", "finish"):
+        if kind == "finish":
+            self._stop_sequence = ev.stop_sequence
             return None  # the finish is told by done()
+        if kind == "meta":
+            return None
         out = self._start()
         if kind == "thinking_signature":  # the thinking block is complete and signed; the next one is new
             if self._open != "thinking":
@@ -250,7 +257,7 @@ class MessageStreamWriter:
         usage = usage_dict(self._usage, input_estimate=self.input_estimate)
         delta = {
             "stop_reason": stop_reason(done.finish_reason, done.raw_finish_reason, tool_calls=self._saw_tool),
-            "stop_sequence": None,
+            "stop_sequence": self._stop_sequence,
         }
         out += _sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
         return out + _sse("message_stop", {"type": "message_stop"})

@@ -104,6 +104,7 @@ class AnthropicAdapter(ProviderAdapter):
         reason = FINISH_REASONS.get(raw or "", "stop")
         if reason == "tool_calls" and formatted and not calls:
             reason = "stop"  # only the format tool was called: that is a finished answer
+        seq = data.get("stop_sequence")  # which of the request's stop_sequences ended it (stop_reason "stop_sequence")
         return ChatResponse(
             text="".join(texts) or None,
             reasoning="".join(thoughts) or None,
@@ -111,6 +112,7 @@ class AnthropicAdapter(ProviderAdapter):
             thinking=tuple(thinking),
             finish_reason=reason,
             raw_finish_reason=raw,
+            stop_sequence=seq if isinstance(seq, str) else None,
             usage=read_usage(data.get("usage")),
             provider=self.kind,
             model=data.get("model") or "",

@@ -128,6 +128,7 @@ class AnthropicStreamParser(StreamParser):
         self._tool_has_args: dict[int, bool] = {}
         self._usage: Usage | None = None
         self._stop_reason: str | None = None
+        self._stop_sequence: str | None = None
         self._finish_sent = False
         self._pending: ProviderError | None = None
 
@@ -187,9 +188,11 @@ class AnthropicStreamParser(StreamParser):
             out.append(StreamEvent(kind="meta", response_id=message.get("id"), model=message.get("model")))
             self._set_usage(message.get("usage"), out)
         elif kind == "message_delta":
-            stop = (obj.get("delta") or {}).get("stop_reason")
-            if stop:
-                self._stop_reason = stop
+            delta = obj.get("delta") or {}
+            if delta.get("stop_reason"):
+                self._stop_reason = delta["stop_reason"]
+            if isinstance(delta.get("stop_sequence"), str):  # set with stop_reason "stop_sequence"
+                self._stop_sequence = delta["stop_sequence"]
             self._set_usage(obj.get("usage"), out)
         elif kind == "message_stop":
             self.finished = True
@@ -268,4 +271,6 @@ class AnthropicStreamParser(StreamParser):
         reason = FINISH_REASONS.get(raw or "", "stop")
         if reason == "tool_calls" and self._format_blocks and not self._tools:
             reason = "stop"  # only the response_format tool was called: a finished answer
-        out.append(StreamEvent(kind="finish", finish_reason=reason, raw_finish_reason=raw))
+        out.append(
+            StreamEvent(kind="finish", finish_reason=reason, raw_finish_reason=raw, stop_sequence=self._stop_sequence)
+        )

@@ -33,6 +33,7 @@ class ResponseBuilder:
         self.usage: Usage | None = None
         self.finish_reason: FinishReason = "stop"
         self.raw_finish_reason: str | None = None
+        self.stop_sequence: str | None = None
         self.model = ""
         self.response_id: str | None = None
 
@@ -62,6 +63,7 @@ class ResponseBuilder:
         elif kind == "finish":
             self.finish_reason = ev.finish_reason or "stop"
             self.raw_finish_reason = ev.raw_finish_reason
+            self.stop_sequence = ev.stop_sequence
         elif kind == "meta":
             self.model = ev.model or self.model
             self.response_id = ev.response_id or self.response_id
@@ -86,6 +88,7 @@ class ResponseBuilder:
             thinking=tuple(self.thinking),
             finish_reason=self.finish_reason,
             raw_finish_reason=self.raw_finish_reason,
+            stop_sequence=self.stop_sequence,
             usage=self.usage,
             provider=self.provider,
             model=self.model,

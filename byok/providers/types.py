@@ -215,6 +215,7 @@ class ChatResponse:
     thinking: tuple[Thinking, ...] = ()  # the reasoning blocks with their signatures, to send back next turn
     finish_reason: FinishReason = "stop"
     raw_finish_reason: str | None = None
+    stop_sequence: str | None = None  # the request's `stop` string that ended it, when the provider names it
     usage: Usage | None = None
     provider: str = ""
     model: str = ""
@@ -241,7 +242,8 @@ class StreamEvent:
     - `tool_call_start`: `index`, `tool_call_id`, `name`, and `signature` (Gemini's thoughtSignature) if any
     - `tool_call_delta`: `index`, `arguments` (a fragment of the JSON text)
     - `usage`: `usage` (cumulative; the last one wins)
-    - `finish`: `finish_reason`, `raw_finish_reason`
+    - `finish`: `finish_reason`, `raw_finish_reason`, and `stop_sequence` when the provider
+      names which of the request's `stop` strings ended it (only Anthropic does)
     - `meta`: `response_id`, `model` (what the provider says it is serving)
 
     Errors inside a stream are raised as `byok.exceptions.ProviderError`,
@@ -268,6 +270,7 @@ class StreamEvent:
     usage: Usage | None = None
     finish_reason: FinishReason | None = None
     raw_finish_reason: str | None = None
+    stop_sequence: str | None = None
     response_id: str | None = None
     model: str | None = None
     signature: str | None = None

@@ -155,6 +155,65 @@ async def test_stream_in_front_of_anthropic_relays_the_recorded_tool_use(handler
     assert upstream.headers.get("anthropic-beta") == "fine-grained-tool-streaming-2025-05-14"
 
 
+def anthropic_sse(*events: dict) -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+async def test_the_stop_sequence_an_anthropic_upstream_stopped_on_comes_back(handler, sdk, token):
+    """Anthropic names the matched sequence (message `stop_sequence`, message_delta's `delta.stop_sequence`)."""
+    await register(kind="anthropic", name="claude", default_model="claude-sonnet-4-20250514")
+    model, ask = "claude/claude-sonnet-4-20250514", {"max_tokens": 50, "messages": [USER], "stop_sequences": ["END"]}
+    whole = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-20250514",
+        "content": [{"type": "text", "text": "Count: 1, 2"}],
+        "stop_reason": "stop_sequence",
+        "stop_sequence": "END",
+        "usage": {"input_tokens": 8, "output_tokens": 6},
+    }
+    streamed = anthropic_sse(
+        {"type": "message_start", "message": {**whole, "content": [], "stop_reason": None, "stop_sequence": None}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Count: 1, 2"}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "stop_sequence", "stop_sequence": "END"},
+            "usage": {"output_tokens": 6},
+        },
+        {"type": "message_stop"},
+    )
+    with respx.mock:
+        route = respx.post(ANTHROPIC).respond(200, json=whole)
+        message = await sdk.messages.create(model=model, **ask)
+        assert json.loads(route.calls.last.request.content)["stop_sequences"] == ["END"]
+        respx.post(ANTHROPIC).respond(200, headers=SSE, content=streamed)
+        async with sdk.messages.stream(model=model, **ask) as stream:
+            deltas = [e.delta async for e in stream if e.type == "message_delta"]
+            final = await stream.get_final_message()
+        respx.post(ANTHROPIC).respond(200, json=whole)
+        chat = await AsyncClient(AUTHORIZATION=f"Bearer {token}").post(
+            "/v1/chat/completions",
+            {"model": model, "messages": [USER], "stop": ["END"]},
+            content_type="application/json",
+        )
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "END")
+    assert [(d.stop_reason, d.stop_sequence) for d in deltas] == [("stop_sequence", "END")]
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "END")
+    assert chat.json()["choices"][0]["finish_reason"] == "stop"  # OpenAI's dialect has no word for which one
+
+
+async def test_an_upstream_that_does_not_name_the_stop_sequence_ends_the_turn(handler, sdk):
+    """OpenAI says finish_reason "stop" for a natural end and a stop string alike: byok cannot tell which."""
+    await register(kind="openai", name="oai", default_model="gpt-4o")
+    with respx.mock:
+        respx.post(OPENAI).respond(200, json=openai_json("Count: 1, 2"))
+        message = await sdk.messages.create(model="oai/gpt-4o", max_tokens=50, messages=[USER], stop_sequences=["END"])
+    assert (message.stop_reason, message.stop_sequence) == ("end_turn", None)
+
+
 async def test_stream_text_from_openai(handler, sdk):
     await register(kind="openai", name="oai", default_model="gpt-4o")
     chunks = [

@@ -251,6 +251,33 @@ def test_stop_reasons(reason, raw, tools, expected):
     assert render.stop_reason(reason, raw, tool_calls=tools) == expected
 
 
+def test_the_stop_sequence_that_ended_an_anthropic_answer_is_told_streaming_and_whole():
+    events = [
+        StreamEvent(kind="text_delta", text="1, 2"),
+        StreamEvent(kind="finish", finish_reason="stop", raw_finish_reason="stop_sequence", stop_sequence=", 3"),
+    ]
+    raw = stream_bytes(events)
+    [delta] = [data["delta"] for name, data in sse(raw) if name == "message_delta"]
+    assert delta == {"stop_reason": "stop_sequence", "stop_sequence": ", 3"}
+    streamed = accumulated(raw)
+    whole = SdkMessage.model_validate(
+        render.render_message(collect(events, provider="p"), message_id="msg_req1", model="p/m")
+    )
+    for message in (streamed, whole):
+        assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", ", 3")
+
+
+def test_a_provider_that_does_not_name_the_stop_sequence_ends_its_turn():
+    events = [
+        StreamEvent(kind="text_delta", text="1, 2"),
+        StreamEvent(kind="finish", finish_reason="stop", raw_finish_reason="stop"),
+    ]
+    streamed = accumulated(stream_bytes(events))
+    whole = render.render_message(collect(events, provider="p"), message_id="msg_req1", model="p/m")
+    assert (streamed.stop_reason, streamed.stop_sequence) == ("end_turn", None)
+    assert (whole["stop_reason"], whole["stop_sequence"]) == ("end_turn", None)
+
+
 def test_a_whole_answer_is_an_sdk_message():
     response = ChatResponse(
         text="Paris.",

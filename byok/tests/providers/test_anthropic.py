@@ -520,3 +520,46 @@ def test_it_never_puts_the_key_in_an_error_message_or_repr(adapter):
 def test_it_is_the_registered_anthropic_adapter():
     assert isinstance(get_adapter("anthropic"), AnthropicAdapter)
     assert get_adapter("anthropic").kind == "anthropic"
+
+
+# Stop sequences: Anthropic names the one that matched (message `stop_sequence`, or message_delta's
+# `delta.stop_sequence` in a stream; https://docs.anthropic.com/en/api/messages#response-stop-sequence).
+
+STOP_SEQUENCE_STREAM = b"".join(
+    b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    for name, data in [
+        ("message_start", {"type": "message_start", "message": {"id": "msg_1", "model": "claude", "usage": {}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}}),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "1, 2"}},
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "stop_sequence", "stop_sequence": ", 3"},
+                "usage": {"output_tokens": 4},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+)
+
+
+@pytest.mark.parametrize("mode", ["whole", "bytewise"])
+def test_a_stream_says_which_stop_sequence_ended_it(adapter, mode):
+    parser = adapter.stream_parser()
+    chunks = [STOP_SEQUENCE_STREAM] if mode == "whole" else [bytes([b]) for b in STOP_SEQUENCE_STREAM]
+    events = [ev for chunk in chunks for ev in parser.feed(chunk)] + parser.close()
+    [finish] = [ev for ev in events if ev.kind == "finish"]
+    assert (finish.finish_reason, finish.raw_finish_reason, finish.stop_sequence) == ("stop", "stop_sequence", ", 3")
+
+
+def test_a_whole_answer_says_which_stop_sequence_ended_it(adapter):
+    body = {"id": "msg_1", "type": "message", "content": [{"type": "text", "text": "1, 2"}], "usage": {}}
+    answer = adapter.parse_response(orjson.dumps({**body, "stop_reason": "stop_sequence", "stop_sequence": ", 3"}))
+    assert (answer.finish_reason, answer.raw_finish_reason, answer.stop_sequence) == ("stop", "stop_sequence", ", 3")
+    answer = adapter.parse_response(orjson.dumps({**body, "stop_reason": "end_turn", "stop_sequence": None}))
+    assert answer.stop_sequence is None

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from asgiref.sync import sync_to_async
@@ -39,7 +39,7 @@ from rest_framework.authentication import SessionAuthentication
 
 from byok import metrics
 from byok.api.authentication import BearerOrTokenAuthentication
-from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS
+from byok.api.sse import SSE_CONTENT_TYPE, SSE_HEADERS, keep_alive
 from byok.exceptions import ByokError, GatewayError, StreamInterruptedError
 from byok.gateway.embeddings import EmbedResult
 from byok.gateway.handler import ChatResult, get_handler
@@ -79,6 +79,7 @@ _session_auth = SessionAuthentication()
 JSON = "application/json"
 AUTH_ERRORS = (drf.NotAuthenticated, drf.AuthenticationFailed, drf.PermissionDenied)
 KEY_CODES = frozenset({"invalid_key", "key_revoked", "key_expired"})
+KEEPALIVE_S = 10.0  # a dialect's keep-alive goes out after this long without an event (see `answer`)
 
 
 class InternalError(GatewayError):
@@ -303,6 +304,8 @@ def streaming_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> S
 
 # -- the one call every dialect makes ---------------------------------------------------------------
 
+R = TypeVar("R", bound=StreamRenderer)
+
 
 async def answer(
     request: HttpRequest,
@@ -314,13 +317,16 @@ async def answer(
     stream: bool,
     error: Callable[[ByokError, dict[str, str]], HttpResponseBase],
     complete: Callable[[ChatResult, Served], HttpResponseBase],
-    renderer: Callable[[Served], StreamRenderer],
+    renderer: Callable[[Served], R],
+    keepalive: Callable[[R], bytes] | None = None,
 ) -> HttpResponseBase:
     """Serve a parsed chat request: the whole answer, or a stream whose first event decided its status.
 
     `error(exc, headers)` renders a ByokError (the headers carry the overhead and, for a stream
     that never started, its request id and attempts); `complete(result, served)` renders a whole
     answer; `renderer(served)` makes the stream renderer once the stream has started.
+    `keepalive(renderer)`, when given, is sent whenever the provider was silent for `KEEPALIVE_S`
+    (a reasoning model's long pause would otherwise look like a dead connection to a proxy).
     """
     grant = grant_of(request)
     if grant is not None:  # a gateway key: its allow-list first, before any upstream call
@@ -336,7 +342,11 @@ async def answer(
         if isinstance(first, StreamFailed):
             return error(first.error, {**overhead_headers(first.error), **failed_headers(first)})
         served = served_stream(first)
-        return streaming_response(render_stream(agen, first, renderer(served)), served.headers())
+        writer = renderer(served)
+        body = render_stream(agen, first, writer)
+        if keepalive is not None:
+            body = keep_alive(body, lambda: keepalive(writer), every=KEEPALIVE_S)
+        return streaming_response(body, served.headers())
     try:
         result = await get_handler().chat(
             req, provider=provider, user_id=user_id, interface=interface, before_ms=before_ms, grant=grant

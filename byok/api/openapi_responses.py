@@ -49,7 +49,8 @@ SSE_DESCRIPTION = (
     "With `stream: true`: server-sent events `event: <type>` / `data: <JSON with type and sequence_number>`: "
     "`response.created`, `response.in_progress`, per output item `response.output_item.added`, its content events "
     "and `response.output_item.done`, then `response.completed` or `response.incomplete`; a failure after the start "
-    "is `response.failed` followed by an `error` event."
+    "is `response.failed` followed by an `error` event. While the provider is silent, an SSE comment "
+    "(`: keep-alive`) now and then."
 )
 EVENTS = [
     "response.created",

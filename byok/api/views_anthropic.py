@@ -17,10 +17,6 @@ as on `/v1/chat/completions`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
-
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -32,8 +28,6 @@ from byok.api import render_anthropic as render
 from byok.api import views_openai
 from byok.exceptions import ByokError
 from byok.gateway.handler import ChatResult
-from byok.overhead import time_in_byok_ms
-from byok.providers.types import StreamFailed
 from byok.schemas import anthropic as schema
 from byok.schemas.anthropic_chat import to_chat_request
 from byok.tokens import estimate_prompt_tokens
@@ -41,7 +35,6 @@ from byok.tokens import estimate_prompt_tokens
 __all__ = ["count_tokens", "messages", "model_detail", "models"]
 
 INTERFACE = "anthropic"
-KEEPALIVE_S = 10.0  # a `ping` after this long without an event
 
 
 def anthropic_error(status: int, message: str, headers: dict[str, str] | None = None, kind: str | None = None):
@@ -107,19 +100,18 @@ async def messages(request: HttpRequest) -> HttpResponseBase:
         )
         return entry.json_response(body, headers=served.headers())
 
-    provider = request.headers.get("x-byok-provider") or None
-    if parsed.stream:
-        return await _stream(request, req, user.pk, provider)
     return await entry.answer(
         request,
         req,
         user_id=user.pk,
-        provider=provider,
+        provider=request.headers.get("x-byok-provider") or None,
         interface=INTERFACE,
-        stream=False,
+        stream=parsed.stream,
         error=byok_error,
         complete=complete,
         renderer=lambda served: _writer(served, req),
+        # A `ping` whenever the provider is silent for a while (`message_start` first if not sent yet).
+        keepalive=render.MessageStreamWriter.keepalive,
     )
 
 
@@ -130,49 +122,6 @@ def _writer(served: entry.Served, req) -> render.MessageStreamWriter:
         input_tokens=estimate_prompt_tokens(req),
         request_id=served.request_id,
     )
-
-
-async def _stream(request: HttpRequest, req, user_id: int, provider: str | None) -> HttpResponseBase:
-    """`chat_entry.answer`'s stream, with Anthropic's `ping` whenever the provider is silent for a while
-    (a reasoning model's minute before its first token would otherwise look like a dead connection)."""
-    agen, first = await entry.open_stream(
-        req, provider=provider, user_id=user_id, interface=INTERFACE, before_ms=time_in_byok_ms(request)
-    )
-    if isinstance(first, StreamFailed):
-        return byok_error(first.error, {**entry.overhead_headers(first.error), **entry.failed_headers(first)})
-    served = entry.served_stream(first)
-    writer = _writer(served, req)
-    body = keep_alive(entry.render_stream(agen, first, writer), writer.keepalive, every=KEEPALIVE_S)
-    return entry.streaming_response(body, served.headers())
-
-
-async def keep_alive(body: AsyncIterator[bytes], ping: Callable[[], bytes], *, every: float) -> AsyncIterator[bytes]:
-    """`body`'s chunks, and `ping()` whenever none came for `every` seconds.
-
-    The next chunk is awaited in a task of its own, so a ping never cancels it; closing this
-    generator (the client left) cancels that task and closes `body`, which closes the upstream.
-    """
-    pending: asyncio.Future[bytes] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(body))
-            done, _ = await asyncio.wait({pending}, timeout=every)
-            if not done:
-                yield ping()
-                continue
-            task, pending = pending, None
-            try:
-                chunk = task.result()
-            except StopAsyncIteration:
-                return
-            yield chunk
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        await body.aclose()  # type: ignore[attr-defined]  # an async generator
 
 
 @csrf_exempt

@@ -4,7 +4,8 @@ The body is parsed by `byok.schemas.responses`, the answer rendered by `byok.api
 who asks, the handler call, headers and streaming are `chat_entry`'s, errors are OpenAI's shape
 (`views_openai`), so the official SDK's `client.responses.create` / `.stream` work unchanged and
 raise their typed exceptions. An `X-Byok-Provider` request header names a provider explicitly.
-Usage is recorded with the interface `responses`.
+Usage is recorded with the interface `responses`. While the provider is silent a stream carries an
+SSE comment (`: keep-alive`) now and then, which SSE clients, the SDKs included, skip.
 
 byok stores nothing: `store` is accepted but the answer says `"store": false`, and
 `GET /v1/responses/{id}` is not served.
@@ -21,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from byok.api import chat_entry as entry
 from byok.api.render_responses import render_response
 from byok.api.render_responses_stream import ResponsesStream
+from byok.api.sse import KEEPALIVE_COMMENT
 from byok.api.views_openai import byok_error, read_openai_post
 from byok.gateway.handler import ChatResult
 from byok.schemas.responses import parse_responses
@@ -60,4 +62,5 @@ async def responses(request: HttpRequest) -> HttpResponseBase:
         error=byok_error,
         complete=complete,
         renderer=renderer,
+        keepalive=lambda _stream: KEEPALIVE_COMMENT,  # no Responses event means "still there": a comment
     )

@@ -5,6 +5,7 @@ OpenAI's shape, usage recorded with the interface `responses`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -168,6 +169,55 @@ async def test_auth_method_and_size(handler, token, settings):
     request.META["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     response = await views_responses.responses(request)
     assert response.status_code == 413 and json.loads(response.content)["error"]["code"] == "payload_too_large"
+
+
+class Stalling(httpx.AsyncByteStream):
+    """An upstream that goes silent after its first piece until released (a long thinking pause)."""
+
+    def __init__(self, first: bytes, rest: bytes) -> None:
+        self.first, self.rest, self.release = first, rest, asyncio.Event()
+
+    async def __aiter__(self):
+        yield self.first
+        await self.release.wait()
+        yield self.rest
+
+
+async def test_a_silent_upstream_gets_keep_alive_comments_and_the_sdk_still_the_whole_answer(
+    handler, oai, token, monkeypatch
+):
+    monkeypatch.setattr(chat_entry, "KEEPALIVE_S", 0.01)
+    upstream = Stalling(
+        sse(chunk({"role": "assistant", "content": "Hel"}), done=False), sse(chunk({"content": "lo"}, "stop"))
+    )
+    request = AsyncRequestFactory().post(
+        "/v1/responses", {"model": "oai/gpt-4o", "input": "Hi", "stream": True}, content_type="application/json"
+    )
+    request.META["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    with respx.mock:
+        respx.post(OPENAI).mock(return_value=httpx.Response(200, headers=SSE, stream=upstream))
+        response = await views_responses.responses(request)
+        body = aiter(response)
+        raw = b""
+        while b": keep-alive\n\n" not in raw:  # the upstream is stalled: only a keep-alive can come
+            raw += await asyncio.wait_for(anext(body), 10)
+        upstream.release.set()
+        raw += b"".join([piece async for piece in body])
+    assert raw.index(b'"delta":"Hel"') < raw.index(b": keep-alive\n\n") < raw.index(b'"delta":"lo"')
+
+    def replay(_request):
+        return httpx2.Response(200, headers=SSE, content=raw)
+
+    judge = openai.AsyncOpenAI(
+        base_url="http://testserver/v1",
+        api_key="k",
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(replay)),
+    )
+    async with judge.responses.stream(model="oai/gpt-4o", input="Hi") as stream:
+        kinds = [event.type async for event in stream]
+        final = await stream.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert final.output_text == "Hello" and final.status == "completed"
 
 
 async def test_upstream_failure_before_the_first_token_is_a_json_error(handler, oai, sdk):

@@ -19,7 +19,7 @@ from django.test import AsyncClient, AsyncRequestFactory
 from rest_framework.authtoken.models import Token
 
 from byok import registry
-from byok.api import chat_entry, views_anthropic
+from byok.api import chat_entry, sse, views_anthropic
 from byok.gateway.handler import BYOKHandler
 from byok.models import UsageRecord
 from byok.state import MemoryStateBackend, MemoryStore
@@ -404,7 +404,7 @@ async def test_a_silent_provider_gets_pings_and_the_chunk_is_never_lost():
         await release.wait()
         yield b"second"
 
-    stream = views_anthropic.keep_alive(body(), lambda: b"ping", every=0.01)
+    stream = sse.keep_alive(body(), lambda: b"ping", every=0.01)
     assert await anext(stream) == b"first"
     assert await anext(stream) == b"ping"  # the source is blocked until released: only a ping can come
     assert await anext(stream) == b"ping"
@@ -423,7 +423,7 @@ async def test_closing_the_stream_while_waiting_closes_the_source():
         finally:
             closed.set()
 
-    stream = views_anthropic.keep_alive(body(), lambda: b"ping", every=0.01)
+    stream = sse.keep_alive(body(), lambda: b"ping", every=0.01)
     assert [await anext(stream), await anext(stream)] == [b"first", b"ping"]
     await stream.aclose()  # the client went away
     assert closed.is_set()
@@ -431,7 +431,7 @@ async def test_closing_the_stream_while_waiting_closes_the_source():
 
 async def test_pings_while_the_upstream_hangs_and_a_disconnect_closes_it(handler, token, monkeypatch):
     """Django cancels the task that iterates the body when the client goes away: the upstream closes at once."""
-    monkeypatch.setattr(views_anthropic, "KEEPALIVE_S", 0.01)
+    monkeypatch.setattr(chat_entry, "KEEPALIVE_S", 0.01)
     await register(kind="openai", name="oai", default_model="gpt-4o")
     one = b'data: {"choices": [{"index": 0, "delta": {"content": "one"}}]}\n\n'
     upstream = Pieces(one, b"data: [DONE]\n\n", hang_after=1)
@@ -510,6 +510,10 @@ async def test_gateway_keys_in_x_api_key_allow_refuse_and_revoke(handler):
         with pytest.raises(anthropic.PermissionDeniedError) as refused:
             await sdk.messages.create(model="oai/o1", max_tokens=5, messages=[USER])
         assert refused.value.body["error"]["type"] == "permission_error" and route.call_count == 1
+        with pytest.raises(anthropic.PermissionDeniedError):  # streaming too, before any upstream call
+            async with sdk.messages.stream(model="oai/o1", max_tokens=5, messages=[USER]) as stream:
+                await stream.get_final_message()
+        assert route.call_count == 1
         listed = [m.id for m in (await sdk.models.list()).data]  # the catalog's gpt-4o matches oai/gpt-4o* too
         assert listed == ["oai/gpt-4o-mini", "oai/gpt-4o", "gpt-4o-mini"]
         await sync_to_async(store.revoke_key)(row.pk, actor=staff)

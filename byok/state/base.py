@@ -198,6 +198,10 @@ class StateBackend(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def clear_quota(self, key_id: str) -> None:
+        """Forget what ``key_id``'s current quota window has counted (a sign-in that succeeds, byok.login_throttle)."""
+
+    @abc.abstractmethod
     async def note_remaining(
         self,
         key_id: str,

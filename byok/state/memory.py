@@ -207,6 +207,10 @@ class MemoryStateBackend(StateBackend):
             if q is not None and quota_window(at, q.window_s)[0] == q.idx:
                 q.used += tokens_delta
 
+    async def clear_quota(self, key_id: str) -> None:
+        with self.store.lock:
+            self.store.quotas.pop(key_id, None)
+
     async def note_remaining(
         self,
         key_id: str,

@@ -200,6 +200,9 @@ class RedisStateBackend(StateBackend):
         ]
         await self._call(self._record(keys=keys, args=args))
 
+    async def clear_quota(self, key_id: str) -> None:
+        await self._call(self.redis.delete(self._quota_key(key_id)))
+
     async def note_remaining(
         self,
         key_id: str,

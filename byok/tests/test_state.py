@@ -179,6 +179,18 @@ async def test_record_tokens_for_an_ended_window_is_dropped(state, clock):
     assert (await state.acquire("k", rpm=None, tpm=1000, tokens=1000, quota=1000, quota_window_s=60)).ok
 
 
+async def test_clear_quota_forgets_the_window_count_and_nothing_else(state, clock):
+    q = {"rpm": None, "tpm": None, "quota": 3, "quota_window_s": 300}
+    for _ in range(3):
+        assert (await state.acquire("k", tokens=1, **q)).ok
+    assert (await state.acquire("other", tokens=3, **q)).ok
+    assert (await state.acquire("k", tokens=1, **q)).reason == "quota"
+    await state.clear_quota("k")
+    await state.clear_quota("never-counted")
+    assert (await state.acquire("k", tokens=3, **q)).ok
+    assert (await state.acquire("other", tokens=1, **q)).reason == "quota"
+
+
 # -- cooldowns -------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from django.db import models
 from byok.models import ApiKey, AuditEvent, Provider
 from byok.secrets import redact
 
-__all__ = ["Actor", "SYSTEM", "actor_from_request", "record"]
+__all__ = ["Actor", "SYSTEM", "actor_from_request", "client_address", "record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,21 @@ def actor_from_request(request) -> Actor:
     """The logged-in user and the client address of a Django/DRF request."""
     user = getattr(request, "user", None)
     name = user.get_username() if user is not None and user.is_authenticated else "anonymous"
-    return Actor(name, _address(request.META.get("REMOTE_ADDR")))
+    return Actor(name, client_address(request))
+
+
+def client_address(request) -> str | None:
+    """The client's address: the peer's, or, when the peer is a proxy on this machine, the X-Real-IP it sets.
+
+    deploy/nginx/byok.conf overwrites X-Real-IP with the address it saw, so behind it this is the real
+    client; from any other peer the header is ignored (anyone could send it).
+    """
+    peer = _address(request.META.get("REMOTE_ADDR"))
+    if peer is not None and ipaddress.ip_address(peer).is_loopback:
+        relayed = _address(request.META.get("HTTP_X_REAL_IP", "").strip())
+        if relayed is not None:
+            return relayed
+    return peer
 
 
 def _address(value: str | None) -> str | None:

@@ -11,6 +11,7 @@ discarded site while the first is still being built.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.template.response import TemplateResponse
 
 import byok
@@ -27,6 +28,13 @@ class ByokAdminSite(admin.AdminSite):
     # No menu column on every page: list pages get its 300 px (they fit 1280 px with their filters);
     # the dashboard lists every page, and the breadcrumbs lead back to it.
     enable_nav_sidebar = False
+
+    @login_not_required
+    def login(self, request, extra_context=None):
+        """The admin's sign-in, with /login/'s limit on failed attempts (byok.login_throttle)."""
+        from byok.login_throttle import throttled
+
+        return throttled(super().login)(request, extra_context)
 
     def index(self, request, extra_context=None) -> TemplateResponse:
         from byok.admin.dashboard import dashboard_context

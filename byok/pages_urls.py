@@ -6,12 +6,14 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from byok import views_me, views_pages
+from byok.login_throttle import throttled
 
 urlpatterns = [
     # Any active user signs in here (staff too); the admin keeps its own sign-in at /admin/login/.
+    # Both limit failed attempts per username and per address (byok.login_throttle).
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="byok/login.html", redirect_authenticated_user=True),
+        throttled(auth_views.LoginView.as_view(template_name="byok/login.html", redirect_authenticated_user=True)),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),

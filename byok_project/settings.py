@@ -225,7 +225,13 @@ BYOK: dict[str, Any] = {  # read as settings.BYOK["..."]: values of several type
     # at most this many bytes each) when true; when false such a request is a 400. byok.gateway.images
     "FETCH_IMAGE_URLS": env_bool("BYOK_FETCH_IMAGE_URLS", False),
     "FETCH_IMAGE_MAX_BYTES": env_int("BYOK_FETCH_IMAGE_MAX_BYTES", 5 * 1024 * 1024),
+    # Sign-in (/login/, /admin/login/): after this many failures in the window, for one username or from one
+    # address, further attempts get a 429 until the window ends (byok.login_throttle). 0 turns it off.
+    "LOGIN_MAX_FAILURES": env_int("BYOK_LOGIN_MAX_FAILURES", 5),
+    "LOGIN_WINDOW_S": env_int("BYOK_LOGIN_WINDOW_S", 300),
 }
+if BYOK["LOGIN_WINDOW_S"] <= 0:
+    raise ImproperlyConfigured("BYOK_LOGIN_WINDOW_S must be a positive number of seconds.")
 
 # BYOK_LOG_FORMAT: "text" (time level logger message) or "json" (one object a line, byok.logfmt).
 LOG_FORMAT = (os.environ.get("BYOK_LOG_FORMAT") or "text").strip().lower()

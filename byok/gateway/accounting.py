@@ -3,10 +3,11 @@
     run, entry = ledger.start(req, user_id=..., interface="rest", stream=False, before_ms=...)
     ledger.fill(entry, run, target, key, usage)   # once a target served it (again when usage grows)
     ledger.finish(entry, run, error=None)         # exactly once: status, latency, overhead -> the writer
+    await ledger.settle(state, ticket, run, usage, cost)  # the budget reservation: settled, or released
 
-The handler (`byok.gateway.handler`) calls it for `chat()` and `stream()` alike; the records go to
-the usage writer (`byok.gateway.usage`), which inserts them off the request path, and the meter
-(`byok.gateway.meter`: the log line and the metrics).
+The handler (`byok.gateway.handler`) calls it for `complete()` (chats, embeddings) and `stream()` alike; the
+records go to the usage writer (`byok.gateway.usage`), which inserts them off the request path, and the meter
+(`byok.gateway.meter`: the log line and the metrics). `Result` is what a complete answer's caller gets.
 """
 
 from __future__ import annotations
@@ -14,18 +15,49 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Generic, Protocol, TypeVar
 
-from byok.budgets import BudgetGate
+from byok.budgets import BudgetGate, Ticket
 from byok.exceptions import ByokError
 from byok.gateway.config_cache import KeyConfig
-from byok.gateway.failover import Run
+from byok.gateway.failover import Attempt, Run
 from byok.gateway.meter import Meter
 from byok.gateway.routing import Target
 from byok.gateway.usage import UsageEntry, UsageWriter, now_utc
 from byok.keys.grant import Grant
 from byok.providers.types import ChatRequest, Usage
+from byok.state import StateBackend
 
-__all__ = ["Ledger"]
+__all__ = ["Answer", "Ledger", "Result"]
+
+
+class Answer(Protocol):
+    """What a complete answer tells the ledger: the model that gave it and what it used."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def usage(self) -> Usage | None: ...
+
+
+A = TypeVar("A", bound=Answer)
+
+
+@dataclass(slots=True)
+class Result(Generic[A]):
+    """A complete answer (a `ChatResponse`, an `EmbeddingResponse`) and how byok got it."""
+
+    response: A
+    provider: str
+    model: str
+    key_hint: str
+    attempts: list[Attempt]
+    latency_ms: float
+    failover_ms: float
+    request_id: str
+    overhead_ms: float = 0.0  # time in byok, upstream excluded (the x-byok-overhead-ms header)
 
 
 class Ledger:
@@ -89,3 +121,32 @@ class Ledger:
             entry.status, entry.error_code = "error", "internal_error"
         self.writer.add(entry)
         self.meter.finished(entry, run.attempts, error)
+
+    async def settle(
+        self, state: StateBackend, ticket: Ticket | None, run: Run, usage: Usage, cost: Decimal | None
+    ) -> None:
+        """The real usage in place of the reservation (none: released), shielded from a second cancel."""
+        target, key = run.current if run.current is not None else (None, None)
+        settle = self.gate.settle(
+            state,
+            ticket,
+            key_id=key.id if key is not None else None,
+            kind=target.provider.kind if target is not None else "",
+            usage=usage,
+            cost=cost,
+        )
+        await asyncio.shield(settle)
+
+    def result(self, entry: UsageEntry, run: Run, answer: A, target: Target, key: KeyConfig) -> Result[A]:
+        """What the caller of a finished request gets: the answer and the figures of its record."""
+        return Result(
+            response=answer,
+            provider=target.provider.name,
+            model=answer.model or target.model,
+            key_hint=key.hint,
+            attempts=run.attempts,
+            latency_ms=entry.latency_ms,
+            failover_ms=entry.failover_ms,
+            request_id=run.request_id,
+            overhead_ms=entry.overhead_ms or 0.0,
+        )

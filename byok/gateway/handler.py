@@ -7,9 +7,10 @@
 
 It routes (`byok.gateway.routing`), admits the request against the catalog and
 budgets (`byok.budgets`), runs the failover loop (`byok.gateway.failover`)
-over `Upstream.send()` / `Upstream.open_stream()` (`byok.gateway.upstream`),
-and accounts for usage (`byok.gateway.accounting`, `byok.gateway.usage`). Provider and key changes go
-through `byok.registry`, never through the handler.
+over `Upstream.send()` / `Upstream.open_stream()` (`byok.gateway.upstream`; `complete()` takes the call, so
+`byok.gateway.embeddings` shares the path with `Upstream.send_embeddings()`), and accounts for usage
+(`byok.gateway.accounting`, `byok.gateway.usage`). Provider and key changes go through `byok.registry`, never
+through the handler.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -27,7 +28,7 @@ from django.conf import settings
 from byok import registry
 from byok.budgets import Book, BudgetGate, Ticket
 from byok.exceptions import ByokError, ProviderNotFoundError
-from byok.gateway.accounting import Ledger
+from byok.gateway.accounting import Answer, Ledger, Result
 from byok.gateway.config_cache import ConfigCache, KeyConfig, ProviderConfig, Snapshot, bump_shared_version
 from byok.gateway.failover import Attempt, Failover, Run
 from byok.gateway.key_secrets import KeySecrets
@@ -54,21 +55,9 @@ from byok.state import StateBackend, get_state_backend
 __all__ = ["Attempt", "BYOKHandler", "ChatResult", "bump_shared_version", "get_handler", "split_model"]
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class ChatResult:
-    """A complete answer and how byok got it."""
-
-    response: ChatResponse
-    provider: str
-    model: str
-    key_hint: str
-    attempts: list[Attempt]
-    latency_ms: float
-    failover_ms: float
-    request_id: str
-    overhead_ms: float = 0.0  # time in byok, upstream excluded (the x-byok-overhead-ms header)
+A = TypeVar("A", bound=Answer)
+Send = Callable[[ProviderConfig, KeyConfig, str, ChatRequest], Awaitable[T]]  # one upstream call, as Upstream.send
+ChatResult = Result[ChatResponse]  # a complete answer and how byok got it
 
 
 class BYOKHandler:
@@ -185,7 +174,7 @@ class BYOKHandler:
     ) -> tuple[list[Target], Ticket]:
         """Route (keeping only the targets a gateway key may use), prepare every target for its model, and reserve
         the request in its limits and budgets (the user's, the gateway key's and its team's: one round trip); the
-        ticket must be settled (``_settle``) however the request ends."""
+        ticket must be settled (`Ledger.settle`) however the request ends."""
         targets = await self.route(req, provider, failover=failover)
         if grant is not None:
             targets = [t for t in targets if grant.allows(f"{t.provider.name}/{t.model}")]
@@ -202,19 +191,6 @@ class BYOKHandler:
         )
         return [replace(target, prepared=prepared) for target, prepared in admitted], ticket
 
-    async def _settle(self, ticket: Ticket | None, run: Run, usage: Usage, cost: Any) -> None:
-        """The real usage in place of the reservation (none: released), shielded from a second cancel."""
-        target, key = run.current if run.current is not None else (None, None)
-        settle = self.gate.settle(
-            self.state(),
-            ticket,
-            key_id=key.id if key is not None else None,
-            kind=target.provider.kind if target is not None else "",
-            usage=usage,
-            cost=cost,
-        )
-        await asyncio.shield(settle)
-
     # -- chat -----------------------------------------------------------------------------------
 
     async def _serve(
@@ -222,7 +198,7 @@ class BYOKHandler:
         run: Run,
         req: ChatRequest,
         targets: list[Target],
-        send: Callable[[ProviderConfig, KeyConfig, str, ChatRequest], Awaitable[T]],
+        send: Send[T],
         *,
         stream: bool,
         deadline_s: float,
@@ -242,6 +218,46 @@ class BYOKHandler:
             blocked=self.gate.key_blocker(self.state()),
         )
 
+    async def complete(
+        self,
+        req: ChatRequest,
+        send: Send[A],
+        *,
+        provider: str | None = None,
+        user_id: int | None = None,
+        interface: str = "rest",
+        failover: bool = True,
+        deadline_s: float = 300.0,
+        before_ms: float = 0.0,
+        grant: Grant | None = None,
+        usable: Callable[[list[Target]], list[Target]] = list,
+    ) -> Result[A]:
+        """One complete answer (`chat()`, `byok.gateway.embeddings.embed()`): admit `req` (limits; budgets reserved),
+        fail over across the targets `usable` keeps until `send` answers, record its usage and settle the
+        reservation with it, or release it however the request fails.
+
+        `before_ms`: the time the request already spent in byok before this call (server, middleware,
+        parsing), counted in the answer's overhead. `grant`: the gateway key the caller used (its allow-list
+        filters the targets; usage records name the key and its team).
+        """
+        run, entry = self.ledger.start(
+            req, user_id=user_id, interface=interface, stream=False, before_ms=before_ms, grant=grant
+        )
+        ticket = None
+        try:
+            targets, ticket = await self._admit(req, provider, user_id, failover=failover, grant=grant)
+            targets = usable(targets)
+            answer, target, key = await self._serve(run, req, targets, send, stream=False, deadline_s=deadline_s)
+        except BaseException as exc:
+            self.ledger.finish(entry, run, error=exc)
+            await self.ledger.settle(self.state(), ticket, run, Usage(), None)  # failed or cancelled: released
+            raise
+        usage = answer.usage or Usage()
+        self.ledger.fill(entry, run, target, key, usage)
+        self.ledger.finish(entry, run)
+        await self.ledger.settle(self.state(), ticket, run, usage, entry.cost)
+        return self.ledger.result(entry, run, answer, target, key)
+
     async def chat(
         self,
         req: ChatRequest,
@@ -254,39 +270,17 @@ class BYOKHandler:
         before_ms: float = 0.0,
         grant: Grant | None = None,
     ) -> ChatResult:
-        """A complete answer, with failover; raises a ByokError subclass when it cannot get one.
-
-        `before_ms`: the time the request already spent in byok before this call (server, middleware,
-        parsing), counted in the answer's overhead. `grant`: the gateway key the caller used (its allow-list
-        filters the targets; usage records name the key and its team).
-        """
-        run, entry = self.ledger.start(
-            req, user_id=user_id, interface=interface, stream=False, before_ms=before_ms, grant=grant
-        )
-        ticket = None
-        try:
-            targets, ticket = await self._admit(req, provider, user_id, failover=failover, grant=grant)
-            answer, target, key = await self._serve(
-                run, req, targets, self.upstream.send, stream=False, deadline_s=deadline_s
-            )
-        except BaseException as exc:
-            self.ledger.finish(entry, run, error=exc)
-            await self._settle(ticket, run, Usage(), None)  # failed or cancelled: the reservation returns
-            raise
-        usage = answer.usage or Usage()
-        self.ledger.fill(entry, run, target, key, usage)
-        self.ledger.finish(entry, run)
-        await self._settle(ticket, run, usage, entry.cost)
-        return ChatResult(
-            response=answer,
-            provider=target.provider.name,
-            model=answer.model or target.model,
-            key_hint=key.hint,
-            attempts=run.attempts,
-            latency_ms=entry.latency_ms,
-            failover_ms=entry.failover_ms,
-            request_id=run.request_id,
-            overhead_ms=entry.overhead_ms or 0.0,
+        """A complete answer, with failover; raises a ByokError subclass when it cannot get one (`complete()`)."""
+        return await self.complete(
+            req,
+            self.upstream.send,
+            provider=provider,
+            user_id=user_id,
+            interface=interface,
+            failover=failover,
+            deadline_s=deadline_s,
+            before_ms=before_ms,
+            grant=grant,
         )
 
     async def stream(
@@ -378,7 +372,7 @@ class BYOKHandler:
             if opened is not None:
                 await opened.aclose()
             self.ledger.finish(entry, run, error=outcome)
-            await self._settle(ticket, run, usage, entry.cost if run.current is not None else None)
+            await self.ledger.settle(self.state(), ticket, run, usage, entry.cost if run.current is not None else None)
 
     async def flush_usage(self) -> None:
         await self.usage.flush()

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from byok.exceptions import BadRequestError, MalformedResponseError
-from byok.providers.types import UpstreamRequest
+from byok.providers.types import UpstreamRequest, Usage
 
 __all__ = [
     "EMBEDDING_KINDS",
@@ -54,6 +54,11 @@ class EmbeddingResponse:
     model: str
     input_tokens: int
     estimated: bool = False  # the provider did not count: byok's estimate
+
+    @property
+    def usage(self) -> Usage:
+        """What the request used, as the ledger and budgets count it (inputs only)."""
+        return Usage(input_tokens=self.input_tokens, output_tokens=0)
 
 
 def unsupported(provider: str, kind: str) -> EmbeddingsNotSupported:

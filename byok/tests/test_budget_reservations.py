@@ -8,6 +8,7 @@ PostgreSQL: ``e2e/test_budget_concurrency.py``.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -21,15 +22,18 @@ from byok.api.render_openai import error_response
 from byok.audit import Actor
 from byok.budgets import BudgetGate
 from byok.exceptions import AllProvidersFailedError, BudgetExceededError, RateLimitedError
+from byok.gateway.embeddings import embed
 from byok.keys.grant import Grant as KeyGrant
 from byok.keys.grant import Limits
 from byok.models import UsageRecord
+from byok.providers.embeddings import EmbeddingRequest, EmbeddingsNotSupported
 from byok.providers.types import StreamDone, Usage
 from byok.state import NANO, MemoryStateBackend, get_state_backend
 from byok.state.quota import Hold
 from byok.tests.upstream_fakes import OPENAI, ask, collect, openai_chunks, openai_json, register
 
 ADMIN = Actor("alice", "203.0.113.9")
+OPENAI_EMBEDDINGS = "https://api.openai.com/v1/embeddings"
 MIDNIGHT = 1_700_006_400.0  # the end of FakeTime's first day (it starts at 1_700_000_000)
 SMALL = {"max_tokens": 4}  # worst case: the prompt "Hi" (8 tokens, estimated) + 4 = 12 tokens
 
@@ -193,6 +197,27 @@ class TestReservations:
         row = await figures(handler, budget)
         usage = events[-1].usage
         assert (row["used_tokens"], row["reserved_tokens"]) == (usage.input_tokens + usage.output_tokens, 0)
+
+    async def test_an_embeddings_request_settles_its_input_tokens_and_a_refused_or_failed_one_releases(
+        self, handler, django_user_model
+    ):
+        # One request at a time: "Hi" reserves 9 tokens routed to openai, 10 to anthropic.
+        carol, budget = await setup(django_user_model, token_limit=17)
+        await register(kind="anthropic", name="claude", api_key="sk-ant-0123456789abcdef")
+        hi = EmbeddingRequest(model="openai/text-embedding-3-small", inputs=("Hi",))
+        vectors = {"data": [{"index": 0, "embedding": [0.5]}], "usage": {"prompt_tokens": 3}}
+        failed = httpx.Response(500, json={"error": {"message": "boom"}})
+        with respx.mock:
+            route = respx.post(OPENAI_EMBEDDINGS).mock(side_effect=[failed, failed, httpx.Response(200, json=vectors)])
+            for _ in range(2):  # each failure gives its reservation back: the next one fits again
+                with pytest.raises(AllProvidersFailedError):
+                    await embed(handler, hi, user_id=carol.pk)
+            with pytest.raises(EmbeddingsNotSupported):  # refused once admitted: released as well
+                await embed(handler, replace(hi, model="claude/claude-sonnet-4-5"), user_id=carol.pk)
+            result = await embed(handler, hi, user_id=carol.pk)
+        assert route.call_count == 3 and result.response.vectors == ((0.5,),)
+        row = await figures(handler, budget)
+        assert (row["used_tokens"], row["reserved_tokens"]) == (3, 0)  # the inputs' tokens, no output
 
 
 # -- a gateway key's and its team's limits (byok.keys.grant) -------------------------

@@ -47,9 +47,10 @@ def fresh_handler(monkeypatch):
     """A handler of this test's own, so no provider snapshot of an earlier test is reused."""
     from byok.gateway import handler as handler_module
     from byok.state import MemoryStateBackend, MemoryStore
+    from byok.tests.usage_fakes import KeptUsage
 
     store = MemoryStore()  # not the shared Redis state: cooldowns of other tests' keys must not leak in
-    h = handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store))
+    h = handler_module.BYOKHandler(state_factory=lambda: MemoryStateBackend(store=store), usage=KeptUsage())
     monkeypatch.setattr(handler_module, "_handler", h)
     return h
 

@@ -29,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from byok import registry
-from byok.gateway.usage import UsageEntry, UsageWriter
 from byok.models import ApiKey, Provider
 from byok.state import MemoryStateBackend, MemoryStore
+from byok.tests.usage_fakes import KeptUsage
 
 MANAGEMENT = r"^/api/(providers|audit-events|usage|catalog|budgets)"
 MAX_EXAMPLES = 25
@@ -83,19 +83,6 @@ def upstream(monkeypatch):
             return_value=httpx.Response(503, json={"error": {"message": "fuzzing", "type": "server_error"}})
         )
         yield mock
-
-
-class KeptUsage(UsageWriter):
-    """Usage records kept in memory. The shared writer's thread writes over a connection of its own, which
-    commits past this module's rolled-back test transactions: on PostgreSQL hundreds of fuzzed provider
-    tests' records were left behind for the tests after these."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: list[UsageEntry] = []
-
-    def add(self, entry: UsageEntry) -> None:
-        self.entries.append(entry)
 
 
 def _existing() -> tuple[int, int]:

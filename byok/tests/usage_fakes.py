@@ -1,11 +1,26 @@
-"""Usage records made directly in the database, for tests of the pages and reports that read them."""
+"""Usage records made directly in the database, for tests of the pages and reports that read them, and a
+usage writer that keeps its records in memory."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from byok.gateway.usage import UsageEntry, UsageWriter
 from byok.models import UsageRecord
+
+
+class KeptUsage(UsageWriter):
+    """A handler's usage records kept in memory, for tests in a rolled-back transaction (`django_db` without
+    `transaction=True`). The shared writer's thread writes over a connection of its own, which commits past
+    the rollback: on PostgreSQL such records were left behind for the tests after."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[UsageEntry] = []
+
+    def add(self, entry: UsageEntry) -> None:
+        self.entries.append(entry)
 
 
 def usage_record(

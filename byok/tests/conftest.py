@@ -280,6 +280,22 @@ async def token(django_user_model):
 
 
 @pytest.fixture
+def sdk(token):
+    """The official async OpenAI SDK, in process: byok's ASGI app behind an in-memory transport, sending that token."""
+    import httpx2
+    import openai
+    from django.core.handlers.asgi import ASGIHandler
+
+    transport = httpx2.ASGITransport(app=ASGIHandler())
+    return openai.AsyncOpenAI(
+        base_url="http://testserver/v1",
+        api_key=token,
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=transport),
+    )
+
+
+@pytest.fixture
 def api(token):
     """An async client sending that token."""
     from django.test import AsyncClient

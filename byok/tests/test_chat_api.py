@@ -8,12 +8,10 @@ import asyncio
 import json
 
 import httpx
-import httpx2
 import openai
 import pytest
 import respx
 from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, AsyncRequestFactory
 
 from byok.api import chat_entry, views_byok, views_openai
@@ -439,17 +437,6 @@ async def test_v1_request_body_too_large(handler, api, settings):
     request.META["HTTP_AUTHORIZATION"] = api.defaults["AUTHORIZATION"]
     response = await views_byok.byok_chat(request)
     assert response.status_code == 413 and json.loads(response.content)["code"] == "payload_too_large"
-
-
-@pytest.fixture
-def sdk(token):
-    transport = httpx2.ASGITransport(app=ASGIHandler())
-    return openai.AsyncOpenAI(
-        base_url="http://testserver/v1",
-        api_key=token,
-        max_retries=0,
-        http_client=httpx2.AsyncClient(transport=transport),
-    )
 
 
 async def test_sdk_in_process_non_stream_and_stream(handler, sdk):

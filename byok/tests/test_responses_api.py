@@ -14,7 +14,6 @@ import openai
 import pytest
 import respx
 from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, AsyncRequestFactory
 from rest_framework.authtoken.models import Token
 
@@ -41,17 +40,6 @@ async def token(django_user_model):
         return Token.objects.create(user=django_user_model.objects.create_user("carol")).plaintext
 
     return await sync_to_async(make)()
-
-
-@pytest.fixture
-def sdk(token):
-    transport = httpx2.ASGITransport(app=ASGIHandler())
-    return openai.AsyncOpenAI(
-        base_url="http://testserver/v1",
-        api_key=token,
-        max_retries=0,
-        http_client=httpx2.AsyncClient(transport=transport),
-    )
 
 
 @pytest.fixture

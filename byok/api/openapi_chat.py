@@ -9,7 +9,8 @@ into OpenAPI 3.0 components by `components()` (pydantic writes JSON Schema 2020-
 `anyOf` with `null`, `$defs`). So the document states exactly what the views enforce, field for
 field: a body the schema rejects is always rejected by byok. Rules that span fields (a `tool`
 message must answer an earlier tool call, `tool_choice` must name a given tool, `stream_options`
-needs `stream`) are enforced by the views and answered with a 400 (OpenAI shape) or 422 (byok's).
+needs `stream`, `top_logprobs` needs `logprobs`) are enforced by the views and answered with a 400
+(OpenAI shape) or 422 (byok's).
 """
 
 from __future__ import annotations

@@ -100,6 +100,11 @@ def _signature(call: dict[str, Any], signature: str | None) -> dict[str, Any]:
     return call
 
 
+def _logprobs(tokens: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """OpenAI's `choices[0].logprobs`: null unless the provider sent some (they were asked for)."""
+    return None if tokens is None else {"content": tokens, "refusal": None}
+
+
 def _call_id(call_id: str | None, completion_id: str, index: int) -> str:
     return call_id or f"call_{completion_id[-12:]}_{index}"
 
@@ -139,7 +144,12 @@ def render_completion(
         "created": created,
         "model": model,
         "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(reason, legacy=legacy)}
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": _logprobs(response.logprobs),
+                "finish_reason": finish_reason(reason, legacy=legacy),
+            }
         ],
         "usage": usage_dict(response.usage),
         "system_fingerprint": None,
@@ -167,11 +177,13 @@ class ChunkWriter:
         self._legacy_index: int | None = None  # the one call the legacy shape can carry
         self._thought: list[str] = []  # reasoning of the thinking block not yet signed
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None = None, logprobs: list[dict[str, Any]] | None = None
+    ) -> bytes:
         if not self._role_sent:
             self._role_sent = True
             delta = {"role": "assistant", **delta}
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        choice = {"index": 0, "delta": delta, "logprobs": _logprobs(logprobs), "finish_reason": finish}
         return _sse(self._head + b',"choices":' + orjson.dumps([choice]) + b"}")
 
     def event(self, ev: StreamStarted | StreamEvent) -> bytes | None:
@@ -180,7 +192,7 @@ class ChunkWriter:
             return None  # the headers carry it
         kind = ev.kind
         if kind == "text_delta":
-            return self._chunk({"content": ev.text})
+            return self._chunk({"content": ev.text}, logprobs=ev.logprobs)
         if kind == "reasoning_delta":
             self._thought.append(ev.text or "")
             return self._chunk({"reasoning_content": ev.text})

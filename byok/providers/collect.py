@@ -36,11 +36,15 @@ class ResponseBuilder:
         self.stop_sequence: str | None = None
         self.model = ""
         self.response_id: str | None = None
+        self.logprobs: list[dict[str, Any]] | None = None
 
     def add(self, ev: StreamEvent) -> None:
         kind = ev.kind
         if kind == "text_delta":
             self.text.append(ev.text or "")
+            if ev.logprobs is not None:
+                self.logprobs = self.logprobs if self.logprobs is not None else []
+                self.logprobs.extend(ev.logprobs)
         elif kind == "reasoning_delta":
             self.reasoning.append(ev.text or "")
             self._open_thought.append(ev.text or "")
@@ -93,6 +97,7 @@ class ResponseBuilder:
             provider=self.provider,
             model=self.model,
             response_id=self.response_id,
+            logprobs=self.logprobs,
         )
 
 

@@ -42,3 +42,7 @@ class DeepSeekAdapter(OpenAIAdapter):
     accepts_user = False
     sends_reasoning_content = True
     thinking_switch = True
+    # deepseek-reasoner (thinking mode) answers an error to logprobs / top_logprobs, and which mode
+    # serves a model is DeepSeek's to say: refused here rather than failing upstream.
+    # https://api-docs.deepseek.com/guides/reasoning_model
+    accepts_logprobs = False

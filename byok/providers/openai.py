@@ -98,6 +98,7 @@ class OpenAIAdapter(ProviderAdapter):
     accepts_user = True
     sends_reasoning_content = False
     thinking_switch = False
+    accepts_logprobs = True
 
     # Building the request.
 
@@ -116,6 +117,7 @@ class OpenAIAdapter(ProviderAdapter):
             send_user=self.accepts_user,
             reasoning_content=self.sends_reasoning_content,
             thinking_switch=self.thinking_switch,
+            logprobs=self.accepts_logprobs,
         )
 
     def build_request(self, req: ChatRequest, *, api_key: str, base_url: str | None = None) -> UpstreamRequest:
@@ -156,6 +158,7 @@ class OpenAIAdapter(ProviderAdapter):
         raw = choice.get("finish_reason")
         usage = data.get("usage")
         reasoning = (message.get(self.reasoning_field) or None) if self.reasoning_field else None
+        logprobs = choice.get("logprobs")
         return ChatResponse(
             text=message.get("content"),
             reasoning=reasoning,
@@ -168,6 +171,7 @@ class OpenAIAdapter(ProviderAdapter):
             provider=self.kind,
             model=data.get("model") or "",
             response_id=data.get("id"),
+            logprobs=logprobs.get("content") if isinstance(logprobs, dict) else None,
         )
 
     def parse_usage(self, usage: dict[str, Any]) -> Usage:

@@ -13,8 +13,10 @@ What each vendor accepts differs; `Profile` says it, and what a vendor would rej
   https://api-docs.deepseek.com/guides/thinking_mode ("Tool calls");
 - `response_format` json_object / json_schema (name, schema, strict) where supported;
 - `parallel_tool_calls` sent with tools only (OpenAI refuses it without); `top_k` only where
-  the server knows it; `n` above 1 and `logprobs`: byok returns one choice without
-  log probabilities, so they are refused rather than silently dropped.
+  the server knows it; `n` above 1: byok returns one choice, so it is refused rather than
+  silently dropped; `logprobs` / `top_logprobs` passed on where the vendor returns them
+  (OpenAI, `openai_compatible` servers), refused elsewhere (DeepSeek's thinking mode rejects
+  them: https://api-docs.deepseek.com/guides/reasoning_model).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Profile:
     send_user: bool = True
     reasoning_content: bool = False  # send DeepSeek's reasoning_content back across tool turns
     thinking_switch: bool = False  # DeepSeek's {"thinking": {"type": "disabled"}} for effort "none"
+    logprobs: bool = False  # returns `logprobs` / `top_logprobs` as OpenAI does
 
 
 def effort_for_budget(budget: int) -> str | None:
@@ -61,7 +64,8 @@ def build_body(req: ChatRequest, profile: Profile) -> dict[str, Any]:
 
     if req.n != 1:
         raise bad(f"'n' must be 1 through byok for {profile.name}: byok returns one choice per request.")
-    if req.logprobs or req.top_logprobs:
+    asks_logprobs = req.logprobs or req.top_logprobs is not None
+    if asks_logprobs and not profile.logprobs:
         raise bad(f"'logprobs' is not supported through byok for {profile.name}: byok does not return them.")
     if req.top_k is not None and not profile.top_k:
         raise bad(f"'top_k' is not supported by {profile.name}.")
@@ -110,6 +114,10 @@ def build_body(req: ChatRequest, profile: Profile) -> dict[str, Any]:
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
         else:
             body["response_format"] = {"type": fmt.type}
+    if asks_logprobs:
+        body["logprobs"] = True
+        if req.top_logprobs is not None:
+            body["top_logprobs"] = req.top_logprobs
     if req.user and profile.send_user:
         body["user"] = req.user
     if req.stream:

@@ -123,7 +123,9 @@ class OpenAIStreamParser(StreamParser):
                     events.append(StreamEvent(kind="reasoning_delta", text=reasoning))
             content = delta.get("content")
             if content:
-                events.append(StreamEvent(kind="text_delta", text=content))
+                logprobs = choice.get("logprobs")
+                tokens = logprobs.get("content") if logprobs else None  # only when asked for
+                events.append(StreamEvent(kind="text_delta", text=content, logprobs=tokens or None))
             refusal = delta.get("refusal")
             if refusal:
                 events.append(StreamEvent(kind="refusal_delta", text=refusal))

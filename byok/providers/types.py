@@ -143,8 +143,9 @@ class ChatRequest:
     `parallel_tool_calls` False allows at most one call per turn (None: the
     provider's default). `max_tokens` None lets the adapter (or the handler's
     budget) pick a default. `reasoning_effort` asks for thinking by level,
-    `thinking_budget` by tokens (it wins; 0 turns thinking off). `n` above 1 and
-    `logprobs` are refused by adapters whose provider cannot honour them.
+    `thinking_budget` by tokens (it wins; 0 turns thinking off). `n` above 1 is
+    refused; `logprobs` (and `top_logprobs`, alternatives per token) by adapters
+    whose provider cannot honour them.
     `betas` are `anthropic-beta` values, sent to Anthropic and ignored elsewhere.
     """
 
@@ -220,6 +221,9 @@ class ChatResponse:
     provider: str = ""
     model: str = ""
     response_id: str | None = None
+    # OpenAI's `logprobs.content` entries ({token, logprob, bytes, top_logprobs}), as the provider sent
+    # them, when asked for (None: not asked, or the provider gave none)
+    logprobs: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,7 +237,8 @@ class ChatResponse:
 class StreamEvent:
     """One normalised stream event; `kind` says which fields are set.
 
-    - `text_delta`: `text`
+    - `text_delta`: `text`, and `logprobs` (OpenAI's `logprobs.content` entries of the
+      chunk, carried as sent) when they were asked for
     - `reasoning_delta`: `text` (a piece of the current thinking block)
     - `thinking_signature`: `signature`: the current thinking block is complete
       and signed (Anthropic's `signature_delta`); the next reasoning starts a new block
@@ -274,6 +279,7 @@ class StreamEvent:
     response_id: str | None = None
     model: str | None = None
     signature: str | None = None
+    logprobs: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -77,7 +77,10 @@ class CompletionMessage(_Answer):
 class Choice(_Answer):
     index: int
     message: CompletionMessage
-    logprobs: dict[str, Any] | None = Field(description="Always null.")
+    logprobs: dict[str, Any] | None = Field(
+        description='`{"content": [{token, logprob, bytes, top_logprobs}], "refusal": null}` when `logprobs`'
+        " was asked for, else null."
+    )
     finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
 

@@ -218,7 +218,12 @@ class ChatCompletionRequest(StrictModel):
     stream: bool | None = Field(default=None, description="Answer as server-sent `chat.completion.chunk` events.")
     stream_options: OpenAIStreamOptions | None = Field(default=None, description="Only with `stream: true`.")
     n: Annotated[int, Field(ge=1, le=1)] | None = None
-    logprobs: Literal[False] | None = None
+    logprobs: bool | None = Field(
+        default=None, description="Return each output token's log probability (OpenAI and compatible providers)."
+    )
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = Field(
+        default=None, description="With `logprobs`: this many most likely alternatives per token."
+    )
     response_format: OpenAIResponseFormat | None = None
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     parallel_tool_calls: bool | None = None
@@ -247,6 +252,8 @@ class ChatCompletionRequest(StrictModel):
             )
         if self.stream_options is not None and not self.stream:
             raise InvalidRequest("'stream_options' is only allowed when 'stream' is true.", "stream_options")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise InvalidRequest("'top_logprobs' is only allowed when 'logprobs' is true.", "top_logprobs")
         request = ChatRequest(
             model=self.model.strip(),
             messages=self._messages(),
@@ -259,6 +266,8 @@ class ChatCompletionRequest(StrictModel):
             stream=bool(self.stream),
             response_format=response_format(self.response_format),
             reasoning_effort=self.reasoning_effort,
+            logprobs=bool(self.logprobs),
+            top_logprobs=self.top_logprobs,
             parallel_tool_calls=self.parallel_tool_calls,
             user=self.user,
             metadata=self.metadata,

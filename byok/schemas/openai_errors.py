@@ -34,7 +34,6 @@ _CODES = {
 _WHOLE: dict[str, tuple[str | None, str | None]] = {
     "stop": (None, None),
     "n": ("unsupported_value", "Invalid 'n': byok returns one choice; n must be 1."),
-    "logprobs": ("unsupported_parameter", "'logprobs' is not supported by byok."),
 }
 _RANGES = {"temperature": rules.TEMPERATURE, "top_p": rules.TOP_P}
 

@@ -80,6 +80,13 @@ def test_every_parameter():
     assert req.tool_choice == "get_weather"
 
 
+def test_logprobs_and_top_logprobs_reach_the_request():
+    assert (parse().request.logprobs, parse().request.top_logprobs) == (False, None)
+    req = parse(logprobs=True, top_logprobs=20).request
+    assert (req.logprobs, req.top_logprobs) == (True, 20)
+    assert parse(logprobs=True).request.top_logprobs is None
+
+
 def test_max_tokens_and_stop_string():
     req = parse(max_tokens=10, max_completion_tokens=10, stop="\n").request
     assert req.max_tokens == 10 and req.stop == ("\n",)
@@ -242,7 +249,11 @@ def test_legacy_functions():
         ({"model": "m", "messages": [USER], "bogus": 1}, "bogus", "unknown_parameter"),
         ({"model": "m", "messages": [USER], "n": 2}, "n", "unsupported_value"),
         ({"model": "m", "messages": [USER], "n": True}, "n", "unsupported_value"),
-        ({"model": "m", "messages": [USER], "logprobs": True}, "logprobs", "unsupported_parameter"),
+        ({"model": "m", "messages": [USER], "logprobs": "yes"}, "logprobs", "invalid_type"),
+        ({"model": "m", "messages": [USER], "top_logprobs": 3}, "top_logprobs", "invalid_value"),
+        ({"model": "m", "messages": [USER], "logprobs": False, "top_logprobs": 0}, "top_logprobs", "invalid_value"),
+        ({"model": "m", "messages": [USER], "logprobs": True, "top_logprobs": 21}, "top_logprobs", "invalid_value"),
+        ({"model": "m", "messages": [USER], "logprobs": True, "top_logprobs": -1}, "top_logprobs", "invalid_value"),
         (
             {"model": "m", "messages": [USER], "response_format": {"type": "xml"}},
             "response_format.type",

@@ -8,6 +8,7 @@ case `deepseek_stream_reasoner_tool_call` (a Vercel AI SDK fixture; its .json na
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from byok.exceptions import BadRequestError
@@ -87,7 +88,8 @@ def test_a_thinking_budget_becomes_the_nearest_effort(budget, effort):
     ("adapter", "kwargs", "needle"),
     [
         (openai, {"n": 2}, "'n'"),
-        (openai, {"logprobs": True}, "'logprobs'"),
+        (deepseek, {"logprobs": True}, "'logprobs'"),
+        (deepseek, {"logprobs": True, "top_logprobs": 0}, "'logprobs'"),
         (openai, {"top_k": 3}, "'top_k'"),
         (deepseek, {"top_k": 3}, "'top_k'"),
         (deepseek, {"messages": (Message(role="user", parts=(ImagePart(url="https://x/a.png"),)),)}, "images"),
@@ -100,6 +102,35 @@ def test_what_the_vendor_would_refuse_is_a_400_before_sending(adapter, kwargs, n
     with pytest.raises(BadRequestError, match=needle) as info:
         body_of(adapter, **kwargs)
     assert info.value.status_code == 400 and info.value.provider == adapter.kind
+
+
+@pytest.mark.parametrize("adapter", [openai, compatible])
+def test_logprobs_go_to_openai_and_compatible_servers_only_when_asked(adapter):
+    assert body_of(adapter, logprobs=True, top_logprobs=0) | {"messages": []} == {
+        "model": "m",
+        "messages": [],
+        "logprobs": True,
+        "top_logprobs": 0,
+    }
+    assert body_of(adapter, logprobs=True)["logprobs"] is True
+    assert "top_logprobs" not in body_of(adapter, logprobs=True)
+    assert "logprobs" not in body_of(adapter) and "top_logprobs" not in body_of(adapter)
+
+
+def test_logprobs_are_read_from_whole_answers_and_streams():
+    tokens = [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "top_logprobs": []}]
+    choice = {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
+    whole = b'{"choices": [%s]}' % orjson.dumps({**choice, "logprobs": {"content": tokens, "refusal": None}})
+    assert openai.parse_response(whole).logprobs == tokens
+    assert openai.parse_response(b'{"choices": [%s]}' % orjson.dumps({**choice, "logprobs": None})).logprobs is None
+    chunk = {"choices": [{"index": 0, "delta": {"content": "Hi"}, "logprobs": {"content": tokens}}]}
+    plain = {"choices": [{"index": 0, "delta": {"content": "!"}, "logprobs": None}]}
+    parser = openai.stream_parser()
+    events = parser.feed(b"data: %s\n\ndata: %s\n\ndata: [DONE]\n\n" % (orjson.dumps(chunk), orjson.dumps(plain)))
+    texts = [ev for ev in events if ev.kind == "text_delta"]
+    assert [(ev.text, ev.logprobs) for ev in texts] == [("Hi", tokens), ("!", None)]
+    assert collect(events).logprobs == tokens
+    assert collect([ev for ev in events if ev.logprobs is None]).logprobs is None
 
 
 def test_openai_compatible_servers_get_top_k_and_deepseek_gets_its_thinking_switch():

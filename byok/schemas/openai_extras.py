@@ -132,11 +132,16 @@ class OpenAIThinkingBlock(LooseModel):
     signature: str | None = None
     data: str | None = None
 
+    @model_validator(mode="after")
+    def _complete(self) -> OpenAIThinkingBlock:
+        # Checked while validating, so it is a 400 naming the block (raised later, it was a 500).
+        if self.type == "redacted_thinking" and not self.data:
+            raise problem("invalid_value", "a redacted_thinking block needs its data", at="data")
+        return self
+
     def value(self) -> Thinking:
         if self.type == "redacted_thinking":
-            if not self.data:
-                raise problem("invalid_value", "a redacted_thinking block needs its data", at="data")
-            return Thinking(redacted=self.data)
+            return Thinking(redacted=self.data or "")
         return Thinking(text=self.thinking or "", signature=self.signature)
 
 

@@ -202,3 +202,10 @@ async def test_gemini_thought_signature_round_trips_through_the_openai_dialect(c
     message, second, _ = await tool_loop(api, "gem/gemini-3-pro-preview")
     assert message["tool_calls"][0]["extra_content"] == {"google": {"thought_signature": gemini_format.SIGNATURE}}
     assert second.status_code == 200, second.content
+
+
+def test_a_redacted_thinking_block_without_data_is_a_400_naming_it():
+    turn = {"role": "assistant", "content": "x", "thinking_blocks": [{"type": "redacted_thinking", "data": None}]}
+    with pytest.raises(InvalidRequest) as exc:
+        parse_chat_completion({"model": "m", "messages": [{"role": "user", "content": "Hi"}, turn]})
+    assert exc.value.param == "messages[1].thinking_blocks[0].data" and exc.value.code == "invalid_value"
